@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/exocortex: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/exocortex
+
+## Index this repository with the embedded defaults and show what was indexed.
+run: install
+	$(BIN)/exocortex index .
+	$(BIN)/exocortex status .
+
+## Install and run the whole test suite.
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src/exocortex
+
+bench: install
+	$(BIN)/python benchmarks/index_speed.py
+
+clean:
+	rm -rf $(VENV) .exocortex .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""The Python API: ``Index.open(path).update()``; the CLI is a thin layer over it."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exocortex.config import STORE_DIRNAME, Config, load_config
+from exocortex.errors import InputPathError
+from exocortex.indexing.dryrun import DryRunReport, dry_run
+from exocortex.indexing.run import IndexReport, ProgressFn, run_index
+from exocortex.store.lance import StoreReader, store_size_bytes
+from exocortex.store.schema import SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, how big it is, and how its last run went."""
+
+    root: str
+    store: str
+    schema_version: int
+    files: int
+    chunks: int
+    tokens: int
+    tokenizer: str
+    bytes: int
+    languages: dict[str, int]
+    structural_files: int
+    structural_coverage: float
+    """Fraction of indexed files chunked by their structure (grammar or headings)."""
+    store_bytes: int
+    updated_at: float
+    age_s: float
+    last_run: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_root(path: str | os.PathLike[str]) -> Path:
+    """The absolute directory to index, or an ``InputPathError`` that says what is wrong."""
+    raw = Path(path).expanduser()
+    try:
+        root = raw.resolve(strict=True)
+    except FileNotFoundError:
+        raise InputPathError(f"path not found: {raw}") from None
+    except RuntimeError:  # symlink loop
+        raise InputPathError(f"path is a symlink loop: {raw}") from None
+    except OSError as exc:
+        raise InputPathError(f"cannot access {raw}: {exc.strerror}") from None
+    if not root.is_dir():
+        raise InputPathError(f"{raw} is a file, not a directory: index the directory that holds it")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InputPathError(f"cannot read directory {raw}: permission denied")
+    return root
+
+
+class Index:
+    """An index of one directory tree, stored in an embedded Lance store.
+
+    >>> index = Index.open(".")           # doctest: +SKIP
+    >>> report = index.update()            # doctest: +SKIP
+    >>> index.status().files               # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path, store: Path, config: Config) -> None:
+        self.root = root
+        self.store = store
+        self.config = config
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        store: str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> Index:
+        """Open (without reading anything yet) the index of the directory ``path``.
+
+        ``store`` defaults to ``$EXOCORTEX_STORE`` or ``<path>/.exocortex``;
+        ``settings`` override fields of :class:`exocortex.config.Config`.
+        """
+        root = resolve_root(path)
+        config = load_config(root, **settings)
+        where = store if store is not None else config.store
+        store_dir = Path(where).expanduser().absolute() if where else root / STORE_DIRNAME
+        return cls(root, store_dir, config)
+
+    def update(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> IndexReport:
+        """Bring the index up to date; only changed, added and removed files are processed."""
+        return run_index(self.root, self.store, self.config, rebuild=rebuild, progress=progress)
+
+    def dry_run(self) -> DryRunReport:
+        """What ``update`` would index and skip, with estimated tokens and time; writes nothing."""
+        return dry_run(self.root, self.store, self.config)
+
+    def status(self) -> IndexStatus:
+        """Totals of the last committed run; raises ``IndexNotFoundError`` when there is none."""
+        reader = StoreReader(self.store)
+        meta = reader.meta
+        summary = meta.last_run.get("summary", {})
+        files = int(summary.get("files", 0))
+        structural = int(summary.get("structural_files", 0))
+        return IndexStatus(
+            root=meta.root,
+            store=str(self.store),
+            schema_version=SCHEMA_VERSION,
+            files=files,
+            chunks=int(summary.get("chunks", 0)),
+            tokens=int(summary.get("tokens", 0)),
+            tokenizer=str(summary.get("tokenizer", self.config.tokenizer)),
+            bytes=int(summary.get("bytes", 0)),
+            languages=dict(summary.get("languages", {})),
+            structural_files=structural,
+            structural_coverage=round(structural / files, 4) if files else 0.0,
+            store_bytes=store_size_bytes(self.store),
+            updated_at=meta.updated_at,
+            age_s=round(time.time() - meta.updated_at, 1),
+            last_run={
+                k: meta.last_run.get(k)
+                for k in ("seconds", "timings", "skipped", "processed", "added", "changed",
+                          "removed", "unchanged", "touched", "reused", "bytes_read", "git")
+            },
+        )
+
+    def unstructured_files(self) -> list[dict[str, Any]]:
+        """Indexed files that were chunked by line windows rather than by their structure."""
+        rows = StoreReader(self.store).read("files", ["path", "language", "structural", "skip_reason"])
+        return [
+            {"path": p, "language": lang}
+            for p, lang, structural, skip in zip(
+                *(rows.column(c).to_pylist() for c in ("path", "language", "structural", "skip_reason")),
+                strict=True,
+            )
+            if skip is None and not structural
+        ]
+
+    def __repr__(self) -> str:
+        return f"Index(root={str(self.root)!r}, store={str(self.store)!r})"

@@ -1,0 +1,261 @@
+"""The ``exocortex`` command: parse arguments, call the API, render. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from exocortex import __version__
+from exocortex.api import Index
+from exocortex.config import parse_size
+from exocortex.errors import EXIT_CODES, ExocortexError, NothingToIndexError
+from exocortex.indexing.run import ProgressFn
+from exocortex.log import configure_logging
+
+app = typer.Typer(
+    name="exocortex",
+    help="A local-first context engine for AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or PATH/.exocortex)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"exocortex {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """A local-first context engine for AI agents."""
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[ProgressFn | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("indexing"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("index", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _skipped_table(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in skipped.items()) or "none"
+
+
+@app.command("index")
+def index_command(
+    path: Annotated[str, typer.Argument(help="Directory to index.")] = ".",
+    store: StoreOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write nothing; show files, bytes, estimated tokens and time.")
+    ] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Discard the existing index and start over.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file with its reason.")] = False,
+    max_file_size: Annotated[
+        str | None, typer.Option("--max-file-size", help="Skip files larger than this (default 2MiB).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: one per core).")] = None,
+    wait: Annotated[
+        float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Index a directory: files, chunks, symbols and exact token counts, incrementally."""
+    configure_logging("debug" if debug else "warning")
+    settings: dict[str, Any] = {"workers": workers, "lock_wait_s": wait}
+    if max_file_size is not None:
+        settings["max_file_bytes"] = parse_size(max_file_size)
+    index = Index.open(path, store=store, **settings)
+
+    if dry_run:
+        plan = index.dry_run()
+        if as_json:
+            _print_json(plan.to_dict(with_skipped_files=verbose))
+            return
+        table = Table(title=f"dry run: {plan.root} (nothing written)")
+        for col in ("directory", "files", "bytes", "est. tokens"):
+            table.add_column(col, justify="left" if col == "directory" else "right")
+        for d in plan.directories:
+            table.add_row(d.directory, f"{d.files:,}", _human_bytes(d.bytes), f"{d.est_tokens:,}")
+        table.add_row("total", f"{plan.files:,}", _human_bytes(plan.bytes), f"{plan.est_tokens:,}", style="bold")
+        out.print(table)
+        out.print(f"skipped: {_skipped_table(plan.skipped)}")
+        if verbose:
+            for s in plan.skipped_files:
+                out.print(f"  skip {s.reason:<11} {s.path}  {s.detail}", highlight=False)
+        if plan.existing_index:
+            out.print(f"existing index: {plan.would_process:,} files to (re)process, {plan.would_remove:,} to remove")
+        out.print(
+            f"estimated indexing time: {plan.est_seconds:.1f} s on {index.config.effective_workers()} workers "
+            f"(tokens estimated at {plan.tokens_per_byte:.3f} per byte from a sample)"
+        )
+        return
+
+    with _progress_bar(err.is_terminal and not debug) as progress:
+        report = index.update(rebuild=rebuild, progress=progress)
+    if as_json:
+        _print_json(report.to_dict(with_skipped_files=verbose))
+    else:
+        out.print(
+            f"indexed {report.root}: {report.files:,} files, {report.chunks:,} chunks, "
+            f"{report.tokens:,} tokens, {_human_bytes(report.bytes)}",
+            highlight=False,
+        )
+        out.print(
+            f"this run: {report.processed:,} processed ({report.added:,} new, {report.changed:,} changed), "
+            f"{report.unchanged + report.touched:,} unchanged, {report.removed:,} removed, "
+            f"{_human_bytes(report.bytes_read)} read in {report.seconds:.2f} s",
+            highlight=False,
+        )
+        out.print(f"skipped: {_skipped_table(report.skipped)}", highlight=False)
+        if verbose:
+            for s in report.skipped_files:
+                out.print(f"  skip {s.reason:<11} {s.path}  {s.detail}", highlight=False)
+        out.print(f"store: {report.store}", highlight=False)
+    if report.files == 0:
+        skipped = sum(report.skipped.values())
+        raise NothingToIndexError(f"nothing to index in {report.root}: no indexable files ({skipped} skipped)")
+
+
+@app.command("status")
+def status_command(
+    path: Annotated[str, typer.Argument(help="Indexed directory.")] = ".",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List files that were not chunked by structure.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show what the index holds: files, chunks, tokens, languages, coverage, size, age, last run."""
+    configure_logging("debug" if debug else "warning")
+    index = Index.open(path, store=store)
+    status = index.status()
+    unstructured = index.unstructured_files() if verbose else []
+    if as_json:
+        data = status.to_dict()
+        if verbose:
+            data["unstructured_files"] = unstructured
+        _print_json(data)
+        return
+    table = Table(show_header=False, title=f"exocortex index of {status.root}")
+    table.add_column("field")
+    table.add_column("value")
+    last = status.last_run
+    rows = [
+        ("store", f"{status.store} ({_human_bytes(status.store_bytes)}, schema v{status.schema_version})"),
+        ("files", f"{status.files:,} ({_human_bytes(status.bytes)})"),
+        ("chunks", f"{status.chunks:,}"),
+        ("tokens", f"{status.tokens:,} ({status.tokenizer})"),
+        ("languages", ", ".join(f"{k} {v:,}" for k, v in status.languages.items()) or "none"),
+        (
+            "structural chunking",
+            f"{status.structural_files:,} of {status.files:,} files ({status.structural_coverage:.0%})",
+        ),
+        ("index age", f"{status.age_s:,.0f} s"),
+        ("last run", f"{last.get('seconds') or 0:.2f} s, {last.get('processed') or 0:,} files processed"),
+        ("timings", ", ".join(f"{k} {v:.2f}s" for k, v in (last.get("timings") or {}).items())),
+        ("skipped", _skipped_table(last.get("skipped") or {})),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+    if verbose:
+        out.print(f"files chunked by line windows ({len(unstructured)}):")
+        for row in unstructured:
+            out.print(f"  {row['path']}  ({row['language'] or 'text'})", highlight=False)
+
+
+@app.command("exit-codes")
+def exit_codes_command() -> None:
+    """List the exit codes and what they mean."""
+    for code, meaning in EXIT_CODES.items():
+        out.print(f"{code:>3}  {meaning}", highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning errors into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("EXOCORTEX_DEBUG"))
+    try:
+        app(args=args, prog_name="exocortex", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return 2
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("exocortex: interrupted; the last committed index is intact", highlight=False)
+        return 130
+    except ExocortexError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"exocortex: error: {exc.message}", highlight=False, markup=False)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        if debug:
+            traceback.print_exc()
+        err.print(
+            f"exocortex: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            highlight=False,
+            markup=False,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

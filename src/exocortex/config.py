@@ -1,0 +1,182 @@
+"""One typed configuration for exocortex.
+
+Precedence, lowest to highest: built-in defaults < ``[tool.exocortex]`` in the
+indexed root's ``pyproject.toml`` < ``<root>/.exocortex.toml`` < ``EXOCORTEX_*``
+environment variables < explicit overrides (command-line flags).
+
+Every limit lives here with its unit in its name; no module keeps its own
+literal thresholds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exocortex.errors import ConfigError
+
+TOKENIZERS = ("o200k_base", "cl100k_base")
+STORE_DIRNAME = ".exocortex"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # --- sources -----------------------------------------------------------
+    max_file_bytes: int = 2 * 1024 * 1024
+    """Files larger than this are skipped (reason ``too_large``) without being read."""
+    binary_sniff_bytes: int = 8192
+    """How many leading bytes are searched for a NUL byte to call a file binary."""
+    use_default_ignores: bool = True
+    """Outside a git work tree, skip VCS folders, node_modules, virtualenvs and build output."""
+    extra_ignore_files: tuple[str, ...] = (".ignore", ".exocortexignore")
+    """Per-directory ignore files honoured on top of ``.gitignore`` (gitignore syntax)."""
+
+    # --- chunking ----------------------------------------------------------
+    max_chunk_lines: int = 200
+    """A definition longer than this is split into consecutive parts."""
+    text_window_lines: int = 60
+    """Line-window size for plain text and languages without a grammar."""
+    markdown_max_section_lines: int = 200
+    """A markdown section longer than this is split into line windows."""
+
+    # --- tokens ------------------------------------------------------------
+    tokenizer: str = "o200k_base"
+    """Default tokenizer for counts and budgets."""
+    index_tokenizers: tuple[str, ...] = ("o200k_base",)
+    """Tokenizers whose exact counts are stored per chunk and skeleton at index time."""
+
+    # --- indexing ----------------------------------------------------------
+    workers: int = 0
+    """Worker processes for parsing and counting; 0 means one per CPU core."""
+    write_batch_bytes: int = 32 * 1024 * 1024
+    """Source bytes buffered before rows are appended to the store."""
+    worker_batch_files: int = 32
+    """Files handed to a worker at a time."""
+    lock_wait_s: float = 0.0
+    """How long a second writer waits for the store lock before refusing."""
+    estimate_mb_per_s: float = 3.0
+    """Per-core throughput used by ``--dry-run`` to estimate indexing time (measured, see docs)."""
+
+    # --- store -------------------------------------------------------------
+    store: str | None = None
+    """Store directory; default ``<root>/.exocortex``."""
+
+    def effective_workers(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Convert a value from TOML or the environment to the field's type."""
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        return None if value in (None, "") else str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: invalid value {value!r} for '{name}'") from exc
+
+
+def _from_mapping(data: dict[str, Any], origin: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"{origin}: unknown setting '{key}'")
+        out[name] = _coerce(name, value, origin)
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except OSError:
+        return {}
+
+
+def load_config(root: Path | None = None, **overrides: Any) -> Config:
+    """Build the configuration for an index rooted at ``root``."""
+    values: dict[str, Any] = {}
+    if root is not None:
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            section = _read_toml(pyproject).get("tool", {}).get("exocortex", {})
+            if isinstance(section, dict):
+                values.update(_from_mapping(section, str(pyproject)))
+        own = root / ".exocortex.toml"
+        if own.is_file():
+            values.update(_from_mapping(_read_toml(own), str(own)))
+    for name in _FIELDS:
+        env = os.environ.get(f"EXOCORTEX_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env, f"EXOCORTEX_{name.upper()}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    if config.tokenizer not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer '{config.tokenizer}' (choose from {', '.join(TOKENIZERS)})")
+    for name in config.index_tokenizers:
+        if name not in TOKENIZERS:
+            raise ConfigError(f"unknown tokenizer '{name}' in index_tokenizers")
+    if config.max_file_bytes <= 0:
+        raise ConfigError("max_file_bytes must be positive")
+    for name in ("max_chunk_lines", "text_window_lines", "markdown_max_section_lines"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size such as ``2MiB``, ``512k`` or ``1048576``."""
+    s = text.strip().lower().replace(" ", "")
+    units = {
+        "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+        "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+        "k": 1024, "m": 1024**2, "g": 1024**3, "b": 1,
+    }
+    for suffix, factor in units.items():
+        if s.endswith(suffix):
+            number = s[: -len(suffix)]
+            break
+    else:
+        number, factor = s, 1
+    try:
+        value = float(number)
+    except ValueError as exc:
+        raise ConfigError(f"not a size: {text!r} (try 2MiB, 512k or 1048576)") from exc
+    if value <= 0:
+        raise ConfigError(f"size must be positive: {text!r}")
+    return int(value * factor)
+
+
+__all__ = ["Config", "TOKENIZERS", "STORE_DIRNAME", "load_config", "parse_size"]

@@ -1,0 +1,73 @@
+"""One exception hierarchy. Each error knows its exit code and its one-line message.
+
+Exit codes (also in ``docs/cli.md``):
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+0     success
+1     unexpected internal error (a bug: run with ``--debug`` and report it)
+2     bad command-line usage
+3     bad input path: missing, not a directory, unreadable
+4     the store is corrupted or half-written: re-index with ``--rebuild``
+5     the store was written by another schema version: re-index
+6     another writer holds the store
+7     bad configuration
+8     no index at this location: run ``exocortex index`` first
+9     nothing to index: the path holds no indexable files
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+
+class ExocortexError(Exception):
+    """Base of every error exocortex raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputPathError(ExocortexError):
+    exit_code = 3
+
+
+class StoreCorruptError(ExocortexError):
+    exit_code = 4
+
+
+class SchemaVersionError(ExocortexError):
+    exit_code = 5
+
+
+class StoreLockedError(ExocortexError):
+    exit_code = 6
+
+
+class ConfigError(ExocortexError):
+    exit_code = 7
+
+
+class IndexNotFoundError(ExocortexError):
+    exit_code = 8
+
+
+class NothingToIndexError(ExocortexError):
+    exit_code = 9
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "unexpected internal error (run with --debug and report it)",
+    2: "bad command-line usage",
+    InputPathError.exit_code: "bad input path: missing, not a directory, unreadable",
+    StoreCorruptError.exit_code: "the store is corrupted or half-written: re-index with --rebuild",
+    SchemaVersionError.exit_code: "the store was written by another schema version: re-index",
+    StoreLockedError.exit_code: "another writer holds the store",
+    ConfigError.exit_code: "bad configuration",
+    IndexNotFoundError.exit_code: "no index at this location: run `exocortex index` first",
+    NothingToIndexError.exit_code: "nothing to index: the path holds no indexable files",
+}

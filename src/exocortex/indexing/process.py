@@ -1,0 +1,261 @@
+"""Per-file work of an index run: read, sniff, hash, decode, chunk, count.
+
+This module runs inside worker processes, so everything it needs arrives in
+its arguments and everything it returns is columnar (Arrow tables), which
+crosses the process boundary cheaply.
+
+Identical contents (vendored copies, forks inside a monorepo) are analysed
+once per worker: results are cached by content hash, bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import xxhash
+
+from exocortex.chunking import FileAnalysis, analyze
+from exocortex.sources.files import SkipReason, decode_source, sniff_binary
+from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
+from exocortex.tokens import count_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOptions:
+    root: str
+    tokenizers: tuple[str, ...]
+    binary_sniff_bytes: int
+    max_file_bytes: int
+    max_chunk_lines: int
+    text_window_lines: int
+    markdown_max_section_lines: int
+    dedup_cache_bytes: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    files: pa.Table
+    chunks: pa.Table
+    symbols: pa.Table
+    skipped: list[tuple[str, str, str]]  # (path, reason, detail)
+    bytes_read: int
+    reused: int  # files whose analysis came from the content cache
+
+
+@dataclass(slots=True)
+class _Analysed:
+    """What a content yields, independent of the path it was found at."""
+
+    analysis: FileAnalysis
+    encoding: str
+    lines: int
+    chunk_tokens: dict[str, list[int]]
+    skeleton_tokens: dict[str, int]
+    cost: int
+
+
+class _ContentCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[str, _Analysed] = OrderedDict()
+
+    def get(self, key: str) -> _Analysed | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: str, item: _Analysed) -> None:
+        if item.cost > self.max_bytes:
+            return
+        self._items[key] = item
+        self.bytes += item.cost
+        while self.bytes > self.max_bytes and self._items:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old.cost
+
+
+_cache: _ContentCache | None = None
+
+
+def _content_cache(max_bytes: int) -> _ContentCache:
+    global _cache
+    if _cache is None or _cache.max_bytes != max_bytes:
+        _cache = _ContentCache(max_bytes)
+    return _cache
+
+
+def content_hash(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def _analyse(path: str, data: bytes, opts: ProcessOptions) -> _Analysed:
+    text, encoding = decode_source(data)
+    analysis = analyze(
+        path,
+        text,
+        max_chunk_lines=opts.max_chunk_lines,
+        text_window_lines=opts.text_window_lines,
+        markdown_max_section_lines=opts.markdown_max_section_lines,
+    )
+    chunk_tokens = {
+        name: [count_tokens(chunk.text, name) for chunk in analysis.chunks] for name in opts.tokenizers
+    }
+    skeleton_tokens = {name: count_tokens(analysis.skeleton, name) for name in opts.tokenizers}
+    lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+    return _Analysed(analysis, encoding, lines, chunk_tokens, skeleton_tokens, len(data) * 3)
+
+
+class _Columns:
+    """Column lists for one table, turned into an Arrow table at the end."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.cols: dict[str, list[Any]] = {name: [] for name in schema.names}
+
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_pydict(self.cols, schema=self.schema)
+
+
+def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
+    """Read and analyse a batch of files; never raises for a bad file."""
+    cache = _content_cache(opts.dedup_cache_bytes)
+    files, chunks, symbols = _Columns(FILES), _Columns(CHUNKS), _Columns(SYMBOLS)
+    skipped: list[tuple[str, str, str]] = []
+    bytes_read = 0
+    reused = 0
+    for job in jobs:
+        outcome = _read(opts, job)
+        if isinstance(outcome, _Skip):
+            skipped.append((job.path, outcome.reason, outcome.detail))
+            continue
+        data, size, mtime_ns = outcome
+        bytes_read += len(data)
+        digest = content_hash(data)
+        if sniff_binary(data[: opts.binary_sniff_bytes]):
+            skipped.append((job.path, SkipReason.BINARY, "NUL byte in content"))
+            _add_file_row(files, job.path, size, mtime_ns, digest, SkipReason.BINARY, None, opts)
+            continue
+        item = cache.get(digest)
+        if item is None:
+            item = _analyse(job.path, data, opts)
+            cache.put(digest, item)
+        else:
+            reused += 1
+        _add_file_row(files, job.path, size, mtime_ns, digest, None, item, opts)
+        _add_chunk_rows(chunks, job.path, item, opts)
+        _add_symbol_rows(symbols, job.path, item)
+    return BatchResult(
+        files=files.to_table(),
+        chunks=chunks.to_table(),
+        symbols=symbols.to_table(),
+        skipped=skipped,
+        bytes_read=bytes_read,
+        reused=reused,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Skip:
+    reason: str
+    detail: str
+
+
+def _read(opts: ProcessOptions, job: FileJob) -> tuple[bytes, int, int] | _Skip:
+    """The file's bytes and its stat at read time, or why it was skipped."""
+    full = os.path.join(opts.root, job.path)
+    try:
+        with open(full, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size > opts.max_file_bytes:
+                return _Skip(SkipReason.TOO_LARGE, f"{st.st_size} bytes > {opts.max_file_bytes}")
+            data = fh.read(opts.max_file_bytes + 1)
+    except FileNotFoundError:
+        return _Skip(SkipReason.VANISHED, "deleted while indexing")
+    except PermissionError:
+        return _Skip(SkipReason.UNREADABLE, "permission denied")
+    except IsADirectoryError:
+        return _Skip(SkipReason.VANISHED, "replaced by a directory while indexing")
+    except OSError as exc:
+        return _Skip(SkipReason.UNREADABLE, exc.strerror or type(exc).__name__)
+    if len(data) > opts.max_file_bytes:
+        return _Skip(SkipReason.TOO_LARGE, f"grew past {opts.max_file_bytes} bytes while indexing")
+    return data, st.st_size, st.st_mtime_ns
+
+
+def _add_file_row(
+    files: _Columns,
+    path: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    skip_reason: str | None,
+    item: _Analysed | None,
+    opts: ProcessOptions,
+) -> None:
+    c = files.cols
+    c["path"].append(path)
+    c["size"].append(size)
+    c["mtime_ns"].append(mtime_ns)
+    c["hash"].append(digest)
+    c["skip_reason"].append(skip_reason)
+    a = item.analysis if item else None
+    c["language"].append(a.language if a else None)
+    c["structural"].append(bool(a and a.structural))
+    c["encoding"].append(item.encoding if item else None)
+    c["lines"].append(item.lines if item else 0)
+    c["chunks"].append(len(a.chunks) if a else 0)
+    c["skeleton"].append(a.skeleton if a else None)
+    c["skeleton_lines"].append([n for pair in a.skeleton_lines for n in pair] if a else None)
+    c["imports"].append(list(a.imports) if a else None)
+    c["references"].append(list(a.references) if a else None)
+    for name, col in TOKEN_COLUMNS.items():
+        counted = item is not None and name in opts.tokenizers
+        c[col].append(sum(item.chunk_tokens[name]) if counted and item else None)
+        c["skeleton_" + col].append(item.skeleton_tokens[name] if counted and item else None)
+
+
+def _add_chunk_rows(chunks: _Columns, path: str, item: _Analysed, opts: ProcessOptions) -> None:
+    c = chunks.cols
+    for ordinal, chunk in enumerate(item.analysis.chunks):
+        c["path"].append(path)
+        c["ordinal"].append(ordinal)
+        c["start_line"].append(chunk.start_line)
+        c["end_line"].append(chunk.end_line)
+        c["kind"].append(chunk.kind)
+        c["symbol"].append(chunk.symbol)
+        c["text"].append(chunk.text)
+        for name, col in TOKEN_COLUMNS.items():
+            c[col].append(item.chunk_tokens[name][ordinal] if name in opts.tokenizers else None)
+
+
+def _add_symbol_rows(symbols: _Columns, path: str, item: _Analysed) -> None:
+    c = symbols.cols
+    for d in item.analysis.definitions:
+        c["path"].append(path)
+        c["name"].append(d.name)
+        c["kind"].append(d.kind)
+        c["start_line"].append(d.start_line)
+        c["end_line"].append(d.end_line)
+        c["signature"].append(d.signature)
+
+
+def hash_file(root: str, path: str, max_bytes: int) -> str | None:
+    """Content hash of a file, or None when it cannot be read (it will be re-processed)."""
+    try:
+        with open(os.path.join(root, path), "rb") as fh:
+            return content_hash(fh.read(max_bytes + 1))
+    except OSError:
+        return None

@@ -1,0 +1,303 @@
+"""One index run: walk, plan, process in parallel, write, commit.
+
+Readers see either the previous commit or this one, never a mixture: rows are
+appended to Lance tables as batches fill up, but only ``StoreWriter.commit``
+(one atomic rename of ``meta.json``) makes them visible.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from exocortex.config import Config
+from exocortex.indexing.plan import Manifest, Plan, make_plan
+from exocortex.indexing.process import BatchResult, FileJob, ProcessOptions, process_batch
+from exocortex.log import get_logger
+from exocortex.sources.files import SkippedFile, walk_source_files
+from exocortex.store.lance import StoreWriter, writer_lock
+from exocortex.store.schema import SCHEMA_VERSION, TOKEN_COLUMNS
+
+ProgressFn = Callable[[int, int], None]
+"""Called with (bytes done, bytes total) as files are processed."""
+
+_MANIFEST_COLUMNS = ["path", "size", "mtime_ns", "hash", "skip_reason"]
+_SUMMARY_COLUMNS = ["path", "size", "skip_reason", "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
+_INLINE_MAX_BYTES = 2 * 1024 * 1024  # below this, a pool costs more than it saves
+_BATCH_MAX_BYTES = 1024 * 1024
+_DEDUP_CACHE_BYTES = 64 * 1024 * 1024
+_COMPACT_MAX_FRAGMENTS = 64
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What an index run did."""
+
+    root: str
+    store: str
+    files: int
+    chunks: int
+    tokens: int
+    bytes: int
+    processed: int
+    added: int
+    changed: int
+    touched: int
+    unchanged: int
+    removed: int
+    reused: int
+    bytes_read: int
+    skipped: dict[str, int]
+    skipped_files: list[SkippedFile] = field(repr=False)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, *, with_skipped_files: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("skipped_files")
+        if with_skipped_files:
+            data["skipped_files"] = [asdict(s) for s in self.skipped_files]
+        return data
+
+
+def config_fingerprint(config: Config) -> str:
+    """What, if changed, invalidates every stored row."""
+    relevant = {
+        "schema": SCHEMA_VERSION,
+        "index_tokenizers": sorted(config.index_tokenizers),
+        "max_chunk_lines": config.max_chunk_lines,
+        "text_window_lines": config.text_window_lines,
+        "markdown_max_section_lines": config.markdown_max_section_lines,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def process_options(root: Path, config: Config) -> ProcessOptions:
+    return ProcessOptions(
+        root=str(root),
+        tokenizers=tuple(config.index_tokenizers),
+        binary_sniff_bytes=config.binary_sniff_bytes,
+        max_file_bytes=config.max_file_bytes,
+        max_chunk_lines=config.max_chunk_lines,
+        text_window_lines=config.text_window_lines,
+        markdown_max_section_lines=config.markdown_max_section_lines,
+        dedup_cache_bytes=_DEDUP_CACHE_BYTES,
+    )
+
+
+def run_index(
+    root: Path,
+    store_dir: Path,
+    config: Config,
+    *,
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+) -> IndexReport:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = round(now - since, 4)
+        return now
+
+    walk = walk_source_files(root, config, exclude_dirs=[store_dir])
+    t = lap("walk", started)
+
+    with writer_lock(store_dir, config.lock_wait_s):
+        writer = StoreWriter(store_dir, root, rebuild=rebuild)
+        fingerprint = config_fingerprint(config)
+        previous = writer.previous
+        if previous is not None and previous.fingerprint == fingerprint and previous.root == str(root):
+            manifest = Manifest.from_table(writer.read("files", _MANIFEST_COLUMNS))
+        else:
+            if previous is not None:
+                log.info("full re-index", reason="settings or root changed since the last run")
+                writer.delete_all()
+            manifest = Manifest()
+        plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes)
+        t = lap("plan", t)
+
+        if plan.stale_paths:
+            writer.delete_paths(plan.stale_paths)
+        if plan.touched:
+            _refresh_touched(writer, plan)
+        t = lap("delete", t)
+
+        skipped: list[SkippedFile] = list(walk.skipped)
+        stored_skips = {p: r for p, (_s, _m, _h, r) in manifest.rows.items() if r is not None}
+        skipped += [SkippedFile(p, stored_skips[p], "unchanged since last run") for p in plan.unchanged if p in stored_skips]
+        counters = Counter[str]()
+        for batch in _process(plan.jobs, process_options(root, config), config, progress):
+            counters["bytes_read"] += batch.bytes_read
+            counters["reused"] += batch.reused
+            skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
+            writer.append("files", batch.files)
+            writer.append("chunks", batch.chunks)
+            writer.append("symbols", batch.symbols)
+        t = lap("process", t)
+
+        writer.compact(_COMPACT_MAX_FRAGMENTS)
+        summary = summarize(writer.read("files", _SUMMARY_COLUMNS), config.tokenizer)
+        skipped.sort(key=lambda s: s.path)
+        skip_counts = dict(sorted(Counter(s.reason for s in skipped).items()))
+        report = IndexReport(
+            root=str(root),
+            store=str(store_dir),
+            files=summary["files"],
+            chunks=summary["chunks"],
+            tokens=summary["tokens"],
+            bytes=summary["bytes"],
+            processed=len(plan.jobs),
+            added=len(plan.new),
+            changed=len(plan.changed),
+            touched=len(plan.touched),
+            unchanged=len(plan.unchanged),
+            removed=len(plan.removed),
+            reused=counters["reused"],
+            bytes_read=counters["bytes_read"],
+            skipped=skip_counts,
+            skipped_files=skipped,
+        )
+        last_run = report.to_dict() | {"summary": summary, "git": walk.git}
+        t = lap("summarize", t)
+        timings["total"] = round(time.perf_counter() - started, 4)
+        last_run["timings"] = timings
+        last_run["seconds"] = timings["total"]
+        last_run["finished_at"] = time.time()
+        writer.commit(fingerprint=fingerprint, last_run=last_run)
+    timings["commit"] = round(time.perf_counter() - t, 4)
+    seconds = round(time.perf_counter() - started, 4)
+    timings["total"] = seconds
+    return _replace(report, seconds=seconds, timings=timings)
+
+
+def _replace(report: IndexReport, **changes: Any) -> IndexReport:
+    import dataclasses
+
+    return dataclasses.replace(report, **changes)
+
+
+def _refresh_touched(writer: StoreWriter, plan: Plan) -> None:
+    """Files whose stat changed but whose content did not: update the manifest row only."""
+    by_path = {f.path: f for f in plan.touched}
+    rows = writer.read_where("files", "path", list(by_path))
+    sizes = [by_path[p].size for p in rows.column("path").to_pylist()]
+    mtimes = [by_path[p].mtime_ns for p in rows.column("path").to_pylist()]
+    rows = rows.set_column(rows.schema.get_field_index("size"), "size", pa.array(sizes, pa.int64()))
+    rows = rows.set_column(rows.schema.get_field_index("mtime_ns"), "mtime_ns", pa.array(mtimes, pa.int64()))
+    writer.delete_paths(list(by_path), tables=("files",))
+    writer.append("files", rows)
+
+
+def _batches(jobs: list[FileJob], max_files: int) -> Iterator[list[FileJob]]:
+    # Same size and name usually means same content: keep such files together
+    # so a worker's content cache analyses them once.
+    ordered = sorted(jobs, key=lambda j: (j.size, os.path.basename(j.path), j.path))
+    batch: list[FileJob] = []
+    size = 0
+    for job in ordered:
+        batch.append(job)
+        size += job.size
+        if len(batch) >= max_files or size >= _BATCH_MAX_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _process(
+    jobs: list[FileJob], opts: ProcessOptions, config: Config, progress: ProgressFn | None
+) -> Iterator[BatchResult]:
+    """Process jobs, in worker processes when it pays, yielding merged results of bounded size."""
+    total = sum(j.size for j in jobs)
+    done = 0
+    if progress:
+        progress(0, total)
+    workers = config.effective_workers()
+    pending: list[BatchResult] = []
+    pending_bytes = 0
+
+    def flush() -> BatchResult:
+        nonlocal pending, pending_bytes
+        merged = _merge(pending)
+        pending, pending_bytes = [], 0
+        return merged
+
+    for result in _run_batches(jobs, opts, config, workers, total):
+        done += result.bytes_read
+        if progress:
+            progress(done, total)
+        pending.append(result)
+        pending_bytes += result.bytes_read
+        if pending_bytes >= config.write_batch_bytes:
+            yield flush()
+    if pending:
+        yield flush()
+
+
+def _run_batches(
+    jobs: list[FileJob], opts: ProcessOptions, config: Config, workers: int, total: int
+) -> Iterator[BatchResult]:
+    batches = _batches(jobs, config.worker_batch_files)
+    if workers <= 1 or total <= _INLINE_MAX_BYTES:
+        for batch in batches:
+            yield process_batch(opts, batch)
+        return
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        in_flight: set[cf.Future[BatchResult]] = set()
+        for batch in batches:
+            in_flight.add(pool.submit(process_batch, opts, batch))
+            if len(in_flight) >= workers * 4:
+                done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        for fut in cf.as_completed(in_flight):
+            yield fut.result()
+
+
+def _merge(results: list[BatchResult]) -> BatchResult:
+    if len(results) == 1:
+        return results[0]
+    return BatchResult(
+        files=pa.concat_tables([r.files for r in results]),
+        chunks=pa.concat_tables([r.chunks for r in results]),
+        symbols=pa.concat_tables([r.symbols for r in results]),
+        skipped=[s for r in results for s in r.skipped],
+        bytes_read=sum(r.bytes_read for r in results),
+        reused=sum(r.reused for r in results),
+    )
+
+
+def summarize(files: pa.Table, tokenizer: str) -> dict[str, Any]:
+    """Totals over the indexed files (rows without a skip reason)."""
+    indexed = files.filter(pc.is_null(files.column("skip_reason")))
+    token_col = TOKEN_COLUMNS[tokenizer]
+    tokens = indexed.column(token_col)
+    languages = Counter(lang or "text" for lang in indexed.column("language").to_pylist())
+    structural = int(pc.sum(indexed.column("structural").cast(pa.int64())).as_py() or 0)
+    return {
+        "files": indexed.num_rows,
+        "chunks": int(pc.sum(indexed.column("chunks")).as_py() or 0),
+        "bytes": int(pc.sum(indexed.column("size")).as_py() or 0),
+        "tokens": int(pc.sum(tokens).as_py() or 0),
+        "tokens_counted": tokens.null_count == 0,
+        "tokenizer": tokenizer,
+        "languages": dict(languages.most_common()),
+        "structural_files": structural,
+    }
