@@ -74,7 +74,8 @@ def test_random_text_matches_tiktoken(text: str) -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.sampled_from(["def f():\n", "    return 1\n", "\n", "  \n", "x = [1,\n", " 2]\n", "é"]), max_size=400))
+@given(st.lists(st.sampled_from(["def f():\n", "    return 1\n", "\n", "  \n", "x = [1,\n", " 2]\n", "é"]),
+                max_size=400))
 def test_split_sum_is_exact(lines: list[str]) -> None:
     text = "".join(lines)
     pieces = _safe_pieces(text, 50)

@@ -1,3 +1,70 @@
-"""exocortex: a local-first context engine for AI agents."""
+"""exocortex: a local-first context engine for AI agents.
+
+The public API::
+
+    from exocortex import Index
+    index = Index.open("path/to/repo")
+    report = index.update()          # IndexReport
+    status = index.status()          # IndexStatus
+
+Names are imported lazily so that worker processes and ``exocortex --version``
+do not pay for the store's imports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Index": "exocortex.api",
+    "IndexStatus": "exocortex.api",
+    "IndexReport": "exocortex.indexing.run",
+    "DryRunReport": "exocortex.indexing.dryrun",
+    "DirectoryEstimate": "exocortex.indexing.dryrun",
+    "SkippedFile": "exocortex.sources.files",
+    "Config": "exocortex.config",
+    "load_config": "exocortex.config",
+    "count_tokens": "exocortex.tokens",
+    "TokenCounter": "exocortex.tokens",
+    "ExocortexError": "exocortex.errors",
+    "InputPathError": "exocortex.errors",
+    "StoreCorruptError": "exocortex.errors",
+    "SchemaVersionError": "exocortex.errors",
+    "StoreLockedError": "exocortex.errors",
+    "ConfigError": "exocortex.errors",
+    "IndexNotFoundError": "exocortex.errors",
+    "NothingToIndexError": "exocortex.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:
+    from exocortex.api import Index, IndexStatus
+    from exocortex.config import Config, load_config
+    from exocortex.errors import (
+        ConfigError,
+        ExocortexError,
+        IndexNotFoundError,
+        InputPathError,
+        NothingToIndexError,
+        SchemaVersionError,
+        StoreCorruptError,
+        StoreLockedError,
+    )
+    from exocortex.indexing.dryrun import DirectoryEstimate, DryRunReport
+    from exocortex.indexing.run import IndexReport
+    from exocortex.sources.files import SkippedFile
+    from exocortex.tokens import TokenCounter, count_tokens
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exocortex' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,8 @@ def resolve_root(path: str | os.PathLike[str]) -> Path:
     except RuntimeError:  # symlink loop
         raise InputPathError(f"path is a symlink loop: {raw}") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputPathError(f"path is a symlink loop: {raw}") from None
         raise InputPathError(f"cannot access {raw}: {exc.strerror}") from None
     if not root.is_dir():
         raise InputPathError(f"{raw} is a file, not a directory: index the directory that holds it")

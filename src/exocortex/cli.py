@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from exocortex import __version__
 from exocortex.api import Index
@@ -233,12 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=args, prog_name="exocortex", standalone_mode=False)
         return 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except TyperException as exc:  # usage errors: bad options, missing arguments
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(f"exocortex: usage error: {exc.format_message()}", highlight=False, markup=False)
         return 2
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         err.print("exocortex: interrupted; the last committed index is intact", highlight=False)
         return 130
     except ExocortexError as exc:

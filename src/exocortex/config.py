@@ -55,6 +55,8 @@ class Config:
     write_batch_bytes: int = 32 * 1024 * 1024
     """Source bytes buffered before rows are appended to the store."""
     worker_batch_files: int = 32
+    inline_max_bytes: int = 2 * 1024 * 1024
+    """Change sets smaller than this are processed in the main process: starting workers costs more."""
     """Files handed to a worker at a time."""
     lock_wait_s: float = 0.0
     """How long a second writer waits for the store lock before refusing."""
@@ -164,12 +166,11 @@ def parse_size(text: str) -> int:
         "kb": 1000, "mb": 1000**2, "gb": 1000**3,
         "k": 1024, "m": 1024**2, "g": 1024**3, "b": 1,
     }
-    for suffix, factor in units.items():
+    number, factor = s, 1
+    for suffix, multiplier in units.items():
         if s.endswith(suffix):
-            number = s[: -len(suffix)]
+            number, factor = s[: -len(suffix)], multiplier
             break
-    else:
-        number, factor = s, 1
     try:
         value = float(number)
     except ValueError as exc:

@@ -33,4 +33,8 @@ def configure_logging(level: str = "info", *, json_lines: bool | None = None) ->
 
 
 def get_logger(name: str) -> Any:
+    # Used as a library with structlog left unconfigured, structlog would print
+    # everything to stdout; send warnings and worse to stderr instead.
+    if not structlog.is_configured():
+        configure_logging("warning")
     return structlog.get_logger(name)

@@ -11,8 +11,7 @@ and is safe to call from any thread.
 
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
+from functools import cache
 from typing import Protocol
 
 from exocortex.config import TOKENIZERS
@@ -27,7 +26,7 @@ class _Backend(Protocol):
     def count(self, text: str) -> int: ...
 
 
-@lru_cache(maxsize=None)
+@cache
 def _backend(name: str) -> _Backend:
     if name not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{name}' (choose from {', '.join(TOKENIZERS)})")
@@ -35,9 +34,6 @@ def _backend(name: str) -> _Backend:
 
     backend: _Backend = _bindings.tokenizer_for_encoding(name)
     return backend
-
-
-_lock = threading.Lock()
 
 
 def _clean(text: str) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 
 from exocortex.chunking import language_for_path
 from exocortex.config import Config
-from exocortex.sources.files import SkippedFile, decode_source, sniff_binary, walk_source_files
 from exocortex.errors import ExocortexError
+from exocortex.sources.files import SkippedFile, decode_source, sniff_binary, walk_source_files
 from exocortex.store.lance import StoreReader
 from exocortex.tokens import count_tokens
 

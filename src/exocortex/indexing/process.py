@@ -87,14 +87,15 @@ class _ContentCache:
             self.bytes -= old.cost
 
 
-_cache: _ContentCache | None = None
+_cache: tuple[ProcessOptions, _ContentCache] | None = None
 
 
-def _content_cache(max_bytes: int) -> _ContentCache:
+def _content_cache(opts: ProcessOptions) -> _ContentCache:
+    """The worker's cache, valid only for the options its entries were made with."""
     global _cache
-    if _cache is None or _cache.max_bytes != max_bytes:
-        _cache = _ContentCache(max_bytes)
-    return _cache
+    if _cache is None or _cache[0] != opts:
+        _cache = (opts, _ContentCache(opts.dedup_cache_bytes))
+    return _cache[1]
 
 
 def content_hash(data: bytes) -> str:
@@ -131,7 +132,7 @@ class _Columns:
 
 def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
     """Read and analyse a batch of files; never raises for a bad file."""
-    cache = _content_cache(opts.dedup_cache_bytes)
+    cache = _content_cache(opts)
     files, chunks, symbols = _Columns(FILES), _Columns(CHUNKS), _Columns(SYMBOLS)
     skipped: list[tuple[str, str, str]] = []
     bytes_read = 0

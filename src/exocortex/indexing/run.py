@@ -35,7 +35,6 @@ ProgressFn = Callable[[int, int], None]
 
 _MANIFEST_COLUMNS = ["path", "size", "mtime_ns", "hash", "skip_reason"]
 _SUMMARY_COLUMNS = ["path", "size", "skip_reason", "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
-_INLINE_MAX_BYTES = 2 * 1024 * 1024  # below this, a pool costs more than it saves
 _BATCH_MAX_BYTES = 1024 * 1024
 _DEDUP_CACHE_BYTES = 64 * 1024 * 1024
 _COMPACT_MAX_FRAGMENTS = 64
@@ -140,7 +139,9 @@ def run_index(
 
         skipped: list[SkippedFile] = list(walk.skipped)
         stored_skips = {p: r for p, (_s, _m, _h, r) in manifest.rows.items() if r is not None}
-        skipped += [SkippedFile(p, stored_skips[p], "unchanged since last run") for p in plan.unchanged if p in stored_skips]
+        skipped += [
+            SkippedFile(p, stored_skips[p], "unchanged since last run") for p in plan.unchanged if p in stored_skips
+        ]
         counters = Counter[str]()
         for batch in _process(plan.jobs, process_options(root, config), config, progress):
             counters["bytes_read"] += batch.bytes_read
@@ -254,7 +255,7 @@ def _run_batches(
     jobs: list[FileJob], opts: ProcessOptions, config: Config, workers: int, total: int
 ) -> Iterator[BatchResult]:
     batches = _batches(jobs, config.worker_batch_files)
-    if workers <= 1 or total <= _INLINE_MAX_BYTES:
+    if workers <= 1 or total <= config.inline_max_bytes:
         for batch in batches:
             yield process_batch(opts, batch)
         return

@@ -29,7 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lancedb
+# Lance's Rust logger warns on routine events (creating a table); keep it to errors
+# unless the user asked for more.
+os.environ.setdefault("LANCEDB_LOG", "error")
+
+import lancedb  # noqa: E402
 import pyarrow as pa
 
 from exocortex.errors import (

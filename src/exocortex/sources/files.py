@@ -1,0 +1,721 @@
+"""Find the files worth indexing under a root, and read them safely.
+
+:func:`walk_source_files` lists a tree with ``os.scandir`` and ``lstat`` only; it
+reads nothing but ignore files. It returns the files to index and, for the rest
+that a user could wonder about, why they were skipped. Paths ignored by a rule,
+the ``.git`` directory and the caller's ``exclude_dirs`` (the store) are left
+out silently.
+
+Inside a git work tree git's rules are the truth: the files returned plus the
+files skipped equal ``git ls-files --cached --others --exclude-standard``
+(restricted to what exists on disk). That means nested ``.gitignore`` files,
+the ones of parent directories up to the work tree's top when the root is a
+subdirectory, ``.git/info/exclude``, ``core.excludesFile`` (or its XDG default),
+and tracked files listed even when a pattern ignores them (read once with
+``git ls-files -z --cached``, started in parallel with the walk). A nested
+repository that git does not track, and a submodule, are not descended: they
+are reported as one ``nested_repo`` skip, where git lists ``dir/`` or the gitlink.
+
+``.ignore`` and ``.exocortexignore`` (``Config.extra_ignore_files``) use the same
+syntax with higher precedence than any ``.gitignore``, as in ripgrep, and they
+exclude even tracked files. Outside a git work tree ``.gitignore`` files are
+honoured too, plus, with ``Config.use_default_ignores``, the conservative list
+in :data:`exocortex.sources.ignore.DEFAULT_IGNORE_PATTERNS`, virtualenvs (a
+directory holding ``pyvenv.cfg``) and tagged caches (``CACHEDIR.TAG``).
+
+Symlinks: a link to a regular file inside the root is a file (with the target's
+size and mtime); directory symlinks are never followed, so no walk can loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from operator import attrgetter, itemgetter
+from pathlib import Path
+
+from exocortex.config import Config
+from exocortex.errors import InputPathError
+from exocortex.sources.ignore import (
+    GitWorkTree,
+    IgnoreFile,
+    IgnoreRules,
+    default_ignore_file,
+    find_git_work_tree,
+    is_git_repository,
+    read_ignore_file,
+)
+
+__all__ = [
+    "BINARY_EXTENSIONS",
+    "SKIP_REASONS",
+    "SkipReason",
+    "SkippedFile",
+    "SourceFile",
+    "WalkResult",
+    "decode_source",
+    "has_binary_extension",
+    "read_source",
+    "sniff_binary",
+    "walk_source_files",
+]
+
+
+class SkipReason(StrEnum):
+    BINARY = "binary"
+    TOO_LARGE = "too_large"
+    UNREADABLE = "unreadable"
+    SYMLINK = "symlink"
+    SPECIAL = "special"  # fifo, socket, device
+    VANISHED = "vanished"  # deleted between listing and reading
+    NESTED_REPO = "nested_repo"  # an untracked git repository or a submodule: not descended
+
+
+SKIP_REASONS: tuple[str, ...] = tuple(r.value for r in SkipReason)
+
+_BINARY = SkipReason.BINARY.value
+_TOO_LARGE = SkipReason.TOO_LARGE.value
+_UNREADABLE = SkipReason.UNREADABLE.value
+_SYMLINK = SkipReason.SYMLINK.value
+_SPECIAL = SkipReason.SPECIAL.value
+_VANISHED = SkipReason.VANISHED.value
+_NESTED_REPO = SkipReason.NESTED_REPO.value
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str  # relative to the root, "/" separators
+    size: int  # bytes, from stat
+    mtime_ns: int  # from stat
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    path: str
+    reason: str  # one of SKIP_REASONS
+    detail: str = ""
+
+
+@dataclass
+class WalkResult:
+    root: Path  # the real (symlink-free) absolute root
+    files: list[SourceFile]  # sorted by path
+    skipped: list[SkippedFile]  # sorted by path
+    git: bool  # the root is inside a git work tree (git's ignore rules applied)
+
+
+BINARY_EXTENSIONS: frozenset[str] = frozenset(
+    """
+    png jpg jpeg jpe gif bmp ico icns cur tif tiff webp avif heic heif psd xcf jp2 jxl
+    dds exr hdr cr2 nef arw dng raf orf
+    zip tar gz tgz bz2 tbz tbz2 xz txz lz lzma lz4 zst tzst 7z rar z cpio ar
+    jar war ear aar apk ipa whl egg deb rpm dmg iso img msi msix cab xpi crx snap nupkg gem
+    o obj a lib so dylib dll exe com bin elf pyc pyo pyd class dex wasm ko sys efi
+    mod rlib rmeta pch gch ilk exp lo la dSYM
+    mp3 mp4 m4a m4v m4b aac ogg oga ogv opus flac wav wma aiff aif mov avi mkv webm wmv flv
+    mpg mpeg 3gp mid midi amr caf
+    ttf otf woff woff2 eot pfb pfm fon
+    doc docx docm xls xlsx xlsm xlsb ppt pptx pptm odt ods odp odg pdf epub mobi azw azw3
+    rtfd pages numbers key vsd vsdx pub one
+    db sqlite sqlite3 db3 mdb accdb dbf frm ibd myd myi ldb kdbx
+    parquet lance arrow feather orc avro npy npz pkl pickle joblib h5 hdf5 hdf nc mat
+    onnx pt pth ckpt safetensors tflite pb gguf ggml caffemodel msgpack
+    bam cram bai crai csi tbi bcf 2bit sra
+    swf fla blend fbx glb 3ds max dwg
+    p12 pfx jks keystore der
+    mo gmo lockb
+    """.split()
+)
+"""Lower-case extensions skipped by name, without being read. Ambiguous ones (``.pdb``,
+``.dat``, ``.svg``, ``.ppm``) are left to the content sniff."""
+
+
+def has_binary_extension(path: str) -> bool:
+    """Whether the file name ends in a known binary extension (case-insensitive)."""
+    name = path[path.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    return dot > 0 and name[dot + 1 :].lower() in BINARY_EXTENSIONS
+
+
+_BOMS_32 = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_BOMS_16 = (b"\xff\xfe", b"\xfe\xff")
+
+
+def sniff_binary(head: bytes) -> bool:
+    """Whether the leading bytes of a file say binary: a NUL byte, unless a UTF-16/32 BOM.
+
+    Pass the first ``Config.binary_sniff_bytes`` bytes.
+    """
+    if head.startswith(_BOMS_32) or head.startswith(_BOMS_16):
+        return False
+    return b"\x00" in head
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """Decode a source file; never raises and never returns lone surrogates.
+
+    Tries, in order: UTF-8 (a BOM is dropped: ``"utf-8-sig"``); UTF-32 or UTF-16
+    when a BOM says so (undecodable units become U+FFFD); UTF-8 with U+FFFD for
+    the few invalid bytes of a file that is mostly valid UTF-8 (``"utf-8-replace"``);
+    cp1252; latin-1. Line endings are kept as they are.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            data = data[3:]
+    elif data.startswith(_BOMS_32):
+        return data.decode("utf-32", "replace"), "utf-32"
+    elif data.startswith(_BOMS_16):
+        return data.decode("utf-16", "replace"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    valid_multibyte = len(text) - len(text.encode("ascii", "ignore")) - replaced
+    if valid_multibyte > replaced:
+        return text, "utf-8-replace"
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def read_source(root: Path | str, path: str, config: Config) -> bytes | SkippedFile:
+    """Read one walked file, or say why it cannot be indexed after all.
+
+    Never blocks on a fifo that replaced a file, never reads more than
+    ``max_file_bytes + 1`` bytes, and sniffs the head for binary content.
+    """
+    full = os.path.join(root, path)
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return SkippedFile(path, _VANISHED, "deleted after the walk")
+    except PermissionError:
+        return SkippedFile(path, _UNREADABLE, "permission denied")
+    except OSError as exc:
+        return SkippedFile(path, _UNREADABLE, (exc.strerror or str(exc)).lower())
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return SkippedFile(path, _VANISHED, "replaced by a directory after the walk")
+        if not stat.S_ISREG(st.st_mode):
+            return SkippedFile(path, _SPECIAL, _special_kind(st.st_mode))
+        limit = config.max_file_bytes
+        if st.st_size > limit:
+            return SkippedFile(path, _TOO_LARGE, f"{st.st_size} bytes > {limit}")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        return SkippedFile(path, _UNREADABLE, (exc.strerror or str(exc)).lower())
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return SkippedFile(path, _TOO_LARGE, f"more than {limit} bytes (grew after the walk)")
+    if sniff_binary(data[: config.binary_sniff_bytes]):
+        return SkippedFile(path, _BINARY, f"NUL byte in the first {config.binary_sniff_bytes} bytes")
+    return data
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "not a regular file"
+
+
+def _display(rel: str) -> str:
+    """A path that is safe to print and store: undecodable bytes shown as \\xNN."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+# ---------------------------------------------------------------------- walk
+
+_GITIGNORE = ".gitignore"
+_CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+
+
+def walk_source_files(
+    root: Path, config: Config, *, exclude_dirs: Iterable[Path] = ()
+) -> WalkResult:
+    """List the files to index under ``root`` and the ones skipped, both sorted by path.
+
+    Raises :class:`InputPathError` when ``root`` is missing, not a directory or
+    unreadable. ``exclude_dirs`` (absolute paths, e.g. the store) are left out
+    silently.
+    """
+    real = _check_root(root)
+    return _Walk(real, config, exclude_dirs).run()
+
+
+def _check_root(root: Path | str) -> str:
+    path = os.fspath(root)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputPathError(f"input path does not exist: {path}") from None
+    except PermissionError:
+        raise InputPathError(f"cannot access input path {path}: permission denied") from None
+    except OSError as exc:
+        raise InputPathError(f"cannot access input path {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputPathError(f"input path is not a directory: {path} (pass the directory to index)")
+    return os.path.realpath(path)
+
+
+# (absolute path, root-relative path ending in "/" or "", top-relative path as
+# bytes, the rules in force, whether git excludes it so that only tracked files count)
+_Pending = tuple[str, str, bytes, IgnoreRules, bool]
+_NO_DECISIONS: dict[str, tuple[bool, bool]] = {}
+
+
+class _Listed:
+    """A listed directory waiting for its ignore decisions."""
+
+    __slots__ = (
+        "rel_dir",
+        "top_rel",
+        "rules",
+        "tracked_only",
+        "dirs",
+        "others",
+        "names_d",
+        "names_o",
+        "dec_d",
+        "dec_o",
+    )
+
+    def __init__(
+        self,
+        rel_dir: str,
+        top_rel: bytes,
+        rules: IgnoreRules,
+        tracked_only: bool,
+        dirs: list[os.DirEntry[str]],
+        others: list[os.DirEntry[str]],
+        names_d: list[str],
+        names_o: list[str],
+    ) -> None:
+        self.rel_dir = rel_dir
+        self.top_rel = top_rel
+        self.rules = rules
+        self.tracked_only = tracked_only
+        self.dirs = dirs
+        self.others = others
+        self.names_d = names_d
+        self.names_o = names_o
+        self.dec_d = _NO_DECISIONS
+        self.dec_o = _NO_DECISIONS
+
+
+class _Walk:
+    def __init__(self, root: str, config: Config, exclude_dirs: Iterable[Path]) -> None:
+        self.root = root
+        self.root_prefix = root if root.endswith(os.sep) else root + os.sep
+        self.config = config
+        self.max_bytes = config.max_file_bytes
+        self.files: list[tuple[str, int, int]] = []  # (path, size, mtime_ns)
+        self.skipped: list[SkippedFile] = []
+        self.excluded = _exclude_map(root, exclude_dirs)
+        names = [n for n in dict.fromkeys(reversed(config.extra_ignore_files)) if n != _GITIGNORE]
+        # per-directory kinds, highest precedence first; then info/exclude, global, defaults
+        self.kinds = {name: k for k, name in enumerate([*names, _GITIGNORE])}
+        self.n_layers = len(self.kinds) + 3
+        self.repo: GitWorkTree | None = None
+        self.markers = False
+        self.watch = frozenset(self.kinds) | {".git"}
+
+    # -------------------------------------------------------------- driver
+
+    def run(self) -> WalkResult:
+        repo = self.repo = find_git_work_tree(self.root)
+        try:
+            rules = IgnoreRules.empty(self.n_layers)
+            top_rel = b""
+            tracked_only = False
+            base = len(self.kinds)
+            if repo is not None:
+                found: list[tuple[int, IgnoreFile]] = []
+                if repo.excludes_file:
+                    f = read_ignore_file(repo.excludes_file, b"", git=True)
+                    if f is not None:
+                        found.append((base + 1, f))
+                if repo.git_dir:
+                    f = read_ignore_file(os.path.join(repo.git_dir, "info", "exclude"), b"", git=True)
+                    if f is not None:
+                        found.append((base, f))
+                rules = rules.push(found)
+                rules, top_rel, tracked_only = self._ancestors(repo, rules)
+            elif self.config.use_default_ignores:
+                rules = rules.push([(base + 2, default_ignore_file())])
+                self.markers = True
+                self.watch = self.watch | {"pyvenv.cfg", "CACHEDIR.TAG"}
+            # Breadth first, one level at a time, so that the entries of many
+            # directories under the same rules are matched in one pass.
+            level: list[_Pending] = [(self.root, "", top_rel, rules, tracked_only)]
+            while level:
+                listed = [x for x in map(self._list, level) if x is not None]
+                self._decide(listed)
+                level = []
+                for x in listed:
+                    self._emit(x, level)
+        finally:
+            if repo is not None:
+                repo.tracked.close()
+        self.files.sort(key=itemgetter(0))
+        self.skipped.sort(key=attrgetter("path"))
+        return WalkResult(Path(self.root), _source_files(self.files), self.skipped, repo is not None)
+
+    def _ancestors(self, repo: GitWorkTree, rules: IgnoreRules) -> tuple[IgnoreRules, bytes, bool]:
+        """Apply the ignore files of the directories from the work tree's top down to the root.
+
+        Returns the rules in force at the root, the root's path relative to the
+        top, and whether git excludes the root itself (then only tracked files count).
+        """
+        rel = os.path.relpath(self.root, repo.top)
+        if rel == os.curdir:
+            return rules, b"", False
+        d = repo.top
+        top_rel = b""
+        excluded = False
+        for part in rel.split(os.sep):
+            found = []
+            for name, kind in self.kinds.items():
+                p = os.path.join(d, name)
+                try:
+                    if not stat.S_ISREG(os.lstat(p).st_mode):
+                        continue
+                except OSError:
+                    continue
+                f = read_ignore_file(p, top_rel, git=name == _GITIGNORE)
+                if f is not None:
+                    found.append((kind, f))
+            if found:
+                rules = rules.push(found)
+            part_b = os.fsencode(part)
+            decision = rules.match_one(part_b, top_rel, True)
+            if decision is not None and decision[0] and decision[1]:
+                excluded = True
+            d = os.path.join(d, part)
+            top_rel += part_b + b"/"
+        return rules, top_rel, excluded
+
+    # ----------------------------------------------------------- one directory
+
+    def _list(self, pending: _Pending) -> _Listed | None:
+        """List one directory; None when it is not to be walked after all."""
+        abs_dir, rel_dir, top_rel, rules, tracked_only = pending
+        try:
+            with os.scandir(abs_dir) as it:
+                entries = list(it)
+        except OSError as exc:
+            if not rel_dir:
+                reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+                raise InputPathError(f"cannot read input directory {abs_dir}: {reason}") from None
+            self._dir_error(rel_dir[:-1], exc)
+            return None
+
+        dirs: list[os.DirEntry[str]] = []
+        others: list[os.DirEntry[str]] = []
+        found: list[os.DirEntry[str]] | None = None
+        has_dotgit = False
+        watch = self.watch
+        excluded = self.excluded.get(rel_dir)
+        for e in entries:
+            name = e.name
+            if name in watch:
+                if name == ".git":
+                    has_dotgit = True
+                    continue
+                if found is None:
+                    found = []
+                found.append(e)
+            if excluded is not None and name in excluded:
+                continue
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                dirs.append(e)
+            else:
+                others.append(e)
+                try:
+                    e.stat(follow_symlinks=False)  # warm the entry's cache while the inode is hot
+                except OSError:
+                    pass
+
+        if rel_dir:
+            if has_dotgit and self.repo is not None and self._nested_repo(abs_dir, rel_dir):
+                return None
+            if self.markers and found is not None and self._is_marked(found):
+                return None
+        if found is not None:
+            rules = self._push_ignore_files(rules, found, top_rel)
+        names_d = [e.name for e in dirs]
+        names_o = [e.name for e in others]
+        if not ("".join(names_d) + "".join(names_o)).isascii():
+            dirs, names_d = self._drop_undecodable(dirs, rel_dir)
+            others, names_o = self._drop_undecodable(others, rel_dir)
+        return _Listed(rel_dir, top_rel, rules, tracked_only, dirs, others, names_d, names_o)
+
+    @staticmethod
+    def _decide(listed: list[_Listed]) -> None:
+        """Match the entries of a level's directories against their ignore rules.
+
+        Directories under the same rules (the same ignore files, the same
+        directory-dependent patterns in force) share one matching pass over
+        the union of their entry names.
+        """
+        groups: dict[tuple[object, ...], list[_Listed]] = {}
+        for x in listed:
+            rules = x.rules
+            if not rules.files:
+                continue
+            if rules.needs_path:
+                key: tuple[object, ...] = (rules, x.top_rel)
+            else:
+                key = (rules, *[f.in_force(x.top_rel) for f in rules.files])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [x]
+            else:
+                group.append(x)
+        for members in groups.values():
+            first = members[0]
+            if len(members) == 1:
+                names_d, names_o = first.names_d, first.names_o
+            else:
+                names_d = list({n for x in members for n in x.names_d})
+                names_o = list({n for x in members for n in x.names_o})
+            dec_d, dec_o = first.rules.match(names_d, names_o, first.top_rel)
+            for x in members:
+                x.dec_d = dec_d
+                x.dec_o = dec_o
+
+    def _emit(self, listed: _Listed, level: list[_Pending]) -> None:
+        """Record the files and skips of one listed directory; queue its subdirectories."""
+        rel_dir = listed.rel_dir
+        top_rel = listed.top_rel
+        rules = listed.rules
+        tracked_only = listed.tracked_only
+        dec_d = listed.dec_d
+        dec_o = listed.dec_o
+        repo = self.repo
+
+        # directories: queue the ones to descend
+        for e in listed.dirs:
+            name = e.name
+            child_tracked_only = tracked_only
+            if dec_d or tracked_only:
+                d = dec_d.get(name)
+                if d is not None and d[0]:
+                    if not d[1] or repo is None:
+                        continue  # ignored
+                    git_excluded = True
+                else:
+                    git_excluded = tracked_only
+                if git_excluded:
+                    assert repo is not None
+                    rel = rel_dir + name
+                    if not repo.tracked.has_under(rel):
+                        if rel in repo.tracked:
+                            self.skipped.append(
+                                SkippedFile(rel, _NESTED_REPO, "git submodule: not descended")
+                            )
+                        continue
+                    child_tracked_only = True
+            level.append(
+                (
+                    e.path,
+                    rel_dir + name + "/",
+                    top_rel + name.encode("utf-8", "surrogateescape") + b"/",
+                    rules,
+                    child_tracked_only,
+                )
+            )
+
+        # everything else: files, symlinks, special files
+        files = self.files
+        skipped = self.skipped
+        max_bytes = self.max_bytes
+        binary_exts = BINARY_EXTENSIONS
+        for e in listed.others:
+            name = e.name
+            rel = rel_dir + name
+            if dec_o or tracked_only:
+                d = dec_o.get(name)
+                if d is not None and d[0]:
+                    if not d[1] or repo is None or rel not in repo.tracked:
+                        continue  # ignored (a tracked file stays, as in git)
+                elif tracked_only and rel not in repo.tracked:  # type: ignore[union-attr]
+                    continue
+            dot = name.rfind(".")
+            if dot > 0:
+                ext = name[dot + 1 :].lower()
+                if ext in binary_exts:
+                    skipped.append(SkippedFile(rel, _BINARY, "extension ." + ext))
+                    continue
+            try:
+                if e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    size = st.st_size
+                    if size > max_bytes:
+                        skipped.append(SkippedFile(rel, _TOO_LARGE, f"{size} bytes > {max_bytes}"))
+                    else:
+                        files.append((rel, size, st.st_mtime_ns))
+                elif e.is_symlink():
+                    self._symlink(e.path, rel)
+                else:
+                    kind = _special_kind(e.stat(follow_symlinks=False).st_mode)
+                    skipped.append(SkippedFile(rel, _SPECIAL, kind))
+            except FileNotFoundError:
+                skipped.append(SkippedFile(rel, _VANISHED, "deleted while walking"))
+            except OSError as exc:
+                skipped.append(SkippedFile(rel, _UNREADABLE, _os_detail(exc)))
+
+    # ------------------------------------------------------------- helpers
+
+    def _dir_error(self, rel: str, exc: OSError) -> None:
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            self.skipped.append(SkippedFile(rel, _VANISHED, "directory removed while walking"))
+        else:
+            self.skipped.append(SkippedFile(rel, _UNREADABLE, _os_detail(exc)))
+
+    def _nested_repo(self, abs_dir: str, rel_dir: str) -> bool:
+        """Skip a directory that is another repository, as git does (checked on its ``.git``)."""
+        assert self.repo is not None
+        rel = rel_dir[:-1]
+        tracked = self.repo.tracked
+        if rel in tracked:
+            detail = "git submodule: not descended"
+        elif tracked.has_under(rel):
+            return False  # files of it are tracked: git walks it
+        elif is_git_repository(os.path.join(abs_dir, ".git")):
+            detail = "nested git repository: not descended"
+        else:
+            return False
+        self.skipped.append(SkippedFile(rel, _NESTED_REPO, detail))
+        return True
+
+    @staticmethod
+    def _is_marked(found: list[os.DirEntry[str]]) -> bool:
+        """A virtualenv (``pyvenv.cfg``) or a tagged cache directory (``CACHEDIR.TAG``)."""
+        for e in found:
+            if e.name == "pyvenv.cfg" and e.is_file():
+                return True
+            if e.name == "CACHEDIR.TAG" and e.is_file():
+                try:
+                    with open(e.path, "rb") as fh:
+                        if fh.read(len(_CACHEDIR_SIGNATURE)) == _CACHEDIR_SIGNATURE:
+                            return True
+                except OSError:
+                    pass
+        return False
+
+    def _push_ignore_files(
+        self, rules: IgnoreRules, found: list[os.DirEntry[str]], top_rel: bytes
+    ) -> IgnoreRules:
+        new = []
+        for e in found:
+            kind = self.kinds.get(e.name)
+            # git never follows a symlinked .gitignore; neither do we, for any ignore file
+            if kind is None or not e.is_file(follow_symlinks=False):
+                continue
+            f = read_ignore_file(e.path, top_rel, git=e.name == _GITIGNORE)
+            if f is not None:
+                new.append((kind, f))
+        return rules.push(new) if new else rules
+
+    def _drop_undecodable(
+        self, entries: list[os.DirEntry[str]], rel_dir: str
+    ) -> tuple[list[os.DirEntry[str]], list[str]]:
+        kept = []
+        for e in entries:
+            try:
+                e.name.encode("utf-8")
+            except UnicodeEncodeError:
+                detail = "file name is not valid UTF-8"
+                self.skipped.append(SkippedFile(_display(rel_dir + e.name), _UNREADABLE, detail))
+                continue
+            kept.append(e)
+        return kept, [e.name for e in kept]
+
+    def _symlink(self, path: str, rel: str) -> None:
+        skipped = self.skipped
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            skipped.append(SkippedFile(rel, _SYMLINK, "broken symlink: the target does not exist"))
+            return
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                skipped.append(SkippedFile(rel, _SYMLINK, "symlink loop"))
+            else:
+                skipped.append(SkippedFile(rel, _UNREADABLE, _os_detail(exc)))
+            return
+        target = os.path.realpath(path)
+        if not (target + os.sep).startswith(self.root_prefix):
+            skipped.append(SkippedFile(rel, _SYMLINK, "points outside the root"))
+        elif stat.S_ISDIR(st.st_mode):
+            skipped.append(SkippedFile(rel, _SYMLINK, "directory symlink not followed"))
+        elif not stat.S_ISREG(st.st_mode):
+            skipped.append(SkippedFile(rel, _SPECIAL, "symlink to a " + _special_kind(st.st_mode)))
+        elif st.st_size > self.max_bytes:
+            skipped.append(SkippedFile(rel, _TOO_LARGE, f"{st.st_size} bytes > {self.max_bytes}"))
+        else:
+            self.files.append((rel, st.st_size, st.st_mtime_ns))
+
+
+def _source_files(rows: list[tuple[str, int, int]]) -> list[SourceFile]:
+    """SourceFile objects for the rows, built without the frozen dataclass's ``__init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; for
+    50,000 files that costs more than the sort. Setting the slots directly
+    makes objects equal in every way to ``SourceFile(path, size, mtime_ns)``.
+    """
+    new = object.__new__
+    set_path = SourceFile.path.__set__  # type: ignore[attr-defined]
+    set_size = SourceFile.size.__set__  # type: ignore[attr-defined]
+    set_mtime = SourceFile.mtime_ns.__set__  # type: ignore[attr-defined]
+    out = []
+    append = out.append
+    for path, size, mtime_ns in rows:
+        obj = new(SourceFile)
+        set_path(obj, path)
+        set_size(obj, size)
+        set_mtime(obj, mtime_ns)
+        append(obj)
+    return out
+
+
+def _os_detail(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return (exc.strerror or str(exc)).lower()
+
+
+def _exclude_map(root: str, dirs: Iterable[Path]) -> dict[str, set[str]]:
+    """``exclude_dirs`` as {root-relative parent directory ("" or "a/b/"): {names}}."""
+    out: dict[str, set[str]] = {}
+    for d in dirs:
+        path = os.path.abspath(os.fspath(d))
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        rel = os.path.relpath(real, root)
+        if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            continue
+        parent, _, name = rel.replace(os.sep, "/").rpartition("/")
+        out.setdefault(parent + "/" if parent else "", set()).add(name)
+    return out
