@@ -11,8 +11,12 @@ and is safe to call from any thread.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from exocortex.config import TOKENIZERS
 from exocortex.errors import ConfigError
@@ -26,13 +30,38 @@ class _Backend(Protocol):
     def count(self, text: str) -> int: ...
 
 
+def _load_bindings() -> Any:
+    """bpe-openai's compiled counter, without importing the package's ``__init__``.
+
+    The package's import decodes both vocabularies in Python (about 0.7-2 s, in
+    every worker process) for a tiktoken-compatible layer we do not use; the
+    compiled module carries its own copy of the vocabularies.
+    """
+    name = "bpe_openai._bindings"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("bpe_openai")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for directory in locations:
+        for entry in sorted(os.listdir(directory)):
+            if entry.startswith("_bindings.") and entry.endswith((".so", ".pyd")):
+                loader = importlib.machinery.ExtensionFileLoader(name, os.path.join(directory, entry))
+                module_spec = importlib.util.spec_from_loader(name, loader)
+                assert module_spec is not None
+                module = importlib.util.module_from_spec(module_spec)
+                loader.exec_module(module)
+                sys.modules[name] = module  # a later `import bpe_openai` reuses it
+                return module
+    from bpe_openai import _bindings  # unusual layout: take the slow path
+
+    return _bindings
+
+
 @cache
 def _backend(name: str) -> _Backend:
     if name not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{name}' (choose from {', '.join(TOKENIZERS)})")
-    from bpe_openai import _bindings
-
-    backend: _Backend = _bindings.tokenizer_for_encoding(name)
+    backend: _Backend = _load_bindings().tokenizer_for_encoding(name)
     return backend
 
 
