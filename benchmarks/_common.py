@@ -102,7 +102,7 @@ def fetch_sdist(name: str, version: str, dest: Path, index_url: str) -> Path:
     expected = wanted.get("hashes", {}).get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
         raise SystemExit(f"sha256 mismatch for {wanted['filename']}; not using it")
-    target = dest / wanted["filename"]
+    target = dest / str(wanted["filename"])
     tmp = target.with_suffix(".part")
     tmp.write_bytes(data)
     os.replace(tmp, target)

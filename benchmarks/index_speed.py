@@ -74,7 +74,7 @@ SDISTS: list[tuple[str, str]] = [
     ("matplotlib", "3.9.2"),
 ]
 TREE_NAMES = ("sympy", "tree50k", "tree50k-unique")
-RECIPE_VERSION = 1
+RECIPE_VERSION = 3
 REPOMIX_FLAGS: list[str] = []  # defaults on purpose: token counting and secret scan are its cost
 RG_FLAGS = ["-c", ""]
 CHANGED_FILE_PREFERRED = "sympy/core/basic.py"
@@ -99,7 +99,7 @@ _COMMENT_STYLES: list[tuple[tuple[str, str], str]] = [
     (_BLOCK, ".c .h .cpp .cc .cxx .hpp .hh .css"),
     (_MARKUP, ".html .htm .xml .xsl .svg .md"),
     (("\n.. ", ""), ".rst"),  # an RST comment needs a blank line before it
-    (("% ", ""), ".tex .sty"),
+    (("% ", ""), ".tex .sty .eps"),
     (("-- ", ""), ".sql"),
     (("REM ", ""), ".bat"),
 ]
@@ -131,6 +131,7 @@ class TreeInfo:
     files: int
     bytes: int
     distinct_contents: int
+    distinct_bytes: int  # bytes of the first file with each distinct content
     uniquified_files: int = 0  # files that got a per-copy comment line
     changed_file: str = ""  # relative path of the file edited for the one-changed run
     description: str = ""
@@ -146,6 +147,7 @@ def _git(tree: Path, *args: str) -> None:
     }
     subprocess.run(
         ["git", "-c", "core.autocrlf=false", "-c", "commit.gpgsign=false", "-c", "gc.auto=0",
+         "-c", "core.compression=1",
          "-C", str(tree), *args],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )
@@ -172,6 +174,7 @@ def build_tree(
 ) -> TreeInfo:
     """Build (or reuse) the tree ``name``; see the module docstring for the recipes."""
     unique = name == "tree50k-unique"
+    recipe: dict[str, Any]
     if name == "sympy":
         dirname, recipe = "sympy", {"sdists": [sources[0].name]}
     else:
@@ -194,9 +197,10 @@ def build_tree(
     written: list[str] = []
     uniquified = 0
     total = 0
+    distinct_bytes = 0
 
     def put(src: Path, rel: str, copy_no: int | None) -> None:
-        nonlocal uniquified, total
+        nonlocal uniquified, total, distinct_bytes
         data = src.read_bytes()
         style = comment_for(Path(rel)) if (unique and copy_no is not None) else None
         if style is not None and b"\0" not in data:
@@ -208,7 +212,10 @@ def build_tree(
         out = tmp / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
-        digests.add(hashlib.blake2b(data, digest_size=16).digest())
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if digest not in digests:
+            digests.add(digest)
+            distinct_bytes += len(data)
         written.append(rel)
         total += len(data)
 
@@ -228,12 +235,15 @@ def build_tree(
                     put(src / rel, f"copy{copy_no:03d}/{src.name}/{rel.as_posix()}", copy_no)
             copy_no += 1
         description = (
-            f"{copy_no} copies (copy000..copy{copy_no - 1:03d}, the last cut short) of the "
+            f"{copy_no} cop{'y' if copy_no == 1 else 'ies'} (copy000..copy{copy_no - 1:03d}, "
+            "the last cut short) of the "
             f"{len(sources)} sdists ({per_copy:,} files per full copy)"
         )
         if unique:
             description += (
-                "; each text file of a known type ends with a comment line naming its copy"
+                f"; {uniquified:,} text files of known types end with a comment line naming "
+                f"their copy, the other {len(written) - uniquified:,} (binary, or no known "
+                "comment syntax) repeat across copies"
             )
     _commit_tree(tmp)
     os.replace(tmp, path)
@@ -242,6 +252,7 @@ def build_tree(
         "files": len(written),
         "bytes": total,
         "distinct_contents": len(digests),
+        "distinct_bytes": distinct_bytes,
         "uniquified_files": uniquified,
         "changed_file": _pick_changed_file(written),
         "description": description,
@@ -430,6 +441,8 @@ def describe_exocortex(tree: TreeInfo, rows: dict[str, Row]) -> None:
         rep = row.reports[-1]
         files, processed = rep.get("files"), rep.get("processed")
         row.seen_files = f"{files:,}" if isinstance(files, int) else "—"
+        if isinstance(rep.get("seconds"), (int, float)):
+            row.notes.append(f"self-timed {rep['seconds']:.2f} s")
         if step == "cold":
             if isinstance(rep.get("bytes"), int):
                 row.notes.append(f"indexed {rep['bytes'] / MB:,.1f} MB")
@@ -445,7 +458,7 @@ def describe_exocortex(tree: TreeInfo, rows: dict[str, Row]) -> None:
         if expected is not None and processed != expected:
             row.notes.append(f"WARNING: re-parsed {processed} files, expected {expected}")
         elif step != "cold":
-            row.notes.append(f"re-parsed {processed}")
+            row.notes.append(f"re-parsed {processed} file" + ("" if processed == 1 else "s"))
 
 
 # --------------------------------------------------------------------------- reporting
@@ -495,9 +508,7 @@ def _judged(
     return Target(name, limit, shown, ok)
 
 
-def evaluate_targets(
-    trees: dict[str, TreeInfo], rows: list[Row], files_target: int
-) -> list[Target]:
+def evaluate_targets(trees: dict[str, TreeInfo], rows: list[Row], smoke: bool) -> list[Target]:
     targets: list[Target] = []
     exo = _find(rows, "sympy", "exocortex", "cold")
     rep = _find(rows, "sympy", "repomix", "pack")
@@ -513,7 +524,6 @@ def evaluate_targets(
     else:
         targets.append(Target(name, limit, "—", None))
 
-    smoke = files_target != FULL_FILES
     for tree_name in ("tree50k-unique", "tree50k"):
         if tree_name not in trees:
             continue
@@ -559,12 +569,12 @@ def stage_table(rows: list[Row]) -> str:
 
 def render(
     argv: list[str], trees: dict[str, TreeInfo], rows: list[Row], targets: list[Target],
-    tools: Tools, repeat: int, files_target: int,
+    tools: Tools, repeat: int, files_target: int, smoke: bool, load: tuple[float, float],
 ) -> str:
     machine = machine_description()
     command = "python " + " ".join(shlex.quote(a) for a in argv)
     out = ["## Indexing speed (`benchmarks/index_speed.py`)", ""]
-    if files_target != FULL_FILES:
+    if smoke:
         out += [f"**Smoke run with {files_target:,}-file copy trees: the 50k targets are not "
                 "judged.**", ""]
     out += [
@@ -573,7 +583,8 @@ def render(
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, "
         f"{machine['os']}, Python {machine['python']}",
         "- Tools: " + "; ".join(f"{k} `{v}`" for k, v in tools.versions.items()),
-        f"- Runs per measurement: {repeat} (median shown)",
+        f"- Runs per measurement: {repeat} (median shown); load average (1 min) "
+        f"{load[0]:.2f} before the first timed command, {load[1]:.2f} after the last",
         "",
         "Trees (files and bytes exclude each tree's `.git`; MB = 10^6 bytes):",
         "",
@@ -582,9 +593,11 @@ def render(
     for tree in trees.values():
         tree_rows.append([
             tree.name, f"{tree.files:,}", f"{tree.bytes / MB:,.1f}",
-            f"{tree.distinct_contents:,}", tree.description,
+            f"{tree.distinct_contents:,}", f"{tree.distinct_bytes / MB:,.1f}", tree.description,
         ])
-    out += [markdown_table(["tree", "files", "MB", "distinct contents", "made of"], tree_rows)]
+    out += [markdown_table(
+        ["tree", "files", "MB", "distinct contents", "distinct MB", "made of"], tree_rows
+    )]
     out += [
         "",
         "Files/s and MB/s divide the tree's files and bytes (the table above, the same for "
@@ -602,9 +615,9 @@ def render(
         f"`{' '.join(['repomix', 'TREE', *REPOMIX_FLAGS, '--output', 'TMPFILE'])}` from an empty folder "
         "(defaults: XML, o200k_base token counting, secret scanning, git sort by changes; "
         "no clipboard); `exocortex index TREE --store STORE --json` with the store removed "
-        "before the cold run; the one-changed run appends a comment line to one `.py` file "
-        f"({', '.join(sorted({t.changed_file.split('/', 1)[-1] for t in trees.values()}))}) "
-        "and the file is restored afterwards.",
+        "before the cold run; the one-changed run appends a comment line to "
+        + ", ".join(f"`{t.changed_file}` ({t.name})" for t in trees.values())
+        + " and restores the file afterwards.",
         "",
         markdown_table(
             ["tree", "tool / step", "wall s", "files/s", "MB/s", "peak RSS MB", "CPU s",
@@ -700,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = cache / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
+    smoke = args.files != FULL_FILES and any(t != "sympy" for t in trees)
+    load_before = os.getloadavg()[0]
     for tree in trees.values():
         log(f"{tree.name}: warming the page cache ({tree.files:,} files)")
         warm_page_cache(tree.path)
@@ -721,11 +736,11 @@ def main(argv: list[str] | None = None) -> int:
                                   cache / "stores" / tree.path.name, args.timeout)
         describe_exocortex(tree, exo_rows)
 
-    targets = evaluate_targets(trees, rows, args.files)
+    load_after = os.getloadavg()[0]
+    targets = evaluate_targets(trees, rows, smoke)
     text = render(["benchmarks/index_speed.py", *raw], trees, rows, targets, tools,
-                  args.repeat, args.files)
+                  args.repeat, args.files, smoke, (load_before, load_after))
     print(text)
-    smoke = args.files != FULL_FILES
     if args.no_write:
         log("--no-write: docs/benchmarks.md left alone")
     elif smoke and not args.write_smoke:

@@ -134,7 +134,7 @@ def test_locked_store_exit_code(sample_repo: Path, capsys: pytest.CaptureFixture
         [
             sys.executable,
             "-c",
-            "import time; from pathlib import Path; from exocortex.store.lance import writer_lock\n"
+            "import time; from pathlib import Path; from exocortex.store.meta import writer_lock\n"
             f"with writer_lock(Path({str(store)!r})):\n    print('locked', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,

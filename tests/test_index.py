@@ -24,7 +24,8 @@ from exocortex.errors import (
     StoreCorruptError,
     StoreLockedError,
 )
-from exocortex.store.lance import StoreReader, writer_lock
+from exocortex.store.lance import StoreReader
+from exocortex.store.meta import writer_lock
 from exocortex.tokens import count_tokens
 
 from .conftest import SAMPLE_FILES, write_tree
@@ -235,7 +236,9 @@ def test_crash_before_commit_keeps_previous_index(sample_repo: Path, monkeypatch
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("simulated crash before commit")
 
-    monkeypatch.setattr(run_module.StoreWriter, "commit", boom)
+    import exocortex.store.lance as lance_module
+
+    monkeypatch.setattr(lance_module.StoreWriter, "commit", boom)
     with pytest.raises(RuntimeError):
         index.update()
     assert snapshot(index.store) == before  # readers still see the last commit
@@ -282,7 +285,7 @@ def test_second_writer_is_refused(sample_repo: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from exocortex.store.lance import writer_lock\n"
+            "import sys, time; from pathlib import Path; from exocortex.store.meta import writer_lock\n"
             f"with writer_lock(Path({str(index.store)!r})):\n    print('locked', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,
@@ -397,3 +400,26 @@ def test_dry_run_writes_nothing(sample_repo: Path) -> None:
     (sample_repo / "app/util.py").write_text("x = 1\n")
     again = index.dry_run()
     assert again.existing_index and again.would_process == 1 and again.would_remove == 0
+
+
+def test_noop_run_does_not_open_the_database(sample_repo: Path) -> None:
+    Index.open(sample_repo).update()
+    code = (
+        "import sys; from exocortex import Index\n"
+        f"r = Index.open({str(sample_repo)!r}).update()\n"
+        "print(r.processed, r.files, 'lancedb' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", str(len(SAMPLE_FILES)), "False"]
+
+
+def test_missing_manifest_sidecar_falls_back_to_the_table(sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    index = Index.open(sample_repo, workers=1)
+    index.update()
+    for sidecar in index.store.glob("manifest-*.arrow"):
+        sidecar.unlink()
+    spy.reset()
+    report = index.update()
+    assert report.processed == 0 and spy.hashed == []
+    assert list(index.store.glob("manifest-*.arrow"))  # written again by that run

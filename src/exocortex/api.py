@@ -13,7 +13,7 @@ from exocortex.config import STORE_DIRNAME, Config, load_config
 from exocortex.errors import InputPathError
 from exocortex.indexing.dryrun import DryRunReport, dry_run
 from exocortex.indexing.run import IndexReport, ProgressFn, run_index
-from exocortex.store.lance import StoreReader, store_size_bytes
+from exocortex.store.meta import read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
 
 
@@ -103,8 +103,7 @@ class Index:
 
     def status(self) -> IndexStatus:
         """Totals of the last committed run; raises ``IndexNotFoundError`` when there is none."""
-        reader = StoreReader(self.store)
-        meta = reader.meta
+        meta = read_meta(self.store)
         summary = meta.last_run.get("summary", {})
         files = int(summary.get("files", 0))
         structural = int(summary.get("structural_files", 0))
@@ -132,6 +131,8 @@ class Index:
 
     def unstructured_files(self) -> list[dict[str, Any]]:
         """Indexed files that were chunked by line windows rather than by their structure."""
+        from exocortex.store.lance import StoreReader
+
         rows = StoreReader(self.store).read("files", ["path", "language", "structural", "skip_reason"])
         return [
             {"path": p, "language": lang}

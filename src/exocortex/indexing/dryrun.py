@@ -19,7 +19,7 @@ from exocortex.chunking import language_for_path
 from exocortex.config import Config
 from exocortex.errors import ExocortexError
 from exocortex.sources.files import SkippedFile, decode_source, sniff_binary, walk_source_files
-from exocortex.store.lance import StoreReader
+from exocortex.store.meta import META_FILE, read_manifest, read_meta
 from exocortex.tokens import count_tokens
 
 _SAMPLE_BYTES = 4 * 1024 * 1024
@@ -110,14 +110,16 @@ def dry_run(root: Path, store_dir: Path, config: Config) -> DryRunReport:
     total_bytes = sum(per_dir_bytes.values())
 
     known: dict[str, tuple[int, int]] = {}
-    existing = (store_dir / "meta.json").exists()
+    existing = (store_dir / META_FILE).exists()
     if existing:
         try:
-            manifest = StoreReader(store_dir).read("files", ["path", "size", "mtime_ns"]).to_pydict()
-            known = {
-                p: (s, m)
-                for p, s, m in zip(manifest["path"], manifest["size"], manifest["mtime_ns"], strict=True)
-            }
+            manifest = read_manifest(store_dir, read_meta(store_dir))
+            if manifest is None:
+                from exocortex.store.lance import StoreReader
+
+                manifest = StoreReader(store_dir).read("files", ["path", "size", "mtime_ns"])
+            cols = manifest.to_pydict()
+            known = {p: (s, m) for p, s, m in zip(cols["path"], cols["size"], cols["mtime_ns"], strict=True)}
         except ExocortexError:
             existing = False  # unreadable index: the real run will say so; estimate a full run
     changed = [f for f in files if known.get(f.path) != (f.size, f.mtime_ns)]

@@ -42,6 +42,10 @@ class Plan:
     removed: list[str] = field(default_factory=list)
 
     @property
+    def is_empty(self) -> bool:
+        return not (self.new or self.changed or self.touched or self.removed)
+
+    @property
     def jobs(self) -> list[FileJob]:
         return self.new + self.changed
 

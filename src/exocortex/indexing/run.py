@@ -8,6 +8,7 @@ appended to Lance tables as batches fill up, but only ``StoreWriter.commit``
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,14 +28,25 @@ from exocortex.indexing.plan import Manifest, Plan, make_plan
 from exocortex.indexing.process import BatchResult, FileJob, ProcessOptions, process_batch
 from exocortex.log import get_logger
 from exocortex.sources.files import SkippedFile, walk_source_files
-from exocortex.store.lance import StoreWriter, writer_lock
+from exocortex.store.meta import (
+    MANIFEST_COLUMNS,
+    META_FILE,
+    StoreMeta,
+    read_manifest,
+    read_meta,
+    write_manifest,
+    write_meta,
+    writer_lock,
+)
 from exocortex.store.schema import SCHEMA_VERSION, TOKEN_COLUMNS
+
+if TYPE_CHECKING:
+    from exocortex.store.lance import StoreWriter
 
 ProgressFn = Callable[[int, int], None]
 """Called with (bytes done, bytes total) as files are processed."""
 
-_MANIFEST_COLUMNS = ["path", "size", "mtime_ns", "hash", "skip_reason"]
-_SUMMARY_COLUMNS = ["path", "size", "skip_reason", "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
+_SUMMARY_COLUMNS = [*MANIFEST_COLUMNS, "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
 _BATCH_MAX_BYTES = 1024 * 1024
 _DEDUP_CACHE_BYTES = 64 * 1024 * 1024
 _COMPACT_MAX_FRAGMENTS = 64
@@ -118,30 +130,41 @@ def run_index(
     t = lap("walk", started)
 
     with writer_lock(store_dir, config.lock_wait_s):
-        writer = StoreWriter(store_dir, root, rebuild=rebuild)
         fingerprint = config_fingerprint(config)
-        previous = writer.previous
-        if previous is not None and previous.fingerprint == fingerprint and previous.root == str(root):
-            manifest = Manifest.from_table(writer.read("files", _MANIFEST_COLUMNS))
-        else:
-            if previous is not None:
-                log.info("full re-index", reason="settings or root changed since the last run")
-                writer.delete_all()
-            manifest = Manifest()
+        previous = None if rebuild or not (store_dir / META_FILE).exists() else read_meta(store_dir)
+        usable = previous is not None and previous.fingerprint == fingerprint and previous.root == str(root)
+        manifest_table = read_manifest(store_dir, previous) if usable and previous else None
+        manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
+        writer: StoreWriter | None = None
+        if usable and manifest_table is None:  # no sidecar (older store): read the files table
+            writer = _open_writer(store_dir, root, previous)
+            manifest_table = writer.read("files", MANIFEST_COLUMNS)
+            manifest = Manifest.from_table(manifest_table)
+            sidecar = write_manifest(store_dir, manifest_table, previous.tables["files"])
+            previous = dataclasses.replace(previous, manifest=sidecar)
         plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes)
         t = lap("plan", t)
-
-        if plan.stale_paths:
-            writer.delete_paths(plan.stale_paths)
-        if plan.touched:
-            _refresh_touched(writer, plan)
-        t = lap("delete", t)
 
         skipped: list[SkippedFile] = list(walk.skipped)
         stored_skips = {p: r for p, (_s, _m, _h, r) in manifest.rows.items() if r is not None}
         skipped += [
             SkippedFile(p, stored_skips[p], "unchanged since last run") for p in plan.unchanged if p in stored_skips
         ]
+        if usable and previous is not None and plan.is_empty:
+            # Nothing changed: no table is touched, so the database is not even opened.
+            return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started)
+
+        if writer is None:
+            writer = _open_writer(store_dir, root, previous)
+        if previous is not None and not usable:
+            log.info("full re-index", reason="settings or root changed since the last run")
+            writer.delete_all()
+        if plan.stale_paths:
+            writer.delete_paths(plan.stale_paths)
+        if plan.touched:
+            _refresh_touched(writer, plan)
+        t = lap("delete", t)
+
         counters = Counter[str]()
         for batch in _process(plan.jobs, process_options(root, config), config, progress):
             counters["bytes_read"] += batch.bytes_read
@@ -153,7 +176,8 @@ def run_index(
         t = lap("process", t)
 
         writer.compact(_COMPACT_MAX_FRAGMENTS)
-        summary = summarize(writer.read("files", _SUMMARY_COLUMNS), config.tokenizer)
+        files_now = writer.read("files", _SUMMARY_COLUMNS)
+        summary = summarize(files_now, config.tokenizer)
         skipped.sort(key=lambda s: s.path)
         skip_counts = dict(sorted(Counter(s.reason for s in skipped).items()))
         report = IndexReport(
@@ -180,11 +204,54 @@ def run_index(
         last_run["timings"] = timings
         last_run["seconds"] = timings["total"]
         last_run["finished_at"] = time.time()
-        writer.commit(fingerprint=fingerprint, last_run=last_run)
+        writer.commit(fingerprint=fingerprint, last_run=last_run, manifest=files_now.select(MANIFEST_COLUMNS))
     timings["commit"] = round(time.perf_counter() - t, 4)
     seconds = round(time.perf_counter() - started, 4)
     timings["total"] = seconds
     return _replace(report, seconds=seconds, timings=timings)
+
+
+def _open_writer(store_dir: Path, root: Path, previous: StoreMeta | None) -> StoreWriter:
+    from exocortex.store.lance import StoreWriter  # imports lancedb: about a second
+
+    return StoreWriter(store_dir, root, previous=previous)
+
+
+def _record_noop(
+    store_dir: Path,
+    previous: StoreMeta,
+    git: bool,
+    unchanged: int,
+    skipped: list[SkippedFile],
+    timings: dict[str, float],
+    started: float,
+) -> IndexReport:
+    summary = previous.last_run.get("summary", {})
+    skipped.sort(key=lambda s: s.path)
+    timings["total"] = round(time.perf_counter() - started, 4)
+    report = IndexReport(
+        root=previous.root,
+        store=str(store_dir),
+        files=int(summary.get("files", 0)),
+        chunks=int(summary.get("chunks", 0)),
+        tokens=int(summary.get("tokens", 0)),
+        bytes=int(summary.get("bytes", 0)),
+        processed=0,
+        added=0,
+        changed=0,
+        touched=0,
+        unchanged=unchanged,
+        removed=0,
+        reused=0,
+        bytes_read=0,
+        skipped=dict(sorted(Counter(s.reason for s in skipped).items())),
+        skipped_files=skipped,
+        seconds=timings["total"],
+        timings=timings,
+    )
+    last_run = report.to_dict() | {"summary": summary, "git": git, "finished_at": time.time()}
+    write_meta(store_dir, dataclasses.replace(previous, updated_at=time.time(), last_run=last_run))
+    return report
 
 
 def _replace(report: IndexReport, **changes: Any) -> IndexReport:

@@ -18,14 +18,9 @@ writer committed keeps seeing its snapshot.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import json
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,89 +29,21 @@ from typing import Any
 os.environ.setdefault("LANCEDB_LOG", "error")
 
 import lancedb  # noqa: E402
-import pyarrow as pa
+import pyarrow as pa  # noqa: E402
 
-from exocortex.errors import (
-    IndexNotFoundError,
-    SchemaVersionError,
-    StoreCorruptError,
-    StoreLockedError,
+from exocortex.errors import StoreCorruptError  # noqa: E402
+from exocortex.store.meta import (  # noqa: E402
+    DB_DIR,
+    StoreMeta,
+    first_line,
+    read_meta,
+    rebuild_hint,
+    write_manifest,
+    write_meta,
 )
-from exocortex.store.schema import SCHEMA_VERSION, TABLES
+from exocortex.store.schema import SCHEMA_VERSION, TABLES  # noqa: E402
 
-META_FILE = "meta.json"
-LOCK_FILE = "lock"
-DB_DIR = "lance"
 _DELETE_BATCH = 2000  # paths per delete predicate
-
-
-@dataclass
-class StoreMeta:
-    schema_version: int
-    root: str
-    tables: dict[str, int]
-    created_at: float
-    updated_at: float
-    fingerprint: str = ""
-    last_run: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True)
-
-
-def _rebuild_hint(path: Path) -> str:
-    return f"re-index with `exocortex index --rebuild --store {path}`"
-
-
-def read_meta(store_dir: Path) -> StoreMeta:
-    """Read and check ``meta.json``; raise an error that tells the user what to do."""
-    meta_path = store_dir / META_FILE
-    if not store_dir.exists():
-        raise IndexNotFoundError(f"no index at {store_dir}: run `exocortex index` first")
-    if not store_dir.is_dir():
-        raise StoreCorruptError(f"store path {store_dir} is not a directory")
-    if not meta_path.exists():
-        raise IndexNotFoundError(
-            f"no committed index in {store_dir} (a first run may have been interrupted): "
-            "run `exocortex index` first"
-        )
-    try:
-        raw = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreCorruptError(
-            f"store {store_dir} is corrupted ({META_FILE} unreadable: {exc}); {_rebuild_hint(store_dir)}"
-        ) from exc
-    if not isinstance(raw, dict) or "schema_version" not in raw:
-        raise StoreCorruptError(f"store {store_dir} is corrupted ({META_FILE} malformed); {_rebuild_hint(store_dir)}")
-    version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"store {store_dir} has schema version {version}, this exocortex reads version "
-            f"{SCHEMA_VERSION}; {_rebuild_hint(store_dir)}"
-        )
-    try:
-        meta = StoreMeta(**raw)
-        if set(meta.tables) != set(TABLES) or not all(isinstance(v, int) for v in meta.tables.values()):
-            raise TypeError("table versions missing")
-    except TypeError as exc:
-        raise StoreCorruptError(
-            f"store {store_dir} is corrupted ({META_FILE} malformed: {exc}); {_rebuild_hint(store_dir)}"
-        ) from exc
-    return meta
-
-
-def _write_meta(store_dir: Path, meta: StoreMeta) -> None:
-    tmp = store_dir / f".{META_FILE}.{os.getpid()}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(meta.to_json())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, store_dir / META_FILE)
-    dir_fd = os.open(store_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class StoreReader:
@@ -134,8 +61,8 @@ class StoreReader:
                 self._tables[name] = table
         except Exception as exc:  # lance raises assorted errors on damaged files
             raise StoreCorruptError(
-                f"store {store_dir} is corrupted (cannot open its tables: {_first_line(exc)}); "
-                f"{_rebuild_hint(store_dir)}"
+                f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); "
+                f"{rebuild_hint(store_dir)}"
             ) from exc
 
     def table(self, name: str) -> Any:
@@ -152,8 +79,8 @@ class StoreReader:
             return result
         except Exception as exc:
             raise StoreCorruptError(
-                f"store {self.path} is corrupted (reading {name}: {_first_line(exc)}); "
-                f"{_rebuild_hint(self.path)}"
+                f"store {self.path} is corrupted (reading {name}: {first_line(exc)}); "
+                f"{rebuild_hint(self.path)}"
             ) from exc
 
     def count(self, name: str) -> int:
@@ -164,56 +91,19 @@ def _sql_list(values: list[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
-@contextlib.contextmanager
-def writer_lock(store_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold the store's writer lock; refuse with a clear message if another writer has it."""
-    store_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = store_dir / LOCK_FILE
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + max(0.0, wait_s)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-                    raise StoreLockedError(
-                        f"another exocortex process (pid {holder}) is writing the store {store_dir}; "
-                        "wait for it to finish or pass --wait SECONDS"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing releases the flock
-
-
 class StoreWriter:
     """Stages changes to the tables; nothing is visible to readers until ``commit``.
 
     Use only while holding ``writer_lock``.
     """
 
-    def __init__(self, store_dir: Path, root: Path, *, rebuild: bool = False) -> None:
+    def __init__(self, store_dir: Path, root: Path, *, previous: StoreMeta | None) -> None:
+        """Open the tables at ``previous``'s commit, or start empty tables when it is None."""
         self.path = store_dir
         self.root = root
-        self._previous: StoreMeta | None = None
-        if not rebuild and (store_dir / META_FILE).exists():
-            self._previous = read_meta(store_dir)
+        self._previous = previous
         db_dir = store_dir / DB_DIR
-        if self._previous is None and db_dir.exists():
+        if previous is None and db_dir.exists():
             # An interrupted first run or a rebuild: nothing committed to keep.
             _remove_tree(db_dir)
         self._db = lancedb.connect(str(db_dir))
@@ -221,7 +111,11 @@ class StoreWriter:
         try:
             existing = set(self._db.list_tables().tables) if self._previous else set()
             for name, schema in TABLES.items():
-                if self._previous is not None and name in existing:
+                if self._previous is not None:
+                    if name not in existing:
+                        raise StoreCorruptError(
+                            f"store {store_dir} is corrupted (table {name} is missing); {rebuild_hint(store_dir)}"
+                        )
                     table = self._db.open_table(name)
                     committed = self._previous.tables[name]
                     if table.version != committed:
@@ -235,8 +129,8 @@ class StoreWriter:
             if isinstance(exc, StoreCorruptError):
                 raise
             raise StoreCorruptError(
-                f"store {store_dir} is corrupted (cannot open its tables: {_first_line(exc)}); "
-                f"{_rebuild_hint(store_dir)}"
+                f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); "
+                f"{rebuild_hint(store_dir)}"
             ) from exc
 
     @property
@@ -284,18 +178,21 @@ class StoreWriter:
             if fragments is not None and fragments > max_fragments:
                 table.compact_files()
 
-    def commit(self, *, fingerprint: str, last_run: dict[str, Any]) -> StoreMeta:
+    def commit(self, *, fingerprint: str, last_run: dict[str, Any], manifest: pa.Table) -> StoreMeta:
+        """Make this run's writes visible: manifest sidecar first, then ``meta.json``."""
         now = time.time()
+        tables = {name: int(table.version) for name, table in self._tables.items()}
         meta = StoreMeta(
             schema_version=SCHEMA_VERSION,
             root=str(self.root),
-            tables={name: int(table.version) for name, table in self._tables.items()},
+            tables=tables,
             created_at=self._previous.created_at if self._previous else now,
             updated_at=now,
             fingerprint=fingerprint,
+            manifest=write_manifest(self.path, manifest, tables["files"]),
             last_run=last_run,
         )
-        _write_meta(self.path, meta)
+        write_meta(self.path, meta)
         return meta
 
 
@@ -303,12 +200,3 @@ def _remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def store_size_bytes(store_dir: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(store_dir):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
