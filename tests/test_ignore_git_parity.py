@@ -45,9 +45,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -77,18 +75,14 @@ def walk_listing(root: Path) -> tuple[set[str], set[str]]:
     result = walk_source_files(root, CONFIG)
     assert result.git
     nested = {s.path for s in result.skipped if s.reason == SkipReason.NESTED_REPO}
-    listed = {f.path for f in result.files} | {
-        s.path for s in result.skipped if s.reason != SkipReason.NESTED_REPO
-    }
+    listed = {f.path for f in result.files} | {s.path for s in result.skipped if s.reason != SkipReason.NESTED_REPO}
     return listed, nested
 
 
 def assert_parity(root: Path) -> set[str]:
     expected, expected_nested = git_listing(root)
     listed, nested = walk_listing(root)
-    assert listed == expected, (
-        f"only git: {sorted(expected - listed)}; only the walk: {sorted(listed - expected)}"
-    )
+    assert listed == expected, f"only git: {sorted(expected - listed)}; only the walk: {sorted(listed - expected)}"
     assert nested == expected_nested
     return listed
 
@@ -273,6 +267,39 @@ def test_parity_with_symlinks_and_binaries(repo: Path) -> None:
     assert {"img.png", "link.py", "broken", "dirlink", "huge.bin.txt"} <= listed
 
 
+def test_parity_with_the_xdg_global_excludes_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_home = tmp_path / "xdg"
+    (config_home / "git").mkdir(parents=True)
+    (config_home / "git" / "ignore").write_text("*.secret\n!keep.secret\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    root = tmp_path / "repo"
+    write(root, {"a.secret": "x\n", "keep.secret": "x\n", "b.txt": "x\n"})
+    git(root, "init", "-q")
+    assert assert_parity(root) == {"keep.secret", "b.txt"}
+
+
+def test_parity_in_a_linked_worktree(repo: Path, tmp_path: Path) -> None:
+    # a worktree has a .git file; info/exclude lives in the main repository's git dir
+    other = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", str(other))
+    write(other, {"info-excluded.txt": "x\n", "fresh.txt": "x\n", "z.log": "x\n"})
+    listed = assert_parity(other)
+    assert "fresh.txt" in listed and "info-excluded.txt" not in listed
+
+
+def test_without_git_the_rules_still_apply(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exocortex.sources import ignore
+
+    monkeypatch.setattr(ignore, "_git_executable", lambda: None)
+    result = walk_source_files(repo, CONFIG)
+    assert result.git  # the work tree is found on disk
+    listed = {f.path for f in result.files}
+    expected, _ = git_listing(repo)
+    # without git the tracked set is unknown: only ignored-but-tracked files go missing
+    assert listed <= expected
+    assert expected - listed == {"tracked-but-ignored.log", "vendor/lib.txt"}
+
+
 # ------------------------------------------------------------ real projects
 
 
@@ -314,9 +341,7 @@ def test_parity_on_real_installed_projects(tmp_path: Path) -> None:
 
 def test_parity_on_this_repository() -> None:
     here = Path(__file__).resolve().parents[1]
-    inside = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=here, capture_output=True, text=True
-    )
+    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=here, capture_output=True, text=True)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         pytest.skip("not running from a git work tree")
     listed = assert_parity(here)
@@ -328,12 +353,71 @@ def test_parity_on_this_repository() -> None:
 
 NAMES = ["a", "b", "ab", "a.txt", "b.log", "c.py", "d", "x y", "!n", "#h", "é.md", "[z]", "*", "-"]
 PATTERNS = [
-    "a", "b", "ab", "a.txt", "*.txt", "*.log", "a*", "*b", "?", "??", "[ab]", "[!a]*", "[a-c]*",
-    "[[:alpha:]]", "[]a]", "*[!.]*", "/a", "/b", "a/b", "a/*", "/a/b", "a/", "b/", "*/", "d/",
-    "**/a", "**/b/", "a/**", "a/**/b", "**/d/**", "**", "a**", "**a", "a**/b", "*.py",
-    "\\!n", "\\#h", "é*", "?.md", "\\[z]", "x\\ y", "x y", "a ", "a\\ ", "[", "a\\", "[[:nope:]]",
-    "**\\/a", "a\\/b", "/**/a", "***", "[/]", "a[/]b", "[+-0]*", "*/**/a", "d/**/*.txt", "[a-]",
-    "[!-]", "[a-c-e]", "\\*", "/*", "/**", "a*/b*", "[^a]", "[é]*",
+    "a",
+    "b",
+    "ab",
+    "a.txt",
+    "*.txt",
+    "*.log",
+    "a*",
+    "*b",
+    "?",
+    "??",
+    "[ab]",
+    "[!a]*",
+    "[a-c]*",
+    "[[:alpha:]]",
+    "[]a]",
+    "*[!.]*",
+    "/a",
+    "/b",
+    "a/b",
+    "a/*",
+    "/a/b",
+    "a/",
+    "b/",
+    "*/",
+    "d/",
+    "**/a",
+    "**/b/",
+    "a/**",
+    "a/**/b",
+    "**/d/**",
+    "**",
+    "a**",
+    "**a",
+    "a**/b",
+    "*.py",
+    "\\!n",
+    "\\#h",
+    "é*",
+    "?.md",
+    "\\[z]",
+    "x\\ y",
+    "x y",
+    "a ",
+    "a\\ ",
+    "[",
+    "a\\",
+    "[[:nope:]]",
+    "**\\/a",
+    "a\\/b",
+    "/**/a",
+    "***",
+    "[/]",
+    "a[/]b",
+    "[+-0]*",
+    "*/**/a",
+    "d/**/*.txt",
+    "[a-]",
+    "[!-]",
+    "[a-c-e]",
+    "\\*",
+    "/*",
+    "/**",
+    "a*/b*",
+    "[^a]",
+    "[é]*",
 ]
 
 
@@ -349,7 +433,7 @@ def _ignore_files() -> st.SearchStrategy[dict[tuple[str, ...], list[str]]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -154,25 +154,30 @@ def run_index(
             # Nothing changed: no table is touched, so the database is not even opened.
             return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started)
 
-        if writer is None:
-            writer = _open_writer(store_dir, root, previous)
-        if previous is not None and not usable:
-            log.info("full re-index", reason="settings or root changed since the last run")
-            writer.delete_all()
-        if plan.stale_paths:
-            writer.delete_paths(plan.stale_paths)
-        if plan.touched:
-            _refresh_touched(writer, plan)
-        t = lap("delete", t)
+        pool = _start_pool(plan.jobs, config)
+        try:
+            if writer is None:
+                writer = _open_writer(store_dir, root, previous)
+            if previous is not None and not usable:
+                log.info("full re-index", reason="settings or root changed since the last run")
+                writer.delete_all()
+            if plan.stale_paths:
+                writer.delete_paths(plan.stale_paths)
+            if plan.touched:
+                _refresh_touched(writer, plan)
+            t = lap("delete", t)
 
-        counters = Counter[str]()
-        for batch in _process(plan.jobs, process_options(root, config), config, progress):
-            counters["bytes_read"] += batch.bytes_read
-            counters["reused"] += batch.reused
-            skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
-            writer.append("files", batch.files)
-            writer.append("chunks", batch.chunks)
-            writer.append("symbols", batch.symbols)
+            counters = Counter[str]()
+            for batch in _process(plan.jobs, process_options(root, config), config, progress, pool):
+                counters["bytes_read"] += batch.bytes_read
+                counters["reused"] += batch.reused
+                skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
+                writer.append("files", batch.files)
+                writer.append("chunks", batch.chunks)
+                writer.append("symbols", batch.symbols)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         t = lap("process", t)
 
         writer.compact(_COMPACT_MAX_FRAGMENTS)
@@ -288,15 +293,36 @@ def _batches(jobs: list[FileJob], max_files: int) -> Iterator[list[FileJob]]:
         yield batch
 
 
+def _start_pool(jobs: list[FileJob], config: Config) -> cf.ProcessPoolExecutor | None:
+    """A worker pool when the change set is worth one, else None (process inline).
+
+    Call before lancedb is imported: on Linux the workers are forked, which
+    starts them in milliseconds and shares the parent's imported modules, and
+    forking before the database starts its threads keeps the children clean.
+    Forking also works from a script without a ``__main__`` guard, where
+    "spawn" would re-run the caller's script in every worker.
+    """
+    workers = config.effective_workers()
+    if workers <= 1 or sum(j.size for j in jobs) <= config.inline_max_bytes:
+        return None
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool.submit(int).result()  # start the workers now, not at the first real batch
+    return pool
+
+
 def _process(
-    jobs: list[FileJob], opts: ProcessOptions, config: Config, progress: ProgressFn | None
+    jobs: list[FileJob],
+    opts: ProcessOptions,
+    config: Config,
+    progress: ProgressFn | None,
+    pool: cf.ProcessPoolExecutor | None,
 ) -> Iterator[BatchResult]:
-    """Process jobs, in worker processes when it pays, yielding merged results of bounded size."""
+    """Process jobs (in ``pool`` when given), yielding merged results of bounded size."""
     total = sum(j.size for j in jobs)
     done = 0
     if progress:
         progress(0, total)
-    workers = config.effective_workers()
     pending: list[BatchResult] = []
     pending_bytes = 0
 
@@ -306,7 +332,7 @@ def _process(
         pending, pending_bytes = [], 0
         return merged
 
-    for result in _run_batches(jobs, opts, config, workers, total):
+    for result in _run_batches(jobs, opts, config, pool):
         done += result.bytes_read
         if progress:
             progress(done, total)
@@ -319,24 +345,23 @@ def _process(
 
 
 def _run_batches(
-    jobs: list[FileJob], opts: ProcessOptions, config: Config, workers: int, total: int
+    jobs: list[FileJob], opts: ProcessOptions, config: Config, pool: cf.ProcessPoolExecutor | None
 ) -> Iterator[BatchResult]:
     batches = _batches(jobs, config.worker_batch_files)
-    if workers <= 1 or total <= config.inline_max_bytes:
+    if pool is None:
         for batch in batches:
             yield process_batch(opts, batch)
         return
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        in_flight: set[cf.Future[BatchResult]] = set()
-        for batch in batches:
-            in_flight.add(pool.submit(process_batch, opts, batch))
-            if len(in_flight) >= workers * 4:
-                done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        for fut in cf.as_completed(in_flight):
-            yield fut.result()
+    in_flight: set[cf.Future[BatchResult]] = set()
+    limit = config.effective_workers() * 4
+    for batch in batches:
+        in_flight.add(pool.submit(process_batch, opts, batch))
+        if len(in_flight) >= limit:
+            done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+    for fut in cf.as_completed(in_flight):
+        yield fut.result()
 
 
 def _merge(results: list[BatchResult]) -> BatchResult:

@@ -15,6 +15,10 @@ and tracked files listed even when a pattern ignores them (read once with
 ``git ls-files -z --cached``, started in parallel with the walk). A nested
 repository that git does not track, and a submodule, are not descended: they
 are reported as one ``nested_repo`` skip, where git lists ``dir/`` or the gitlink.
+Two deliberate differences from git: fifos, sockets and devices, which git does
+not list, are reported as ``special`` skips; names that are not valid UTF-8,
+which git lists, are reported as ``unreadable`` skips (no later stage could
+store them) with the bad bytes shown as ``\\xNN``.
 
 ``.ignore`` and ``.exocortexignore`` (``Config.extra_ignore_files``) use the same
 syntax with higher precedence than any ``.gitignore``, as in ripgrep, and they
@@ -25,6 +29,13 @@ directory holding ``pyvenv.cfg``) and tagged caches (``CACHEDIR.TAG``).
 
 Symlinks: a link to a regular file inside the root is a file (with the target's
 size and mtime); directory symlinks are never followed, so no walk can loop.
+
+Speed: the walk is breadth first so that the entries of every directory of a
+level that share the same rules are matched against them in one regex pass
+(see :mod:`exocortex.sources.ignore`); files are ``lstat``-ed relative to an open
+directory descriptor; the cyclic garbage collector is paused. On the 2-core
+development VM a 49,000-file tree with 51 ignore files takes about 0.36 s
+(0.40 s in a git work tree) where a bare ``scandir`` + ``lstat`` loop takes 0.21 s.
 """
 
 from __future__ import annotations
@@ -129,7 +140,7 @@ BINARY_EXTENSIONS: frozenset[str] = frozenset(
     swf fla blend fbx glb 3ds max dwg
     p12 pfx jks keystore der
     mo gmo lockb
-    """.split()
+    """.split()  # noqa: SIM905 (a word list reads better than 200 quoted strings)
 )
 """Lower-case extensions skipped by name, without being read. Ambiguous ones (``.pdb``,
 ``.dat``, ``.svg``, ``.ppm``) are left to the content sniff."""
@@ -137,9 +148,8 @@ BINARY_EXTENSIONS: frozenset[str] = frozenset(
 
 def has_binary_extension(path: str) -> bool:
     """Whether the file name ends in a known binary extension (case-insensitive)."""
-    name = path[path.rfind("/") + 1 :]
-    dot = name.rfind(".")
-    return dot > 0 and name[dot + 1 :].lower() in BINARY_EXTENSIONS
+    stem, _, ext = path[path.rfind("/") + 1 :].rpartition(".")
+    return bool(stem) and ext.lower() in BINARY_EXTENSIONS
 
 
 _BOMS_32 = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
@@ -248,9 +258,7 @@ _GITIGNORE = ".gitignore"
 _CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 
 
-def walk_source_files(
-    root: Path, config: Config, *, exclude_dirs: Iterable[Path] = ()
-) -> WalkResult:
+def walk_source_files(root: Path, config: Config, *, exclude_dirs: Iterable[Path] = ()) -> WalkResult:
     """List the files to index under ``root`` and the ones skipped, both sorted by path.
 
     Raises :class:`InputPathError` when ``root`` is missing, not a directory or
@@ -291,6 +299,7 @@ def _check_root(root: Path | str) -> str:
 _Pending = tuple[str, str, bytes, IgnoreRules, bool]
 _Row = tuple[str, int, int]  # (path, size, mtime_ns)
 _NO_DECISIONS: dict[str, tuple[bool, bool]] = {}
+_KEEP, _DROP, _IF_TRACKED = range(3)
 _O_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -312,9 +321,7 @@ class _Listed:
         "dec_o",
     )
 
-    def __init__(
-        self, abs_dir: str, rel_dir: str, top_rel: bytes, rules: IgnoreRules, tracked_only: bool
-    ) -> None:
+    def __init__(self, abs_dir: str, rel_dir: str, top_rel: bytes, rules: IgnoreRules, tracked_only: bool) -> None:
         self.abs_dir = abs_dir
         self.rel_dir = rel_dir
         self.top_rel = top_rel
@@ -342,6 +349,9 @@ class _Walk:
         self.max_bytes = config.max_file_bytes
         self.files: list[_Row] = []
         self.skipped: list[SkippedFile] = []
+        self.rows_if_tracked: list[_Row] = []
+        self.dirs_if_tracked: list[_Pending] = []
+        self.skips_if_tracked: list[SkippedFile] = []
         self.excluded = _exclude_map(root, exclude_dirs)
         names = [n for n in dict.fromkeys(reversed(config.extra_ignore_files)) if n != _GITIGNORE]
         # per-directory kinds, highest precedence first; then info/exclude, global, defaults
@@ -378,11 +388,20 @@ class _Walk:
                 self.watch = self.watch | {"pyvenv.cfg", "CACHEDIR.TAG"}
             level: list[_Pending] = [(self.root, "", top_rel, rules, tracked_only)]
             while level:
-                listed = [x for x in map(self._list, level) if x is not None]
-                _decide(listed)
-                level = []
-                for x in listed:
-                    self._keep(x, level)
+                while level:
+                    listed = [x for x in map(self._list, level) if x is not None]
+                    _decide(listed)
+                    level = []
+                    for x in listed:
+                        self._keep(x, level)
+                # directories git ignores, walked for their tracked files: by now
+                # `git ls-files` has finished, so asking costs no wait
+                level = [d for d in self.dirs_if_tracked if self._holds_tracked(d)]
+                self.dirs_if_tracked = []
+            if repo is not None and (self.rows_if_tracked or self.skips_if_tracked):
+                tracked = repo.tracked
+                self.files.extend(row for row in self.rows_if_tracked if row[0] in tracked)
+                self.skipped.extend(skip for skip in self.skips_if_tracked if skip.path in tracked)
         finally:
             if repo is not None:
                 repo.tracked.close()
@@ -493,12 +512,10 @@ class _Walk:
                     continue
                 names_o.append(name)
                 rel = rel_dir + name
-                dot = name.rfind(".")
-                if dot > 0:
-                    ext = name[dot + 1 :].lower()
-                    if ext in binary_exts:
-                        skips.append(SkippedFile(rel, _BINARY, "extension ." + ext))
-                        continue
+                stem, _, ext = name.rpartition(".")
+                if stem and ext.lower() in binary_exts:
+                    skips.append(SkippedFile(rel, _BINARY, "extension ." + ext.lower()))
+                    continue
                 if link:
                     self._symlink(abs_dir + os.sep + name, rel, rows, skips)
                 elif e.is_file():
@@ -539,7 +556,6 @@ class _Walk:
 
         abs_prefix = x.abs_dir + os.sep if x.abs_dir != os.sep else os.sep
         for name in x.dirs:
-            child_tracked_only = tracked_only
             if dec_d or tracked_only:
                 d = dec_d.get(name)
                 if d is not None and d[0]:
@@ -549,22 +565,26 @@ class _Walk:
                 else:
                     git_excluded = tracked_only
                 if git_excluded:
-                    assert repo is not None
-                    rel = rel_dir + name
-                    if not repo.tracked.has_under(rel):
-                        if rel in repo.tracked:
-                            self.skipped.append(
-                                SkippedFile(rel, _NESTED_REPO, "git submodule: not descended")
-                            )
-                        continue
-                    child_tracked_only = True  # git does not look inside; tracked files count
+                    # git does not look inside, but lists what it tracks there
+                    child: _Pending = (
+                        abs_prefix + name,
+                        rel_dir + name + "/",
+                        top_rel + name.encode("utf-8", "surrogateescape") + b"/",
+                        rules,
+                        True,
+                    )
+                    if not tracked_only:
+                        self.dirs_if_tracked.append(child)  # decided once git has listed them
+                    elif self._holds_tracked(child):
+                        level.append(child)
+                    continue
             level.append(
                 (
                     abs_prefix + name,
                     rel_dir + name + "/",
                     top_rel + name.encode("utf-8", "surrogateescape") + b"/",
                     rules,
-                    child_tracked_only,
+                    False,
                 )
             )
 
@@ -572,18 +592,29 @@ class _Walk:
             self.files.extend(x.rows)
             self.skipped.extend(x.skips)
             return
+        # Paths git ignores stay if git tracks them: they wait for the end of the
+        # walk, when `git ls-files` has long finished, to be checked.
         cut = len(rel_dir)
-        tracked = repo.tracked if repo is not None else None
+        git_known = repo is not None
 
-        def wanted(rel: str) -> bool:
+        def verdict(rel: str) -> int:
             d = dec_o.get(rel[cut:])
             if d is not None and d[0]:
-                # ignored; a path git tracks stays, as in git, unless an .ignore-style rule says so
-                return d[1] and tracked is not None and rel in tracked
-            return not tracked_only or (tracked is not None and rel in tracked)
+                return _IF_TRACKED if d[1] and git_known else _DROP
+            return _IF_TRACKED if tracked_only else _KEEP
 
-        self.files.extend(row for row in x.rows if wanted(row[0]))
-        self.skipped.extend(s for s in x.skips if wanted(s.path))
+        for row in x.rows:
+            v = verdict(row[0])
+            if v == _KEEP:
+                self.files.append(row)
+            elif v == _IF_TRACKED:
+                self.rows_if_tracked.append(row)
+        for skip in x.skips:
+            v = verdict(skip.path)
+            if v == _KEEP:
+                self.skipped.append(skip)
+            elif v == _IF_TRACKED:
+                self.skips_if_tracked.append(skip)
 
     # ------------------------------------------------------------- helpers
 
@@ -592,6 +623,17 @@ class _Walk:
             self.skipped.append(SkippedFile(rel, _VANISHED, "directory removed while walking"))
         else:
             self.skipped.append(SkippedFile(rel, _UNREADABLE, _os_detail(exc)))
+
+    def _holds_tracked(self, pending: _Pending) -> bool:
+        """Whether git tracks something below a directory it ignores (then it is walked)."""
+        assert self.repo is not None
+        rel = pending[1][:-1]
+        tracked = self.repo.tracked
+        if tracked.has_under(rel):
+            return True
+        if rel in tracked:
+            self.skipped.append(SkippedFile(rel, _NESTED_REPO, "git submodule: not descended"))
+        return False
 
     def _nested_repo(self, abs_dir: str, rel_dir: str) -> bool:
         """Skip a directory that is another repository, as git does (checked on its ``.git``)."""
@@ -625,9 +667,7 @@ class _Walk:
                     pass
         return False
 
-    def _push_ignore_files(
-        self, rules: IgnoreRules, abs_dir: str, found: list[str], top_rel: bytes
-    ) -> IgnoreRules:
+    def _push_ignore_files(self, rules: IgnoreRules, abs_dir: str, found: list[str], top_rel: bytes) -> IgnoreRules:
         new = []
         for name in found:
             kind = self.kinds.get(name)
@@ -700,7 +740,7 @@ def _decide(listed: list[_Listed]) -> None:
         if rules.needs_path:
             key: tuple[object, ...] = (rules, x.top_rel)
         else:
-            key = (rules, *[f.in_force(x.top_rel) for f in rules.files])
+            key = (rules, *[f.in_force(x.top_rel) for f in rules.conditional])
         group = groups.get(key)
         if group is None:
             groups[key] = [x]
@@ -735,10 +775,11 @@ def _source_files(rows: list[_Row]) -> list[SourceFile]:
     objects equal in every way to ``SourceFile(path, size, mtime_ns)``.
     """
     new = object.__new__
-    set_path = SourceFile.path.__set__  # type: ignore[attr-defined]
-    set_size = SourceFile.size.__set__  # type: ignore[attr-defined]
-    set_mtime = SourceFile.mtime_ns.__set__  # type: ignore[attr-defined]
-    out = []
+    slots = vars(SourceFile)
+    set_path = slots["path"].__set__
+    set_size = slots["size"].__set__
+    set_mtime = slots["mtime_ns"].__set__
+    out: list[SourceFile] = []
     append = out.append
     for path, size, mtime_ns in rows:
         obj = new(SourceFile)

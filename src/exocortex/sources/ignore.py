@@ -1,16 +1,28 @@
-"""Ignore rules with git's exact semantics, matched one directory at a time.
+"""Ignore rules with git's exact semantics, matched many names at a time.
 
-Git's matcher (``dir.c`` and ``wildmatch.c``) works on bytes; so does this one.
-Each ignore file is compiled once into two regular expressions (one for
-directories, one for everything else) whose alternatives are the file's patterns
-in reverse order, grouped into runs of the same sign: the first alternative that
-matches a path is the last pattern of the file that matches it, which is the one
-git obeys. A directory's entries are matched in one ``finditer`` call per ignore
-file over a newline-joined blob of ``name NUL path`` lines, so the cost per file
-is a few C-level steps rather than a Python call per pattern.
+Git's matcher (``dir.c`` and ``wildmatch.c``) works on bytes; so does this one:
+``?`` matches one byte of a UTF-8 name, as in git. Patterns are read into
+tokens with wildmatch's rules, then written out as regular expressions:
 
-Semantics reproduced from git 2.39 (and checked against it in
-``tests/test_ignore_git_parity.py``):
+* a pattern with a slash is split, where its shape allows, into a condition on
+  the directory (``/build/``: the directory is the top; ``a/**/b``: it is below
+  ``a/``), checked once per directory, and a pattern for the entry's name; the
+  few that cannot be split are matched on the entry's path;
+* a name pattern that starts with a wildcard and ends with a literal
+  (``*.log``) is matched reversed on the reversed name (``gol.*``), so that the
+  regex engine rejects most names on their first byte;
+* each ignore file gives one regex per field (name, reversed name, path) whose
+  capture group k holds the patterns of run k, a run being consecutive patterns
+  of the same sign counted from the end of the file: the first group that
+  matches names the last matching pattern, the one git obeys.
+
+The caller (:func:`exocortex.sources.files.walk_source_files`) hands over the
+names of many directories at once, joined by newlines, and each regex runs
+once over them with ``finditer``: the cost per name is a few steps in C.
+
+Semantics reproduced from git 2.39 and checked against it in
+``tests/test_ignore_git_parity.py`` (hand-written cases, real projects and a
+property test over random trees and patterns):
 
 * blank lines and lines starting with ``#`` are skipped; a UTF-8 BOM is skipped;
   trailing spaces are trimmed unless escaped with a backslash; ``\\r\\n`` ends a line;
@@ -22,16 +34,18 @@ Semantics reproduced from git 2.39 (and checked against it in
 * ``*``, ``?`` and ``[...]`` never match ``/``; ``**/`` at the start or after a
   slash matches zero or more directories, ``/**`` at the end everything inside,
   any other ``**`` is a ``*``; ``[!...]``, ``[^...]``, ranges and ``[:class:]`` as
-  in wildmatch; an unclosed ``[`` or a trailing backslash makes a pattern that
-  never matches;
+  in wildmatch; an unclosed ``[``, an unknown class or a trailing backslash
+  makes a pattern that never matches;
 * git compares the literal head of an anchored pattern (up to its first
   wildcard) and then wildmatches the rest as a pattern of its own, so in
-  ``foo**/bar`` the ``**`` counts as leading: reproduced;
+  ``foo**/bar`` the ``**`` counts as leading (it matches ``foobar`` and
+  ``fooX/Y/bar``): reproduced;
+* an excluded directory is not entered, so nothing below it can be re-included;
 * matching is case-sensitive (``core.ignoreCase`` is not read).
 
-Precedence (highest first), as ripgrep orders them: the extra ignore files named
-in ``Config.extra_ignore_files`` (later names win), deepest directory first, then
-``.ignore``-style files..., then every ``.gitignore`` deepest first, then
+Precedence (highest first), as ripgrep orders them: the extra ignore files of
+``Config.extra_ignore_files`` (the last name first), each kind deepest
+directory first, then every ``.gitignore`` deepest first, then
 ``.git/info/exclude``, then git's global excludes file, then the built-in
 defaults (outside git only). Within one file the last matching pattern wins.
 """
@@ -46,7 +60,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
@@ -356,17 +369,14 @@ def _ends_at_slash(tokens: Sequence[Token]) -> bool:
     return True
 
 
-# Each directory entry is matched as one line "name NUL reversed-name [NUL path]",
-# the path being relative to the top of the tree. Patterns for the name field
-# start with a literal or a bracket where they can, so that the regex engine
-# rejects most names on their first byte: "*.log" is matched as "gol.*" on the
-# reversed name. A pattern with a slash is split, when it can be, into a
-# condition on the directory (checked once per directory) and a pattern for the
-# name; only the rest need the path field.
+# The fields an entry is matched on: its name, its reversed name, its path
+# relative to the top of the tree.
 _NAME, _EMAN, _PATH = 0, 1, 2
 _EVERYTHING: tuple[Token, ...] = ((_ANY, 0),)
 
-Condition = tuple[int, "bytes | re.Pattern[bytes]"]
+# A condition on the directory (top-relative, ending in '/'): it equals a literal,
+# starts with a literal, or matches a regex (given as its source).
+Condition = tuple[int, bytes]
 _EQ, _PREFIX, _REGEX = 0, 1, 2
 
 
@@ -394,8 +404,7 @@ def _condition(tokens: list[Token], inside: bool) -> Condition:
     if all(kind == _LIT for kind, _ in tokens):
         literal = bytes(data for _, data in tokens)  # type: ignore[misc]
         return (_PREFIX, literal) if inside else (_EQ, literal)
-    regex = _emit(tokens, False) + (rb"(?:[^\x00]*/)?" if inside else b"")
-    return (_REGEX, re.compile(regex, re.DOTALL))
+    return (_REGEX, _emit(tokens, False) + (rb"(?:[^\x00]*/)?" if inside else b""))
 
 
 def _compile_pattern(line: bytes, base: bytes) -> _Pattern | None:
@@ -435,20 +444,15 @@ def _compile_pattern(line: bytes, base: bytes) -> _Pattern | None:
     return _Pattern(negative, dir_only, _PATH, tuple(tokens), None)
 
 
-def _holds(condition: Condition, directory: bytes) -> bool:
-    kind, value = condition
-    if kind == _EQ:
-        return directory == value
-    if kind == _PREFIX:
-        return directory.startswith(value)  # type: ignore[arg-type]
-    return value.fullmatch(directory) is not None  # type: ignore[union-attr]
-
-
 # One field's regex for a set of patterns: capture group k (1-based) belongs to
 # run runs[k - 1]; runs are numbered from the end of the file.
 FieldRegex = tuple["re.Pattern[bytes]", tuple[int, ...]]
 # Per field (_NAME, _EMAN, _PATH): the regex, or None when no pattern uses the field.
 Compiled = tuple["FieldRegex | None", "FieldRegex | None", "FieldRegex | None"]
+# Which directory-dependent patterns apply in a directory: (indices of the equality
+# conditions that hold, one entry per other condition, None when it does not hold).
+InForce = tuple[tuple[int, ...], tuple["bytes | None", ...]]
+ALWAYS: InForce = ((), ())
 
 
 def _assemble(patterns: Sequence[_Pattern], blob: bool) -> tuple[Compiled, tuple[bool, ...]]:
@@ -480,10 +484,7 @@ def _assemble(patterns: Sequence[_Pattern], blob: bool) -> tuple[Compiled, tuple
             continue
         order = sorted(runs)
         body = b"|".join(b"(" + b"|".join(runs[r]) + b")" for r in order)
-        if blob:
-            regex = re.compile(rb"\n(?:" + body + rb")(?=\n)")
-        else:
-            regex = re.compile(body, re.DOTALL)
+        regex = re.compile(rb"\n(?:" + body + rb")(?=\n)") if blob else re.compile(body, re.DOTALL)
         compiled.append((regex, tuple(order)))
     return (compiled[0], compiled[1], compiled[2]), tuple(ignored)
 
@@ -499,10 +500,11 @@ class IgnoreFile:
         "source",
         "git",
         "needs_path",
+        "conditional",
         "_patterns",
         "_eq",
-        "_prefix",
-        "_regex",
+        "_others",
+        "_others_re",
         "_compiled",
     )
 
@@ -511,20 +513,29 @@ class IgnoreFile:
         self.git = git
         self._patterns = tuple(patterns)
         self.needs_path = any(p.field == _PATH for p in self._patterns)
+        # directory conditions: equalities through a dict, the rest through one regex
+        # whose k-th empty group is set when the k-th condition holds
         self._eq: dict[bytes, tuple[int, ...]] = {}
-        self._prefix: list[tuple[int, bytes]] = []
-        self._regex: list[tuple[int, re.Pattern[bytes]]] = []
+        others: list[int] = []
+        sources: list[bytes] = []
         for i, p in enumerate(self._patterns):
             if p.condition is None:
                 continue
             kind, value = p.condition
             if kind == _EQ:
-                self._eq[value] = (*self._eq.get(value, ()), i)  # type: ignore[index,arg-type]
-            elif kind == _PREFIX:
-                self._prefix.append((i, value))  # type: ignore[arg-type]
+                self._eq[value] = (*self._eq.get(value, ()), i)
             else:
-                self._regex.append((i, value))  # type: ignore[arg-type]
-        self._compiled: dict[tuple[tuple[int, ...], bool, bool], tuple[Compiled, tuple[bool, ...]]] = {}
+                others.append(i)
+                if kind == _PREFIX:
+                    sources.append(b"".join(b"\\x%02x" % c for c in value) + rb"[^\x00]*")
+                else:
+                    sources.append(value)
+        self._others = tuple(others)
+        self._others_re = (
+            re.compile(b"".join(b"(?:(?=(?:" + src + rb")\Z)()|)" for src in sources), re.DOTALL) if sources else None
+        )
+        self.conditional = bool(self._eq or self._others)
+        self._compiled: dict[tuple[InForce, bool, bool], tuple[Compiled, tuple[bool, ...]]] = {}
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -532,22 +543,20 @@ class IgnoreFile:
     def __repr__(self) -> str:
         return f"IgnoreFile({self.source!r}, {len(self._patterns)} patterns)"
 
-    def in_force(self, directory: bytes) -> tuple[int, ...]:
-        """The conditional patterns that apply to entries of ``directory``."""
-        found = self._eq.get(directory, ())
-        if self._prefix:
-            found += tuple(i for i, v in self._prefix if directory.startswith(v))
-        if self._regex:
-            found += tuple(i for i, r in self._regex if r.fullmatch(directory) is not None)
-        return tuple(sorted(found)) if len(found) > 1 else found
+    def in_force(self, directory: bytes) -> InForce:
+        """Which directory-dependent patterns apply to entries of ``directory`` (a hashable key)."""
+        eq = self._eq.get(directory, ())
+        if self._others_re is None:
+            return eq, ()
+        m = self._others_re.match(directory)
+        return eq, m.groups() if m is not None else ()
 
-    def compiled(
-        self, in_force: tuple[int, ...], is_dir: bool, blob: bool
-    ) -> tuple[Compiled, tuple[bool, ...]]:
+    def compiled(self, in_force: InForce, is_dir: bool, blob: bool) -> tuple[Compiled, tuple[bool, ...]]:
         key = (in_force, is_dir, blob)
         found = self._compiled.get(key)
         if found is None:
-            chosen = set(in_force)
+            eq, groups = in_force
+            chosen = set(eq) | {i for i, g in zip(self._others, groups, strict=False) if g is not None}
             found = self._compiled[key] = _assemble(
                 [
                     p
@@ -558,9 +567,7 @@ class IgnoreFile:
             )
         return found
 
-    def match_blobs(
-        self, blobs: tuple[bytes, bytes, bytes], in_force: tuple[int, ...], is_dir: bool
-    ) -> dict[bytes, bool]:
+    def match_blobs(self, blobs: tuple[bytes, bytes, bytes], in_force: InForce, is_dir: bool) -> dict[bytes, bool]:
         """{name: ignored} for the names that a pattern of this file matches.
 
         ``blobs`` are the newline-framed names, the same reversed (whole) and,
@@ -571,20 +578,23 @@ class IgnoreFile:
         if by_name is not None:
             regex, runs = by_name
             for m in regex.finditer(blobs[0]):
-                best[m.group(m.lastindex)] = runs[m.lastindex - 1]  # type: ignore[index,operator]
+                group = m.lastindex or 0  # every alternative is inside one run's group
+                best[m.group(group)] = runs[group - 1]
         if by_eman is not None:
             regex, runs = by_eman
             for m in regex.finditer(blobs[1]):
-                name = m.group(m.lastindex)[::-1]  # type: ignore[index]
-                run = runs[m.lastindex - 1]  # type: ignore[operator]
+                group = m.lastindex or 0
+                name = m.group(group)[::-1]
+                run = runs[group - 1]
                 if best.get(name, run) >= run:
                     best[name] = run
         if by_path is not None:
             regex, runs = by_path
             for m in regex.finditer(blobs[2]):
-                path = m.group(m.lastindex)  # type: ignore[index]
+                group = m.lastindex or 0
+                path = m.group(group)
                 name = path[path.rfind(b"/") + 1 :]
-                run = runs[m.lastindex - 1]  # type: ignore[operator]
+                run = runs[group - 1]
                 if best.get(name, run) >= run:
                     best[name] = run
         return {name: ignored[run] for name, run in best.items()}
@@ -593,14 +603,12 @@ class IgnoreFile:
         """True (ignored), False (re-included) or None (no pattern matches)."""
         compiled, ignored = self.compiled(self.in_force(directory), is_dir, False)
         best = len(ignored)
-        for field_regex, text in zip(
-            compiled, (name, name[::-1], directory + name), strict=True
-        ):
+        for field_regex, text in zip(compiled, (name, name[::-1], directory + name), strict=True):
             if field_regex is not None:
                 regex, runs = field_regex
                 m = regex.fullmatch(text)
                 if m is not None:
-                    best = min(best, runs[m.lastindex - 1])  # type: ignore[operator]
+                    best = min(best, runs[(m.lastindex or 0) - 1])
         return ignored[best] if best < len(ignored) else None
 
 
@@ -616,9 +624,7 @@ def compile_ignore_file(data: bytes, base: bytes, *, source: str, git: bool) -> 
 
 @cache
 def default_ignore_file() -> IgnoreFile:
-    compiled = compile_ignore_file(
-        "\n".join(DEFAULT_IGNORE_PATTERNS).encode(), b"", source="<defaults>", git=False
-    )
+    compiled = compile_ignore_file("\n".join(DEFAULT_IGNORE_PATTERNS).encode(), b"", source="<defaults>", git=False)
     assert compiled is not None
     return compiled
 
@@ -647,11 +653,12 @@ class IgnoreRules:
     highest precedence first. Immutable: :meth:`push` returns a new object.
     """
 
-    __slots__ = ("layers", "files", "needs_path")
+    __slots__ = ("layers", "files", "conditional", "needs_path")
 
     def __init__(self, layers: tuple[tuple[IgnoreFile, ...], ...]) -> None:
         self.layers = layers
         self.files = tuple(f for layer in layers for f in layer)
+        self.conditional = tuple(f for f in self.files if f.conditional)
         self.needs_path = any(f.needs_path for f in self.files)
 
     @classmethod
@@ -685,7 +692,7 @@ class IgnoreRules:
             )
         for ignore_file in self.files:
             git = ignore_file.git
-            in_force = ignore_file.in_force(directory)
+            in_force = ignore_file.in_force(directory) if ignore_file.conditional else ALWAYS
             for blobs, is_dir, decided in (
                 (blob_dirs, True, dec_dirs),
                 (blob_others, False, dec_others),
@@ -704,10 +711,8 @@ class IgnoreRules:
         if joined.count("\n") != len(names) - 1:
             return None
         blob = b"\n" + joined.encode("utf-8", "surrogateescape") + b"\n"
-        if self.needs_path:
-            paths = blob.replace(b"\n", b"\n" + directory)[: -len(directory) or None]
-        else:
-            paths = b""
+        # the paths, only when some pattern needs them (one C-level replace, no loop)
+        paths = blob.replace(b"\n", b"\n" + directory)[: -len(directory) or None] if self.needs_path else b""
         return blob, blob[::-1], paths
 
     def _match_slowly(self, names: list[str], directory: bytes, is_dir: bool) -> dict[str, Decision]:
@@ -749,11 +754,21 @@ def is_git_repository(dotgit: str) -> bool:
 
 
 def _looks_like_git_dir(path: str) -> bool:
-    return (
-        os.path.isdir(os.path.join(path, "objects"))
-        and os.path.isdir(os.path.join(path, "refs"))
-        and os.path.lexists(os.path.join(path, "HEAD"))
-    )
+    """git's is_git_directory: ``HEAD`` here, ``objects/`` and ``refs/`` in the common dir."""
+    if not os.path.lexists(os.path.join(path, "HEAD")):
+        return False
+    common = _read_commondir(path)
+    return os.path.isdir(os.path.join(common, "objects")) and os.path.isdir(os.path.join(common, "refs"))
+
+
+def _read_commondir(gitdir: str) -> str:
+    """The common git directory of ``gitdir`` (itself, unless it is a linked worktree's)."""
+    try:
+        with open(os.path.join(gitdir, "commondir"), "rb") as fh:
+            common = os.fsdecode(fh.read().strip())
+    except OSError:
+        return gitdir
+    return os.path.normpath(os.path.join(gitdir, common))
 
 
 def _parse_gitfile(head: bytes, where: str) -> str | None:
@@ -769,16 +784,16 @@ class TrackedPaths:
     """The paths git tracks below the root (``git ls-files -z --cached``), read lazily.
 
     The listing is started before the walk and read the first time a question
-    needs it, so its cost hides behind the walk; a walk that meets no ignored
-    path never waits for it.
+    needs it (the walk asks only at its end), so its cost hides behind the walk;
+    a walk that meets no ignored path never reads it. Questions are answered by
+    bisection in the sorted list: they are few, and no set is built.
     """
 
-    __slots__ = ("_proc", "_sorted", "_set")
+    __slots__ = ("_proc", "_sorted")
 
     def __init__(self, proc: subprocess.Popen[bytes] | None) -> None:
         self._proc = proc
         self._sorted: list[str] | None = None if proc is not None else []
-        self._set: frozenset[str] = frozenset()
 
     def _load(self) -> list[str]:
         if self._sorted is None:
@@ -787,15 +802,15 @@ class TrackedPaths:
             paths = os.fsdecode(out).split("\0") if self._proc.returncode == 0 else []
             if paths and paths[-1] == "":
                 paths.pop()
-            paths.sort()
+            paths.sort()  # git's byte order is already this order for UTF-8 names: one pass
             self._sorted = paths
-            self._set = frozenset(paths)
             self._proc = None
         return self._sorted
 
     def __contains__(self, rel: str) -> bool:
-        self._load()
-        return rel in self._set
+        paths = self._load()
+        i = bisect_left(paths, rel)
+        return i < len(paths) and paths[i] == rel
 
     def has_under(self, rel_dir: str) -> bool:
         """Whether some tracked path lies below ``rel_dir`` (root-relative, no slash)."""
@@ -852,21 +867,13 @@ def _find_dotgit(root: str) -> tuple[str, str] | None:
 
 def _common_dir(dotgit: str) -> str | None:
     if os.path.isdir(dotgit):
-        gitdir: str | None = dotgit
-    else:
-        try:
-            with open(dotgit, "rb") as fh:
-                gitdir = _parse_gitfile(fh.read(4096), os.path.dirname(dotgit))
-        except OSError:
-            gitdir = None
-    if gitdir is None:
-        return None
+        return _read_commondir(dotgit)
     try:
-        with open(os.path.join(gitdir, "commondir"), "rb") as fh:
-            common = os.fsdecode(fh.read().strip())
-        return os.path.normpath(os.path.join(gitdir, common))
+        with open(dotgit, "rb") as fh:
+            gitdir = _parse_gitfile(fh.read(4096), os.path.dirname(dotgit))
     except OSError:
-        return gitdir
+        return None
+    return None if gitdir is None else _read_commondir(gitdir)
 
 
 def find_git_work_tree(root: str) -> GitWorkTree | None:
