@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exocortex.chunking import FileAnalysis, analyze, language_for_path, split_lines
+from exocortex.chunking.code import ParseTimeoutError, parse_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"
 MARKERS = {"...", "// ...", "/* ... */"}
@@ -58,6 +59,15 @@ def check_skeleton(text: str, a: FileAnalysis) -> None:
         else:
             assert got.strip().strip("\r") in MARKERS, f"skeleton line {got!r} is neither original nor a marker"
     assert i == len(wanted), "not every skeleton_lines line is in the skeleton verbatim"
+
+
+def assert_structural(path: str, text: str, a: FileAnalysis) -> None:
+    """A code file is chunked structurally unless its grammar really gave up (time limit)."""
+    if not a.structural:
+        language = language_for_path(path)
+        assert language is not None
+        with pytest.raises(ParseTimeoutError):
+            parse_tree(language, text.encode("utf-8", "surrogatepass"))
 
 
 def table(a: FileAnalysis) -> list[tuple[int, int, str, str]]:
@@ -534,8 +544,31 @@ def test_never_raises_on_bad_input(path: str, text: str) -> None:
     assert a.structural  # tree-sitter tolerates anything: no fallback needed
 
 
+def test_grammar_that_loops_is_cut_off_and_falls_back_to_windows() -> None:
+    """tree-sitter-typescript's TSX grammar loops (and eats memory) on this string."""
+    text = 't>[tse a>e<class *t""[t l static :\u00e9=f*n t \n'
+    a = analyze("bad.tsx", text)
+    assert a.language == "tsx" and not a.structural
+    check_invariants(text, a)
+    assert [c.kind for c in a.chunks] == ["window"]
+    # the parser is usable again afterwards
+    good = analyze("good.tsx", "export const a = () => 1;\n")
+    assert good.structural and good.chunks[0].symbol == "a"
+
+
 @pytest.mark.parametrize(
-    "name", ["sample.py", "sample.js", "sample.ts", "sample.tsx", "sample.go", "sample.rs", "Sample.java", "sample.c", "sample.cpp"]
+    "name",
+    [
+        "sample.py",
+        "sample.js",
+        "sample.ts",
+        "sample.tsx",
+        "sample.go",
+        "sample.rs",
+        "Sample.java",
+        "sample.c",
+        "sample.cpp",
+    ],
 )
 def test_fixture_invariants_with_small_chunks(name: str) -> None:
     text = read(name)
@@ -547,13 +580,74 @@ def test_fixture_invariants_with_small_chunks(name: str) -> None:
 # --- property-based -----------------------------------------------------------------------------
 
 _TOKENS = [
-    "def ", "class ", "async ", "fn ", "func ", "function ", "impl ", "struct ", "enum ", "trait ",
-    "interface ", "namespace ", "template <class T> ", "typedef ", "return ", "import ", "from ",
-    "#include <a.h>", "use a::b;", "export ", "const ", "let ", "pub ", "public ", "static ",
-    "@dec", "# c", "// c", "/* c */", "/**", "*/", '"""', "'", '"', "`",
-    "(", ")", "{", "}", "[", "]", ":", ";", ",", ".", "=", "=>", "->", "::", "<", ">", "*", "&",
-    "\n", "\n", "\n", "    ", "\t", " ", "\r\n", "\x00", "é", "\u2028",
-    "Foo", "bar", "self", "x", "1",
+    "def ",
+    "class ",
+    "async ",
+    "fn ",
+    "func ",
+    "function ",
+    "impl ",
+    "struct ",
+    "enum ",
+    "trait ",
+    "interface ",
+    "namespace ",
+    "template <class T> ",
+    "typedef ",
+    "return ",
+    "import ",
+    "from ",
+    "#include <a.h>",
+    "use a::b;",
+    "export ",
+    "const ",
+    "let ",
+    "pub ",
+    "public ",
+    "static ",
+    "@dec",
+    "# c",
+    "// c",
+    "/* c */",
+    "/**",
+    "*/",
+    '"""',
+    "'",
+    '"',
+    "`",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ";",
+    ",",
+    ".",
+    "=",
+    "=>",
+    "->",
+    "::",
+    "<",
+    ">",
+    "*",
+    "&",
+    "\n",
+    "\n",
+    "\n",
+    "    ",
+    "\t",
+    " ",
+    "\r\n",
+    "\x00",
+    "é",
+    "\u2028",
+    "Foo",
+    "bar",
+    "self",
+    "x",
+    "1",
 ]
 
 
@@ -566,7 +660,7 @@ _TOKENS = [
 def test_random_code_keeps_invariants(path: str, pieces: list[str], size: int) -> None:
     text = "".join(pieces)
     a = analyze(path, text, max_chunk_lines=size)
-    assert a.structural
+    assert_structural(path, text, a)
     check_invariants(text, a, max_chunk_lines=size)
 
 
@@ -578,8 +672,14 @@ def test_random_unicode_keeps_invariants(path: str, text: str) -> None:
 
 
 _FIXTURE_FOR = {
-    "sample.py": "x.py", "sample.js": "x.js", "sample.ts": "x.ts", "sample.tsx": "x.tsx",
-    "sample.go": "x.go", "sample.rs": "x.rs", "Sample.java": "x.java", "sample.c": "x.c",
+    "sample.py": "x.py",
+    "sample.js": "x.js",
+    "sample.ts": "x.ts",
+    "sample.tsx": "x.tsx",
+    "sample.go": "x.go",
+    "sample.rs": "x.rs",
+    "Sample.java": "x.java",
+    "sample.c": "x.c",
     "sample.cpp": "x.cpp",
 }
 
@@ -600,5 +700,16 @@ def test_mutated_fixtures_keep_invariants(name: str, edits: list[tuple[float, in
         at = int(where * len(text))
         text = text[:at] + insert + text[at + cut :]
     a = analyze(_FIXTURE_FOR[name], text, max_chunk_lines=size)
-    assert a.structural
+    assert_structural(_FIXTURE_FOR[name], text, a)
     check_invariants(text, a, max_chunk_lines=size)
+
+
+def test_threads_share_nothing_mutable() -> None:
+    """Parsers are per thread: concurrent analyses give the same results as serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted(_FIXTURE_FOR) * 4
+    serial = [analyze(n, read(n)) for n in names]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda n: analyze(n, read(n)), names))
+    assert threaded == serial

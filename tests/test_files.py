@@ -20,6 +20,7 @@ from exocortex.errors import InputPathError
 from exocortex.sources.files import (
     SKIP_REASONS,
     SkippedFile,
+    SourceBytes,
     SourceFile,
     decode_source,
     has_binary_extension,
@@ -282,11 +283,13 @@ def test_an_unreadable_root_is_an_input_path_error(tmp_path: Path) -> None:
 
 def test_read_source(tmp_path: Path) -> None:
     write(tmp_path, {"t.py": "x = 1\n", "nul.dat.txt": b"abc\x00def", "late.txt": b"\x00" * 10})
-    assert read_source(tmp_path, "t.py", CONFIG) == b"x = 1\n"
+    read = read_source(tmp_path, "t.py", CONFIG)
+    assert isinstance(read, SourceBytes) and read.data == b"x = 1\n" and read.size == 6
     assert read_source(tmp_path, "nul.dat.txt", CONFIG) == SkippedFile(
         "nul.dat.txt", "binary", f"NUL byte in the first {CONFIG.binary_sniff_bytes} bytes"
     )
-    assert read_source(tmp_path, "late.txt", Config(binary_sniff_bytes=0)) == b"\x00" * 10
+    late = read_source(tmp_path, "late.txt", Config(binary_sniff_bytes=0))
+    assert isinstance(late, SourceBytes) and late.data == b"\x00" * 10
     assert read_source(tmp_path, "gone.py", CONFIG) == SkippedFile("gone.py", "vanished", "deleted after the walk")
 
 

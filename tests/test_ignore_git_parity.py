@@ -295,9 +295,22 @@ def test_without_git_the_rules_still_apply(repo: Path, monkeypatch: pytest.Monke
     assert result.git  # the work tree is found on disk
     listed = {f.path for f in result.files}
     expected, _ = git_listing(repo)
-    # without git the tracked set is unknown: only ignored-but-tracked files go missing
-    assert listed <= expected
+    # Without git, what only git can tell is unknown: the tracked files (ignored but
+    # tracked files go missing) and core.excludesFile (only the XDG default is read).
     assert expected - listed == {"tracked-but-ignored.log", "vendor/lib.txt"}
+    assert listed - expected == {"global-excluded.txt"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository to another user")
+def test_a_repository_git_refuses_is_still_walked_with_its_rules(tmp_path: Path) -> None:
+    root = tmp_path / "theirs"
+    write(root, {".gitignore": "*.log\n", "a.log": "x\n", "b.txt": "x\n"})
+    git(root, "init", "-q")
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, 65534, 65534)  # git now refuses: "dubious ownership"
+    result = walk_source_files(root, CONFIG)
+    assert result.git
+    assert {f.path for f in result.files} == {".gitignore", "b.txt"}
 
 
 # ------------------------------------------------------------ real projects

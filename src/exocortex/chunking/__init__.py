@@ -81,15 +81,11 @@ def analyze(
         return _fallback(path, language, text, text_window_lines, exc)
 
 
-def _fallback(
-    path: str, language: str | None, text: str, text_window_lines: int, exc: Exception
-) -> FileAnalysis:
+def _fallback(path: str, language: str | None, text: str, text_window_lines: int, exc: Exception) -> FileAnalysis:
     try:
         import structlog
 
-        structlog.get_logger(__name__).warning(
-            "chunking.fallback", path=path, language=language, error=repr(exc)[:200]
-        )
+        structlog.get_logger(__name__).warning("chunking.fallback", path=path, language=language, error=repr(exc)[:200])
     except Exception:  # noqa: BLE001
         pass
     try:

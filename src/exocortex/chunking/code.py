@@ -31,8 +31,9 @@ References and imports come from one tree-sitter query per language, run in C.
 from __future__ import annotations
 
 import re
+import time
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node, QueryCursor, Tree
 
 from exocortex.chunking.languages import (
     COMMENT,
@@ -44,6 +45,7 @@ from exocortex.chunking.languages import (
     LanguageSpec,
     clean_import,
     first_named,
+    required_module,
 )
 from exocortex.chunking.text import (
     Definition,
@@ -55,7 +57,7 @@ from exocortex.chunking.text import (
     split_span,
 )
 
-__all__ = ["CODE_LANGUAGES", "analyze_code"]
+__all__ = ["CODE_LANGUAGES", "ParseTimeoutError", "analyze_code", "parse_tree"]
 
 CODE_LANGUAGES = frozenset(SPECS)
 
@@ -67,7 +69,12 @@ SKELETON_STMT_MAX_LINES = 3
 SKELETON_DOC_MAX_LINES = 5
 """A docstring is kept up to its first blank line, at most this many lines."""
 MAX_FRAME_DEPTH = 64
-"""Frames nested deeper than this are treated as plain statements."""
+"""Frames and class-like bodies nested deeper than this are not walked further."""
+PARSE_TIMEOUT_BASE_S = 1.0
+PARSE_TIMEOUT_BYTES_PER_S = 250_000
+"""A parse is cancelled after PARSE_TIMEOUT_BASE_S + size / PARSE_TIMEOUT_BYTES_PER_S seconds
+(normal parses run at several MB/s)."""
+_READ_CHUNK_BYTES = 1 << 20
 
 _CLOSER = re.compile(r"\s*[)\]}][)\]};,\s]*(?://.*|/\*.*\*/)?\s*")
 
@@ -152,10 +159,10 @@ class _FileChunker:
                 start, end = rows(node)
                 out.append(_Unit(COMMENT, start, end))
                 continue
-            got = classify(node, t, parent_kind, parent_name)
+            got = classify(node, t, parent_kind, parent_name, self.src)
             if got.__class__ is Def:
-                if got.name:  # type: ignore[union-attr]
-                    self._add_def(got, prefix, out, depth)  # type: ignore[arg-type]
+                if got.name:
+                    self._add_def(got, prefix, out, depth)
                     first_statement = False
                     continue
                 got = STMT
@@ -165,7 +172,7 @@ class _FileChunker:
                     out.append(_Unit(FRAME, start, end))
                     if start > self.prev_end:
                         self.prev_end = start
-                    self.walk(got[1], parent_kind, parent_name, prefix, out, depth + 1)  # type: ignore[index]
+                    self.walk(got[1], parent_kind, parent_name, prefix, out, depth + 1)
                     if end > self.prev_end:
                         self.prev_end = end
                     first_statement = False
@@ -245,12 +252,9 @@ class _FileChunker:
                         unit.doc = self._rows(first)
             unit.hdr_end = hdr_end if hdr_end < end else end
         signature = sig_raw.decode("utf-8", "replace")
-        if "\n" in signature:
-            signature = _one_line(signature)
-        else:
-            signature = signature.strip()
+        signature = _one_line(signature) if "\n" in signature else signature.strip()
         self.definitions.append(Definition(qual, d.kind, start + 1, end + 1, signature))
-        if d.members is not None:
+        if d.members is not None and depth < MAX_FRAME_DEPTH:
             children: list[_Unit] = []
             self.prev_end = unit.hdr_end
             self.walk(d.members.named_children, d.kind, d.name, qual, children, depth + 1)
@@ -307,7 +311,7 @@ class _FileChunker:
         lines = self.lines
         items: list[tuple[int, int, str]] = [(r, 0, lines[r]) for r in self.kept]
         items.extend((r, 1, text) for r, text in self.markers)
-        items.sort(key=lambda item: (item[0], item[1]))
+        items.sort()
         parts: list[str] = []
         last_was_marker = False
         for _, is_marker, text in items:
@@ -387,11 +391,14 @@ class _FileChunker:
         if u.doc is not None and u.doc[0] > last:
             last = self._skel_doc(*u.doc)
         closer = -1
-        if self.spec.brace and u.end > last:
-            # a class-like body's last line is kept whatever it holds (`} point_t;`),
-            # a function body's when it starts by closing a bracket
-            if u.children is not None or lines[u.end].lstrip()[:1] in ("}", ")", "]"):
-                closer = u.end
+        # a class-like body's last line is kept whatever it holds (`} point_t;`),
+        # a function body's when it starts by closing a bracket
+        if (
+            self.spec.brace
+            and u.end > last
+            and (u.children is not None or lines[u.end].lstrip()[:1] in ("}", ")", "]"))
+        ):
+            closer = u.end
         if u.children is not None:
             self._skel_units([c for c in u.children if c.start > u.hdr_end or c.tag == DEF])
         else:
@@ -400,28 +407,55 @@ class _FileChunker:
             self.kept.add(closer)
 
 
-def _references(spec: LanguageSpec, captures: dict[str, list[Node]]) -> tuple[str, ...]:
-    raw = {n.text for n in captures.get("ref", ())}
+def _references(spec: LanguageSpec, src: bytes, captures: dict[str, list[Node]]) -> tuple[str, ...]:
+    raw = {src[n.start_byte : n.end_byte] for n in captures.get("ref", ())}
     keywords = spec.keywords
     names = {r.decode("utf-8", "replace").strip() for r in raw if r}
     return tuple(sorted(n for n in names if n and n not in keywords))
 
 
-def _imports(spec: LanguageSpec, captures: dict[str, list[Node]]) -> tuple[str, ...]:
-    nodes = sorted(captures.get("import", ()), key=lambda n: n.start_byte)
-    seen: dict[str, None] = {}
-    for node in nodes:
-        name = clean_import(spec.name, node)
-        if name:
-            seen.setdefault(name, None)
-    return tuple(seen)
+def _imports(spec: LanguageSpec, src: bytes, captures: dict[str, list[Node]]) -> tuple[str, ...]:
+    found = [(n.start_byte, clean_import(spec.name, n, src)) for n in captures.get("import", ())]
+    found.extend((n.start_byte, required_module(n, src)) for n in captures.get("require", ()))
+    found.sort()
+    return tuple(dict.fromkeys(name for _, name in found if name))
+
+
+class ParseTimeoutError(RuntimeError):
+    """The grammar did not finish parsing in time (some grammars loop on rare garbage)."""
+
+
+def parse_tree(language: str, src: bytes) -> Tree:
+    """Parse ``src`` with the language's cached parser, giving up after a time limit.
+
+    Error recovery in some grammars can loop (and grow memory) on rare inputs;
+    tree-sitter-typescript's TSX grammar does on a 33-byte string. The parse is
+    cancelled once it runs ``PARSE_TIMEOUT_BASE_S`` plus one second per
+    ``PARSE_TIMEOUT_BYTES_PER_S`` bytes, far beyond a normal parse.
+    """
+    parser = SPECS[language].parser()
+    view = memoryview(src)
+    deadline = time.monotonic() + PARSE_TIMEOUT_BASE_S + len(src) / PARSE_TIMEOUT_BYTES_PER_S
+    monotonic = time.monotonic
+
+    def read(offset: int, _point: object) -> memoryview:
+        return view[offset : offset + _READ_CHUNK_BYTES]
+
+    def too_long(_offset: int, _has_error: bool) -> bool:
+        return monotonic() > deadline
+
+    try:
+        return parser.parse(read, progress_callback=too_long)
+    except ValueError as exc:
+        parser.reset()
+        raise ParseTimeoutError(f"{language} parse cancelled after the time limit") from exc
 
 
 def analyze_code(language: str, text: str, lines: list[str], *, max_chunk_lines: int) -> FileAnalysis:
     """Parse ``text`` (already split into ``lines``) and build its analysis."""
     spec = SPECS[language]
     src = text.encode("utf-8", "surrogatepass")
-    tree = spec.parser().parse(src)
+    tree = parse_tree(language, src)
     root = tree.root_node
     chunker = _FileChunker(spec, src, lines, max_chunk_lines)
     units: list[_Unit] = []
@@ -439,6 +473,6 @@ def analyze_code(language: str, text: str, lines: list[str], *, max_chunk_lines:
         skeleton=skeleton,
         skeleton_lines=skeleton_lines,
         definitions=tuple(chunker.definitions),
-        references=_references(spec, captures),
-        imports=_imports(spec, captures),
+        references=_references(spec, src, captures),
+        imports=_imports(spec, src, captures),
     )

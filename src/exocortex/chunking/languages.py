@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,9 @@ class Def:
 
 
 Classified = Def | tuple[int, list[Node]] | int
-Classifier = Callable[[Node, str, str | None, str], Classified]
+Classifier = Callable[[Node, str, str | None, str, bytes], Classified]
+
+_THREAD = threading.local()
 
 # Kinds whose functions are methods.
 CLASSLIKE = frozenset({"class", "struct", "interface", "enum", "trait", "impl"})
@@ -64,17 +67,28 @@ class LanguageSpec:
     query_src: str
     keywords: frozenset[str]
     python_docstrings: bool = False
-    _parser: Parser | None = field(default=None, repr=False)
+    _language: Language | None = field(default=None, repr=False)
     _query: Query | None = field(default=None, repr=False)
 
+    def language(self) -> Language:
+        if self._language is None:
+            self._language = Language(self.load())
+        return self._language
+
     def parser(self) -> Parser:
-        if self._parser is None:
-            self._parser = Parser(Language(self.load()))
-        return self._parser
+        """This thread's parser for the language (a Parser must not be shared by threads)."""
+        parsers: dict[str, Parser] | None = getattr(_THREAD, "parsers", None)
+        if parsers is None:
+            parsers = _THREAD.parsers = {}
+        parser = parsers.get(self.name)
+        if parser is None:
+            parser = parsers[self.name] = Parser(self.language())
+        return parser
 
     def query(self) -> Query:
+        """The compiled reference/import query (read-only, so shared by threads)."""
         if self._query is None:
-            self._query = Query(Language(self.load()), self.query_src)
+            self._query = Query(self.language(), self.query_src)
         return self._query
 
 
@@ -83,14 +97,15 @@ def first_named(node: Node) -> Node | None:
     return node.named_child(0) if node.named_child_count else None
 
 
-def text_of(node: Node) -> str:
-    raw = node.text
-    return raw.decode("utf-8", "replace") if raw is not None else ""
+def text_of(node: Node, src: bytes) -> str:
+    """The node's source text. (``Node.text`` is not safe on trees parsed through a
+    read callback, which is how ``parse_tree`` parses.)"""
+    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
 
-def _name(node: Node, fieldname: str = "name") -> str:
+def _name(node: Node, src: bytes, fieldname: str = "name") -> str:
     child = node.child_by_field_name(fieldname)
-    return text_of(child) if child is not None else ""
+    return text_of(child, src) if child is not None else ""
 
 
 def _func_kind(parent_kind: str | None) -> str:
@@ -125,17 +140,17 @@ _PY_FRAMES = frozenset(
 _PY_IMPORTS = frozenset({"import_statement", "import_from_statement", "future_import_statement"})
 
 
-def _classify_python(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_python(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     if t == "function_definition":
         body = node.child_by_field_name("body")
-        return Def(_func_kind(parent_kind), _name(node), node, node, body, None)
+        return Def(_func_kind(parent_kind), _name(node, src), node, node, body, None)
     if t == "class_definition":
         body = node.child_by_field_name("body")
-        return Def("class", _name(node), node, node, body, body)
+        return Def("class", _name(node, src), node, node, body, body)
     if t == "decorated_definition":
         inner = node.child_by_field_name("definition")
         if inner is not None:
-            got = _classify_python(inner, inner.type, parent_kind, parent_name)
+            got = _classify_python(inner, inner.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
                 return got
@@ -167,14 +182,12 @@ PY_QUERY = """
 
 # --- JavaScript / TypeScript ------------------------------------------------------
 
-_JS_FUNCTION_VALUES = frozenset(
-    {"arrow_function", "function_expression", "function", "generator_function"}
-)
+_JS_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
 _JS_CLASS_VALUES = frozenset({"class", "class_expression"})
 
 
-def _js_assigned_name(left: Node) -> str:
-    name = text_of(left)
+def _js_assigned_name(left: Node, src: bytes) -> str:
+    name = text_of(left, src)
     for prefix in ("module.exports.", "exports.", "this."):
         if name.startswith(prefix):
             name = name[len(prefix) :]
@@ -190,39 +203,39 @@ def _js_value_def(name: str, extent: Node, value: Node) -> Classified:
     return STMT
 
 
-def _classify_js(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_js(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     if t in ("function_declaration", "generator_function_declaration"):
-        return Def("function", _name(node), node, node, node.child_by_field_name("body"), None)
+        return Def("function", _name(node, src), node, node, node.child_by_field_name("body"), None)
     if t in ("class_declaration", "abstract_class_declaration", "class"):
         body = node.child_by_field_name("body")
-        return Def("class", _name(node), node, node, body, body)
+        return Def("class", _name(node, src), node, node, body, body)
     if t == "method_definition":
-        return Def(_func_kind(parent_kind), _name(node), node, node, node.child_by_field_name("body"), None)
+        return Def(_func_kind(parent_kind), _name(node, src), node, node, node.child_by_field_name("body"), None)
     if t == "interface_declaration":
         body = node.child_by_field_name("body")
-        return Def("interface", _name(node), node, node, body, body)
+        return Def("interface", _name(node, src), node, node, body, body)
     if t == "enum_declaration":
         body = node.child_by_field_name("body")
-        return Def("enum", _name(node), node, node, body, body)
+        return Def("enum", _name(node, src), node, node, body, body)
     if t == "type_alias_declaration":
-        return Def("type", _name(node), node, node, None, None)
+        return Def("type", _name(node, src), node, node, None, None)
     if t in ("internal_module", "module"):
         body = node.child_by_field_name("body")
         if body is None:
             return STMT
-        name = _name(node).strip("\"'`")
+        name = _name(node, src).strip("\"'`")
         return Def("module", name, node, node, body, body)
     if t in ("lexical_declaration", "variable_declaration"):
         declarators = [c for c in node.named_children if c.type == "variable_declarator"]
         if len(declarators) == 1:
             value = declarators[0].child_by_field_name("value")
             if value is not None:
-                return _js_value_def(_name(declarators[0]), node, value)
+                return _js_value_def(_name(declarators[0], src), node, value)
         return STMT
     if t == "export_statement":
         decl = node.child_by_field_name("declaration")
         if decl is not None:
-            got = _classify_js(decl, decl.type, parent_kind, parent_name)
+            got = _classify_js(decl, decl.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
             return got
@@ -232,7 +245,7 @@ def _classify_js(node: Node, t: str, parent_kind: str | None, parent_name: str) 
             if isinstance(got, Def) and value.type in _JS_CLASS_VALUES | {"function_expression"}:
                 named = value.child_by_field_name("name")
                 if named is not None:
-                    got.name = text_of(named)
+                    got.name = text_of(named, src)
             return got
         return IMPORT if node.child_by_field_name("source") is not None else STMT
     if t == "expression_statement":
@@ -243,17 +256,24 @@ def _classify_js(node: Node, t: str, parent_kind: str | None, parent_name: str) 
             left = expr.child_by_field_name("left")
             right = expr.child_by_field_name("right")
             if left is not None and right is not None and left.type in ("identifier", "member_expression"):
-                return _js_value_def(_js_assigned_name(left), node, right)
+                return _js_value_def(_js_assigned_name(left, src), node, right)
         elif expr.type == "internal_module":
-            got = _classify_js(expr, expr.type, parent_kind, parent_name)
+            got = _classify_js(expr, expr.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
             return got
         return STMT
     if t == "ambient_declaration":
         inner = first_named(node)
-        if inner is not None and inner.type in ("module", "internal_module", "class_declaration", "interface_declaration", "enum_declaration", "abstract_class_declaration"):
-            got = _classify_js(inner, inner.type, parent_kind, parent_name)
+        if inner is not None and inner.type in (
+            "module",
+            "internal_module",
+            "class_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "abstract_class_declaration",
+        ):
+            got = _classify_js(inner, inner.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
             return got
@@ -277,13 +297,14 @@ _JS_REFS = """
 (import_specifier name: (identifier) @ref)
 (import_statement source: (string (string_fragment) @import))
 (export_statement source: (string (string_fragment) @import))
-(call_expression function: (identifier) @_fn arguments: (arguments . (string (string_fragment) @import)) (#eq? @_fn "require"))
+(call_expression function: (identifier) arguments: (arguments . (string (string_fragment)))) @require
 (call_expression function: (import) arguments: (arguments . (string (string_fragment) @import)))
 """
 JS_QUERY = _JS_REFS
 TS_QUERY = (
-    _JS_REFS.replace("(class_heritage (identifier) @ref)\n", "")
-    .replace("(class_heritage (member_expression property: (property_identifier) @ref))\n", "")
+    _JS_REFS.replace("(class_heritage (identifier) @ref)\n", "").replace(
+        "(class_heritage (member_expression property: (property_identifier) @ref))\n", ""
+    )
     + """
 (extends_clause value: (identifier) @ref)
 (extends_clause value: (member_expression property: (property_identifier) @ref))
@@ -300,7 +321,7 @@ TS_QUERY = TS_QUERY.replace("(jsx_opening_element name: (identifier) @ref)\n", "
 _GO_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _go_receiver_type(method: Node) -> str:
+def _go_receiver_type(method: Node, src: bytes) -> str:
     receiver = method.child_by_field_name("receiver")
     if receiver is None:
         return ""
@@ -308,40 +329,38 @@ def _go_receiver_type(method: Node) -> str:
         if param.type == "parameter_declaration":
             ty = param.child_by_field_name("type")
             if ty is not None:
-                raw = text_of(ty).lstrip("*( ").split("[", 1)[0]
+                raw = text_of(ty, src).lstrip("*( ").split("[", 1)[0]
                 names = _GO_TYPE_NAME.findall(raw)
                 return names[-1] if names else ""
     return ""
 
 
-def _go_type_spec(spec: Node, extent: Node) -> Classified:
+def _go_type_spec(spec: Node, extent: Node, src: bytes) -> Classified:
     ty = spec.child_by_field_name("type")
-    name = _name(spec)
+    name = _name(spec, src)
     if ty is not None and ty.type == "struct_type":
         fields = next((c for c in ty.named_children if c.type == "field_declaration_list"), None)
         return Def("struct", name, extent, extent, fields, fields)
     if ty is not None and ty.type == "interface_type":
         brace = next((c for c in ty.children if c.type == "{"), None)
-        return Def(
-            "interface", name, extent, extent, ty, ty, brace.start_byte if brace is not None else -1
-        )
+        return Def("interface", name, extent, extent, ty, ty, brace.start_byte if brace is not None else -1)
     return Def("type", name, extent, extent, None, None)
 
 
-def _classify_go(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_go(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     if t == "function_declaration":
-        return Def("function", _name(node), node, node, node.child_by_field_name("body"), None)
+        return Def("function", _name(node, src), node, node, node.child_by_field_name("body"), None)
     if t == "method_declaration":
-        recv = _go_receiver_type(node)
-        name = f"{recv}.{_name(node)}" if recv else _name(node)
+        recv = _go_receiver_type(node, src)
+        name = f"{recv}.{_name(node, src)}" if recv else _name(node, src)
         return Def("method", name, node, node, node.child_by_field_name("body"), None)
     if t == "type_declaration":
         specs = [c for c in node.named_children if c.type in ("type_spec", "type_alias")]
         if len(specs) == 1:
-            return _go_type_spec(specs[0], node)
+            return _go_type_spec(specs[0], node, src)
         return (FRAME, specs)
     if t in ("type_spec", "type_alias"):
-        return _go_type_spec(node, node)
+        return _go_type_spec(node, node, src)
     if t == "import_declaration":
         return IMPORT
     if t == "ERROR":
@@ -361,32 +380,32 @@ GO_QUERY = """
 _RUST_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _rust_type_name(node: Node | None) -> str:
+def _rust_type_name(node: Node | None, src: bytes) -> str:
     if node is None:
         return ""
-    raw = text_of(node).split("<", 1)[0]
+    raw = text_of(node, src).split("<", 1)[0]
     names = [n for n in _RUST_IDENT.findall(raw) if n not in ("mut", "dyn", "const")]
     return names[-1] if names else ""
 
 
-def _classify_rust(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_rust(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     if t == "function_item":
-        return Def(_func_kind(parent_kind), _name(node), node, node, node.child_by_field_name("body"), None)
+        return Def(_func_kind(parent_kind), _name(node, src), node, node, node.child_by_field_name("body"), None)
     if t in ("struct_item", "union_item", "enum_item", "trait_item"):
         body = node.child_by_field_name("body")
         kind = {"enum_item": "enum", "trait_item": "trait"}.get(t, "struct")
-        return Def(kind, _name(node), node, node, body, body)
+        return Def(kind, _name(node, src), node, node, body, body)
     if t == "impl_item":
         body = node.child_by_field_name("body")
-        name = _rust_type_name(node.child_by_field_name("type"))
+        name = _rust_type_name(node.child_by_field_name("type"), src)
         return Def("impl", name, node, node, body, body)
     if t == "mod_item":
         body = node.child_by_field_name("body")
         if body is None:
             return IMPORT
-        return Def("module", _name(node), node, node, body, body)
+        return Def("module", _name(node, src), node, node, body, body)
     if t == "type_item":
-        return Def("type", _name(node), node, node, None, None)
+        return Def("type", _name(node, src), node, node, None, None)
     if t in ("use_declaration", "extern_crate_declaration"):
         return IMPORT
     if t == "ERROR":
@@ -418,16 +437,16 @@ _JAVA_TYPES = {
 }
 
 
-def _classify_java(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_java(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     kind = _JAVA_TYPES.get(t)
     if kind is not None:
         body = node.child_by_field_name("body")
-        return Def(kind, _name(node), node, node, body, body)
+        return Def(kind, _name(node, src), node, node, body, body)
     if t in ("method_declaration", "constructor_declaration", "compact_constructor_declaration"):
         body = node.child_by_field_name("body")
         if body is None:
             return STMT
-        name = _name(node) or parent_name
+        name = _name(node, src) or parent_name
         return Def(_func_kind(parent_kind), name, node, node, body, None)
     if t in ("import_declaration",):
         return IMPORT
@@ -445,9 +464,7 @@ JAVA_QUERY = """
 
 # --- C / C++ -----------------------------------------------------------------------------
 
-_C_NAME_TYPES = frozenset(
-    {"identifier", "field_identifier", "type_identifier", "destructor_name", "operator_name"}
-)
+_C_NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier", "destructor_name", "operator_name"})
 _C_TEMPLATE_ARGS = re.compile(r"<[^<>]*>")
 
 
@@ -459,17 +476,17 @@ def c_qualified(raw: str) -> str:
     return ".".join(p.strip() for p in raw.strip(":").split("::") if p.strip())
 
 
-def _c_declarator_name(node: Node | None) -> str:
+def _c_declarator_name(node: Node | None, src: bytes) -> str:
     for _ in range(32):
         if node is None:
             return ""
         t = node.type
         if t in _C_NAME_TYPES:
-            return text_of(node)
+            return text_of(node, src)
         if t == "qualified_identifier":
-            return c_qualified(text_of(node))
+            return c_qualified(text_of(node, src))
         if t == "operator_cast":
-            return text_of(node).split("(", 1)[0].strip()
+            return text_of(node, src).split("(", 1)[0].strip()
         if t == "template_function":
             node = node.child_by_field_name("name")
             continue
@@ -506,19 +523,19 @@ def _c_specifier_def(spec: Node, extent: Node, name: str) -> Classified:
     return Def(_C_SPECIFIERS[spec.type], name, extent, extent, body, body)
 
 
-def _classify_c(node: Node, t: str, parent_kind: str | None, parent_name: str) -> Classified:
+def _classify_c(node: Node, t: str, parent_kind: str | None, parent_name: str, src: bytes) -> Classified:
     if t == "function_definition":
         body = node.child_by_field_name("body")
-        name = _c_declarator_name(node.child_by_field_name("declarator"))
+        name = _c_declarator_name(node.child_by_field_name("declarator"), src)
         if body is None or not name:
             return STMT
         kind = "method" if "." in name else _func_kind(parent_kind)
         return Def(kind, name, node, node, body, None)
     if t in _C_SPECIFIERS:
-        return _c_specifier_def(node, node, _name(node))
+        return _c_specifier_def(node, node, _name(node, src))
     if t == "type_definition":
         ty = node.child_by_field_name("type")
-        name = _c_declarator_name(node.child_by_field_name("declarator"))
+        name = _c_declarator_name(node.child_by_field_name("declarator"), src)
         if not name:
             return STMT
         if ty is not None and ty.type in _C_SPECIFIERS and ty.child_by_field_name("body") is not None:
@@ -527,13 +544,13 @@ def _classify_c(node: Node, t: str, parent_kind: str | None, parent_name: str) -
     if t in ("declaration", "field_declaration"):
         ty = node.child_by_field_name("type")
         if ty is not None and ty.type in _C_SPECIFIERS:
-            return _c_specifier_def(ty, node, _name(ty))
+            return _c_specifier_def(ty, node, _name(ty, src))
         return STMT
     if t == "alias_declaration":
-        return Def("type", _name(node), node, node, None, None)
+        return Def("type", _name(node, src), node, node, None, None)
     if t == "namespace_definition":
         body = node.child_by_field_name("body")
-        name = c_qualified(_name(node))
+        name = c_qualified(_name(node, src))
         if body is None:
             return STMT
         if not name:
@@ -545,7 +562,7 @@ def _classify_c(node: Node, t: str, parent_kind: str | None, parent_name: str) -
             if child.type not in ("template_parameter_list", "comment"):
                 inner = child
         if inner is not None:
-            got = _classify_c(inner, inner.type, parent_kind, parent_name)
+            got = _classify_c(inner, inner.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
                 return got
@@ -555,7 +572,7 @@ def _classify_c(node: Node, t: str, parent_kind: str | None, parent_name: str) -
         if body is not None and body.type == "declaration_list":
             return (FRAME, [body])
         if body is not None:
-            got = _classify_c(body, body.type, parent_kind, parent_name)
+            got = _classify_c(body, body.type, parent_kind, parent_name, src)
             if isinstance(got, Def):
                 got.extent = node
             return got
@@ -585,44 +602,49 @@ CPP_QUERY = (
 
 # --- keywords ------------------------------------------------------------------------------
 
-_C_KEYWORDS = frozenset(
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_C_KEYWORDS = _words(
     "auto break case char const continue default do double else enum extern float for goto if "
     "inline int long register restrict return short signed sizeof static struct switch typedef "
-    "union unsigned void volatile while bool true false NULL".split()
+    "union unsigned void volatile while bool true false NULL"
 )
-_CPP_KEYWORDS = _C_KEYWORDS | frozenset(
+_CPP_KEYWORDS = _C_KEYWORDS | _words(
     "alignas alignof and asm catch class constexpr consteval constinit decltype delete explicit "
     "export friend mutable namespace new noexcept not nullptr operator or private protected "
     "public static_assert template this throw try typeid typename using virtual override final "
-    "co_await co_return co_yield concept requires".split()
+    "co_await co_return co_yield concept requires"
 )
-_JS_KEYWORDS = frozenset(
+_JS_KEYWORDS = _words(
     "break case catch class const continue debugger default delete do else export extends false "
     "finally for function if import in instanceof let new null return super switch this throw "
-    "true try typeof var void while with yield async await static get set of undefined".split()
+    "true try typeof var void while with yield async await static get set of undefined"
 )
-_TS_KEYWORDS = _JS_KEYWORDS | frozenset(
+_TS_KEYWORDS = _JS_KEYWORDS | _words(
     "abstract any as asserts boolean declare enum implements interface is keyof namespace never "
-    "number object private protected public readonly string symbol type unique unknown".split()
+    "number object private protected public readonly string symbol type unique unknown"
 )
-_GO_KEYWORDS = frozenset(
+_GO_KEYWORDS = _words(
     "break case chan const continue default defer else fallthrough for func go goto if import "
     "interface map package range return select struct switch type var "
     # predeclared types: never informative as references
     "any bool byte comparable complex64 complex128 error float32 float64 int int8 int16 int32 "
-    "int64 rune string uint uint8 uint16 uint32 uint64 uintptr nil true false iota".split()
+    "int64 rune string uint uint8 uint16 uint32 uint64 uintptr nil true false iota"
 )
-_RUST_KEYWORDS = frozenset(
+_RUST_KEYWORDS = _words(
     "as async await break const continue crate dyn else enum extern false fn for if impl in let "
     "loop match mod move mut pub ref return self Self static struct super trait true type unsafe "
-    "use where while".split()
+    "use where while"
 )
-_JAVA_KEYWORDS = frozenset(
+_JAVA_KEYWORDS = _words(
     "abstract assert boolean break byte case catch char class const continue default do double "
     "else enum extends final finally float for goto if implements import instanceof int "
     "interface long native new package private protected public return short static strictfp "
     "super switch synchronized this throw throws transient try void volatile while var record "
-    "yield sealed permits true false null".split()
+    "yield sealed permits true false null"
 )
 _PY_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
@@ -754,9 +776,22 @@ _IMPORT_QUOTES = "\"'`<>"
 _WS = re.compile(r"\s+")
 
 
-def clean_import(language: str, node: Node) -> str:
+def required_module(node: Node, src: bytes) -> str:
+    """``require("x")`` -> "x"; "" for any other call with a string first argument.
+
+    (Text predicates such as ``#eq?`` read ``Node.text`` and so cannot be used.)"""
+    callee = node.child_by_field_name("function")
+    if callee is None or src[callee.start_byte : callee.end_byte] != b"require":
+        return ""
+    args = node.child_by_field_name("arguments")
+    string = first_named(args) if args is not None else None
+    fragment = first_named(string) if string is not None else None
+    return text_of(fragment, src) if fragment is not None else ""
+
+
+def clean_import(language: str, node: Node, src: bytes) -> str:
     """The module an ``@import`` capture names, as written."""
-    raw = text_of(node)
+    raw = text_of(node, src)
     if language == "java":
         raw = raw.strip().removeprefix("import").strip().removesuffix(";").strip()
         raw = raw.removeprefix("static").strip()
@@ -764,7 +799,7 @@ def clean_import(language: str, node: Node) -> str:
         t = node.type
         if t in ("scoped_use_list", "use_as_clause"):
             path = node.child_by_field_name("path")
-            raw = text_of(path) if path is not None else raw.split("{", 1)[0].rstrip(":")
+            raw = text_of(path, src) if path is not None else raw.split("{", 1)[0].rstrip(":")
         elif t == "use_wildcard":
             raw = raw.removesuffix("*").rstrip(":")
     return _WS.sub("", raw.strip(_IMPORT_QUOTES)) if language != "java" else _WS.sub("", raw)

@@ -141,9 +141,7 @@ def split_span(lines: list[str], span: Span, size: int, out: list[Span]) -> None
 
 
 def spans_to_chunks(lines: list[str], spans: list[Span]) -> tuple[Chunk, ...]:
-    return tuple(
-        Chunk(s + 1, e + 1, kind, symbol, "".join(lines[s : e + 1])) for s, e, kind, symbol in spans
-    )
+    return tuple(Chunk(s + 1, e + 1, kind, symbol, "".join(lines[s : e + 1])) for s, e, kind, symbol in spans)
 
 
 def ranges_of(rows: list[int]) -> tuple[tuple[int, int], ...]:

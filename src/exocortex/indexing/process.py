@@ -19,7 +19,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze
-from exocortex.sources.files import SkipReason, decode_source, sniff_binary
+from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
 
@@ -138,24 +138,23 @@ def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
     bytes_read = 0
     reused = 0
     for job in jobs:
-        outcome = _read(opts, job)
-        if isinstance(outcome, _Skip):
-            skipped.append((job.path, outcome.reason, outcome.detail))
+        read = read_source(opts.root, job.path, opts)
+        if isinstance(read, SkippedFile):
+            skipped.append((job.path, read.reason, read.detail))
+            if read.reason == SkipReason.BINARY:
+                # Remember it, so an unchanged binary is not read again next run.
+                _add_file_row(files, job.path, job.size, job.mtime_ns, "", read.reason, None, opts)
             continue
-        data, size, mtime_ns = outcome
+        data = read.data
         bytes_read += len(data)
         digest = content_hash(data)
-        if sniff_binary(data[: opts.binary_sniff_bytes]):
-            skipped.append((job.path, SkipReason.BINARY, "NUL byte in content"))
-            _add_file_row(files, job.path, size, mtime_ns, digest, SkipReason.BINARY, None, opts)
-            continue
         item = cache.get(digest)
         if item is None:
             item = _analyse(job.path, data, opts)
             cache.put(digest, item)
         else:
             reused += 1
-        _add_file_row(files, job.path, size, mtime_ns, digest, None, item, opts)
+        _add_file_row(files, job.path, read.size, read.mtime_ns, digest, None, item, opts)
         _add_chunk_rows(chunks, job.path, item, opts)
         _add_symbol_rows(symbols, job.path, item)
     return BatchResult(
@@ -166,34 +165,6 @@ def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
         bytes_read=bytes_read,
         reused=reused,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Skip:
-    reason: str
-    detail: str
-
-
-def _read(opts: ProcessOptions, job: FileJob) -> tuple[bytes, int, int] | _Skip:
-    """The file's bytes and its stat at read time, or why it was skipped."""
-    full = os.path.join(opts.root, job.path)
-    try:
-        with open(full, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size > opts.max_file_bytes:
-                return _Skip(SkipReason.TOO_LARGE, f"{st.st_size} bytes > {opts.max_file_bytes}")
-            data = fh.read(opts.max_file_bytes + 1)
-    except FileNotFoundError:
-        return _Skip(SkipReason.VANISHED, "deleted while indexing")
-    except PermissionError:
-        return _Skip(SkipReason.UNREADABLE, "permission denied")
-    except IsADirectoryError:
-        return _Skip(SkipReason.VANISHED, "replaced by a directory while indexing")
-    except OSError as exc:
-        return _Skip(SkipReason.UNREADABLE, exc.strerror or type(exc).__name__)
-    if len(data) > opts.max_file_bytes:
-        return _Skip(SkipReason.TOO_LARGE, f"grew past {opts.max_file_bytes} bytes while indexing")
-    return data, st.st_size, st.st_mtime_ns
 
 
 def _add_file_row(

@@ -34,8 +34,10 @@ Speed: the walk is breadth first so that the entries of every directory of a
 level that share the same rules are matched against them in one regex pass
 (see :mod:`exocortex.sources.ignore`); files are ``lstat``-ed relative to an open
 directory descriptor; the cyclic garbage collector is paused. On the 2-core
-development VM a 49,000-file tree with 51 ignore files takes about 0.36 s
-(0.40 s in a git work tree) where a bare ``scandir`` + ``lstat`` loop takes 0.21 s.
+development VM, 25 copies of SymPy 1.13.3 (49,000 files, 6,000 directories, 51
+ignore files) take 0.37 s outside git and 0.40 s in a git work tree (best of 15
+runs; medians 0.45 s with other jobs on the machine), where a bare ``scandir`` +
+``lstat`` loop in Python takes 0.20 s.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from operator import attrgetter, itemgetter
 from pathlib import Path
+from typing import Protocol
 
 from exocortex.config import Config
 from exocortex.errors import InputPathError
@@ -66,7 +69,9 @@ __all__ = [
     "BINARY_EXTENSIONS",
     "SKIP_REASONS",
     "SkipReason",
+    "ReadLimits",
     "SkippedFile",
+    "SourceBytes",
     "SourceFile",
     "WalkResult",
     "decode_source",
@@ -198,11 +203,32 @@ def decode_source(data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def read_source(root: Path | str, path: str, config: Config) -> bytes | SkippedFile:
+class ReadLimits(Protocol):
+    """What ``read_source`` needs to know (a ``Config`` has both)."""
+
+    @property
+    def max_file_bytes(self) -> int: ...
+
+    @property
+    def binary_sniff_bytes(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBytes:
+    """A file's content and its stat at the moment it was read."""
+
+    data: bytes
+    size: int
+    mtime_ns: int
+
+
+def read_source(root: Path | str, path: str, config: ReadLimits) -> SourceBytes | SkippedFile:
     """Read one walked file, or say why it cannot be indexed after all.
 
     Never blocks on a fifo that replaced a file, never reads more than
     ``max_file_bytes + 1`` bytes, and sniffs the head for binary content.
+    The stat is taken from the open file before reading, so a file rewritten
+    while it is read shows a newer mtime on the next run.
     """
     full = os.path.join(root, path)
     try:
@@ -232,7 +258,7 @@ def read_source(root: Path | str, path: str, config: Config) -> bytes | SkippedF
         return SkippedFile(path, _TOO_LARGE, f"more than {limit} bytes (grew after the walk)")
     if sniff_binary(data[: config.binary_sniff_bytes]):
         return SkippedFile(path, _BINARY, f"NUL byte in the first {config.binary_sniff_bytes} bytes")
-    return data
+    return SourceBytes(data, st.st_size, st.st_mtime_ns)
 
 
 def _special_kind(mode: int) -> str:

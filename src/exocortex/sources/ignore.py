@@ -52,6 +52,8 @@ defaults (outside git only). Within one file the last matching pattern wins.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import re
 import shutil
@@ -642,8 +644,8 @@ def read_ignore_file(path: str, base: bytes, *, git: bool) -> IgnoreFile | None:
 # ------------------------------------------------------------------- rules
 
 Decision = tuple[bool, bool]
-_NO_BLOBS = (b"", b"", b"")
 """(ignored, decided by a file git knows)."""
+_NO_BLOBS = (b"", b"", b"")
 
 
 class IgnoreRules:
@@ -798,8 +800,12 @@ class TrackedPaths:
     def _load(self) -> list[str]:
         if self._sorted is None:
             assert self._proc is not None
-            out, _ = self._proc.communicate()
-            paths = os.fsdecode(out).split("\0") if self._proc.returncode == 0 else []
+            try:
+                out, _ = self._proc.communicate(timeout=_GIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                _stop(self._proc)
+                out = b""
+            paths = os.fsdecode(out).split("\0") if out and self._proc.returncode == 0 else []
             if paths and paths[-1] == "":
                 paths.pop()
             paths.sort()  # git's byte order is already this order for UTF-8 names: one pass
@@ -910,30 +916,54 @@ def find_git_work_tree(root: str) -> GitWorkTree | None:
     )
 
 
+_GIT_TIMEOUT_S = 60.0
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.communicate()
+
+
+def _warn(event: str, **fields: object) -> None:
+    from exocortex.log import get_logger
+
+    with contextlib.suppress(OSError, ValueError):  # a broken log stream must not stop the walk
+        get_logger(__name__).warning(event, **fields)
+
+
 def _ask_git(git: str, root: str) -> GitWorkTree | None:
-    """Ask git; a GitWorkTree with an empty ``top`` means "not in a work tree"."""
+    """Ask git; None if it cannot answer, an empty ``top`` for "not in a work tree"."""
     pipe = subprocess.PIPE
     null = subprocess.DEVNULL
-
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([git, *args], cwd=root, stdin=null, stdout=pipe, stderr=null)
-
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        rev = start("rev-parse", "--is-inside-work-tree", "--show-toplevel", "--git-common-dir")
-        cfg = start("config", "--path", "--get", "core.excludesFile")
-        ls = start("ls-files", "-z", "--cached")
-    except OSError:
+        for args in (
+            ("rev-parse", "--is-inside-work-tree", "--show-toplevel", "--git-common-dir"),
+            ("config", "--path", "--get", "core.excludesFile"),
+            ("ls-files", "-z", "--cached"),
+        ):
+            started.append(subprocess.Popen([git, *args], cwd=root, stdin=null, stdout=pipe, stderr=pipe))
+        rev, cfg, ls = started
+        rev_out, rev_err = rev.communicate(timeout=_GIT_TIMEOUT_S)
+        cfg_out, _ = cfg.communicate(timeout=_GIT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        for proc in started:
+            _stop(proc)
+        _warn("git did not answer: tracked files that ignore rules match are not listed", error=str(exc))
         return None
-    rev_out, _ = rev.communicate()
-    cfg_out, _ = cfg.communicate()
     lines = os.fsdecode(rev_out).splitlines()
     if rev.returncode != 0 or len(lines) < 3:
-        ls.kill()
-        ls.communicate()
+        _stop(ls)
+        if rev.returncode != 0 and b"not a git repository" not in rev_err:
+            reason = os.fsdecode(rev_err).strip().splitlines()
+            _warn(
+                "git refused to list this repository: tracked files that ignore rules match are not listed",
+                root=root,
+                git_said=reason[0] if reason else "",
+            )
         return None
     if lines[0].strip() != "true":
-        ls.kill()
-        ls.communicate()
+        _stop(ls)
         return GitWorkTree("", None, None, TrackedPaths(None), True)
     top = os.path.realpath(lines[1])
     common = os.path.normpath(os.path.join(root, lines[2]))
@@ -942,8 +972,7 @@ def _ask_git(git: str, root: str) -> GitWorkTree | None:
         excludes = os.path.join(top, os.path.expanduser(excludes))
     rel = os.path.relpath(root, top)
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        ls.kill()
-        ls.communicate()
+        _stop(ls)
         return GitWorkTree("", None, None, TrackedPaths(None), True)
     return GitWorkTree(
         top=top,
