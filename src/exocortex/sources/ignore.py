@@ -53,7 +53,6 @@ defaults (outside git only). Within one file the last matching pattern wins.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import re
 import shutil
