@@ -713,3 +713,12 @@ def test_threads_share_nothing_mutable() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda n: analyze(n, read(n)), names))
     assert threaded == serial
+
+
+def test_minified_line_stays_out_of_the_skeleton() -> None:
+    body = ";".join(f"var a{i}=f({i})" for i in range(2000))
+    text = f"import x from './x.js';\n!function(){{{body}}}();\n"
+    a = analyze("bundle.min.js", text)
+    check_invariants(text, a)
+    assert a.skeleton == "import x from './x.js';\n"
+    assert [c.end_line for c in a.chunks] == [2]  # a line is never split

@@ -3,8 +3,32 @@
 ``analyze(path, text)`` is the one entry point. Code in a language with a
 tree-sitter grammar is cut along its definitions (:mod:`.code`), markdown along
 its headings, anything else into line windows (:mod:`.text`). It never raises:
-if a structural chunker fails, the file falls back to line windows with
-``structural=False``.
+if a structural chunker fails (or a grammar hits its parse time limit), the file
+falls back to line windows with ``structural=False``.
+
+Rules every analysis keeps:
+
+- Lines are split after ``"\n"`` only (``split_lines``); chunks are ordered, do not
+  overlap, and every non-blank line is in exactly one chunk, whose ``text`` is
+  exactly its lines. Blank lines at a chunk's edges are left out.
+- Names are qualified with "." in every language: ``Queue.Entry.render``,
+  ``geo.Shape.area`` (C++ namespace ``geo``), ``Cache.insert`` (Rust
+  ``impl Cache``), ``Server.Start`` (Go receiver ``*Server``), ``Foo.bar`` for C++
+  ``void Foo::bar()``, ``Repository.Repository`` for a Java constructor.
+- Kinds: function, method (a function inside a class, struct, interface, enum,
+  trait or impl, or a C++ out-of-class ``Foo::bar``), class (also Java records),
+  interface (also Java ``@interface``), struct (also C unions), enum, trait, impl,
+  type (aliases, typedefs, Go named types), module (top-level code with symbol "";
+  also C++ namespaces, Rust ``mod`` and TypeScript namespaces, with their name),
+  section (markdown), window (plain text).
+- A class-like definition with nested definitions gives a header chunk (kind and
+  symbol of the class), one chunk per nested definition, and chunks of the class
+  for class-level lines between or after them; closing-bracket lines after the
+  last nested definition join that definition's chunk. Comments, decorators,
+  annotations and attributes directly above a definition join its chunk, and its
+  ``Definition.start_line``. Functions nested in functions are part of them.
+- A chunk longer than its limit is split into parts with the same kind and symbol
+  (markdown sections too), preferably at a shallow statement boundary or blank line.
 """
 
 from __future__ import annotations

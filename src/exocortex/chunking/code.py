@@ -26,6 +26,11 @@ One parse per file, then three cheap steps:
    the closing-brace line of a body is kept.
 
 References and imports come from one tree-sitter query per language, run in C.
+
+Parsing goes through a read callback so that it can be cancelled after a time
+limit (a grammar's error recovery can loop on rare garbage). Trees parsed that
+way must not be read with ``Node.text`` or text predicates (``#eq?``): py-tree-sitter
+crashes. All text is sliced from the source bytes by byte offsets instead.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ SKELETON_STMT_MAX_LINES = 3
 """A statement outside any function at most this long is kept whole in the skeleton."""
 SKELETON_DOC_MAX_LINES = 5
 """A docstring is kept up to its first blank line, at most this many lines."""
+SKELETON_MAX_LINE_CHARS = 400
+"""Longer lines (minified code, data) never go into a skeleton."""
 MAX_FRAME_DEPTH = 64
 """Frames and class-like bodies nested deeper than this are not walked further."""
 PARSE_TIMEOUT_BASE_S = 1.0
@@ -309,6 +316,7 @@ class _FileChunker:
         self.markers: list[tuple[int, str]] = []
         self._skel_units(units)
         lines = self.lines
+        self.kept = {r for r in self.kept if len(lines[r]) <= SKELETON_MAX_LINE_CHARS}
         items: list[tuple[int, int, str]] = [(r, 0, lines[r]) for r in self.kept]
         items.extend((r, 1, text) for r, text in self.markers)
         items.sort()

@@ -155,29 +155,43 @@ def run_index(
             return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started)
 
         pool = _start_pool(plan.jobs, config)
-        try:
-            if writer is None:
-                writer = _open_writer(store_dir, root, previous)
+
+        def prepare() -> StoreWriter:
+            """Open the writer and drop stale rows (imports lancedb: about a second)."""
+            ready = writer if writer is not None else _open_writer(store_dir, root, previous)
             if previous is not None and not usable:
                 log.info("full re-index", reason="settings or root changed since the last run")
-                writer.delete_all()
+                ready.delete_all()
             if plan.stale_paths:
-                writer.delete_paths(plan.stale_paths)
+                ready.delete_paths(plan.stale_paths)
             if plan.touched:
-                _refresh_touched(writer, plan)
-            t = lap("delete", t)
+                _refresh_touched(ready, plan)
+            return ready
 
-            counters = Counter[str]()
-            for batch in _process(plan.jobs, process_options(root, config), config, progress, pool):
-                counters["bytes_read"] += batch.bytes_read
-                counters["reused"] += batch.reused
-                skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
-                writer.append("files", batch.files)
-                writer.append("chunks", batch.chunks)
-                writer.append("symbols", batch.symbols)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        # With workers busy, open the database on a thread meanwhile (the workers
+        # were forked before it, so they never see a half-imported module).
+        with cf.ThreadPoolExecutor(max_workers=1) as side:
+            opening = side.submit(prepare) if pool is not None else None
+            try:
+                if opening is None:
+                    writer = prepare()
+                counters = Counter[str]()
+                for batch in _process(plan.jobs, process_options(root, config), config, progress, pool):
+                    if opening is not None:
+                        writer = opening.result()
+                    assert writer is not None
+                    counters["bytes_read"] += batch.bytes_read
+                    counters["reused"] += batch.reused
+                    skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
+                    writer.append("files", batch.files)
+                    writer.append("chunks", batch.chunks)
+                    writer.append("symbols", batch.symbols)
+                if opening is not None:
+                    writer = opening.result()
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        assert writer is not None
         t = lap("process", t)
 
         writer.compact(_COMPACT_MAX_FRAGMENTS)
