@@ -423,3 +423,64 @@ def test_missing_manifest_sidecar_falls_back_to_the_table(sample_repo: Path, mon
     report = index.update()
     assert report.processed == 0 and spy.hashed == []
     assert list(index.store.glob("manifest-*.arrow"))  # written again by that run
+
+
+def test_bad_bytes_and_odd_encodings_are_indexed(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "broken.py").write_bytes(b"def ok():\n    return '\xff\xfe\x80'\n")
+    (root / "latin1.txt").write_bytes("caf\xe9 cr\xe8me\n".encode("latin-1"))
+    (root / "utf16.md").write_bytes("# Titre\n\nbonjour\n".encode("utf-16"))
+    report = Index.open(root, workers=1).update()
+    assert report.files == 3 and report.skipped == {}
+    files = {f["path"]: f for f in StoreReader(root / ".exocortex").read("files").to_pylist()}
+    assert files["utf16.md"]["encoding"] == "utf-16"
+    chunks = StoreReader(root / ".exocortex").read("chunks").to_pylist()
+    assert any(c["symbol"] == "ok" for c in chunks)
+    assert any("café" in c["text"] for c in chunks)
+
+
+def test_file_deleted_while_indexing_is_skipped(sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = run_module.process_batch
+
+    def delete_first(opts: Any, jobs: list[Any]) -> Any:
+        (sample_repo / jobs[0].path).unlink()
+        return real(opts, jobs)
+
+    monkeypatch.setattr(run_module, "process_batch", delete_first)
+    report = Index.open(sample_repo, workers=1).update()
+    assert report.skipped.get("vanished") == 1
+    assert report.files == len(SAMPLE_FILES) - 1
+
+
+def test_file_rewritten_while_indexing_is_picked_up_next_run(
+    sample_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exocortex.indexing.process as process_module
+
+    real = process_module.read_source
+    target = sample_repo / "app/util.py"
+
+    def read_then_rewrite(root: Any, path: str, limits: Any) -> Any:
+        result = real(root, path, limits)
+        if path == "app/util.py":  # a writer lands just after we read
+            target.write_text(target.read_text() + "\ndef late():\n    return 3\n")
+            st_ = target.stat()
+            os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns + 2_000_000_000))
+        return result
+
+    monkeypatch.setattr(process_module, "read_source", read_then_rewrite)
+    index = Index.open(sample_repo, workers=1)
+    index.update()
+    monkeypatch.undo()
+    report = index.update()
+    assert report.changed == 1
+    assert "late" in {s["name"] for s in StoreReader(index.store).read("symbols").to_pylist()}
+
+
+def test_empty_git_repository_has_nothing_to_index(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    report = Index.open(root).update()
+    assert report.files == 0

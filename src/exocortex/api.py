@@ -7,14 +7,16 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exocortex.config import STORE_DIRNAME, Config, load_config
 from exocortex.errors import InputPathError
-from exocortex.indexing.dryrun import DryRunReport, dry_run
 from exocortex.indexing.run import IndexReport, ProgressFn, run_index
 from exocortex.store.meta import read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from exocortex.indexing.dryrun import DryRunReport
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Index:
 
     def dry_run(self) -> DryRunReport:
         """What ``update`` would index and skip, with estimated tokens and time; writes nothing."""
+        from exocortex.indexing.dryrun import dry_run
+
         return dry_run(self.root, self.store, self.config)
 
     def status(self) -> IndexStatus:

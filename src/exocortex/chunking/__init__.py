@@ -33,6 +33,7 @@ Rules every analysis keeps:
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from exocortex.chunking.text import (
@@ -106,12 +107,10 @@ def analyze(
 
 
 def _fallback(path: str, language: str | None, text: str, text_window_lines: int, exc: Exception) -> FileAnalysis:
-    try:
-        import structlog
+    with contextlib.suppress(Exception):  # logging must not break the never-raise contract
+        from exocortex.log import get_logger
 
-        structlog.get_logger(__name__).warning("chunking.fallback", path=path, language=language, error=repr(exc)[:200])
-    except Exception:  # noqa: BLE001
-        pass
+        get_logger(__name__).warning("chunking.fallback", path=path, language=language, error=repr(exc)[:200])
     try:
         return analyze_plain(language, split_lines(text), text_window_lines)
     except Exception:  # noqa: BLE001

@@ -16,7 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,10 +78,14 @@ class IndexReport:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, with_skipped_files: bool = False) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("skipped_files")
+        # Not dataclasses.asdict: it deep-copies every skipped file (0.2 s for 12k of them).
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "skipped_files"}
+        data["skipped"] = dict(self.skipped)
+        data["timings"] = dict(self.timings)
         if with_skipped_files:
-            data["skipped_files"] = [asdict(s) for s in self.skipped_files]
+            data["skipped_files"] = [
+                {"path": s.path, "reason": s.reason, "detail": s.detail} for s in self.skipped_files
+            ]
         return data
 
 
