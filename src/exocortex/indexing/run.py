@@ -140,7 +140,7 @@ def run_index(
         manifest_table = read_manifest(store_dir, previous) if usable and previous else None
         manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
         writer: StoreWriter | None = None
-        if usable and manifest_table is None:  # no sidecar (older store): read the files table
+        if usable and previous is not None and manifest_table is None:  # no sidecar: read the files table
             writer = _open_writer(store_dir, root, previous)
             manifest_table = writer.read("files", MANIFEST_COLUMNS)
             manifest = Manifest.from_table(manifest_table)
