@@ -13,7 +13,7 @@ import pytest
 from exocortex.cli import main
 from exocortex.errors import EXIT_CODES
 
-from .conftest import SAMPLE_FILES
+from .conftest import SAMPLE_FILES, store_locked_by_another_process
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -130,23 +130,9 @@ def test_debug_shows_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_locked_store_exit_code(sample_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = sample_repo / ".exocortex"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; from pathlib import Path; from exocortex.store.meta import writer_lock\n"
-            f"with writer_lock(Path({str(store)!r})):\n    print('locked', flush=True); time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with store_locked_by_another_process(store):
         code, _, err = run(capsys, "index", str(sample_repo))
-        assert code == 6 and "another exocortex process" in err
-    finally:
-        holder.kill()
-        holder.wait()
+    assert code == 6 and "another exocortex process" in err
 
 
 def test_store_env_variable(sample_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -28,7 +28,7 @@ from exocortex.store.lance import StoreReader
 from exocortex.store.meta import writer_lock
 from exocortex.tokens import count_tokens
 
-from .conftest import SAMPLE_FILES, write_tree
+from .conftest import SAMPLE_FILES, store_locked_by_another_process, write_tree
 
 
 def snapshot(store: Path) -> dict[str, Any]:
@@ -281,24 +281,10 @@ def test_killed_run_leaves_previous_index(tmp_path: Path) -> None:
 def test_second_writer_is_refused(sample_repo: Path) -> None:
     index = Index.open(sample_repo)
     index.update()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from exocortex.store.meta import writer_lock\n"
-            f"with writer_lock(Path({str(index.store)!r})):\n    print('locked', flush=True); time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StoreLockedError, match=f"pid {holder.pid}"):
+    with store_locked_by_another_process(index.store) as pid:
+        with pytest.raises(StoreLockedError, match=f"pid {pid}"):
             index.update()
         assert index.status().files == len(SAMPLE_FILES)  # readers are not blocked
-    finally:
-        holder.kill()
-        holder.wait()
     assert index.update().processed == 0  # the lock died with its holder
 
 
