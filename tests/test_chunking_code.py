@@ -26,7 +26,7 @@ def check_invariants(text: str, a: FileAnalysis, max_chunk_lines: int | None = N
     covered: set[int] = set()
     prev_end = 0
     for c in a.chunks:
-        assert 1 <= c.start_line <= c.end_line <= len(lines), c
+        assert 0 < c.start_line <= c.end_line <= len(lines), c
         assert c.start_line > prev_end, "chunks overlap or are out of order"
         prev_end = c.end_line
         assert c.text == "".join(lines[c.start_line - 1 : c.end_line])
@@ -39,7 +39,7 @@ def check_invariants(text: str, a: FileAnalysis, max_chunk_lines: int | None = N
             assert number in covered, f"line {number} {line!r} is in no chunk"
     check_skeleton(text, a)
     for d in a.definitions:
-        assert 1 <= d.start_line <= d.end_line <= len(lines)
+        assert 0 < d.start_line <= d.end_line <= len(lines)
     assert list(a.references) == sorted(set(a.references))
 
 

@@ -13,7 +13,7 @@ def check_invariants(text: str, a: FileAnalysis, max_lines: int) -> None:
     covered: set[int] = set()
     prev_end = 0
     for c in a.chunks:
-        assert 1 <= c.start_line <= c.end_line <= len(lines)
+        assert 0 < c.start_line <= c.end_line <= len(lines)
         assert c.start_line > prev_end
         prev_end = c.end_line
         assert c.end_line - c.start_line + 1 <= max_lines
