@@ -23,6 +23,7 @@ from exocortex.errors import (
     SchemaVersionError,
     StoreCorruptError,
     StoreLockedError,
+    WorkerCrashedError,
 )
 from exocortex.store.lance import StoreReader
 from exocortex.store.meta import writer_lock
@@ -470,3 +471,22 @@ def test_empty_git_repository_has_nothing_to_index(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     report = Index.open(root).update()
     assert report.files == 0
+
+
+def _die_in_worker(opts: Any, jobs: list[Any]) -> Any:
+    os._exit(3)  # what a segfault in a parser looks like to the pool
+
+
+def test_a_dying_worker_is_a_clear_error_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    write_tree(root, SAMPLE_FILES)
+    index = Index.open(root, workers=2, inline_max_bytes=0)
+    index.update()
+    before = snapshot(index.store)
+    (root / "app/util.py").write_text("def changed():\n    pass\n")
+    monkeypatch.setattr(run_module, "process_batch", _die_in_worker)
+    with pytest.raises(WorkerCrashedError, match="previous index is intact"):
+        index.update()
+    assert snapshot(index.store) == before
+    monkeypatch.undo()
+    assert index.update().changed == 1

@@ -36,6 +36,7 @@ _EXPORTS = {
     "ConfigError": "exocortex.errors",
     "IndexNotFoundError": "exocortex.errors",
     "NothingToIndexError": "exocortex.errors",
+    "WorkerCrashedError": "exocortex.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         SchemaVersionError,
         StoreCorruptError,
         StoreLockedError,
+        WorkerCrashedError,
     )
     from exocortex.indexing.dryrun import DirectoryEstimate, DryRunReport
     from exocortex.indexing.run import IndexReport

@@ -15,6 +15,7 @@ code  meaning
 7     bad configuration
 8     no index at this location: run ``exocortex index`` first
 9     nothing to index: the path holds no indexable files
+10    a worker process died (the previous index is intact)
 ====  =====================================================================
 """
 
@@ -59,6 +60,10 @@ class NothingToIndexError(ExocortexError):
     exit_code = 9
 
 
+class WorkerCrashedError(ExocortexError):
+    exit_code = 10
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (run with --debug and report it)",
@@ -70,4 +75,5 @@ EXIT_CODES: dict[int, str] = {
     ConfigError.exit_code: "bad configuration",
     IndexNotFoundError.exit_code: "no index at this location: run `exocortex index` first",
     NothingToIndexError.exit_code: "nothing to index: the path holds no indexable files",
+    WorkerCrashedError.exit_code: "a worker process died (the previous index is intact)",
 }

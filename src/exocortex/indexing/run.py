@@ -16,6 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.config import Config
+from exocortex.errors import WorkerCrashedError
 from exocortex.indexing.plan import Manifest, Plan, make_plan
 from exocortex.indexing.process import BatchResult, FileJob, ProcessOptions, process_batch
 from exocortex.log import get_logger
@@ -370,16 +372,28 @@ def _run_batches(
         for batch in batches:
             yield process_batch(opts, batch)
         return
-    in_flight: set[cf.Future[BatchResult]] = set()
+    in_flight: dict[cf.Future[BatchResult], list[FileJob]] = {}
     limit = config.effective_workers() * 4
+
+    def result(fut: cf.Future[BatchResult]) -> BatchResult:
+        batch = in_flight.pop(fut)
+        try:
+            return fut.result()
+        except BrokenProcessPool as exc:
+            first, last = batch[0].path, batch[-1].path
+            raise WorkerCrashedError(
+                f"a worker process died while indexing a batch of {len(batch)} files ({first} .. {last}); "
+                "the previous index is intact; re-run with --workers 1 --debug to find the file"
+            ) from exc
+
     for batch in batches:
-        in_flight.add(pool.submit(process_batch, opts, batch))
+        in_flight[pool.submit(process_batch, opts, batch)] = batch
         if len(in_flight) >= limit:
-            done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
-    for fut in cf.as_completed(in_flight):
-        yield fut.result()
+                yield result(fut)
+    for fut in cf.as_completed(list(in_flight)):
+        yield result(fut)
 
 
 def _merge(results: list[BatchResult]) -> BatchResult:
