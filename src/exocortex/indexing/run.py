@@ -164,7 +164,9 @@ def run_index(
 
         def prepare() -> StoreWriter:
             """Open the writer and drop stale rows (imports lancedb: about a second)."""
+            began = time.perf_counter()
             ready = writer if writer is not None else _open_writer(store_dir, root, previous)
+            timings["store_open"] = round(time.perf_counter() - began, 4)
             if previous is not None and not usable:
                 log.info("full re-index", reason="settings or root changed since the last run")
                 ready.delete_all()
@@ -172,6 +174,7 @@ def run_index(
                 ready.delete_paths(plan.stale_paths)
             if plan.touched:
                 _refresh_touched(ready, plan)
+            timings["store_delete"] = round(time.perf_counter() - began - timings["store_open"], 4)
             return ready
 
         # With workers busy, open the database on a thread meanwhile (the workers
