@@ -63,6 +63,24 @@ class Config:
     estimate_mb_per_s: float = 3.0
     """Per-core throughput used by ``--dry-run`` to estimate indexing time (measured, see docs)."""
 
+    # --- search (issue 3) -----------------------------------------------------
+    search_k: int = 20
+    """Default number of results of ``search``."""
+    fusion_k: float = 60.0
+    """The constant of reciprocal rank fusion: score = sum(weight / (fusion_k + rank))."""
+    weight_bm25: float = 1.0
+    """Fusion weight of lexical BM25 over chunks."""
+    weight_skeleton: float = 0.5
+    """Fusion weight of lexical BM25 over file skeletons (lifts every chunk of a matching file)."""
+    weight_pagerank: float = 0.5
+    """Fusion weight of personalized PageRank over the definition/reference graph."""
+    weight_neighbor: float = 0.3
+    """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
+    search_candidates: int = 400
+    """Candidates each signal contributes before fusion."""
+    pagerank_damping: float = 0.85
+    """Damping of personalized PageRank."""
+
     # --- store -------------------------------------------------------------
     store: str | None = None
     """Store directory; default ``<root>/.exocortex``."""
