@@ -37,6 +37,11 @@ _EXPORTS = {
     "IndexNotFoundError": "exocortex.errors",
     "NothingToIndexError": "exocortex.errors",
     "WorkerCrashedError": "exocortex.errors",
+    "BudgetTooSmallError": "exocortex.errors",
+    "NoMatchesError": "exocortex.errors",
+    "SearchHit": "exocortex.search.hits",
+    "Pack": "exocortex.pack",
+    "PackItem": "exocortex.pack",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -45,10 +50,12 @@ if TYPE_CHECKING:
     from exocortex.api import Index, IndexStatus
     from exocortex.config import Config, load_config
     from exocortex.errors import (
+        BudgetTooSmallError,
         ConfigError,
         ExocortexError,
         IndexNotFoundError,
         InputPathError,
+        NoMatchesError,
         NothingToIndexError,
         SchemaVersionError,
         StoreCorruptError,
@@ -57,6 +64,8 @@ if TYPE_CHECKING:
     )
     from exocortex.indexing.dryrun import DirectoryEstimate, DryRunReport
     from exocortex.indexing.run import IndexReport
+    from exocortex.pack import Pack, PackItem
+    from exocortex.search.hits import SearchHit
     from exocortex.sources.files import SkippedFile
     from exocortex.tokens import TokenCounter, count_tokens
 

@@ -17,6 +17,8 @@ from exocortex.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from exocortex.indexing.dryrun import DryRunReport
+    from exocortex.pack import Pack
+    from exocortex.search.hits import SearchHit
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,18 @@ def resolve_root(path: str | os.PathLike[str]) -> Path:
     if not os.access(root, os.R_OK | os.X_OK):
         raise InputPathError(f"cannot read directory {raw}: permission denied")
     return root
+
+
+def _check_query(query: str) -> None:
+    from exocortex.errors import NoMatchesError
+
+    if not query or not query.strip():
+        raise NoMatchesError("the query is empty: say what the context is for")
+
+
+def _pack_candidates(budget: int, minimum: int) -> int:
+    """How many ranked chunks to ask for: enough to fill the budget (a chunk is ~100+ tokens)."""
+    return max(minimum, budget // 50)
 
 
 class Index:
@@ -132,6 +146,38 @@ class Index:
                           "removed", "unchanged", "touched", "reused", "bytes_read", "git")
             },
         )
+
+    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
+        """Chunks ranked for ``query`` (BM25, structure graph and neighbours, fused)."""
+        from exocortex.search import search
+        from exocortex.store.lance import StoreReader
+
+        _check_query(query)
+        return search(StoreReader(self.store), query, k or self.config.search_k, self.config)
+
+    def pack(
+        self,
+        query: str,
+        budget: int | str,
+        tokenizer: str | None = None,
+        format: str = "markdown",
+    ) -> Pack:
+        """The context ``query`` needs, rendered to fit ``budget`` tokens exactly.
+
+        ``budget`` is a number of tokens or a string such as ``"8000"``, ``"128k"``, ``"1m"``.
+        Raises ``NoMatchesError`` when nothing matches and ``BudgetTooSmallError`` when not
+        even an outline fits.
+        """
+        from exocortex.pack import pack_context, parse_budget
+        from exocortex.search import search
+        from exocortex.store.lance import StoreReader
+
+        _check_query(query)
+        tokens = parse_budget(budget) if isinstance(budget, str) else int(budget)
+        name = tokenizer or self.config.tokenizer
+        reader = StoreReader(self.store)
+        hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config)
+        return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format)
 
     def unstructured_files(self) -> list[dict[str, Any]]:
         """Indexed files that were chunked by line windows rather than by their structure."""

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,14 @@ from typer.exceptions import TyperException
 from exocortex import __version__
 from exocortex.api import Index
 from exocortex.config import parse_size
-from exocortex.errors import EXIT_CODES, ExocortexError, NothingToIndexError
+from exocortex.errors import (
+    EXIT_CODES,
+    ConfigError,
+    ExocortexError,
+    InputPathError,
+    NoMatchesError,
+    NothingToIndexError,
+)
 from exocortex.indexing.run import ProgressFn
 from exocortex.log import configure_logging
 
@@ -217,6 +225,85 @@ def status_command(
         out.print(f"files chunked by line windows ({len(unstructured)}):")
         for row in unstructured:
             out.print(f"  {row['path']}  ({row['language'] or 'text'})", highlight=False)
+
+
+PathOpt = Annotated[str, typer.Option("--path", "-C", help="The indexed directory (default: .).")]
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for: a question, identifiers, an error message.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 20,
+    path: PathOpt = ".",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rank the indexed chunks for QUERY."""
+    configure_logging("debug" if debug else "warning")
+    hits = Index.open(path, store=store).search(query, k)
+    if not hits:
+        raise NoMatchesError(f"nothing in the index matches {query!r}")
+    if as_json:
+        _print_json(
+            {
+                "query": query,
+                "results": [
+                    {
+                        "path": h.path,
+                        "symbol": h.symbol,
+                        "kind": h.kind,
+                        "lines": list(h.lines),
+                        "score": h.score,
+                        "signals": h.signals,
+                    }
+                    for h in hits
+                ],
+            }
+        )
+        return
+    table = Table(title=f"search: {query}")
+    for col in ("#", "score", "location", "symbol", "kind"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for rank, h in enumerate(hits, 1):
+        table.add_row(str(rank), f"{h.score:.4f}", f"{h.path}:{h.lines[0]}-{h.lines[1]}", h.symbol, h.kind)
+    out.print(table)
+
+
+@app.command("pack")
+def pack_command(
+    query: Annotated[str | None, typer.Argument(help="The question or task (or use --query-file).")] = None,
+    budget: Annotated[str, typer.Option("--budget", help="Hard token budget: 8000, 128k, 1m, 10m.")] = "8k",
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", help="o200k_base (default) or cl100k_base.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown, xml or json.")] = "markdown",
+    out_file: Annotated[str | None, typer.Option("--out", help="Write the context to FILE.")] = None,
+    query_file: Annotated[
+        str | None, typer.Option("--query-file", help="Read the query from FILE (long task texts).")
+    ] = None,
+    path: PathOpt = ".",
+    store: StoreOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Pack the context QUERY needs into a hard token budget."""
+    configure_logging("debug" if debug else "warning")
+    if query_file is not None:
+        try:
+            query = Path(query_file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise InputPathError(f"cannot read the query file {query_file}: {exc.strerror}") from None
+    if not query:
+        raise NoMatchesError("no query: pass QUERY or --query-file FILE")
+    if fmt not in ("markdown", "xml", "json"):
+        raise ConfigError(f"unknown format {fmt!r} (choose markdown, xml or json)")
+    pack = Index.open(path, store=store).pack(query, budget, tokenizer=tokenizer, format=fmt)
+    rendered = json.dumps(pack.to_dict(), indent=2) + "\n" if fmt == "json" else pack.text
+    if out_file is not None:
+        Path(out_file).write_text(rendered, encoding="utf-8")
+        err.print(f"wrote {pack.tokens:,} tokens ({pack.tokenizer}) to {out_file}", highlight=False)
+    else:
+        sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
 
 
 @app.command("exit-codes")

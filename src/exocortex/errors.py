@@ -16,6 +16,8 @@ code  meaning
 8     no index at this location: run ``exocortex index`` first
 9     nothing to index: the path holds no indexable files
 10    a worker process died (the previous index is intact)
+11    the token budget is too small for even an outline of the top match
+12    nothing matches the query (or the query is empty)
 ====  =====================================================================
 """
 
@@ -64,6 +66,14 @@ class WorkerCrashedError(ExocortexError):
     exit_code = 10
 
 
+class BudgetTooSmallError(ExocortexError):
+    exit_code = 11
+
+
+class NoMatchesError(ExocortexError):
+    exit_code = 12
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (run with --debug and report it)",
@@ -76,4 +86,6 @@ EXIT_CODES: dict[int, str] = {
     IndexNotFoundError.exit_code: "no index at this location: run `exocortex index` first",
     NothingToIndexError.exit_code: "nothing to index: the path holds no indexable files",
     WorkerCrashedError.exit_code: "a worker process died (the previous index is intact)",
+    BudgetTooSmallError.exit_code: "the token budget is too small for even an outline of the top match",
+    NoMatchesError.exit_code: "nothing matches the query (or the query is empty)",
 }
