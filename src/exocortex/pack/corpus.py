@@ -1,0 +1,174 @@
+"""What a pack is made of, read from a store snapshot in bulk.
+
+``PackCorpus`` loads, for a set of paths at a time, every chunk (with its text
+and token count), the file's skeleton and the signatures of its symbols. Reads
+are batched ``path IN (...)`` scans, or one scan of the whole table when most
+of the index is wanted; there is never one query per chunk.
+
+Token counts come from the store's per-chunk column for the chosen tokenizer;
+where the index did not count with it (a null), the text is counted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from exocortex.store.schema import TOKEN_COLUMNS
+from exocortex.tokens import count_tokens
+
+_PATHS_PER_QUERY = 1000
+"""Paths per ``path IN (...)`` predicate."""
+_WHOLE_TABLE_FRACTION = 0.25
+"""Past this fraction of the index's files, one scan of the whole table is cheaper."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkText:
+    """One chunk of a file: the unit a pack includes in full."""
+
+    path: str
+    ordinal: int
+    start_line: int
+    end_line: int
+    kind: str
+    symbol: str
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutline:
+    """What a pack knows about a file besides its chunks."""
+
+    path: str
+    language: str | None
+    skeleton: str
+    skeleton_lines: tuple[tuple[int, int], ...]
+    """1-based inclusive ranges of original lines that appear verbatim in ``skeleton``."""
+    skeleton_tokens: int
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+class PackCorpus:
+    """Chunks, skeletons and signatures of the files a pack touches, loaded on demand."""
+
+    def __init__(self, reader: Any, tokenizer: str) -> None:
+        self.reader = reader
+        self.tokenizer = tokenizer
+        self._column = TOKEN_COLUMNS[tokenizer]
+        self._skeleton_column = "skeleton_" + self._column
+        self._chunks: dict[str, list[ChunkText]] = {}
+        self._by_key: dict[tuple[str, int], ChunkText] = {}
+        self._files: dict[str, FileOutline] = {}
+        self._signatures: dict[tuple[str, str], str] = {}
+        self._loaded: set[str] = set()
+        summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
+        self._index_files = int(summary.get("files", 0)) or 0
+        self._all_loaded = False
+
+    # --- loading ---------------------------------------------------------------
+
+    def load(self, paths: Iterable[str]) -> None:
+        """Make sure everything about ``paths`` is in memory (one bulk read per table)."""
+        if self._all_loaded:
+            return
+        wanted = sorted({p for p in paths if p not in self._loaded})
+        if not wanted:
+            return
+        whole = self._index_files and (len(wanted) + len(self._loaded)) > _WHOLE_TABLE_FRACTION * self._index_files
+        if whole:
+            self._read(None)
+            self._all_loaded = True
+            return
+        for start in range(0, len(wanted), _PATHS_PER_QUERY):
+            batch = wanted[start : start + _PATHS_PER_QUERY]
+            self._read(f"path IN ({_sql_list(batch)})")
+            self._loaded.update(batch)
+
+    def _read(self, where: str | None) -> None:
+        chunk_cols = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
+        chunk_schema = self.reader.table("chunks").schema
+        has_count = self._column in chunk_schema.names
+        rows = self.reader.read("chunks", chunk_cols + ([self._column] if has_count else []), where)
+        cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
+        counts = cols.get(self._column) or [None] * rows.num_rows
+        fresh: dict[str, list[ChunkText]] = {}
+        for path, ordinal, start, end, kind, symbol, text, count in zip(
+            cols["path"], cols["ordinal"], cols["start_line"], cols["end_line"],
+            cols["kind"], cols["symbol"], cols["text"], counts, strict=True,
+        ):
+            if path in self._loaded:
+                continue
+            chunk = ChunkText(path, ordinal, start, end, kind, symbol, text,
+                              count if count is not None else count_tokens(text, self.tokenizer))
+            fresh.setdefault(path, []).append(chunk)
+        for path, chunks in fresh.items():
+            chunks.sort(key=lambda c: c.ordinal)
+            self._chunks[path] = chunks
+            for chunk in chunks:
+                self._by_key[(path, chunk.ordinal)] = chunk
+
+        file_cols = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
+        file_schema = self.reader.table("files").schema
+        has_skel_count = self._skeleton_column in file_schema.names
+        rows = self.reader.read("files", file_cols + ([self._skeleton_column] if has_skel_count else []), where)
+        cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
+        skel_counts = cols.get(self._skeleton_column) or [None] * rows.num_rows
+        for path, language, skip, skeleton, flat, count in zip(
+            cols["path"], cols["language"], cols["skip_reason"], cols["skeleton"],
+            cols["skeleton_lines"], skel_counts, strict=True,
+        ):
+            if skip is not None or path in self._loaded:
+                continue
+            skeleton = skeleton or ""
+            flat = flat or []
+            ranges = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
+            if count is None:
+                count = count_tokens(skeleton, self.tokenizer)
+            self._files[path] = FileOutline(path, language, skeleton, ranges, count)
+
+        rows = self.reader.read("symbols", ["path", "name", "signature"], where)
+        for path, name, signature in zip(
+            rows.column("path").to_pylist(), rows.column("name").to_pylist(),
+            rows.column("signature").to_pylist(), strict=True,
+        ):
+            if path in self._loaded:
+                continue
+            self._signatures.setdefault((path, name), signature)
+
+    # --- access ------------------------------------------------------------------
+
+    def chunk(self, path: str, ordinal: int) -> ChunkText | None:
+        return self._by_key.get((path, ordinal))
+
+    def chunks_of(self, path: str) -> list[ChunkText]:
+        return self._chunks.get(path, [])
+
+    def outline(self, path: str) -> FileOutline | None:
+        return self._files.get(path)
+
+    def signature(self, path: str, symbol: str) -> str | None:
+        return self._signatures.get((path, symbol))
+
+    def class_headers(self, chunk: ChunkText) -> list[ChunkText]:
+        """The header chunks of the classes enclosing ``chunk`` (outermost first).
+
+        A method ``A.B.m`` comes with the first chunk of ``A`` and of ``A.B``
+        (the chunk of a class holds its header and class-level lines).
+        """
+        if "." not in chunk.symbol or chunk.kind in ("section", "window", "module"):
+            return []
+        parts = chunk.symbol.split(".")
+        wanted = {".".join(parts[:i]) for i in range(1, len(parts))}
+        headers: dict[str, ChunkText] = {}
+        for other in self.chunks_of(chunk.path):
+            if other.ordinal >= chunk.ordinal:
+                break
+            if other.symbol in wanted and other.symbol not in headers:
+                headers[other.symbol] = other
+        return [headers[name] for name in sorted(headers, key=lambda n: n.count("."))]

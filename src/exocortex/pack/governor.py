@@ -1,0 +1,389 @@
+"""The context governor: fit ranked hits into a hard token budget, degrading gracefully.
+
+Hits are walked in rank order (most relevant first). Each takes the best form
+that still fits what is left of the budget:
+
+1. its chunk in full (kind ``chunk``), with the header chunks of its enclosing
+   classes when they are not in yet; a file all of whose chunks end up in the
+   pack is reported as one ``full`` item;
+2. else its file's skeleton (once per file; kind ``skeleton``);
+3. else the signature of its symbol (kind ``signature``);
+4. else only its path, in the tree that heads the context (kind ``path``).
+
+A hit never loses room to a less relevant one: earlier hits are decided
+first and are never revisited, except by the final check below, which only
+removes the *least* relevant decisions.
+
+Planning adds up stored per-chunk counts plus a small allowance per piece for
+the wrappers (headers, fences, gap markers, tree lines). The final text is
+then counted exactly; if BPE merges across piece boundaries make it larger
+than the budget, the least relevant decisions are undone until it fits. The
+budget is never exceeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exocortex.chunking.text import split_lines
+from exocortex.config import TOKENIZERS
+from exocortex.errors import BudgetTooSmallError, ConfigError, NoMatchesError
+from exocortex.pack.corpus import ChunkText, PackCorpus
+from exocortex.pack.render import (
+    FilePlan,
+    RenderedItem,
+    Renderer,
+    Signature,
+    render_block,
+    render_head,
+    render_tail,
+)
+from exocortex.search.hits import SearchHit
+
+FORMATS = ("markdown", "xml", "json")
+
+_PIECE_ALLOWANCE = 2
+"""Tokens allowed per piece for boundaries and gap markers while planning."""
+_MIN_USEFUL_TOKENS = 3
+"""Planning stops when fewer tokens than this are left."""
+_MAX_MISSES = 512
+"""Planning stops after this many consecutive hits for which nothing fit."""
+_FIRST_LOAD = 128
+"""Hits whose files are loaded before planning starts; each later load doubles."""
+_SIGNATURE_SLACK_CHARS = 80
+"""A source line may carry this many characters beyond a signature and still stand for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackItem:
+    """One thing a pack holds: a chunk, a whole file, a skeleton, a signature or a path."""
+
+    path: str
+    """Relative to the indexed root, with '/' separators."""
+    kind: str
+    """``full``, ``chunk``, ``skeleton``, ``signature`` or ``path``."""
+    lines: tuple[tuple[int, int], ...]
+    """1-based inclusive ranges of source lines that appear verbatim in the pack's text."""
+    symbol: str
+    score: float
+    """Score of the best hit that brought it in."""
+    tokens: int
+    """Tokens of the item's own content (without headers and fences)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "lines": [[s, e] for s, e in self.lines],
+            "symbol": self.symbol,
+            "score": self.score,
+            "tokens": self.tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A budgeted context: the rendered text, what it holds, and the index it came from."""
+
+    query: str
+    budget: int
+    tokenizer: str
+    tokens: int
+    """The exact count of ``text`` with ``tokenizer``; never more than ``budget``."""
+    text: str
+    """The rendered context: markdown, or XML-style for ``format="xml"``; markdown for ``json``."""
+    items: tuple[PackItem, ...]
+    index: dict[str, Any]
+    """root, files, chunks, age_s of the index snapshot used."""
+    format: str = "markdown"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``exocortex pack --format json``."""
+        return {
+            "query": self.query,
+            "budget": self.budget,
+            "tokenizer": self.tokenizer,
+            "tokens": self.tokens,
+            "text": self.text,
+            "items": [item.to_dict() for item in self.items],
+            "index": dict(self.index),
+        }
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+# --- planning ---------------------------------------------------------------------
+
+
+@dataclass
+class _Op:
+    kind: str  # "file", "chunk", "skeleton", "signature"
+    path: str
+    cost: int
+    chunk: ChunkText | None = None
+    score: float = 0.0
+    signature: Signature | None = None
+
+
+class _Planner:
+    def __init__(self, corpus: PackCorpus, renderer: Renderer, budget: int) -> None:
+        self.corpus = corpus
+        self.renderer = renderer
+        self.budget = budget
+        fmt = renderer.fmt
+        self.used = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
+        self.fixed = self.used
+        self.log: list[list[_Op]] = []
+        self.files: set[str] = set()
+        self.with_content: set[str] = set()
+        self.chunks: set[tuple[str, int]] = set()
+        self.skeletons: set[str] = set()
+        self.signatures: set[tuple[str, str]] = set()
+        self.dirs: set[str] = set()
+
+    def _file_cost(self, path: str) -> int:
+        if path in self.files:
+            return 0
+        count = self.renderer.count
+        parts = path.split("/")
+        cost = count(parts[-1]) + 1
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in self.dirs:
+                cost += count(parts[depth - 1]) + 2
+        return cost
+
+    def _block_cost(self, path: str) -> int:
+        if path in self.with_content:
+            return 0
+        outline = self.corpus.outline(path)
+        language = outline.language if outline else None
+        return self.renderer.count(render_block(path, language, "", self.renderer.fmt)) + _PIECE_ALLOWANCE
+
+    def _opening(self, path: str, content: bool, score: float) -> list[_Op]:
+        ops = []
+        if path not in self.files:
+            ops.append(_Op("file", path, self._file_cost(path), score=score))
+        if content and path not in self.with_content:
+            ops.append(_Op("file", path, self._block_cost(path), score=score))
+        return ops
+
+    def _commit(self, ops: list[_Op]) -> None:
+        for op in ops:
+            if op.kind == "file":
+                if op.path not in self.files:
+                    self.files.add(op.path)
+                    parts = op.path.split("/")
+                    self.dirs.update("/".join(parts[:d]) for d in range(1, len(parts)))
+            else:
+                self.with_content.add(op.path)
+                if op.kind == "chunk" and op.chunk is not None:
+                    self.chunks.add((op.path, op.chunk.ordinal))
+                elif op.kind == "skeleton":
+                    self.skeletons.add(op.path)
+                elif op.kind == "signature" and op.signature is not None:
+                    self.signatures.add((op.path, op.signature.symbol))
+        self.used += sum(op.cost for op in ops)
+        self.log.append(ops)
+
+    def _fits(self, ops: list[_Op]) -> bool:
+        return self.used + sum(op.cost for op in ops) <= self.budget
+
+    def place(self, hit: SearchHit, chunk: ChunkText) -> bool:
+        """Add the best form of ``hit`` that fits; False when nothing new could be added."""
+        path = chunk.path
+        if (path, chunk.ordinal) in self.chunks:
+            return True
+        # 1. the chunk in full, with its enclosing class headers
+        wanted = [h for h in self.corpus.class_headers(chunk) if (path, h.ordinal) not in self.chunks]
+        wanted.append(chunk)
+        ops = self._opening(path, True, hit.score)
+        ops += [_Op("chunk", path, c.tokens + _PIECE_ALLOWANCE, chunk=c, score=hit.score) for c in wanted]
+        if self._fits(ops):
+            self._commit(ops)
+            return True
+        # 2. the file's skeleton
+        if path in self.skeletons:
+            return True  # already represented
+        outline = self.corpus.outline(path)
+        if outline is not None and outline.skeleton:
+            ops = self._opening(path, True, hit.score)
+            ops.append(_Op("skeleton", path, outline.skeleton_tokens + _PIECE_ALLOWANCE, score=hit.score))
+            if self._fits(ops):
+                self._commit(ops)
+                return True
+        # 3. the signature of its symbol
+        if chunk.symbol and (path, chunk.symbol) not in self.signatures:
+            signature = self._signature(chunk, hit.score)
+            if signature is not None:
+                ops = self._opening(path, True, hit.score)
+                ops.append(_Op("signature", path, signature.tokens + _PIECE_ALLOWANCE, score=hit.score,
+                               signature=signature))
+                if self._fits(ops):
+                    self._commit(ops)
+                    return True
+        # 4. its path in the outline
+        if path in self.files:
+            return True
+        ops = self._opening(path, False, hit.score)
+        if self._fits(ops):
+            self._commit(ops)
+            return True
+        return False
+
+    def _signature(self, chunk: ChunkText, score: float) -> Signature | None:
+        signature = self.corpus.signature(chunk.path, chunk.symbol)
+        if not signature:
+            return None
+        want = signature.strip()
+        count = self.renderer.count
+        lines = split_lines(chunk.text)
+        for exact in (True, False):
+            for offset, line in enumerate(lines):
+                bare = line.strip()
+                if bare == want or (not exact and bare.startswith(want)
+                                    and len(bare) <= len(want) + _SIGNATURE_SLACK_CHARS):
+                    text = line if line.endswith("\n") else line + "\n"
+                    row = chunk.start_line + offset
+                    return Signature(chunk.symbol, text, row, row, score, count(text))
+        text = want + "\n"
+        return Signature(chunk.symbol, text, None, chunk.start_line, score, count(text))
+
+
+def _build_plans(corpus: PackCorpus, log: list[list[_Op]]) -> list[FilePlan]:
+    plans: dict[str, FilePlan] = {}
+    for ops in log:
+        for op in ops:
+            plan = plans.get(op.path)
+            if plan is None:
+                outline = corpus.outline(op.path)
+                plan = FilePlan(op.path, outline.language if outline else None, corpus.chunks_of(op.path),
+                                path_score=op.score)
+                plans[op.path] = plan
+            if op.kind == "chunk" and op.chunk is not None:
+                plan.chunks.setdefault(op.chunk.ordinal, (op.chunk, op.score))
+            elif op.kind == "skeleton":
+                outline = corpus.outline(op.path)
+                if outline is not None:
+                    plan.skeleton = (outline, op.score)
+            elif op.kind == "signature" and op.signature is not None:
+                plan.signatures.append(op.signature)
+            if plan.path_score is None or op.score > plan.path_score:
+                plan.path_score = op.score
+    return list(plans.values())
+
+
+# --- the entry point ------------------------------------------------------------------
+
+
+def pack_context(
+    query: str,
+    hits: Sequence[SearchHit],
+    reader: Any,
+    *,
+    budget: int,
+    tokenizer: str = "o200k_base",
+    fmt: str = "markdown",
+) -> Pack:
+    """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
+
+    ``fmt`` is ``markdown``, ``xml`` or ``json``; for ``json`` the text is the
+    markdown rendering (``Pack.to_dict()`` is the JSON document) and the budget
+    applies to that text. Raises ``NoMatchesError`` when ``hits`` is empty and
+    ``BudgetTooSmallError`` when not even the path of the top hit fits.
+    """
+    if tokenizer not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer '{tokenizer}' (choose from {', '.join(TOKENIZERS)})")
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ConfigError(f"the token budget must be a positive whole number, not {budget!r}")
+    if not hits:
+        raise NoMatchesError(f"no matches for {_short(query)!r}: try other words, or check the index is up to date")
+
+    corpus = PackCorpus(reader, tokenizer)
+    renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown")
+    planner = _Planner(corpus, renderer, budget)
+
+    loaded = 0
+    step = _FIRST_LOAD
+    misses = 0
+    placed_any = False
+    for i, hit in enumerate(hits):
+        if i >= loaded:
+            corpus.load(h.path for h in hits[loaded : loaded + step])
+            loaded += step
+            step *= 2
+        chunk = corpus.chunk(hit.path, hit.ordinal)
+        if chunk is None:
+            continue  # the index changed since the search; nothing to show
+        if planner.place(hit, chunk):
+            placed_any = True
+            misses = 0
+        else:
+            if not placed_any:
+                break
+            misses += 1
+            if misses >= _MAX_MISSES:
+                break
+        if budget - planner.used < _MIN_USEFUL_TOKENS:
+            break
+
+    if not planner.log:
+        top = next((h.path for h in hits if corpus.chunk(h.path, h.ordinal) is not None), None)
+        if top is None:
+            raise NoMatchesError(f"no matches for {_short(query)!r} in the current index: re-run the search")
+        needed = renderer.count(render_head([top], renderer.fmt)) + renderer.count(render_tail(renderer.fmt))
+        raise _too_small(budget, needed)
+
+    # Count the final text exactly; undo the least relevant decisions until it fits.
+    log = planner.log
+    rendered = renderer.render(_build_plans(corpus, log))
+    while rendered.tokens > budget:
+        over = rendered.tokens - budget
+        removed = 0
+        while log and removed < over:
+            removed += sum(op.cost for op in log.pop())
+        if not log:
+            raise _too_small(budget, rendered.tokens)
+        rendered = renderer.render(_build_plans(corpus, log))
+
+    summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
+    index = {
+        "root": reader.meta.root,
+        "files": int(summary.get("files", 0)),
+        "chunks": int(summary.get("chunks", 0)),
+        "age_s": round(max(0.0, time.time() - reader.meta.updated_at), 1),
+    }
+    return Pack(
+        query=query,
+        budget=budget,
+        tokenizer=tokenizer,
+        tokens=rendered.tokens,
+        text=rendered.text,
+        items=tuple(_item(it) for it in rendered.items),
+        index=index,
+        format=fmt,
+    )
+
+
+def _item(it: RenderedItem) -> PackItem:
+    return PackItem(it.path, it.kind, it.lines, it.symbol, it.score, it.tokens)
+
+
+def _too_small(budget: int, needed: int) -> BudgetTooSmallError:
+    return BudgetTooSmallError(
+        f"a budget of {budget} tokens is too small even for the outline of the top result "
+        f"(it needs at least {needed}): raise --budget"
+    )
+
+
+def _short(query: str, limit: int = 80) -> str:
+    query = " ".join(query.split())
+    return query if len(query) <= limit else query[: limit - 1] + "…"
