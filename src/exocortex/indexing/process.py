@@ -19,6 +19,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze
+from exocortex.search.tokenize import chunk_terms, skeleton_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
@@ -193,6 +194,7 @@ def _add_file_row(
     c["skeleton_lines"].append([n for pair in a.skeleton_lines for n in pair] if a else None)
     c["imports"].append(list(a.imports) if a else None)
     c["references"].append(list(a.references) if a else None)
+    c["skeleton_terms"].append(skeleton_terms(path, a.skeleton) if a else None)
     for name, col in TOKEN_COLUMNS.items():
         counted = item is not None and name in opts.tokenizers
         c[col].append(sum(item.chunk_tokens[name]) if counted and item else None)
@@ -209,6 +211,7 @@ def _add_chunk_rows(chunks: _Columns, path: str, item: _Analysed, opts: ProcessO
         c["kind"].append(chunk.kind)
         c["symbol"].append(chunk.symbol)
         c["text"].append(chunk.text)
+        c["terms"].append(chunk_terms(path, chunk.symbol, chunk.text))
         for name, col in TOKEN_COLUMNS.items():
             c[col].append(item.chunk_tokens[name][ordinal] if name in opts.tokenizers else None)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TOKEN_COLUMNS = {
     "o200k_base": "tokens_o200k",
@@ -40,6 +40,8 @@ FILES = pa.schema(
         *[pa.field("skeleton_" + col, pa.int64(), nullable=True) for col in TOKEN_COLUMNS.values()],
         pa.field("imports", pa.list_(pa.string()), nullable=True),
         pa.field("references", pa.list_(pa.string()), nullable=True),
+        # Code-aware tokens of the path and skeleton, space-joined (search/tokenize.py).
+        pa.field("skeleton_terms", pa.large_string(), nullable=True),
     ]
 )
 
@@ -55,6 +57,9 @@ CHUNKS = pa.schema(
         pa.field("symbol", pa.string(), nullable=False),
         pa.field("text", pa.large_string(), nullable=False),
         *_token_fields,
+        # Code-aware tokens of path, symbol and text, space-joined (search/tokenize.py):
+        # what lexical search indexes.
+        pa.field("terms", pa.large_string(), nullable=False),
     ]
 )
 

@@ -1,0 +1,193 @@
+"""What search needs, built once per store commit and kept on disk and in memory.
+
+``<store>/search/v<files>-<chunks>-<symbols>/`` holds the chunk and skeleton
+lexical indexes, the structure graph, the definition index (name -> chunks
+that define it) and the chunk keys. It is built lazily by the first search
+after a commit (written to a temporary folder, then renamed), memory-mapped by
+later ones, and older folders are removed. Within one process the loaded data
+is kept per store and version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from exocortex.search import lexical
+from exocortex.search.lexical import LexicalIndex
+from exocortex.search.structure import Graph, build_graph
+
+if TYPE_CHECKING:
+    from exocortex.store.lance import StoreReader
+
+CACHE_DIRNAME = "search"
+FORMAT = 1  # bump when the cached layout changes
+
+DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type")
+_CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
+_GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
+
+
+@dataclass(slots=True)
+class SearchData:
+    chunks: LexicalIndex  # one document per chunk
+    skeletons: LexicalIndex  # one document per indexed file
+    chunk_keys: pa.Table  # path, ordinal, start_line, end_line, kind, symbol; row = chunk doc id
+    chunk_file: np.ndarray  # file doc id of each chunk doc
+    file_first_chunk: np.ndarray  # first chunk doc id of each file (-1: none)
+    file_paths: pa.Array  # file doc id -> path
+    def_offsets: np.ndarray  # (V+1,) name term id -> range in def_docs
+    def_docs: np.ndarray  # chunk doc ids of definitions, grouped by their name's term id
+    graph: Graph
+
+    def definitions(self, term_id: int) -> np.ndarray:
+        return self.def_docs[int(self.def_offsets[term_id]) : int(self.def_offsets[term_id + 1])]
+
+
+_memory: dict[tuple[str, str], SearchData] = {}
+_lock = threading.Lock()
+
+
+def cache_key(reader: StoreReader) -> str:
+    t = reader.meta.tables
+    return f"f{FORMAT}-v{t['files']}-{t['chunks']}-{t['symbols']}"
+
+
+def load_search_data(reader: StoreReader) -> SearchData:
+    key = cache_key(reader)
+    mem_key = (str(reader.path), key)
+    with _lock:
+        data = _memory.get(mem_key)
+        if data is not None:
+            return data
+        folder = reader.path / CACHE_DIRNAME / key
+        if not (folder / "done").exists():
+            _build_to(reader, folder)
+        data = _load(folder)
+        for old in [k for k in _memory if k[0] == mem_key[0]]:
+            del _memory[old]
+        _memory[mem_key] = data
+        return data
+
+
+def _build_to(reader: StoreReader, folder: Path) -> None:
+    parent = folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=parent))
+    try:
+        _build(reader, tmp)
+        (tmp / "done").write_text("ok\n")
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process built it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in parent.iterdir():
+        if old.name != folder.name and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_arrow(path: Path, table: pa.Table) -> None:
+    with ipc.new_file(str(path), table.schema) as out:
+        out.write_table(table)
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    return ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _build(reader: StoreReader, folder: Path) -> None:
+    files = reader.read("files", ["path", "skip_reason", "skeleton_terms", "imports", "references"])
+    files = files.filter(pc.is_null(files.column("skip_reason")))
+    files = files.sort_by("path")
+    chunks = reader.read("chunks", [*_CHUNK_COLUMNS, "terms"])
+    chunks = chunks.sort_by([("path", "ascending"), ("ordinal", "ascending")])
+    symbols = reader.read("symbols", ["path", "name"])
+
+    chunk_index = lexical.build(chunks.column("terms"))
+    lexical.save(chunk_index, folder / "chunks")
+    skeleton_index = lexical.build(files.column("skeleton_terms"))
+    lexical.save(skeleton_index, folder / "skeletons")
+
+    file_paths = files.column("path").combine_chunks()
+    chunk_file = pc.index_in(chunks.column("path"), value_set=file_paths).to_numpy(zero_copy_only=False)
+    chunk_file = np.nan_to_num(chunk_file.astype(float), nan=-1).astype(np.int32)
+    first = np.full(len(file_paths), -1, np.int64)
+    valid = chunk_file >= 0
+    docs = np.arange(chunk_file.size)
+    # chunks are sorted by path, ordinal: the first occurrence of each file is its first chunk
+    rev = docs[valid][::-1]
+    first[chunk_file[valid][::-1]] = rev
+    np.save(folder / "chunk_file.npy", chunk_file)
+    np.save(folder / "file_first_chunk.npy", first)
+    _write_arrow(folder / "chunk_keys.arrow", chunks.select(_CHUNK_COLUMNS))
+    _write_arrow(folder / "file_paths.arrow", pa.table({"path": file_paths}))
+
+    # Definition index: name term id -> chunks defining it.
+    is_def = pc.and_(
+        pc.is_in(chunks.column("kind"), value_set=pa.array(DEFINITION_KINDS)),
+        pc.not_equal(chunks.column("symbol"), ""),
+    ).to_numpy(zero_copy_only=False)
+    last = pc.utf8_lower(pc.replace_substring_regex(chunks.column("symbol"), r"^.*\.", ""))
+    term = pc.index_in(last, value_set=chunk_index.vocab).to_numpy(zero_copy_only=False).astype(float)
+    ok = is_def & ~np.isnan(term)
+    def_term = np.nan_to_num(term[ok]).astype(np.int64)
+    def_doc = docs[ok]
+    # A split definition has several chunks: keep its first part only.
+    part_first = np.ones(def_doc.size, bool)
+    sym = chunks.column("symbol").to_numpy(zero_copy_only=False)[ok] if def_doc.size else np.empty(0, object)
+    if def_doc.size > 1:
+        part_first[1:] = ~((chunk_file[def_doc[1:]] == chunk_file[def_doc[:-1]]) & (sym[1:] == sym[:-1]))
+    def_term, def_doc = def_term[part_first], def_doc[part_first]
+    order = np.argsort(def_term, kind="stable")
+    v = len(chunk_index.vocab)
+    def_offsets = np.zeros(v + 1, np.int64)
+    np.cumsum(np.bincount(def_term, minlength=v), out=def_offsets[1:])
+    np.save(folder / "def_offsets.npy", def_offsets)
+    np.save(folder / "def_docs.npy", def_doc[order].astype(np.int32))
+
+    graph = build_graph(
+        file_paths.to_pylist(),
+        files.column("references"),
+        files.column("imports"),
+        symbols.column("path"),
+        symbols.column("name"),
+        chunk_index.vocab,
+    )
+    np.save(folder / "graph_num_files.npy", np.array([graph.num_files], np.int64))
+    for name in _GRAPH_ARRAYS:
+        np.save(folder / f"graph_{name}.npy", getattr(graph, name))
+
+
+def _load(folder: Path) -> SearchData:
+    def arr(name: str) -> np.ndarray:
+        loaded: np.ndarray = np.load(folder / f"{name}.npy", mmap_mode="r")
+        return loaded
+
+    graph = Graph(
+        num_files=int(arr("graph_num_files")[0]),
+        **{name: arr(f"graph_{name}") for name in _GRAPH_ARRAYS},
+    )
+    return SearchData(
+        chunks=lexical.load(folder / "chunks"),
+        skeletons=lexical.load(folder / "skeletons"),
+        chunk_keys=_read_arrow(folder / "chunk_keys.arrow"),
+        chunk_file=arr("chunk_file"),
+        file_first_chunk=arr("file_first_chunk"),
+        file_paths=_read_arrow(folder / "file_paths.arrow").column("path").combine_chunks(),
+        def_offsets=arr("def_offsets"),
+        def_docs=arr("def_docs"),
+        graph=graph,
+    )
