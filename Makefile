@@ -13,10 +13,11 @@ $(BIN)/exocortex: pyproject.toml
 
 install: $(BIN)/exocortex
 
-## Index this repository with the embedded defaults and show what was indexed.
+## Index this repository, show what was indexed, and pack the context for a sample question.
 run: install
 	$(BIN)/exocortex index .
 	$(BIN)/exocortex status .
+	$(BIN)/exocortex pack "How does an index run decide which files to process again?" --budget 4k
 
 ## Install and run the whole test suite.
 test: install

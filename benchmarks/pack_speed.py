@@ -1,0 +1,137 @@
+"""Pack latency: `Index.pack` at 8K, 128K, 1M and 10M tokens over 20 different queries.
+
+Runs on the 50k-file tree of the index benchmark (`index_speed.py --prepare-only` builds it)
+with a store outside the tree (indexed first if missing). Each query is packed once per
+budget in one warm process; the first call of the process (which loads the caches) is
+reported separately. Writes its section of docs/benchmarks.md.
+
+    python benchmarks/pack_speed.py [--tree copies-50000-unique] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    REPO_ROOT,
+    git_commit,
+    machine_description,
+    markdown_table,
+    replace_docs_section,
+    utc_now,
+)
+
+CACHE = REPO_ROOT / "benchmarks" / ".cache"
+BUDGETS = {"8K": 8_000, "128K": 128_000, "1M": 1_000_000, "10M": 10_000_000}
+TARGETS = {"128K": ("p50", 0.100), "10M": ("p95", 5.0)}
+
+# Twenty questions a developer of these four projects might ask (the tree holds SymPy,
+# Django, scikit-learn and matplotlib sources). Written for this benchmark; not tasks of any
+# evaluation set.
+QUERIES = [
+    "How does the ORM turn a QuerySet filter into SQL WHERE clauses?",
+    "Where are database migrations autodetected from model changes?",
+    "CSRF token validation in the middleware",
+    "How does simplify decide which rewriting strategy to apply to an expression?",
+    "solve a system of linear equations with sympy matrices",
+    "Integral of a rational function: where is the Risch algorithm",
+    "colorbar tick locator and formatter",
+    "How does savefig choose the backend for a file extension?",
+    "Axes.hist bins and density normalisation",
+    "RandomForestClassifier feature_importances_ computation",
+    "train_test_split stratify implementation",
+    "how does GridSearchCV refit the best estimator",
+    "StandardScaler partial_fit running mean and variance",
+    "template engine variable resolution and filters",
+    "URL resolver reverse with namespaces",
+    "LaTeX printing of matrices and fractions",
+    "polynomial factorization over finite fields",
+    "legend placement best location algorithm",
+    "KMeans init k-means++ seeding",
+    "admin changelist pagination and search fields",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", default="copies-50000-unique", help="tree under benchmarks/.cache/trees")
+    parser.add_argument("--store", default=None, help="store directory (default: benchmarks/.cache/stores/TREE)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    tree = CACHE / "trees" / args.tree
+    if not tree.is_dir():
+        sys.exit(f"{tree} is missing: run `python benchmarks/index_speed.py --prepare-only` first")
+    store = Path(args.store) if args.store else CACHE / "stores" / f"pack-{args.tree}"
+    exe = Path(sys.executable).parent / "exocortex"
+    print(f"indexing {tree} into {store} (incremental)", file=sys.stderr)
+    subprocess.run([str(exe), "index", str(tree), "--store", str(store)], check=True, stdout=subprocess.DEVNULL)
+
+    from exocortex import Index
+
+    index = Index.open(tree, store=store)
+    started = time.perf_counter()
+    first = index.pack(QUERIES[0], BUDGETS["128K"])
+    first_s = time.perf_counter() - started
+
+    times: dict[str, list[float]] = {name: [] for name in BUDGETS}
+    used: dict[str, list[int]] = {name: [] for name in BUDGETS}
+    for name, budget in BUDGETS.items():
+        for query in QUERIES:
+            t = time.perf_counter()
+            pack = index.pack(query, budget)
+            times[name].append(time.perf_counter() - t)
+            used[name].append(pack.tokens)
+            assert pack.tokens <= budget
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    rows = []
+    verdicts = []
+    for name in BUDGETS:
+        p50, p95 = statistics.median(times[name]), pct(times[name], 0.95)
+        rows.append(
+            [name, f"{p50 * 1000:,.0f}", f"{p95 * 1000:,.0f}", f"{max(times[name]) * 1000:,.0f}",
+             f"{statistics.median(used[name]):,.0f}"]
+        )
+        if name in TARGETS:
+            which, limit = TARGETS[name]
+            value = p50 if which == "p50" else p95
+            verdicts.append(
+                [f"{name} {which}", f"≤ {limit * 1000:,.0f} ms", f"{value * 1000:,.0f} ms",
+                 "PASS" if value <= limit else "MISS"]
+            )
+    machine = machine_description()
+    status = index.status()
+    body = "\n".join(
+        [
+            "## Pack latency (`benchmarks/pack_speed.py`)",
+            "",
+            f"- Command: `python benchmarks/pack_speed.py --tree {args.tree}`",
+            f"- Date: {utc_now()}; commit: `{git_commit()}`",
+            f"- Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('ram', '?')} RAM",
+            f"- Index: {status.files:,} files, {status.chunks:,} chunks, {status.tokens:,} tokens",
+            f"- 20 queries × 4 budgets in one process; the process's first pack (128K, loading caches) "
+            f"took {first_s * 1000:,.0f} ms ({first.tokens:,} tokens) and is not in the table.",
+            "",
+            markdown_table(["budget", "p50 ms", "p95 ms", "max ms", "median tokens used"], rows),
+            "",
+            markdown_table(["target", "limit", "measured", "verdict"], verdicts),
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        replace_docs_section("pack_speed", body)
+
+
+if __name__ == "__main__":
+    main()
