@@ -304,3 +304,28 @@ def test_crlf_and_unicode_lines_stay_verbatim(tmp_path: Path) -> None:
             lines = split_lines((root / item.path).read_bytes().decode())
             for s, e in item.lines:
                 assert "".join(lines[s - 1 : e]) in pack.text
+
+
+def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_path: Path) -> None:
+    # The first pack of a snapshot reads from disk; later ones use the snapshot held in memory.
+    (tmp_path / "shapes.py").write_text(
+        "class Shape:\n    sides = 0\n\n    def area(self):\n        return 0\n\n"
+        "def perimeter(shape):\n    return shape.sides\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "notes.md").write_text("# Notes\n\nShapes have sides.\n", encoding="utf-8")
+    reader = open_reader(tmp_path)
+    hits = hits_for(chunk_rows(reader))
+    packs = [pack_context("shape", hits, reader, budget=budget) for budget in (60, 10_000) for _ in range(3)]
+    for first, again in ((packs[0], packs[1]), (packs[0], packs[2]), (packs[3], packs[4]), (packs[3], packs[5])):
+        assert again.text == first.text
+        assert again.items == first.items
+    assert "return shape.sides" in packs[3].text
+
+    (tmp_path / "shapes.py").write_text("def perimeter(shape):\n    return 2 * shape.sides\n", encoding="utf-8")
+    reader = open_reader(tmp_path)
+    hits = hits_for(chunk_rows(reader))
+    for _ in range(3):
+        pack = pack_context("shape", hits, reader, budget=10_000)
+        assert "return 2 * shape.sides" in pack.text
+        assert "class Shape" not in pack.text

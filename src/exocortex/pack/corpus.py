@@ -7,13 +7,24 @@ of the index is wanted; there is never one query per chunk.
 
 Token counts come from the store's per-chunk column for the chosen tokenizer;
 where the index did not count with it (a null), the text is counted here.
+
+A process that packs from the same store snapshot more than once (a server, an
+agent loop, a benchmark) reads the snapshot whole, once, into columns held in
+memory (``_SnapshotColumns``); later packs of that snapshot read nothing from
+disk. The snapshot is named by the store path, its tables' committed versions
+and the commit time, so a new commit is never served stale data. Only the most
+recent snapshot is held.
 """
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow.compute as pc
 
 from exocortex.store.schema import TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
@@ -54,6 +65,119 @@ def _sql_list(values: Iterable[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+_CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
+_FILE_COLUMNS = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
+
+
+def _outline(path: str, language: str | None, skeleton: str | None, flat: list[int] | None,
+             count: int | None, tokenizer: str) -> FileOutline:
+    skeleton = skeleton or ""
+    flat = flat or []
+    ranges = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
+    if count is None:
+        count = count_tokens(skeleton, tokenizer)
+    return FileOutline(path, language, skeleton, ranges, count)
+
+
+class _SnapshotColumns:
+    """A whole store snapshot's chunks, outlines and signatures, held for repeated packs.
+
+    Chunk columns are plain lists sorted by (path, ordinal); the ``ChunkText``
+    objects of a file are made the first time a pack asks for that file.
+    """
+
+    def __init__(self, reader: Any, tokenizer: str) -> None:
+        self.tokenizer = tokenizer
+        column = TOKEN_COLUMNS[tokenizer]
+        has_count = column in reader.table("chunks").schema.names
+        rows = reader.read("chunks", _CHUNK_COLUMNS + ([column] if has_count else []))
+        # Sort row numbers, not the rows: moving the texts would cost more than the read.
+        order = pc.sort_indices(rows.select(["path", "ordinal"]),
+                                sort_keys=[("path", "ascending"), ("ordinal", "ascending")]).to_pylist()
+        self._cols = {name: rows.column(name).to_pylist() for name in _CHUNK_COLUMNS}
+        self._counts: list[int | None] = (
+            rows.column(column).to_pylist() if has_count else [None] * rows.num_rows
+        )
+        self._order: list[int] = order
+        self._rows: dict[str, tuple[int, int]] = {}
+        paths = self._cols["path"]
+        start = 0
+        for i in range(1, len(order) + 1):
+            if i == len(order) or paths[order[i]] != paths[order[start]]:
+                self._rows[paths[order[start]]] = (start, i)
+                start = i
+        self._chunks: dict[str, list[ChunkText]] = {}
+
+        skeleton_column = "skeleton_" + column
+        has_skel_count = skeleton_column in reader.table("files").schema.names
+        rows = reader.read("files", _FILE_COLUMNS + ([skeleton_column] if has_skel_count else []))
+        cols = [rows.column(name).to_pylist() for name in _FILE_COLUMNS]
+        skel_counts = rows.column(skeleton_column).to_pylist() if has_skel_count else [None] * rows.num_rows
+        # Outlines are made on first use; here only where each file's row is.
+        self._file_rows = {path: i for i, (path, skip) in enumerate(zip(cols[0], cols[2], strict=True))
+                           if skip is None}
+        self._file_cols = cols + [skel_counts]
+        self._files: dict[str, FileOutline] = {}
+
+        rows = reader.read("symbols", ["path", "name", "signature"])
+        # The first signature of a (path, name) wins, as in PackCorpus._read: build from the end.
+        keys = zip(reversed(rows.column("path").to_pylist()), reversed(rows.column("name").to_pylist()),
+                   strict=True)
+        self.signatures: dict[tuple[str, str], str] = dict(
+            zip(keys, reversed(rows.column("signature").to_pylist()), strict=True)
+        )
+
+    def outline(self, path: str) -> FileOutline | None:
+        outline = self._files.get(path)
+        if outline is None:
+            row = self._file_rows.get(path)
+            if row is None:
+                return None
+            _, language, _, skeleton, flat, count = (col[row] for col in self._file_cols)
+            outline = self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
+        return outline
+
+    def chunks_of(self, path: str) -> list[ChunkText]:
+        chunks = self._chunks.get(path)
+        if chunks is None:
+            span = self._rows.get(path)
+            if span is None:
+                return []
+            c, counts = self._cols, self._counts
+            chunks = []
+            for i in self._order[span[0] : span[1]]:
+                count = counts[i]
+                if count is None:
+                    count = count_tokens(c["text"][i], self.tokenizer)
+                chunks.append(ChunkText(path, c["ordinal"][i], c["start_line"][i], c["end_line"][i],
+                                        c["kind"][i], c["symbol"][i], c["text"][i], count))
+            self._chunks[path] = chunks
+        return chunks
+
+
+_SNAPSHOT_LOCK = threading.Lock()
+_snapshot_key: tuple[Any, ...] | None = None
+_snapshot_seen = 0
+_snapshot: _SnapshotColumns | None = None
+
+
+def _held_snapshot(reader: Any, tokenizer: str) -> _SnapshotColumns | None:
+    """The held columns of ``reader``'s snapshot, read whole on its second pack in this process."""
+    global _snapshot_key, _snapshot_seen, _snapshot
+    meta = getattr(reader, "meta", None)
+    path = getattr(reader, "path", None)
+    if meta is None or path is None:
+        return None
+    key = (str(path), tuple(sorted(meta.tables.items())), meta.updated_at, tokenizer)
+    with _SNAPSHOT_LOCK:
+        if key != _snapshot_key:
+            _snapshot_key, _snapshot_seen, _snapshot = key, 0, None
+        _snapshot_seen += 1
+        if _snapshot is None and _snapshot_seen >= 2:
+            _snapshot = _SnapshotColumns(reader, tokenizer)
+        return _snapshot
+
+
 class PackCorpus:
     """Chunks, skeletons and signatures of the files a pack touches, loaded on demand."""
 
@@ -70,12 +194,13 @@ class PackCorpus:
         summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
         self._index_files = int(summary.get("files", 0)) or 0
         self._all_loaded = False
+        self._held = _held_snapshot(reader, tokenizer)
 
     # --- loading ---------------------------------------------------------------
 
     def load(self, paths: Iterable[str]) -> None:
         """Make sure everything about ``paths`` is in memory (one bulk read per table)."""
-        if self._all_loaded:
+        if self._all_loaded or self._held is not None:
             return
         wanted = sorted({p for p in paths if p not in self._loaded})
         if not wanted:
@@ -125,12 +250,7 @@ class PackCorpus:
         ):
             if skip is not None or path in self._loaded:
                 continue
-            skeleton = skeleton or ""
-            flat = flat or []
-            ranges = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
-            if count is None:
-                count = count_tokens(skeleton, self.tokenizer)
-            self._files[path] = FileOutline(path, language, skeleton, ranges, count)
+            self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
 
         rows = self.reader.read("symbols", ["path", "name", "signature"], where)
         for path, name, signature in zip(
@@ -144,15 +264,27 @@ class PackCorpus:
     # --- access ------------------------------------------------------------------
 
     def chunk(self, path: str, ordinal: int) -> ChunkText | None:
-        return self._by_key.get((path, ordinal))
+        if self._held is None:
+            return self._by_key.get((path, ordinal))
+        chunks = self._held.chunks_of(path)
+        if 0 <= ordinal < len(chunks) and chunks[ordinal].ordinal == ordinal:
+            return chunks[ordinal]
+        i = bisect_left(chunks, ordinal, key=lambda c: c.ordinal)
+        return chunks[i] if i < len(chunks) and chunks[i].ordinal == ordinal else None
 
     def chunks_of(self, path: str) -> list[ChunkText]:
+        if self._held is not None:
+            return self._held.chunks_of(path)
         return self._chunks.get(path, [])
 
     def outline(self, path: str) -> FileOutline | None:
+        if self._held is not None:
+            return self._held.outline(path)
         return self._files.get(path)
 
     def signature(self, path: str, symbol: str) -> str | None:
+        if self._held is not None:
+            return self._held.signatures.get((path, symbol))
         return self._signatures.get((path, symbol))
 
     def class_headers(self, chunk: ChunkText) -> list[ChunkText]:
