@@ -19,7 +19,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze
-from exocortex.search.tokenize import chunk_terms, skeleton_terms
+from exocortex.search.tokenize import chunk_term_counts, skeleton_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
@@ -211,7 +211,9 @@ def _add_chunk_rows(chunks: _Columns, path: str, item: _Analysed, opts: ProcessO
         c["kind"].append(chunk.kind)
         c["symbol"].append(chunk.symbol)
         c["text"].append(chunk.text)
-        c["terms"].append(chunk_terms(path, chunk.symbol, chunk.text))
+        term_list, term_counts = chunk_term_counts(path, chunk.symbol, chunk.text)
+        c["term_list"].append(term_list)
+        c["term_counts"].append(term_counts)
         for name, col in TOKEN_COLUMNS.items():
             c[col].append(item.chunk_tokens[name][ordinal] if name in opts.tokenizers else None)
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from exocortex.store.lance import StoreReader
 
 CACHE_DIRNAME = "search"
-FORMAT = 1  # bump when the cached layout changes
+FORMAT = 2  # bump when the cached layout changes
 
 DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type")
 _CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
@@ -112,11 +112,15 @@ def _build(reader: StoreReader, folder: Path) -> None:
     files = reader.read("files", ["path", "skip_reason", "skeleton_terms", "imports", "references"])
     files = files.filter(pc.is_null(files.column("skip_reason")))
     files = files.sort_by("path")
-    chunks = reader.read("chunks", [*_CHUNK_COLUMNS, "terms"])
-    chunks = chunks.sort_by([("path", "ascending"), ("ordinal", "ascending")])
+    chunks = reader.read("chunks", [*_CHUNK_COLUMNS, "term_list", "term_counts"])
+    # Sort the small key columns; the large term columns are taken in that
+    # order one block at a time while the index is built, never copied whole.
+    chunk_order = pc.sort_indices(chunks, [("path", "ascending"), ("ordinal", "ascending")])
+    term_lists, term_counts = chunks.column("term_list"), chunks.column("term_counts")
+    chunks = chunks.select(_CHUNK_COLUMNS).take(chunk_order)
+    chunk_index = lexical.build_counted(term_lists, term_counts, chunk_order.to_numpy())
+    del term_lists, term_counts, chunk_order
     symbols = reader.read("symbols", ["path", "name"])
-
-    chunk_index = lexical.build(chunks.column("terms"))
     lexical.save(chunk_index, folder / "chunks")
     skeleton_index = lexical.build(files.column("skeleton_terms"))
     lexical.save(skeleton_index, folder / "skeletons")

@@ -9,13 +9,16 @@ Arrays (``N`` documents, ``V`` terms):
 
 - ``term_offsets`` (V+1) / ``post_docs`` / ``post_tf``: postings, term-major, docs ascending;
 - ``doc_len`` (N): tokens per document, for BM25's length normalization;
-- ``fwd_offsets`` (N+1) / ``fwd_terms``: each document's distinct term ids (the forward
-  index, used to find what a matched definition references).
+- ``fwd_offsets`` (N+1) / ``fwd_terms``: each document's distinct term ids in order of
+  first occurrence (the forward index, used to find what a matched definition references).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,10 @@ import pyarrow.ipc as ipc
 
 BM25_K1 = 1.2
 BM25_B = 0.75
+BUILD_BLOCK_DOCS = 131_072
+"""Documents tokenized at once while building: bounds the build's peak memory."""
+BUILD_THREADS = 4
+"""Blocks tokenized in parallel (at most the number of CPUs)."""
 
 _ARRAYS = ("term_offsets", "post_docs", "post_tf", "doc_len", "fwd_offsets", "fwd_terms")
 
@@ -72,7 +79,8 @@ class LexicalIndex:
         return math.log(1.0 + (self.num_docs - df + 0.5) / (df + 0.5))
 
     def doc_terms(self, doc: int) -> np.ndarray:
-        return self.fwd_terms[int(self.fwd_offsets[doc]) : int(self.fwd_offsets[doc + 1])]
+        """The distinct term ids of ``doc``, ascending."""
+        return np.sort(self.fwd_terms[int(self.fwd_offsets[doc]) : int(self.fwd_offsets[doc + 1])])
 
     def score(self, weighted_terms: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """BM25 of every document matching any term: (doc ids, scores), unsorted."""
@@ -106,50 +114,166 @@ def top(docs: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
     return docs[order], scores[order]
 
 
-def build(terms: pa.ChunkedArray | pa.Array) -> LexicalIndex:
-    """Build the index of documents whose tokens are the space-joined strings ``terms``."""
+@dataclass(slots=True)
+class _Block:
+    doc_len: np.ndarray  # tokens per document of the block
+    dictionary: pa.Array  # the block's distinct terms
+    docs: np.ndarray  # distinct (doc, term) pairs, doc-major: block-local doc
+    terms: np.ndarray  # ... and the term's index in ``dictionary``
+    tf: np.ndarray  # ... and its count in the doc
+
+
+def _tokenize_block(part: pa.Array) -> _Block:
+    """Split a block of documents into tokens and count each distinct (doc, term) pair."""
+    n = len(part)
+    lists = pc.split_pattern(part, " ")
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(lists)
+    del lists
+    doc_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    nonempty = pc.not_equal(pc.binary_length(flat), 0)
+    if not pc.all(nonempty).as_py():
+        flat = flat.filter(nonempty)
+        doc_of = doc_of[nonempty.to_numpy(zero_copy_only=False)]
+    doc_len = np.bincount(doc_of, minlength=n).astype(np.float32)
+    encoded = pc.dictionary_encode(flat)
+    del flat
+    local_v = max(len(encoded.dictionary), 1)
+    key_type = np.uint32 if n * local_v < 2**32 else np.int64  # a narrower key sorts faster
+    keys: np.ndarray = doc_of.astype(key_type)
+    keys *= local_v
+    del doc_of
+    keys += encoded.indices.to_numpy(zero_copy_only=False).astype(key_type)
+    keys, tf = np.unique(keys, return_counts=True)
+    return _Block(
+        doc_len=doc_len,
+        dictionary=encoded.dictionary,
+        docs=(keys // local_v).astype(np.int32),
+        terms=(keys % local_v).astype(np.int32),
+        tf=tf.astype(np.int32),
+    )
+
+
+def build(
+    terms: pa.ChunkedArray | pa.Array, order: np.ndarray | None = None, block_docs: int = BUILD_BLOCK_DOCS
+) -> LexicalIndex:
+    """Build the index of documents whose tokens are the space-joined strings ``terms``.
+
+    Documents are tokenized and deduplicated in blocks of ``block_docs``, so the
+    peak memory is that of one block's tokens plus the distinct (doc, term)
+    pairs, never that of every token of the corpus at once. Document ``i`` is
+    ``terms[order[i]]`` when ``order`` is given (a sort, taken one block at a time).
+    """
     if isinstance(terms, pa.ChunkedArray):
         terms = terms.combine_chunks() if terms.num_chunks else pa.array([], pa.large_string())
     terms = pc.fill_null(terms, "")
-    n = len(terms)
-    lists = pc.split_pattern(terms, " ")
-    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(lists)
-    doc_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    nonempty = pc.not_equal(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)
-    if not nonempty.all():
-        flat = flat.filter(pa.array(nonempty))
-        doc_of = doc_of[nonempty]
-    doc_len = np.bincount(doc_of, minlength=n).astype(np.float32)
-    encoded = pc.dictionary_encode(flat)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    raw_vocab = encoded.dictionary
-    order = pc.sort_indices(raw_vocab).to_numpy()
-    rank = np.empty(len(raw_vocab), np.int64)
-    rank[order] = np.arange(len(raw_vocab))
-    vocab = raw_vocab.take(pa.array(order))
+    n = len(terms) if order is None else len(order)
+    step = max(block_docs, 1)
+
+    def block(start: int) -> _Block:
+        part = terms.slice(start, step) if order is None else terms.take(order[start : start + step])
+        return _tokenize_block(part)
+
+    return _index_blocks(block, n, step, terms.type)
+
+
+def build_counted(
+    term_lists: pa.ChunkedArray,
+    term_counts: pa.ChunkedArray,
+    order: np.ndarray | None = None,
+    block_docs: int = BUILD_BLOCK_DOCS,
+) -> LexicalIndex:
+    """Build the index of documents given as their distinct terms and each term's count.
+
+    The store keeps chunks this way (counted at index time), so building needs no
+    tokenizing and no deduplication: only a dictionary encoding and a sort.
+    """
+    n = len(term_lists) if order is None else len(order)
+    step = max(block_docs, 1)
+
+    def block(start: int) -> _Block:
+        if order is None:
+            lists, counts = term_lists.slice(start, step), term_counts.slice(start, step)
+        else:
+            rows = pa.array(order[start : start + step])
+            lists, counts = term_lists.take(rows), term_counts.take(rows)
+        lists = lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
+        counts = counts.combine_chunks() if counts.num_chunks != 1 else counts.chunk(0)
+        m = len(lists)
+        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+        docs = np.repeat(np.arange(m, dtype=np.int32), lengths)
+        tf = pc.list_flatten(counts).to_numpy(zero_copy_only=False).astype(np.int32)
+        encoded = pc.dictionary_encode(pc.list_flatten(lists))
+        return _Block(
+            doc_len=np.bincount(docs, weights=tf, minlength=m).astype(np.float32),
+            dictionary=encoded.dictionary,
+            docs=docs,
+            terms=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+            tf=tf,
+        )
+
+    value_type = term_lists.type.value_type if n else pa.string()
+    return _index_blocks(block, n, step, value_type)
+
+
+def _index_blocks(block: Callable[[int], _Block], n: int, step: int, vocab_type: pa.DataType) -> LexicalIndex:
+    """Run ``block`` over the documents in blocks of ``step`` and merge the blocks into one index."""
+    workers = max(1, min(BUILD_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:  # Arrow and NumPy release the GIL here
+        blocks = list(pool.map(block, range(0, n, step)))
+    doc_len = np.concatenate([b.doc_len for b in blocks]) if blocks else np.zeros(0, np.float32)
+    dictionaries = [b.dictionary for b in blocks]
+    dict_sizes = [len(b.dictionary) for b in blocks]
+    block_pairs = [(b.docs, b.terms, b.tf) for b in blocks]
+    del blocks
+    # One sorted vocabulary over the blocks' dictionaries.
+    if dictionaries:
+        merged = pc.dictionary_encode(pa.chunked_array(dictionaries).combine_chunks())
+        raw_vocab = merged.dictionary
+        sorted_ids = pc.sort_indices(raw_vocab).to_numpy()
+        rank = np.empty(len(raw_vocab), np.int32)
+        rank[sorted_ids] = np.arange(len(raw_vocab), dtype=np.int32)
+        vocab = raw_vocab.take(pa.array(sorted_ids))
+        global_of_local = rank[merged.indices.to_numpy(zero_copy_only=False)]
+        del merged, raw_vocab, rank, dictionaries
+    else:
+        vocab = pa.array([], vocab_type)
+        global_of_local = np.empty(0, np.int32)
     v = len(vocab)
-    term_of = rank[encoded.indices.to_numpy(zero_copy_only=False)] if v else np.empty(0, np.int64)
-    # Distinct (doc, term) pairs with their counts, doc-major: the forward index.
-    keys, tf = np.unique(doc_of * max(v, 1) + term_of, return_counts=True)
-    pair_doc = keys // max(v, 1)
-    pair_term = keys % max(v, 1)
+    total_pairs = sum(p[0].size for p in block_pairs)
+    pair_doc = np.empty(total_pairs, np.int32)
+    pair_term = np.empty(total_pairs, np.int32)
+    pair_tf = np.empty(total_pairs, np.float32)
+    at, local_base, start = 0, 0, 0
+    for (docs, local_terms, tf), local_v in zip(block_pairs, dict_sizes, strict=True):
+        gterm = global_of_local[local_base + local_terms] if local_terms.size else local_terms
+        end = at + docs.size
+        pair_doc[at:end] = docs + start
+        pair_term[at:end] = gterm
+        pair_tf[at:end] = tf
+        at = end
+        start += step
+        local_base += local_v
+    del block_pairs
     fwd_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(pair_doc, minlength=n), out=fwd_offsets[1:])
     # Term-major postings: a stable sort by term keeps docs ascending.
     by_term = np.argsort(pair_term, kind="stable")
     term_offsets = np.zeros(v + 1, np.int64)
     np.cumsum(np.bincount(pair_term, minlength=v), out=term_offsets[1:])
+    post_docs = pair_doc[by_term]
+    del pair_doc
+    post_tf = pair_tf[by_term]
+    del pair_tf, by_term
     total = float(doc_len.sum())
     return LexicalIndex(
         vocab=vocab,
         term_offsets=term_offsets,
-        post_docs=pair_doc[by_term].astype(np.int32),
-        post_tf=tf[by_term].astype(np.float32),
+        post_docs=post_docs,
+        post_tf=post_tf,
         doc_len=doc_len,
         fwd_offsets=fwd_offsets,
-        fwd_terms=pair_term.astype(np.int32),
+        fwd_terms=pair_term,
         avg_len=total / n if n and total else 1.0,
     )
 

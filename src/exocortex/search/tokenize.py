@@ -8,8 +8,10 @@ its dotted module names (``src/pkg/io.py`` -> ``... pkg.io io.py io ...``).
 Very common English and keyword words are dropped, modestly: a whole identifier
 is kept unless it is itself a stopword.
 
-Index time stores the tokens of a chunk as one space-joined string (the
-``terms`` column), so query-time scoring never re-reads source text.
+Index time stores the distinct tokens of a chunk with their counts (the
+``term_list`` and ``term_counts`` columns, :func:`chunk_term_counts`) and those of a
+file's skeleton as one space-joined string (``skeleton_terms``), so building the
+search index never re-tokenizes and query-time scoring never re-reads source text.
 """
 
 from __future__ import annotations
@@ -96,6 +98,18 @@ def chunk_terms(path: str, symbol: str, text: str) -> str:
     """The ``terms`` of a chunk: its path, its symbol (twice: a name is strong evidence), its text."""
     sym = list(_identifier_tokens(symbol)) if symbol else []
     return " ".join([*path_tokens(path), *sym, *sym, *code_tokens(text)])
+
+
+def chunk_term_counts(path: str, symbol: str, text: str) -> tuple[list[str], list[int]]:
+    """The distinct terms of a chunk (see :func:`chunk_terms`), in order of first occurrence, and their counts."""
+    sym = list(_identifier_tokens(symbol)) if symbol else []
+    counts: dict[str, int] = {}
+    for token in (*path_tokens(path), *sym, *sym, *code_tokens(text)):
+        # The same terms as splitting chunk_terms' string on spaces (a heading's symbol has spaces).
+        for term in token.split(" ") if " " in token else (token,):
+            if term:
+                counts[term] = counts.get(term, 0) + 1
+    return list(counts), list(counts.values())
 
 
 def skeleton_terms(path: str, skeleton: str) -> str:

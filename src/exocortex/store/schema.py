@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TOKEN_COLUMNS = {
     "o200k_base": "tokens_o200k",
@@ -57,9 +57,11 @@ CHUNKS = pa.schema(
         pa.field("symbol", pa.string(), nullable=False),
         pa.field("text", pa.large_string(), nullable=False),
         *_token_fields,
-        # Code-aware tokens of path, symbol and text, space-joined (search/tokenize.py):
-        # what lexical search indexes.
-        pa.field("terms", pa.large_string(), nullable=False),
+        # The distinct code-aware tokens of path, symbol and text (search/tokenize.py),
+        # in order of first occurrence, and how often each occurs: what lexical search
+        # indexes, counted at index time so building the search index needs no tokenizing.
+        pa.field("term_list", pa.list_(pa.string()), nullable=False),
+        pa.field("term_counts", pa.list_(pa.int32()), nullable=False),
     ]
 )
 

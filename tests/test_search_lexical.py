@@ -1,0 +1,78 @@
+"""The lexical index built from counted terms (the store's layout) equals the one built from text."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import numpy as np
+import pyarrow as pa
+
+from exocortex.search import lexical
+from exocortex.search.tokenize import chunk_term_counts, chunk_terms
+
+_WORDS = ["getUserName", "parse_tree", "KMeans", "init", "x", "αβγ", "HTTPServer", "a1", "fit"]
+
+
+def _chunks(n: int, seed: int = 7) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    symbols = ["", "Parser.parse", "fit", "Getting started with things"]  # a heading has spaces
+    return [
+        (
+            f"pkg{i % 5}/mod_{i % 11}.py",
+            rng.choice(symbols),
+            " ".join(rng.choice(_WORDS) for _ in range(rng.randint(0, 40))),
+        )
+        for i in range(n)
+    ]
+
+
+def test_counted_terms_are_the_split_terms() -> None:
+    for path, symbol, text in [*_chunks(200), ("a b/c.md", "Intro to it", "x  y `a b`"), ("e.py", "", "")]:
+        want = collections.Counter(t for t in chunk_terms(path, symbol, text).split(" ") if t)
+        names, counts = chunk_term_counts(path, symbol, text)
+        assert len(names) == len(set(names))
+        assert dict(zip(names, counts, strict=True)) == dict(want)
+
+
+def _assert_same(a: lexical.LexicalIndex, b: lexical.LexicalIndex) -> None:
+    assert a.vocab.to_pylist() == b.vocab.to_pylist()
+    for name in ("term_offsets", "post_docs", "post_tf", "doc_len", "fwd_offsets"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert all(np.array_equal(a.doc_terms(d), b.doc_terms(d)) for d in range(a.num_docs))
+    assert all(np.all(np.diff(a.doc_terms(d)) > 0) for d in range(a.num_docs))
+    assert a.avg_len == b.avg_len
+
+
+def test_build_counted_equals_build_from_text_in_any_blocking_and_order() -> None:
+    docs = _chunks(700)
+    text = pa.array([chunk_terms(*d) for d in docs], pa.large_string())
+    counted = [chunk_term_counts(*d) for d in docs]
+    names = pa.chunked_array(
+        [
+            pa.array([c[0] for c in counted[:300]], pa.list_(pa.string())),
+            pa.array([c[0] for c in counted[300:]], pa.list_(pa.string())),
+        ]
+    )
+    counts = pa.chunked_array(
+        [
+            pa.array([c[1] for c in counted[:300]], pa.list_(pa.int32())),
+            pa.array([c[1] for c in counted[300:]], pa.list_(pa.int32())),
+        ]
+    )
+    reference = lexical.build(text, block_docs=1_000_000)
+    order = np.random.default_rng(3).permutation(len(docs))
+    shuffled = lexical.build(text.take(pa.array(order)), block_docs=1_000_000)
+    for block_docs in (1, 64, 5000):
+        _assert_same(reference, lexical.build(text, block_docs=block_docs))
+        _assert_same(reference, lexical.build_counted(names, counts, block_docs=block_docs))
+        _assert_same(shuffled, lexical.build_counted(names, counts, order, block_docs=block_docs))
+        _assert_same(shuffled, lexical.build(text, order, block_docs=block_docs))
+
+
+def test_build_counted_of_nothing_is_empty() -> None:
+    empty = lexical.build_counted(
+        pa.chunked_array([], pa.list_(pa.string())), pa.chunked_array([], pa.list_(pa.int32()))
+    )
+    assert empty.num_docs == 0 and len(empty.vocab) == 0
+    assert empty.score({"x": 1.0})[0].size == 0
