@@ -52,7 +52,7 @@ class Config:
     # --- indexing ----------------------------------------------------------
     workers: int = 0
     """Worker processes for parsing and counting; 0 means one per CPU core."""
-    write_batch_bytes: int = 32 * 1024 * 1024
+    write_batch_bytes: int = 16 * 1024 * 1024
     """Source bytes buffered before rows are appended to the store."""
     worker_batch_files: int = 32
     inline_max_bytes: int = 2 * 1024 * 1024

@@ -50,7 +50,7 @@ ProgressFn = Callable[[int, int], None]
 
 _SUMMARY_COLUMNS = [*MANIFEST_COLUMNS, "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
 _BATCH_MAX_BYTES = 1024 * 1024
-_DEDUP_CACHE_BYTES = 64 * 1024 * 1024
+_DEDUP_CACHE_BYTES = 32 * 1024 * 1024
 _COMPACT_MAX_FRAGMENTS = 64
 
 log = get_logger(__name__)

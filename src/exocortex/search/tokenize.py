@@ -17,7 +17,9 @@ search index never re-tokenizes and query-time scoring never re-reads source tex
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
+from itertools import chain
 
 # Identifiers, possibly dotted (a.b.c); digits may follow the first character.
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
@@ -63,12 +65,14 @@ def _identifier_tokens(ident: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1 << 18)
+def _match_tokens(match: str) -> tuple[str, ...]:
+    return _identifier_tokens(match.strip("$") or match)
+
+
 def code_tokens(text: str) -> list[str]:
     """Tokens of source text or a query, in order, with repetitions."""
-    out: list[str] = []
-    for match in _IDENT.findall(text):
-        out.extend(_identifier_tokens(match.strip("$") or match))
-    return out
+    return list(chain.from_iterable(map(_match_tokens, _IDENT.findall(text))))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -102,13 +106,12 @@ def chunk_terms(path: str, symbol: str, text: str) -> str:
 
 def chunk_term_counts(path: str, symbol: str, text: str) -> tuple[list[str], list[int]]:
     """The distinct terms of a chunk (see :func:`chunk_terms`), in order of first occurrence, and their counts."""
-    sym = list(_identifier_tokens(symbol)) if symbol else []
-    counts: dict[str, int] = {}
-    for token in (*path_tokens(path), *sym, *sym, *code_tokens(text)):
+    head = [*path_tokens(path), *(_identifier_tokens(symbol) * 2 if symbol else ())]
+    if any(" " in t for t in head):
         # The same terms as splitting chunk_terms' string on spaces (a heading's symbol has spaces).
-        for term in token.split(" ") if " " in token else (token,):
-            if term:
-                counts[term] = counts.get(term, 0) + 1
+        head = [part for t in head for part in t.split(" ") if part]
+    counts = Counter(head)
+    counts.update(code_tokens(text))  # identifiers never contain spaces
     return list(counts), list(counts.values())
 
 
