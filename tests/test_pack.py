@@ -48,7 +48,7 @@ def check_verbatim(pack: Pack, root: Path) -> None:
         ranges = sorted(r for it in pack.items if it.path == path for r in it.lines)
         position = 0
         for start, end in ranges:
-            assert 1 <= start <= end <= len(lines), (path, start, end)
+            assert 0 < start <= end <= len(lines), (path, start, end)
             block = "".join(lines[start - 1 : end])
             found = pack.text.find(block, position)
             assert found >= 0, f"{path} lines {start}-{end} are not verbatim (in order) in the text"

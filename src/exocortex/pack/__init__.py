@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 
 from exocortex.errors import ConfigError
-from exocortex.pack.governor import FORMATS, Pack, PackItem, pack_context
+from exocortex.pack.governor import FORMATS, Pack, pack_context
+from exocortex.pack.render import PackItem
 
 __all__ = ["FORMATS", "Pack", "PackItem", "pack_context", "parse_budget"]
 

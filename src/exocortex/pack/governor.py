@@ -34,7 +34,7 @@ from exocortex.errors import BudgetTooSmallError, ConfigError, NoMatchesError
 from exocortex.pack.corpus import ChunkText, PackCorpus
 from exocortex.pack.render import (
     FilePlan,
-    RenderedItem,
+    PackItem,
     Renderer,
     Signature,
     render_block,
@@ -55,33 +55,6 @@ _FIRST_LOAD = 128
 """Hits whose files are loaded before planning starts; each later load doubles."""
 _SIGNATURE_SLACK_CHARS = 80
 """A source line may carry this many characters beyond a signature and still stand for it."""
-
-
-@dataclass(frozen=True, slots=True)
-class PackItem:
-    """One thing a pack holds: a chunk, a whole file, a skeleton, a signature or a path."""
-
-    path: str
-    """Relative to the indexed root, with '/' separators."""
-    kind: str
-    """``full``, ``chunk``, ``skeleton``, ``signature`` or ``path``."""
-    lines: tuple[tuple[int, int], ...]
-    """1-based inclusive ranges of source lines that appear verbatim in the pack's text."""
-    symbol: str
-    score: float
-    """Score of the best hit that brought it in."""
-    tokens: int
-    """Tokens of the item's own content (without headers and fences)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "lines": [[s, e] for s, e in self.lines],
-            "symbol": self.symbol,
-            "score": self.score,
-            "tokens": self.tokens,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,14 +340,10 @@ def pack_context(
         tokenizer=tokenizer,
         tokens=rendered.tokens,
         text=rendered.text,
-        items=tuple(_item(it) for it in rendered.items),
+        items=tuple(rendered.items),
         index=index,
         format=fmt,
     )
-
-
-def _item(it: RenderedItem) -> PackItem:
-    return PackItem(it.path, it.kind, it.lines, it.symbol, it.score, it.tokens)
 
 
 def _too_small(budget: int, needed: int) -> BudgetTooSmallError:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from exocortex.chunking.text import split_lines
 from exocortex.pack.corpus import ChunkText, FileOutline
@@ -91,13 +92,30 @@ class FilePlan:
 
 
 @dataclass(frozen=True, slots=True)
-class RenderedItem:
+class PackItem:
+    """One thing a pack holds: a chunk, a whole file, a skeleton, a signature or a path."""
+
     path: str
+    """Relative to the indexed root, with '/' separators."""
     kind: str
+    """``full``, ``chunk``, ``skeleton``, ``signature`` or ``path``."""
     lines: tuple[tuple[int, int], ...]
+    """1-based inclusive ranges of source lines that appear verbatim in the pack's text."""
     symbol: str
     score: float
+    """Score of the best hit that brought it in."""
     tokens: int
+    """Tokens of the item's own content (without headers and fences)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "lines": [[s, e] for s, e in self.lines],
+            "symbol": self.symbol,
+            "score": self.score,
+            "tokens": self.tokens,
+        }
 
 
 def merge_ranges(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -156,7 +174,7 @@ def _row_text(chunks: list[ChunkText]) -> dict[int, str]:
     return rows
 
 
-def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[RenderedItem]]:
+def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[PackItem]]:
     """The file's content (ending with a newline, or empty) and its items."""
     path = plan.path
     chunks = sorted((c for c, _ in plan.chunks.values()), key=lambda c: c.start_line)
@@ -164,10 +182,10 @@ def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[Rendered
         body = _join_pieces(plan, [_Piece(c.start_line, c.end_line, c.text, True, chunk=True) for c in chunks])
         lines = merge_ranges([(c.start_line, c.end_line) for c in chunks])
         score = max(s for _, s in plan.chunks.values())
-        return body, [RenderedItem(path, "full", lines, "", score, sum(c.tokens for c in chunks))]
+        return body, [PackItem(path, "full", lines, "", score, sum(c.tokens for c in chunks))]
 
     pieces: list[_Piece] = [_Piece(c.start_line, c.end_line, c.text, True, chunk=True) for c in chunks]
-    items: list[RenderedItem] = []
+    items: list[PackItem] = []
     covered = sorted((c.start_line, c.end_line) for c in chunks)
     starts = [s for s, _ in covered]
 
@@ -182,7 +200,7 @@ def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[Rendered
             if text:
                 first = lines[0][0] if lines else 1
                 pieces.append(_Piece(first, lines[-1][1] if lines else first, text, True))
-                items.append(RenderedItem(path, "skeleton", lines, "", score, outline.skeleton_tokens))
+                items.append(PackItem(path, "skeleton", lines, "", score, outline.skeleton_tokens))
         else:
             rows = _skeleton_rows(outline, _row_text(plan.all_chunks))
             if rows is not None:
@@ -198,22 +216,22 @@ def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[Rendered
                         kept_rows.append(row)
                     parts.append(line)
                 if kept_rows:
-                    items.append(RenderedItem(path, "skeleton", _ranges_of_rows(kept_rows), "", score,
+                    items.append(PackItem(path, "skeleton", _ranges_of_rows(kept_rows), "", score,
                                               count_tokens("".join(parts), tokenizer)))
 
     for sig in plan.signatures:
         if sig.row is not None and is_covered(sig.row):
             continue
         pieces.append(_Piece(sig.position, sig.row or sig.position, sig.text, sig.row is not None))
-        items.append(RenderedItem(path, "signature", ((sig.row, sig.row),) if sig.row is not None else (),
+        items.append(PackItem(path, "signature", ((sig.row, sig.row),) if sig.row is not None else (),
                                   sig.symbol, sig.score, sig.tokens))
 
     for chunk, score in sorted(plan.chunks.values(), key=lambda cs: cs[0].start_line):
-        items.append(RenderedItem(path, "chunk", ((chunk.start_line, chunk.end_line),), chunk.symbol,
+        items.append(PackItem(path, "chunk", ((chunk.start_line, chunk.end_line),), chunk.symbol,
                                   score, chunk.tokens))
     if not pieces:
         score = plan.path_score if plan.path_score is not None else 0.0
-        return "", [RenderedItem(path, "path", (), "", score, count_tokens(path, tokenizer))]
+        return "", [PackItem(path, "path", (), "", score, count_tokens(path, tokenizer))]
     pieces.sort(key=lambda p: (p.start, 0 if p.verbatim else 1))
     items.sort(key=lambda it: (0 if it.kind == "skeleton" else 1, it.lines[0][0] if it.lines else 0))
     return _join_pieces(plan, pieces), items
@@ -316,7 +334,7 @@ def render_block(path: str, language: str | None, body: str, fmt: str) -> str:
 class Rendered:
     text: str
     tokens: int
-    items: list[RenderedItem]
+    items: list[PackItem]
 
 
 class Renderer:
@@ -338,7 +356,7 @@ class Renderer:
         head = render_head([p.path for p in plans], self.fmt)
         parts = [head]
         tokens = self.count(head)
-        items: list[RenderedItem] = []
+        items: list[PackItem] = []
         for plan in plans:
             body, file_items = render_file_body(plan, self.tokenizer)
             items.extend(file_items)
