@@ -224,6 +224,10 @@ def test_identical_contents_are_analysed_once(tmp_path: Path) -> None:
     assert report.files == 5 and report.reused == 4
     chunks = StoreReader(root / ".exocortex").read("chunks").to_pylist()
     assert sorted(c["path"] for c in chunks) == [f"copy{i}/same.py" for i in range(5)]
+    for c in chunks:  # the shared analysis still gives each copy its own path terms
+        folder = c["path"].split("/")[0]
+        assert folder in c["term_list"] and "shared" in c["term_list"]
+        assert not any(f"copy{i}" in c["term_list"] for i in range(5) if f"copy{i}" != folder)
 
 
 def test_crash_before_commit_keeps_previous_index(sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ once per worker: results are cached by content hash, bounded in bytes.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze
-from exocortex.search.tokenize import chunk_term_counts, skeleton_terms
+from exocortex.search.tokenize import content_term_counts, skeleton_terms, with_path_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
@@ -62,6 +62,7 @@ class _Analysed:
     encoding: str
     lines: int
     chunk_tokens: dict[str, list[int]]
+    chunk_terms: list[Counter[str]]
     skeleton_tokens: dict[str, int]
     cost: int
 
@@ -117,7 +118,8 @@ def _analyse(path: str, data: bytes, opts: ProcessOptions) -> _Analysed:
     }
     skeleton_tokens = {name: count_tokens(analysis.skeleton, name) for name in opts.tokenizers}
     lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
-    return _Analysed(analysis, encoding, lines, chunk_tokens, skeleton_tokens, len(data) * 3)
+    chunk_terms = [content_term_counts(chunk.symbol, chunk.text) for chunk in analysis.chunks]
+    return _Analysed(analysis, encoding, lines, chunk_tokens, chunk_terms, skeleton_tokens, len(data) * 3)
 
 
 class _Columns:
@@ -211,7 +213,7 @@ def _add_chunk_rows(chunks: _Columns, path: str, item: _Analysed, opts: ProcessO
         c["kind"].append(chunk.kind)
         c["symbol"].append(chunk.symbol)
         c["text"].append(chunk.text)
-        term_list, term_counts = chunk_term_counts(path, chunk.symbol, chunk.text)
+        term_list, term_counts = with_path_terms(path, item.chunk_terms[ordinal])
         c["term_list"].append(term_list)
         c["term_counts"].append(term_counts)
         for name, col in TOKEN_COLUMNS.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
 
@@ -104,15 +105,34 @@ def chunk_terms(path: str, symbol: str, text: str) -> str:
     return " ".join([*path_tokens(path), *sym, *sym, *code_tokens(text)])
 
 
+def _split_spaced(tokens: Sequence[str]) -> Sequence[str]:
+    # A heading's symbol (and a path) may hold spaces; chunk_terms' string splits them apart.
+    if any(" " in t for t in tokens):
+        return [part for t in tokens for part in t.split(" ") if part]
+    return tokens
+
+
+def content_term_counts(symbol: str, text: str) -> Counter[str]:
+    """The terms a chunk's content gives (its symbol twice, then its text), counted in order.
+
+    Independent of the chunk's path, so identical contents at several paths are tokenized once.
+    """
+    counts = Counter(_split_spaced(_identifier_tokens(symbol) * 2 if symbol else ()))
+    counts.update(code_tokens(text))  # identifiers never contain spaces
+    return counts
+
+
+def with_path_terms(path: str, content: Counter[str]) -> tuple[list[str], list[int]]:
+    """The distinct terms of a chunk at ``path`` in order of first occurrence, and their counts."""
+    counts = Counter(_split_spaced(path_tokens(path)))
+    for term, n in content.items():
+        counts[term] += n
+    return list(counts), list(counts.values())
+
+
 def chunk_term_counts(path: str, symbol: str, text: str) -> tuple[list[str], list[int]]:
     """The distinct terms of a chunk (see :func:`chunk_terms`), in order of first occurrence, and their counts."""
-    head = [*path_tokens(path), *(_identifier_tokens(symbol) * 2 if symbol else ())]
-    if any(" " in t for t in head):
-        # The same terms as splitting chunk_terms' string on spaces (a heading's symbol has spaces).
-        head = [part for t in head for part in t.split(" ") if part]
-    counts = Counter(head)
-    counts.update(code_tokens(text))  # identifiers never contain spaces
-    return list(counts), list(counts.values())
+    return with_path_terms(path, content_term_counts(symbol, text))
 
 
 def skeleton_terms(path: str, skeleton: str) -> str:
