@@ -230,6 +230,16 @@ def test_identical_contents_are_analysed_once(tmp_path: Path) -> None:
         assert not any(f"copy{i}" in c["term_list"] for i in range(5) if f"copy{i}" != folder)
 
 
+def test_identical_contents_with_different_languages_are_analysed_apart(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    body = "def shared():\n    return 1\n"
+    write_tree(root, {"code.py": body, "notes.txt": body})
+    Index.open(root, workers=1).update()
+    files = {f["path"]: f for f in StoreReader(root / ".exocortex").read("files").to_pylist()}
+    assert (files["code.py"]["language"], files["code.py"]["structural"]) == ("python", True)
+    assert (files["notes.txt"]["language"], files["notes.txt"]["structural"]) == (None, False)
+
+
 def test_crash_before_commit_keeps_previous_index(sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     index = Index.open(sample_repo, workers=1)
     index.update()

@@ -303,7 +303,7 @@ class _FileChunker:
         if a > b:
             return
         if emitted and spans:
-            ls, le, lkind, lsym = spans[-1]
+            ls, _, lkind, lsym = spans[-1]
             if b - ls < size and all(_is_closer(lines[r]) or is_blank(lines[r]) for r in range(a, b + 1)):
                 spans[-1] = (ls, b, lkind, lsym)
                 return

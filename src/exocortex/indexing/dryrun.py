@@ -9,7 +9,6 @@ throughput in the configuration.
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from exocortex.chunking import language_for_path
 from exocortex.config import Config
 from exocortex.errors import ExocortexError
-from exocortex.sources.files import SkippedFile, decode_source, sniff_binary, walk_source_files
+from exocortex.sources.files import SkippedFile, decode_source, read_source, walk_source_files
 from exocortex.store.meta import META_FILE, read_manifest, read_meta
 from exocortex.tokens import count_tokens
 
@@ -79,13 +78,10 @@ def dry_run(root: Path, store_dir: Path, config: Config) -> DryRunReport:
         for f in files[::step]:
             if taken >= _SAMPLE_BYTES:
                 break
-            try:
-                with open(os.path.join(root, f.path), "rb") as fh:
-                    data = fh.read(config.max_file_bytes)
-            except OSError:
+            read = read_source(root, f.path, config)
+            if isinstance(read, SkippedFile):
                 continue
-            if sniff_binary(data[: config.binary_sniff_bytes]):
-                continue
+            data = read.data
             text, _ = decode_source(data)
             family = _family(f.path)
             sample_bytes[family] += len(data)

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import xxhash
 
-from exocortex.chunking import FileAnalysis, analyze
+from exocortex.chunking import FileAnalysis, analyze, language_for_path
 from exocortex.search.tokenize import content_term_counts, skeleton_terms, with_path_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
@@ -151,10 +151,12 @@ def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
         data = read.data
         bytes_read += len(data)
         digest = content_hash(data)
-        item = cache.get(digest)
+        # The analysis depends on the content and, through its extension, the language.
+        key = f"{digest}:{language_for_path(job.path)}"
+        item = cache.get(key)
         if item is None:
             item = _analyse(job.path, data, opts)
-            cache.put(digest, item)
+            cache.put(key, item)
         else:
             reused += 1
         _add_file_row(files, job.path, read.size, read.mtime_ns, digest, None, item, opts)

@@ -236,7 +236,7 @@ def run_index(
     timings["commit"] = round(time.perf_counter() - t, 4)
     seconds = round(time.perf_counter() - started, 4)
     timings["total"] = seconds
-    return _replace(report, seconds=seconds, timings=timings)
+    return dataclasses.replace(report, seconds=seconds, timings=timings)
 
 
 def _open_writer(store_dir: Path, root: Path, previous: StoreMeta | None) -> StoreWriter:
@@ -280,12 +280,6 @@ def _record_noop(
     last_run = report.to_dict() | {"summary": summary, "git": git, "finished_at": time.time()}
     write_meta(store_dir, dataclasses.replace(previous, updated_at=time.time(), last_run=last_run))
     return report
-
-
-def _replace(report: IndexReport, **changes: Any) -> IndexReport:
-    import dataclasses
-
-    return dataclasses.replace(report, **changes)
 
 
 def _refresh_touched(writer: StoreWriter, plan: Plan) -> None:

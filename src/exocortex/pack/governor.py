@@ -111,7 +111,6 @@ class _Planner:
         self.budget = budget
         fmt = renderer.fmt
         self.used = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
-        self.fixed = self.used
         self.log: list[list[_Op]] = []
         self.files: set[str] = set()
         self.with_content: set[str] = set()

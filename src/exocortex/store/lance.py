@@ -83,8 +83,6 @@ class StoreReader:
                 f"{rebuild_hint(self.path)}"
             ) from exc
 
-    def count(self, name: str) -> int:
-        return int(self._tables[name].count_rows())
 
 
 def _sql_list(values: list[str]) -> str:
@@ -132,10 +130,6 @@ class StoreWriter:
                 f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); "
                 f"{rebuild_hint(store_dir)}"
             ) from exc
-
-    @property
-    def previous(self) -> StoreMeta | None:
-        return self._previous
 
     def read(self, name: str, columns: list[str]) -> pa.Table:
         result: pa.Table = self._tables[name].search().select(columns).limit(None).to_arrow()
