@@ -89,15 +89,12 @@ class _SnapshotColumns:
     def __init__(self, reader: Any, tokenizer: str) -> None:
         self.tokenizer = tokenizer
         column = TOKEN_COLUMNS[tokenizer]
-        has_count = column in reader.table("chunks").schema.names
-        rows = reader.read("chunks", _CHUNK_COLUMNS + ([column] if has_count else []))
+        rows = reader.read("chunks", [*_CHUNK_COLUMNS, column])
         # Sort row numbers, not the rows: moving the texts would cost more than the read.
         order = pc.sort_indices(rows.select(["path", "ordinal"]),
                                 sort_keys=[("path", "ascending"), ("ordinal", "ascending")]).to_pylist()
         self._cols = {name: rows.column(name).to_pylist() for name in _CHUNK_COLUMNS}
-        self._counts: list[int | None] = (
-            rows.column(column).to_pylist() if has_count else [None] * rows.num_rows
-        )
+        self._counts: list[int | None] = rows.column(column).to_pylist()
         self._order: list[int] = order
         self._rows: dict[str, tuple[int, int]] = {}
         paths = self._cols["path"]
@@ -109,10 +106,9 @@ class _SnapshotColumns:
         self._chunks: dict[str, list[ChunkText]] = {}
 
         skeleton_column = "skeleton_" + column
-        has_skel_count = skeleton_column in reader.table("files").schema.names
-        rows = reader.read("files", _FILE_COLUMNS + ([skeleton_column] if has_skel_count else []))
+        rows = reader.read("files", [*_FILE_COLUMNS, skeleton_column])
         cols = [rows.column(name).to_pylist() for name in _FILE_COLUMNS]
-        skel_counts = rows.column(skeleton_column).to_pylist() if has_skel_count else [None] * rows.num_rows
+        skel_counts = rows.column(skeleton_column).to_pylist()
         # Outlines are made on first use; here only where each file's row is.
         self._file_rows = {path: i for i, (path, skip) in enumerate(zip(cols[0], cols[2], strict=True))
                            if skip is None}
@@ -217,11 +213,10 @@ class PackCorpus:
 
     def _read(self, where: str | None) -> None:
         chunk_cols = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
-        chunk_schema = self.reader.table("chunks").schema
-        has_count = self._column in chunk_schema.names
-        rows = self.reader.read("chunks", chunk_cols + ([self._column] if has_count else []), where)
+        # Token columns exist for both tokenizers; they are null when not counted at index time.
+        rows = self.reader.read("chunks", [*chunk_cols, self._column], where)
         cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
-        counts = cols.get(self._column) or [None] * rows.num_rows
+        counts = cols[self._column]
         fresh: dict[str, list[ChunkText]] = {}
         for path, ordinal, start, end, kind, symbol, text, count in zip(
             cols["path"], cols["ordinal"], cols["start_line"], cols["end_line"],
@@ -239,11 +234,9 @@ class PackCorpus:
                 self._by_key[(path, chunk.ordinal)] = chunk
 
         file_cols = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
-        file_schema = self.reader.table("files").schema
-        has_skel_count = self._skeleton_column in file_schema.names
-        rows = self.reader.read("files", file_cols + ([self._skeleton_column] if has_skel_count else []), where)
+        rows = self.reader.read("files", [*file_cols, self._skeleton_column], where)
         cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
-        skel_counts = cols.get(self._skeleton_column) or [None] * rows.num_rows
+        skel_counts = cols[self._skeleton_column]
         for path, language, skip, skeleton, flat, count in zip(
             cols["path"], cols["language"], cols["skip_reason"], cols["skeleton"],
             cols["skeleton_lines"], skel_counts, strict=True,

@@ -65,9 +65,6 @@ class StoreReader:
                 f"{rebuild_hint(store_dir)}"
             ) from exc
 
-    def table(self, name: str) -> Any:
-        return self._tables[name]
-
     def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         try:
             query = self._tables[name].search()
