@@ -10,7 +10,7 @@ import pytest
 from exocortex import Index
 from exocortex.chunking.text import split_lines
 from exocortex.errors import EXIT_CODES, BudgetTooSmallError, ConfigError, NoMatchesError
-from exocortex.pack import Pack, PackItem, pack_context, parse_budget
+from exocortex.pack import Pack, PackItem, corpus, pack_context, parse_budget
 from exocortex.search.hits import SearchHit
 from exocortex.store.lance import StoreReader
 from exocortex.tokens import count_tokens
@@ -316,7 +316,10 @@ def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_pa
     (tmp_path / "notes.md").write_text("# Notes\n\nShapes have sides.\n", encoding="utf-8")
     reader = open_reader(tmp_path)
     hits = hits_for(chunk_rows(reader))
-    packs = [pack_context("shape", hits, reader, budget=budget) for budget in (60, 10_000) for _ in range(3)]
+    held = 1 << 30
+    packs = [pack_context("shape", hits, reader, budget=budget, snapshot_max_bytes=held)
+             for budget in (60, 10_000) for _ in range(3)]
+    assert corpus._snapshot is not None  # the later packs really came from the held snapshot
     for first, again in ((packs[0], packs[1]), (packs[0], packs[2]), (packs[3], packs[4]), (packs[3], packs[5])):
         assert again.text == first.text
         assert again.items == first.items
@@ -326,6 +329,16 @@ def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_pa
     reader = open_reader(tmp_path)
     hits = hits_for(chunk_rows(reader))
     for _ in range(3):
-        pack = pack_context("shape", hits, reader, budget=10_000)
+        pack = pack_context("shape", hits, reader, budget=10_000, snapshot_max_bytes=held)
         assert "return 2 * shape.sides" in pack.text
         assert "class Shape" not in pack.text
+
+
+def test_a_snapshot_over_its_byte_limit_is_not_held(tmp_path: Path) -> None:
+    (tmp_path / "shapes.py").write_text("def area(shape):\n    return shape.w * shape.h\n", encoding="utf-8")
+    reader = open_reader(tmp_path)
+    hits = hits_for(chunk_rows(reader))
+    packs = [pack_context("area", hits, reader, budget=1000, snapshot_max_bytes=64) for _ in range(3)]
+    assert corpus._snapshot is None and corpus._snapshot_refused
+    assert packs[0].text == packs[1].text == packs[2].text
+    assert "return shape.w * shape.h" in packs[2].text

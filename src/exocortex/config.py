@@ -81,6 +81,10 @@ class Config:
     pagerank_damping: float = 0.85
     """Damping of personalized PageRank."""
 
+    pack_snapshot_max_bytes: int = 1024 * 1024 * 1024
+    """A process that packs the same commit again holds its chunk texts, skeletons and signatures
+    in memory (Arrow) when they take at most this many bytes; 0 never holds them."""
+
     # --- store -------------------------------------------------------------
     store: str | None = None
     """Store directory; default ``<root>/.exocortex``."""

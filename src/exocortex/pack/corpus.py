@@ -9,23 +9,26 @@ Token counts come from the store's per-chunk column for the chosen tokenizer;
 where the index did not count with it (a null), the text is counted here.
 
 A process that packs from the same store snapshot more than once (a server, an
-agent loop, a benchmark) reads the snapshot whole, once, into columns held in
-memory (``_SnapshotColumns``); later packs of that snapshot read nothing from
-disk. The snapshot is named by the store path, its tables' committed versions
-and the commit time, so a new commit is never served stale data. Only the most
-recent snapshot is held.
+agent loop, a benchmark) reads the snapshot whole, once, into Arrow columns held
+in memory (``_Snapshot``); later packs of that snapshot read nothing from disk
+and make Python objects only for the files they touch. The snapshot is named by
+the store path, its tables' committed versions and the commit time, so a new
+commit is never served stale data. Only the most recent snapshot is held, and
+only when its Arrow size is within ``pack_snapshot_max_bytes``.
 """
 
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.search.lexical import segment_positions
 from exocortex.store.schema import TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
 
@@ -67,6 +70,7 @@ def _sql_list(values: Iterable[str]) -> str:
 
 _CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
 _FILE_COLUMNS = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
+_SYMBOL_COLUMNS = ["path", "name", "signature"]
 
 
 def _outline(path: str, language: str | None, skeleton: str | None, flat: list[int] | None,
@@ -79,105 +83,96 @@ def _outline(path: str, language: str | None, skeleton: str | None, flat: list[i
     return FileOutline(path, language, skeleton, ranges, count)
 
 
-class _SnapshotColumns:
-    """A whole store snapshot's chunks, outlines and signatures, held for repeated packs.
+def _spans(paths: pa.ChunkedArray | pa.Array) -> dict[str, tuple[int, int]]:
+    """``path -> (first row, end row)`` of a path column sorted by path."""
+    n = len(paths)
+    if n == 0:
+        return {}
+    column = paths.combine_chunks() if isinstance(paths, pa.ChunkedArray) else paths
+    starts = np.flatnonzero(
+        np.concatenate([[True], pc.not_equal(column.slice(1), column.slice(0, n - 1)).to_numpy(zero_copy_only=False)])
+    )
+    ends = np.append(starts[1:], n)
+    names = column.take(pa.array(starts)).to_pylist()
+    return dict(zip(names, zip(starts.tolist(), ends.tolist(), strict=True), strict=True))
 
-    Chunk columns are plain lists sorted by (path, ordinal); the ``ChunkText``
-    objects of a file are made the first time a pack asks for that file.
+
+class _Snapshot:
+    """A whole store snapshot's chunks, files and symbols, held as Arrow tables for repeated packs.
+
+    Tables are sorted by path (chunks by path and ordinal) and dicts give each
+    path's rows, so a pack takes the rows of the files it touches with one
+    gather per table, the same rows a ``path IN (...)`` read would return. Held
+    as Arrow, the snapshot costs about the bytes of its texts (``nbytes``), not
+    the several times more of Python strings and objects.
     """
 
     def __init__(self, reader: Any, tokenizer: str) -> None:
-        self.tokenizer = tokenizer
         column = TOKEN_COLUMNS[tokenizer]
         rows = reader.read("chunks", [*_CHUNK_COLUMNS, column])
-        # Sort row numbers, not the rows: moving the texts would cost more than the read.
-        order = pc.sort_indices(rows.select(["path", "ordinal"]),
-                                sort_keys=[("path", "ascending"), ("ordinal", "ascending")]).to_pylist()
-        self._cols = {name: rows.column(name).to_pylist() for name in _CHUNK_COLUMNS}
-        self._counts: list[int | None] = rows.column(column).to_pylist()
-        self._order: list[int] = order
-        self._rows: dict[str, tuple[int, int]] = {}
-        paths = self._cols["path"]
-        start = 0
-        for i in range(1, len(order) + 1):
-            if i == len(order) or paths[order[i]] != paths[order[start]]:
-                self._rows[paths[order[start]]] = (start, i)
-                start = i
-        self._chunks: dict[str, list[ChunkText]] = {}
+        self._chunks = rows.take(pc.sort_indices(rows, [("path", "ascending"), ("ordinal", "ascending")]))
+        self._chunk_rows = _spans(self._chunks.column("path"))
+        rows = reader.read("files", [*_FILE_COLUMNS, "skeleton_" + column])
+        self._files = rows.take(pc.sort_indices(rows, [("path", "ascending")]))
+        self._file_rows = _spans(self._files.column("path"))
+        rows = reader.read("symbols", _SYMBOL_COLUMNS)
+        # A stable sort keeps each path's symbols in table order: the first signature of a name wins.
+        self._symbols = rows.take(pc.sort_indices(rows, [("path", "ascending")]))
+        self._symbol_rows = _spans(self._symbols.column("path"))
+        self.nbytes = self._chunks.nbytes + self._files.nbytes + self._symbols.nbytes
 
-        skeleton_column = "skeleton_" + column
-        rows = reader.read("files", [*_FILE_COLUMNS, skeleton_column])
-        cols = [rows.column(name).to_pylist() for name in _FILE_COLUMNS]
-        skel_counts = rows.column(skeleton_column).to_pylist()
-        # Outlines are made on first use; here only where each file's row is.
-        self._file_rows = {path: i for i, (path, skip) in enumerate(zip(cols[0], cols[2], strict=True))
-                           if skip is None}
-        self._file_cols = cols + [skel_counts]
-        self._files: dict[str, FileOutline] = {}
-
-        rows = reader.read("symbols", ["path", "name", "signature"])
-        # The first signature of a (path, name) wins, as in PackCorpus._read: build from the end.
-        keys = zip(reversed(rows.column("path").to_pylist()), reversed(rows.column("name").to_pylist()),
-                   strict=True)
-        self.signatures: dict[tuple[str, str], str] = dict(
-            zip(keys, reversed(rows.column("signature").to_pylist()), strict=True)
+    def rows(self, paths: list[str]) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """The chunk, file and symbol rows of ``paths``."""
+        return (
+            _take_spans(self._chunks, self._chunk_rows, paths),
+            _take_spans(self._files, self._file_rows, paths),
+            _take_spans(self._symbols, self._symbol_rows, paths),
         )
 
-    def outline(self, path: str) -> FileOutline | None:
-        outline = self._files.get(path)
-        if outline is None:
-            row = self._file_rows.get(path)
-            if row is None:
-                return None
-            _, language, _, skeleton, flat, count = (col[row] for col in self._file_cols)
-            outline = self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
-        return outline
 
-    def chunks_of(self, path: str) -> list[ChunkText]:
-        chunks = self._chunks.get(path)
-        if chunks is None:
-            span = self._rows.get(path)
-            if span is None:
-                return []
-            c, counts = self._cols, self._counts
-            chunks = []
-            for i in self._order[span[0] : span[1]]:
-                count = counts[i]
-                if count is None:
-                    count = count_tokens(c["text"][i], self.tokenizer)
-                chunks.append(ChunkText(path, c["ordinal"][i], c["start_line"][i], c["end_line"][i],
-                                        c["kind"][i], c["symbol"][i], c["text"][i], count))
-            self._chunks[path] = chunks
-        return chunks
+def _take_spans(table: pa.Table, spans: dict[str, tuple[int, int]], paths: list[str]) -> pa.Table:
+    found = np.array([spans[p] for p in paths if p in spans], np.int64).reshape(-1, 2)
+    rows = segment_positions(found[:, 0], found[:, 1] - found[:, 0])
+    return table.take(pa.array(rows))
 
 
 _SNAPSHOT_LOCK = threading.Lock()
 _snapshot_key: tuple[Any, ...] | None = None
 _snapshot_seen = 0
-_snapshot: _SnapshotColumns | None = None
+_snapshot: _Snapshot | None = None
+_snapshot_refused = False
 
 
-def _held_snapshot(reader: Any, tokenizer: str) -> _SnapshotColumns | None:
-    """The held columns of ``reader``'s snapshot, read whole on its second pack in this process."""
-    global _snapshot_key, _snapshot_seen, _snapshot
+def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | None:
+    """The held snapshot of ``reader``'s commit, read whole on its second pack in this process.
+
+    A snapshot larger than ``max_bytes`` is dropped as soon as it has been
+    measured, and not read again for that commit: packs then read what they
+    need from disk. ``max_bytes`` 0 turns holding off.
+    """
+    global _snapshot_key, _snapshot_seen, _snapshot, _snapshot_refused
     meta = getattr(reader, "meta", None)
     path = getattr(reader, "path", None)
-    if meta is None or path is None:
+    if meta is None or path is None or max_bytes <= 0:
         return None
     key = (str(path), tuple(sorted(meta.tables.items())), meta.updated_at, tokenizer)
     with _SNAPSHOT_LOCK:
         if key != _snapshot_key:
-            _snapshot_key, _snapshot_seen, _snapshot = key, 0, None
+            _snapshot_key, _snapshot_seen, _snapshot, _snapshot_refused = key, 0, None, False
         _snapshot_seen += 1
-        if _snapshot is None and _snapshot_seen >= 2:
-            _snapshot = _SnapshotColumns(reader, tokenizer)
+        if _snapshot is None and not _snapshot_refused and _snapshot_seen >= 2:
+            held = _Snapshot(reader, tokenizer)
+            if held.nbytes <= max_bytes:
+                _snapshot = held
+            else:
+                _snapshot_refused = True
         return _snapshot
 
 
 class PackCorpus:
     """Chunks, skeletons and signatures of the files a pack touches, loaded on demand."""
 
-    def __init__(self, reader: Any, tokenizer: str) -> None:
+    def __init__(self, reader: Any, tokenizer: str, snapshot_max_bytes: int = 0) -> None:
         self.reader = reader
         self.tokenizer = tokenizer
         self._column = TOKEN_COLUMNS[tokenizer]
@@ -190,37 +185,46 @@ class PackCorpus:
         summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
         self._index_files = int(summary.get("files", 0)) or 0
         self._all_loaded = False
-        self._held = _held_snapshot(reader, tokenizer)
+        self._held = _held_snapshot(reader, tokenizer, snapshot_max_bytes)
 
     # --- loading ---------------------------------------------------------------
 
     def load(self, paths: Iterable[str]) -> None:
         """Make sure everything about ``paths`` is in memory (one bulk read per table)."""
-        if self._all_loaded or self._held is not None:
+        if self._all_loaded:
             return
         wanted = sorted({p for p in paths if p not in self._loaded})
         if not wanted:
             return
+        if self._held is not None:
+            self._ingest(*self._held.rows(wanted))
+            self._loaded.update(wanted)
+            return
         whole = self._index_files and (len(wanted) + len(self._loaded)) > _WHOLE_TABLE_FRACTION * self._index_files
         if whole:
-            self._read(None)
+            self._ingest(*self._read(None))
             self._all_loaded = True
             return
         for start in range(0, len(wanted), _PATHS_PER_QUERY):
             batch = wanted[start : start + _PATHS_PER_QUERY]
-            self._read(f"path IN ({_sql_list(batch)})")
+            self._ingest(*self._read(f"path IN ({_sql_list(batch)})"))
             self._loaded.update(batch)
 
-    def _read(self, where: str | None) -> None:
-        chunk_cols = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
+    def _read(self, where: str | None) -> tuple[pa.Table, pa.Table, pa.Table]:
         # Token columns exist for both tokenizers; they are null when not counted at index time.
-        rows = self.reader.read("chunks", [*chunk_cols, self._column], where)
-        cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
-        counts = cols[self._column]
+        return (
+            self.reader.read("chunks", [*_CHUNK_COLUMNS, self._column], where),
+            self.reader.read("files", [*_FILE_COLUMNS, self._skeleton_column], where),
+            self.reader.read("symbols", _SYMBOL_COLUMNS, where),
+        )
+
+    def _ingest(self, chunk_rows: pa.Table, file_rows: pa.Table, symbol_rows: pa.Table) -> None:
+        """Turn the rows of files not loaded yet into chunks, outlines and signatures."""
+        cols = {name: chunk_rows.column(name).to_pylist() for name in chunk_rows.column_names}
         fresh: dict[str, list[ChunkText]] = {}
         for path, ordinal, start, end, kind, symbol, text, count in zip(
             cols["path"], cols["ordinal"], cols["start_line"], cols["end_line"],
-            cols["kind"], cols["symbol"], cols["text"], counts, strict=True,
+            cols["kind"], cols["symbol"], cols["text"], cols[self._column], strict=True,
         ):
             if path in self._loaded:
                 continue
@@ -233,22 +237,17 @@ class PackCorpus:
             for chunk in chunks:
                 self._by_key[(path, chunk.ordinal)] = chunk
 
-        file_cols = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
-        rows = self.reader.read("files", [*file_cols, self._skeleton_column], where)
-        cols = {name: rows.column(name).to_pylist() for name in rows.column_names}
-        skel_counts = cols[self._skeleton_column]
+        cols = {name: file_rows.column(name).to_pylist() for name in file_rows.column_names}
         for path, language, skip, skeleton, flat, count in zip(
             cols["path"], cols["language"], cols["skip_reason"], cols["skeleton"],
-            cols["skeleton_lines"], skel_counts, strict=True,
+            cols["skeleton_lines"], cols[self._skeleton_column], strict=True,
         ):
             if skip is not None or path in self._loaded:
                 continue
             self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
 
-        rows = self.reader.read("symbols", ["path", "name", "signature"], where)
         for path, name, signature in zip(
-            rows.column("path").to_pylist(), rows.column("name").to_pylist(),
-            rows.column("signature").to_pylist(), strict=True,
+            *(symbol_rows.column(name).to_pylist() for name in _SYMBOL_COLUMNS), strict=True
         ):
             if path in self._loaded:
                 continue
@@ -257,27 +256,15 @@ class PackCorpus:
     # --- access ------------------------------------------------------------------
 
     def chunk(self, path: str, ordinal: int) -> ChunkText | None:
-        if self._held is None:
-            return self._by_key.get((path, ordinal))
-        chunks = self._held.chunks_of(path)
-        if 0 <= ordinal < len(chunks) and chunks[ordinal].ordinal == ordinal:
-            return chunks[ordinal]
-        i = bisect_left(chunks, ordinal, key=lambda c: c.ordinal)
-        return chunks[i] if i < len(chunks) and chunks[i].ordinal == ordinal else None
+        return self._by_key.get((path, ordinal))
 
     def chunks_of(self, path: str) -> list[ChunkText]:
-        if self._held is not None:
-            return self._held.chunks_of(path)
         return self._chunks.get(path, [])
 
     def outline(self, path: str) -> FileOutline | None:
-        if self._held is not None:
-            return self._held.outline(path)
         return self._files.get(path)
 
     def signature(self, path: str, symbol: str) -> str | None:
-        if self._held is not None:
-            return self._held.signatures.get((path, symbol))
         return self._signatures.get((path, symbol))
 
     def class_headers(self, chunk: ChunkText) -> list[ChunkText]:

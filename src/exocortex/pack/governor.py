@@ -262,12 +262,15 @@ def pack_context(
     budget: int,
     tokenizer: str = "o200k_base",
     fmt: str = "markdown",
+    snapshot_max_bytes: int = 0,
 ) -> Pack:
     """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
 
     ``fmt`` is ``markdown``, ``xml`` or ``json``; for ``json`` the text is the
     markdown rendering (``Pack.to_dict()`` is the JSON document) and the budget
-    applies to that text. Raises ``NoMatchesError`` when ``hits`` is empty and
+    applies to that text. A second pack of the same commit in this process holds
+    the commit's texts in memory when they take at most ``snapshot_max_bytes``
+    (0: never). Raises ``NoMatchesError`` when ``hits`` is empty and
     ``BudgetTooSmallError`` when not even the path of the top hit fits.
     """
     if tokenizer not in TOKENIZERS:
@@ -279,7 +282,7 @@ def pack_context(
     if not hits:
         raise NoMatchesError(f"no matches for {_short(query)!r}: try other words, or check the index is up to date")
 
-    corpus = PackCorpus(reader, tokenizer)
+    corpus = PackCorpus(reader, tokenizer, snapshot_max_bytes)
     renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown")
     planner = _Planner(corpus, renderer, budget)
 

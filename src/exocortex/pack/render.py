@@ -280,6 +280,8 @@ def _join_pieces(plan: FilePlan, pieces: list[_Piece]) -> str:
 
 
 def _fence(body: str) -> str:
+    if "```" not in body:  # the common case, without scanning for every run of backticks
+        return "```"
     longest = max((len(m) for m in re.findall(r"`{3,}", body)), default=2)
     return "`" * max(3, longest + 1)
 

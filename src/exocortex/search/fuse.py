@@ -9,27 +9,61 @@ each signal is trusted and come from the configuration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+Ranked = tuple[np.ndarray, np.ndarray]
+"""One signal's ranking: (doc ids, values), best first, docs distinct."""
 
 
-def reciprocal_rank_fusion(
-    ranked: Mapping[str, Sequence[tuple[int, float]]],
-    weights: Mapping[str, float],
-    fusion_k: float,
-) -> list[tuple[int, float, dict[str, float]]]:
-    """Fuse ``signal -> [(doc, value), ...]`` (each best first) into ``[(doc, score, {signal: value})]``.
+@dataclass(frozen=True, slots=True)
+class Fused:
+    docs: np.ndarray
+    """Doc ids, best fused score first (ties by doc id)."""
+    scores: np.ndarray
+    values: dict[str, np.ndarray]
+    """signal -> its value for each doc of ``docs``; NaN where the signal did not rank the doc."""
 
-    The result is sorted by fused score, descending (ties by doc id). A signal with
-    weight 0 or no entries contributes nothing and is left out of the signals dict.
+    def __len__(self) -> int:
+        return int(self.docs.size)
+
+    def signals(self, i: int) -> dict[str, float]:
+        """The values of the signals that ranked the ``i``-th doc."""
+        out: dict[str, float] = {}
+        for name, values in self.values.items():
+            value = values[i]
+            if value == value:  # not NaN
+                out[name] = float(value)
+        return out
+
+
+def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, float], fusion_k: float,
+                           limit: int | None = None) -> Fused:
+    """Fuse ``signal -> (docs, values)`` into the ``limit`` best docs (all when None).
+
+    A signal with weight 0 or no entries contributes nothing and has no entry in
+    ``values``. Contributions are added in signal order, so the sums are those of
+    a plain loop over the lists.
     """
-    fused: dict[int, float] = {}
-    signals: dict[int, dict[str, float]] = {}
-    for name, items in ranked.items():
-        weight = float(weights.get(name, 0.0))
-        if weight <= 0.0:
-            continue
-        for rank, (doc, value) in enumerate(items, start=1):
-            fused[doc] = fused.get(doc, 0.0) + weight / (fusion_k + rank)
-            signals.setdefault(doc, {})[name] = float(value)
-    order = sorted(fused, key=lambda d: (-fused[d], d))
-    return [(doc, fused[doc], signals[doc]) for doc in order]
+    used = [(name, docs, values, float(weights.get(name, 0.0))) for name, (docs, values) in ranked.items()]
+    used = [u for u in used if u[3] > 0.0 and u[1].size]
+    if not used:
+        empty = np.empty(0, np.int64)
+        return Fused(empty, np.empty(0, np.float64), {})
+    all_docs = np.concatenate([docs.astype(np.int64, copy=False) for _, docs, _, _ in used])
+    parts = [weight / (fusion_k + np.arange(1, docs.size + 1, dtype=np.float64)) for _, docs, _, weight in used]
+    uniq, inverse = np.unique(all_docs, return_inverse=True)
+    scores = np.bincount(inverse, weights=np.concatenate(parts), minlength=uniq.size)
+    order = np.lexsort((uniq, -scores))
+    if limit is not None:
+        order = order[:limit]
+    fused_values: dict[str, np.ndarray] = {}
+    at = 0
+    for name, docs, values, _ in used:
+        column = np.full(uniq.size, np.nan)
+        column[inverse[at : at + docs.size]] = values
+        at += docs.size
+        fused_values[name] = column[order]
+    return Fused(uniq[order], scores[order], fused_values)

@@ -162,19 +162,17 @@ def build(
     Documents are tokenized and deduplicated in blocks of ``block_docs``, so the
     peak memory is that of one block's tokens plus the distinct (doc, term)
     pairs, never that of every token of the corpus at once. Document ``i`` is
-    ``terms[order[i]]`` when ``order`` is given (a sort, taken one block at a time).
+    ``terms[order[i]]`` when ``order`` (a permutation) is given.
     """
     if isinstance(terms, pa.ChunkedArray):
         terms = terms.combine_chunks() if terms.num_chunks else pa.array([], pa.large_string())
     terms = pc.fill_null(terms, "")
-    n = len(terms) if order is None else len(order)
     step = max(block_docs, 1)
 
     def block(start: int) -> _Block:
-        part = terms.slice(start, step) if order is None else terms.take(order[start : start + step])
-        return _tokenize_block(part)
+        return _tokenize_block(terms.slice(start, step))
 
-    return _index_blocks(block, n, step, terms.type)
+    return _index_blocks(block, len(terms), step, terms.type, order)
 
 
 def build_counted(
@@ -187,16 +185,13 @@ def build_counted(
 
     The store keeps chunks this way (counted at index time), so building needs no
     tokenizing and no deduplication: only a dictionary encoding and a sort.
+    Document ``i`` is row ``order[i]`` when ``order`` (a permutation) is given.
     """
-    n = len(term_lists) if order is None else len(order)
+    n = len(term_lists)
     step = max(block_docs, 1)
 
     def block(start: int) -> _Block:
-        if order is None:
-            lists, counts = term_lists.slice(start, step), term_counts.slice(start, step)
-        else:
-            rows = pa.array(order[start : start + step])
-            lists, counts = term_lists.take(rows), term_counts.take(rows)
+        lists, counts = term_lists.slice(start, step), term_counts.slice(start, step)
         lists = lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
         counts = counts.combine_chunks() if counts.num_chunks != 1 else counts.chunk(0)
         m = len(lists)
@@ -213,11 +208,28 @@ def build_counted(
         )
 
     value_type = term_lists.type.value_type if n else pa.string()
-    return _index_blocks(block, n, step, value_type)
+    return _index_blocks(block, n, step, value_type, order)
 
 
-def _index_blocks(block: Callable[[int], _Block], n: int, step: int, vocab_type: pa.DataType) -> LexicalIndex:
-    """Run ``block`` over the documents in blocks of ``step`` and merge the blocks into one index."""
+def segment_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every segment ``i``, concatenated."""
+    starts = np.asarray(starts, np.int64)
+    lengths = np.asarray(lengths, np.int64)
+    # position j of the output belongs to segment i: starts[i] + (j - first output position of i)
+    positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    positions += np.arange(positions.size, dtype=np.int64)
+    return positions
+
+
+def _index_blocks(
+    block: Callable[[int], _Block], n: int, step: int, vocab_type: pa.DataType, order: np.ndarray | None
+) -> LexicalIndex:
+    """Run ``block`` over the rows in blocks of ``step`` and merge the blocks into one index.
+
+    With ``order``, document ``i`` is row ``order[i]``: the rows are read in
+    storage order (slices, no gather of their strings) and the merged pairs are
+    renumbered, which costs a gather of integers only.
+    """
     workers = max(1, min(BUILD_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:  # Arrow and NumPy release the GIL here
         blocks = list(pool.map(block, range(0, n, step)))
@@ -257,14 +269,20 @@ def _index_blocks(block: Callable[[int], _Block], n: int, step: int, vocab_type:
     del block_pairs
     fwd_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(pair_doc, minlength=n), out=fwd_offsets[1:])
-    # Term-major postings: a stable sort by term keeps docs ascending.
-    by_term = np.argsort(pair_term, kind="stable")
+    if order is not None and n:
+        # Pairs are grouped by row; put the groups in the order of ``order``.
+        order = np.asarray(order, np.int64)
+        moved = segment_positions(fwd_offsets[order], np.diff(fwd_offsets)[order])
+        pair_term, pair_tf = pair_term[moved], pair_tf[moved]
+        del moved
+        doc_len = doc_len[order]
+        lengths = np.diff(fwd_offsets)[order]
+        pair_doc = np.repeat(np.arange(n, dtype=np.int32), lengths)
+        np.cumsum(lengths, out=fwd_offsets[1:])
     term_offsets = np.zeros(v + 1, np.int64)
     np.cumsum(np.bincount(pair_term, minlength=v), out=term_offsets[1:])
-    post_docs = pair_doc[by_term]
-    del pair_doc
-    post_tf = pair_tf[by_term]
-    del pair_tf, by_term
+    post_docs, post_tf = _term_major(pair_term, pair_doc, pair_tf, n)
+    del pair_doc, pair_tf
     total = float(doc_len.sum())
     return LexicalIndex(
         vocab=vocab,
@@ -276,6 +294,38 @@ def _index_blocks(block: Callable[[int], _Block], n: int, step: int, vocab_type:
         fwd_terms=pair_term,
         avg_len=total / n if n and total else 1.0,
     )
+
+
+def _term_major(
+    terms: np.ndarray, docs: np.ndarray, tf: np.ndarray, n: int, key_bits: int = 63
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (doc, tf) pairs ordered by term, then doc: the postings of every term, docs ascending.
+
+    Pairs are distinct, so one sort of the packed key ``(term * n + doc) * T + tf``
+    orders them; that is several times faster than a stable argsort by term and
+    needs no permutation array. Where the key would not fit in ``key_bits``, an argsort
+    of ``term * n + doc`` does the same job.
+    """
+    if terms.size == 0:
+        return np.empty(0, np.int32), np.empty(0, np.float32)
+    counts = tf.astype(np.int64)
+    tf_bits = max(1, int(counts.max()).bit_length())
+    key = terms.astype(np.int64)
+    key *= max(n, 1)
+    key += docs
+    if (int(key.max()) + 1).bit_length() + tf_bits <= key_bits:
+        key <<= tf_bits
+        key |= counts
+        del counts
+        key.sort()
+        post_tf = (key & ((1 << tf_bits) - 1)).astype(np.float32)
+        key >>= tf_bits
+    else:
+        by_key = np.argsort(key)
+        key = key[by_key]
+        post_tf = tf[by_key].astype(np.float32)
+    post_docs = (key % max(n, 1)).astype(np.int32)
+    return post_docs, post_tf
 
 
 def save(index: LexicalIndex, folder: Path) -> None:

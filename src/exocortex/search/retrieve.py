@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exocortex.search.cache import DEFINITION_KINDS, SearchData, load_search_data
-from exocortex.search.fuse import reciprocal_rank_fusion
+from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
 from exocortex.search.lexical import top
 from exocortex.search.query import Query, parse_query
@@ -63,20 +63,24 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
         return []
     budget = max(int(config.search_candidates), k)
     ranked = _signals(data, q, budget, config)
-    fused = reciprocal_rank_fusion(
-        ranked,
-        {
-            "bm25": config.weight_bm25,
-            "skeleton": config.weight_skeleton,
-            "pagerank": config.weight_pagerank,
-            "neighbor": config.weight_neighbor,
-        },
-        config.fusion_k,
-    )[:k]
-    return _hits(data, fused)
+    weights = {
+        "bm25": config.weight_bm25,
+        "skeleton": config.weight_skeleton,
+        "pagerank": config.weight_pagerank,
+        "neighbor": config.weight_neighbor,
+    }
+    return _hits(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k, limit=k))
 
 
-def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[str, list[tuple[int, float]]]:
+def _ranked(docs: np.ndarray, values: np.ndarray, own: np.ndarray, budget: int) -> Ranked:
+    """Candidates with a positive value, by value, then their own BM25 score, then doc id."""
+    keep = values > 0
+    docs, values, own = docs[keep], values[keep], own[keep]
+    order = np.lexsort((docs, -own, -values))[:budget]
+    return docs[order], values[order]
+
+
+def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[str, Ranked]:
     chunks = data.chunks
     docs, scores = chunks.score(q.terms)
     # Definitions of identifiers the query names: lifted to the top of the lexical list.
@@ -95,12 +99,11 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         docs = np.concatenate([docs, exact_docs[~found]])
         scores = np.concatenate([scores, np.full(int((~found).sum()), best)])
     docs, scores = top(docs, scores, budget)
-    bm25 = dict(zip(docs.tolist(), scores.tolist(), strict=True))
-    ranked: dict[str, list[tuple[int, float]]] = {"bm25": list(bm25.items())}
+    ranked: dict[str, Ranked] = {"bm25": (docs, scores)}
+    num_docs, num_files = chunks.num_docs, len(data.file_paths)
 
     # Skeleton BM25 per file.
     fdocs, fscores = top(*data.skeletons.score(q.terms), budget)
-    skeleton = dict(zip(fdocs.tolist(), fscores.tolist(), strict=True))
 
     # Neighbours of the best matched definitions.
     neighbor = _neighbors(data, docs, scores) if config.weight_neighbor > 0 else {}
@@ -119,47 +122,52 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
             weights = np.bincount(inverse, weights=seed_weights[keep])
             file_mass, name_mass = personalized_pagerank(data.graph, uniq, weights, config.pagerank_damping)
 
-    candidates = set(bm25) | set(neighbor)
-    # A skeleton match with no candidate chunk brings its file's first chunk.
-    covered: set[int] = set()
-    if candidates:
-        covered = set(data.chunk_file[np.fromiter(candidates, np.int64, len(candidates))].tolist())
-    for f in list(skeleton)[:budget]:
-        if f not in covered:
-            first = int(data.file_first_chunk[f])
-            if first >= 0:
-                candidates.add(first)
-                covered.add(f)
+    # Candidates: the lexical matches and the neighbours, then a first chunk for each file
+    # that only a file-level signal found.
+    is_candidate = np.zeros(num_docs, bool)
+    is_candidate[docs] = True
+    neighbor_docs = np.fromiter(neighbor, np.int64, len(neighbor))
+    is_candidate[neighbor_docs] = True
+    covered = np.zeros(num_files + 1, bool)  # the extra slot absorbs chunks of unknown files (-1)
+    covered[data.chunk_file[is_candidate]] = True
+
+    def add_first_chunks(files: np.ndarray) -> None:
+        files = files[~covered[files]]
+        first = data.file_first_chunk[files]
+        is_candidate[first[first >= 0]] = True
+        covered[files[first >= 0]] = True
+
+    add_first_chunks(fdocs)
     # Files PageRank reaches bring the definitions of the names the seeds pointed at.
     has_mass = bool(file_mass.size and file_mass.max() > 0)
     if has_mass:
         best_files = _top_positive(file_mass, PAGERANK_FILES)
-        wanted = {f for f in best_files.tolist() if f not in covered}
-        if wanted:
+        wanted = best_files[~covered[best_files]]
+        if wanted.size:
+            is_wanted = np.zeros(num_files + 1, bool)
+            is_wanted[wanted] = True
             for name in _top_positive(name_mass, PAGERANK_NAMES).tolist():
-                for d in data.definitions(name).tolist():
-                    f = int(data.chunk_file[d])
-                    if f in wanted:
-                        candidates.add(d)
-                        covered.add(f)
-            for f in wanted - covered:
-                first = int(data.file_first_chunk[f])
-                if first >= 0:
-                    candidates.add(first)
+                defs = data.definitions(name)
+                defs = defs[is_wanted[data.chunk_file[defs]]]
+                is_candidate[defs] = True
+                covered[data.chunk_file[defs]] = True
+            add_first_chunks(wanted)
 
-    cand = np.fromiter(candidates, np.int64, len(candidates))
+    cand = np.flatnonzero(is_candidate)
     cand_file = data.chunk_file[cand].astype(np.int64)
-    own = np.array([bm25.get(int(d), 0.0) for d in cand.tolist()])
-    if skeleton:
-        sk = np.array([skeleton.get(int(f), 0.0) for f in cand_file.tolist()])
-        order = np.lexsort((cand, -own, -sk))
-        ranked["skeleton"] = [(int(cand[i]), float(sk[i])) for i in order if sk[i] > 0][:budget]
+    known = cand_file >= 0
+    own = np.zeros(num_docs)
+    own[docs] = scores
+    own = own[cand]
+    if fdocs.size:
+        per_file = np.zeros(num_files)
+        per_file[fdocs] = fscores
+        ranked["skeleton"] = _ranked(cand, np.where(known, per_file[cand_file], 0.0), own, budget)
     if has_mass:
-        pr = file_mass[cand_file]
-        order = np.lexsort((cand, -own, -pr))
-        ranked["pagerank"] = [(int(cand[i]), float(pr[i])) for i in order if pr[i] > 0][:budget]
+        ranked["pagerank"] = _ranked(cand, np.where(known, file_mass[cand_file], 0.0), own, budget)
     if neighbor:
-        ranked["neighbor"] = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
+        items = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
+        ranked["neighbor"] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items]))
     return ranked
 
 
@@ -215,10 +223,11 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray) -> dict[i
     return out
 
 
-def _hits(data: SearchData, fused: list[tuple[int, float, dict[str, float]]]) -> list[SearchHit]:
-    if not fused:
+def _hits(data: SearchData, fused: Fused) -> list[SearchHit]:
+    if not len(fused):
         return []
-    rows = data.chunk_keys.take(np.asarray([doc for doc, _, _ in fused], np.int64)).to_pydict()
+    rows = data.chunk_keys.take(fused.docs).to_pydict()
+    scores = fused.scores.tolist()
     return [
         SearchHit(
             path=rows["path"][i],
@@ -226,8 +235,8 @@ def _hits(data: SearchData, fused: list[tuple[int, float, dict[str, float]]]) ->
             symbol=rows["symbol"][i],
             kind=rows["kind"][i],
             lines=(int(rows["start_line"][i]), int(rows["end_line"][i])),
-            score=score,
-            signals=signals,
+            score=scores[i],
+            signals=fused.signals(i),
         )
-        for i, (_, score, signals) in enumerate(fused)
+        for i in range(len(fused))
     ]

@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.search.lexical import segment_positions
+
 MAX_DEFINITIONS = 30
 """A name defined in more files than this is too common to be evidence of a relation."""
 WALK_STEPS = 4
@@ -49,12 +51,9 @@ class Graph:
         total_nodes = self.offsets.shape[0] - 1
         starts = self.offsets[nodes]
         counts = self.offsets[nodes + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
+        if int(counts.sum()) == 0:
             return np.zeros(total_nodes, np.float64)
-        # Positions of every out-edge of every node, without a Python loop.
-        base = np.repeat(starts - np.cumsum(counts) + counts, counts)
-        idx = base + np.arange(total)
+        idx = segment_positions(starts, counts)  # every out-edge of every node
         spread = np.repeat(mass, counts) * self.weights[idx]
         return np.bincount(self.targets[idx], weights=spread, minlength=total_nodes)
 
@@ -108,6 +107,15 @@ def _import_key(module: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(max(0, len(parts) - 3), len(parts))]
 
 
+def _resolve_import(module: str, module_files: dict[str, list[int]]) -> list[int]:
+    """The files an import string names: those of its most specific known key, unless too many."""
+    for key in _import_key(module):
+        found = module_files.get(key)
+        if found:
+            return found if len(found) <= MAX_DEFINITIONS else []
+    return []
+
+
 def build_graph(
     file_paths: list[str],
     references: pa.ChunkedArray,
@@ -155,15 +163,15 @@ def build_graph(
             module_files.setdefault(key, []).append(i)
     imp_src: list[int] = []
     imp_dst: list[int] = []
+    resolved: dict[str, list[int]] = {}  # import string -> files it reaches (copies repeat them)
     for i, mods in enumerate(imports.to_pylist()):
         for mod in mods or ():
-            for key in _import_key(mod):
-                found = module_files.get(key)
-                if found:
-                    if len(found) <= MAX_DEFINITIONS:
-                        imp_src.extend([i] * len(found))
-                        imp_dst.extend(found)
-                    break
+            found = resolved.get(mod)
+            if found is None:
+                found = resolved[mod] = _resolve_import(mod, module_files)
+            if found:
+                imp_src.extend([i] * len(found))
+                imp_dst.extend(found)
     src_list.append(np.asarray(imp_src, np.int64))
     dst_list.append(np.asarray(imp_dst, np.int64))
 
