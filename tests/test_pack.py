@@ -260,8 +260,8 @@ def test_markdown_xml_and_json_carry_the_same_items(sample_repo: Path, reader: S
     assert shape["markdown"] == shape["xml"] == shape["json"]
     assert packs["json"].text == packs["markdown"].text
     xml = packs["xml"].text
-    assert xml.startswith("<context>\n<tree>\n") and xml.endswith("</context>\n")
-    assert '<file path="app/models.py" language="python">' in xml
+    assert xml.startswith("<context>\n<tree><![CDATA[\n") and xml.endswith("</context>\n")
+    assert '<file path="app/models.py" language="python"><![CDATA[' in xml
     for pack in packs.values():
         check_verbatim(pack, sample_repo)
 
@@ -342,3 +342,23 @@ def test_a_snapshot_over_its_byte_limit_is_not_held(tmp_path: Path) -> None:
     assert corpus._snapshot is None and corpus._snapshot_refused
     assert packs[0].text == packs[1].text == packs[2].text
     assert "return shape.w * shape.h" in packs[2].text
+
+
+def test_xml_is_well_formed_and_parses_back_to_the_source_lines(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    source = ('HTML = "<b>&amp;</b>"\n\n\ndef check(x):\n    return x[y[0]]>1  # ]]> inside\n\n\n'
+              'def page():\n    return "\x0c"\n')
+    (tmp_path / 'a&b "q".py').write_text(source, encoding="utf-8")
+    reader = open_reader(tmp_path)
+    pack = pack_context("check", hits_for(chunk_rows(reader)), reader, budget=10_000, fmt="xml")
+    assert pack.tokens == count_tokens(pack.text) <= 10_000
+    root = ET.fromstring(pack.text)
+    assert root.tag == "context" and root.find("tree").text == '\na&b "q".py\n'
+    (element,) = root.findall("file")
+    assert element.get("path") == 'a&b "q".py' and element.get("language") == "python"
+    content = element.text
+    assert content.startswith("\n")
+    assert 'HTML = "<b>&amp;</b>"\n' in content
+    assert "    return x[y[0]]>1  # ]]> inside\n" in content
+    assert '    return "\ufffd"\n' in content  # a form feed cannot be carried by XML 1.0

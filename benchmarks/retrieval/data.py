@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import REPO_ROOT, extract_sdist, fetch_sdist, log  # noqa: E402
+from _common import REPO_ROOT, extract_sdist, fetch_sdist  # noqa: E402
 
 CACHE = REPO_ROOT / "benchmarks" / ".cache" / "retrieval"
 DEFAULT_TASKS = Path("/work/shared/bench/swe-bench-lite-dev.jsonl")
@@ -361,6 +362,39 @@ def _norm(text: str) -> str:
     return text.rstrip()
 
 
+def _side(hunk: Hunk, side: str) -> tuple[list[str], list[int]]:
+    """The hunk's old (``side="old"``) or new side: its lines, and the indexes of the lines
+    that are the edit's place on that side (see :func:`_edit_places`)."""
+    drop = "+" if side == "old" else "-"
+    texts: list[str] = []
+    places: list[int] = []
+    j = 0
+    lines = hunk.lines
+    while j < len(lines):
+        if lines[j][0] == " ":
+            texts.append(_norm(lines[j][1]))
+            j += 1
+            continue
+        removed = added = 0
+        mine: list[int] = []
+        while j < len(lines) and lines[j][0] != " ":
+            tag, text = lines[j]
+            removed += tag == "-"
+            added += tag == "+"
+            if tag != drop:
+                mine.append(len(texts))
+                texts.append(_norm(text))
+            j += 1
+        changed = removed > 0 and added > 0
+        if mine and (side == "old" or changed):
+            places.extend(mine)  # the removed lines, or the lines that replaced them
+        else:
+            # a pure insertion (old side) or a pure insertion/removal (new side): the line
+            # before the place; -1 stands for "before the hunk's first line"
+            places.append((mine[0] if mine else len(texts)) - 1)
+    return texts, places
+
+
 def _find(needle: list[str], hay: list[str], near: int) -> int | None:
     """0-based start of ``needle`` in ``hay`` nearest to ``near`` (0-based), or None."""
     if not needle or len(needle) > len(hay):
@@ -368,72 +402,110 @@ def _find(needle: list[str], hay: list[str], near: int) -> int | None:
     first = needle[0]
     best: int | None = None
     for pos, line in enumerate(hay):
-        if line == first and hay[pos : pos + len(needle)] == needle:
-            if best is None or abs(pos - near) < abs(best - near):
-                best = pos
+        if (line == first and hay[pos : pos + len(needle)] == needle
+                and (best is None or abs(pos - near) < abs(best - near))):
+            best = pos
     return best
+
+
+def _significant(text: str) -> bool:
+    """A line that can anchor an alignment: not blank, not only brackets and quotes."""
+    return len(text.strip().strip("()[]{}:,'\"")) >= 4
+
+
+def _align(texts: list[str], hay: list[str]) -> dict[int, int]:
+    """Hunk-side line index -> 0-based file line, or {} when the side is not recognisable.
+
+    Every anchoring line of the side votes for the offsets (file line - side index) where
+    its text occurs, weighted by how rare the text is in the file; the best-supported offset
+    picks a window of the file, and difflib aligns the side with that window only.
+    """
+    where: dict[str, list[int]] = {}
+    for pos, line in enumerate(hay):
+        where.setdefault(line, []).append(pos)
+    votes: list[tuple[int, float]] = []
+    for a, text in enumerate(texts):
+        found = where.get(text, [])
+        if _significant(text) and 0 < len(found) <= 50:
+            votes.extend((b - a, 1.0 / len(found)) for b in found)
+    if not votes:
+        return {}
+    votes.sort()
+    width = len(texts) + 20
+    best_score, best_centre, lo = -1.0, 0, 0
+    total = 0.0
+    for hi in range(len(votes)):  # sliding window over the sorted offsets
+        total += votes[hi][1]
+        while votes[hi][0] - votes[lo][0] > width:
+            total -= votes[lo][1]
+            lo += 1
+        if total > best_score:
+            best_score, best_centre = total, votes[(lo + hi) // 2][0]
+    first = max(0, best_centre - 20)
+    window = hay[first : best_centre + len(texts) + 20]
+    matcher = difflib.SequenceMatcher(None, texts, window, autojunk=False)
+    return {
+        a + k: first + b + k
+        for a, b, size in matcher.get_matching_blocks()
+        for k in range(size)
+    }
+
+
+def _project(index: int, mapping: dict[int, int], size: int) -> int:
+    """The file line (1-based) of a hunk-side index, interpolated from the nearest mapped line."""
+    if index in mapping:
+        return mapping[index] + 1
+    before = [a for a in mapping if a < index]
+    if before:
+        a = max(before)
+        line = mapping[a] + (index - a) + 1
+    else:
+        a = min(mapping)
+        line = mapping[a] - (a - index) + 1
+    return min(max(line, 1), max(size, 1))
 
 
 @dataclass
 class LocatedEdits:
     lines: list[int]  # edited line numbers in the sdist's copy of the file
-    how: str  # "old" (found as in the base), "new" (fix already in the sdist), "removed", "header"
+    how: str  # "old" / "new" (found exactly), "fuzzy-old" / "fuzzy-new" (aligned), "header"
     shifted: bool  # found somewhere other than the header's position
 
 
 def locate_edits(hunk: Hunk, file_lines: list[str]) -> LocatedEdits:
-    """The hunk's edited lines as numbered in ``file_lines`` (the sdist's copy, see module doc)."""
+    """The hunk's edited lines as numbered in ``file_lines`` (the sdist's copy, see module doc).
+
+    Tried in order: the old side exactly (nearest the header, as ``patch`` does), the new side
+    exactly (the fix is released in the sdist), then the side that a difflib alignment matches
+    best (at least two anchoring lines and a third of the side's anchoring lines), else the
+    header's numbers.
+    """
     hay = [_norm(t) for t in file_lines]
-    old_side = [_norm(t) for tag, t in hunk.lines if tag != "+"]
-    near = hunk.old_start - 1
-    pos = _find(old_side, hay, near)
-    if pos is not None:
-        delta = pos + 1 - hunk.old_start if old_side else 0
-        return LocatedEdits([n + delta for n in edited_lines(hunk)], "old", delta != 0)
-    new_side = [_norm(t) for tag, t in hunk.lines if tag != "-"]
-    pos = _find(new_side, hay, hunk.new_start - 1)
-    if pos is not None:
-        return LocatedEdits(_fix_lines(hunk, pos + 1), "new", pos + 1 != hunk.old_start)
-    gone = removed_lines(hunk)
-    if gone:
-        # the context changed but the removed lines are intact: find each run of them
-        out: list[int] = []
-        for j, first_old, removed, added in _blocks(hunk):
-            if not removed:
-                continue
-            run = [_norm(t) for tag, t in hunk.lines[j : j + removed + added] if tag == "-"]
-            p = _find(run, hay, first_old - 1)
-            if p is None:
-                out = []
-                break
-            out.extend(range(p + 1, p + 1 + removed))
-        if out:
-            return LocatedEdits(out, "removed", True)
+    sides = {name: _side(hunk, name) for name in ("old", "new")}
+    starts = {"old": hunk.old_start, "new": hunk.new_start}
+    for name in ("old", "new"):
+        texts, places = sides[name]
+        pos = _find(texts, hay, starts[name] - 1)
+        if pos is not None:
+            lines = sorted({min(max(pos + p + 1, 1), len(hay)) for p in places})
+            return LocatedEdits(lines, name, pos + 1 != hunk.old_start)
+    best: tuple[int, str, dict[int, int]] | None = None
+    for name in ("old", "new"):
+        texts, _ = sides[name]
+        mapping = _align(texts, hay)
+        anchors = sum(1 for a in mapping if _significant(texts[a]))
+        wanted = sum(1 for t in texts if _significant(t))
+        if anchors >= 2 and anchors * 3 >= wanted and (best is None or anchors > best[0]):
+            best = (anchors, name, mapping)
+    if best is not None:
+        _, name, mapping = best
+        places = sides[name][1]
+        lines = sorted({_project(p, mapping, len(hay)) for p in places})
+        return LocatedEdits(lines, f"fuzzy-{name}", True)
     return LocatedEdits(edited_lines(hunk), "header", False)
 
 
-def _fix_lines(hunk: Hunk, new_first: int) -> list[int]:
-    """Lines of the hunk's new side (starting at ``new_first``) that each change block wrote."""
-    out: list[int] = []
-    new = new_first
-    j = 0
-    lines = hunk.lines
-    while j < len(lines):
-        if lines[j][0] == " ":
-            new += 1
-            j += 1
-            continue
-        block_first, added = new, 0
-        while j < len(lines) and lines[j][0] != " ":
-            if lines[j][0] == "+":
-                added += 1
-                new += 1
-            j += 1
-        if added:
-            out.extend(range(block_first, block_first + added))
-        else:  # a pure removal: the line before the place it was removed from
-            out.append(max(1, block_first - 1))
-    return out
+LOCATED_HOW = ("old", "new", "fuzzy-old", "fuzzy-new", "header")
 
 
 @dataclass
@@ -443,24 +515,41 @@ class GoldEdits:
     lines: dict[str, list[int]]  # gold path -> sorted distinct edited lines (sdist numbering)
     missing: list[str]  # gold files absent from the sdist
     new_files: list[str]  # gold files the patch creates (no edited lines)
-    hunks_by_how: dict[str, int]  # located "old" / "new" / "removed" / "header"
-    hunks_shifted: int
-    removed_total: int  # '-' lines of the patch
-    removed_match_header: int  # of those, equal to the sdist line at the header's number
-    removed_match_located: int  # of those, equal to the sdist line at the located number
+    hunks_by_how: dict[str, int]  # how each hunk was located (LOCATED_HOW)
+    hunks_shifted: int  # hunks located away from their header's line number
+    removed_total: int  # '-' lines of the patch in gold files present in the sdist
+    removed_match_header: int  # of those, equal to the sdist's line at the header's number
 
     @property
     def total(self) -> int:
         return sum(len(v) for v in self.lines.values())
 
 
+def _not_blank(line: int, file_lines: list[str]) -> int:
+    """``line``, or when it is blank the nearest non-blank line above it (below it at the top).
+
+    A pack leaves blank lines out of its verbatim ranges, and a blank line says nothing
+    about where the edit is, so an edit placed on one is moved to its neighbour."""
+    n = min(max(line, 1), max(len(file_lines), 1))
+    if not file_lines or file_lines[n - 1].strip():
+        return n
+    for m in range(n - 1, 0, -1):
+        if file_lines[m - 1].strip():
+            return m
+    for m in range(n + 1, len(file_lines) + 1):
+        if file_lines[m - 1].strip():
+            return m
+    return n
+
+
 def gold_edits(task: Task, tree: Path, relocate: bool = True) -> GoldEdits:
-    by_how = {"old": 0, "new": 0, "removed": 0, "header": 0}
+    """Edited lines of every gold file of ``task`` in the sdist ``tree`` (see module doc)."""
+    by_how = dict.fromkeys(LOCATED_HOW, 0)
     shifted = 0
     lines: dict[str, list[int]] = {}
     missing: list[str] = []
     new_files: list[str] = []
-    total = match_header = match_located = 0
+    total = match_header = 0
     patches = {fp.path: fp for fp in parse_patch(task.patch)}
     for gold in task.gold_files:
         fp = patches.get(gold)
@@ -476,32 +565,14 @@ def gold_edits(task: Task, tree: Path, relocate: bool = True) -> GoldEdits:
         file_lines = read_lines(source)
         found: set[int] = set()
         for hunk in fp.hunks:
-            if relocate:
-                located = locate_edits(hunk, file_lines)
-            else:
-                located = LocatedEdits(edited_lines(hunk), "header", False)
+            located = locate_edits(hunk, file_lines) if relocate else LocatedEdits(edited_lines(hunk), "header", False)
             by_how[located.how] += 1
             shifted += located.shifted
-            found.update(located.lines)
+            found.update(_not_blank(n, file_lines) for n in located.lines)
             removed = removed_lines(hunk)
             total += len(removed)
             match_header += sum(
                 1 for n, t in removed if 0 < n <= len(file_lines) and _norm(file_lines[n - 1]) == _norm(t)
             )
-            if located.how in ("old", "removed"):
-                delta_lines = _removed_located(hunk, located)
-                match_located += sum(
-                    1 for n, t in delta_lines if 0 < n <= len(file_lines) and _norm(file_lines[n - 1]) == _norm(t)
-                )
         lines[gold] = sorted(found)
-    return GoldEdits(lines, missing, new_files, by_how, shifted, total, match_header, match_located)
-
-
-def _removed_located(hunk: Hunk, located: LocatedEdits) -> list[tuple[int, str]]:
-    """The hunk's '-' lines numbered as located (only meaningful for "old"/"removed")."""
-    removed = removed_lines(hunk)
-    if located.how == "old":
-        delta = located.lines[0] - edited_lines(hunk)[0] if located.lines else 0
-        return [(n + delta, t) for n, t in removed]
-    # "removed": located.lines lists the removed lines in order
-    return [(n, t) for n, (_, t) in zip(located.lines, removed, strict=False)]
+    return GoldEdits(lines, missing, new_files, by_how, shifted, total, match_header)

@@ -178,7 +178,8 @@ class Index:
         reader = StoreReader(self.store)
         hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config)
         return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
-                            snapshot_max_bytes=self.config.pack_snapshot_max_bytes)
+                            snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
+                            count_memo_entries=self.config.pack_count_memo_entries)
 
     def unstructured_files(self) -> list[dict[str, Any]]:
         """Indexed files that were chunked by line windows rather than by their structure."""

@@ -80,10 +80,33 @@ class Config:
     """Candidates each signal contributes before fusion."""
     pagerank_damping: float = 0.85
     """Damping of personalized PageRank."""
+    bm25_k1: float = 1.2
+    """BM25 term-frequency saturation."""
+    bm25_b: float = 0.75
+    """BM25 length normalization (0: none, 1: full)."""
+    pagerank_seed_chunks: int = 50
+    """Best lexical chunks whose files seed PageRank."""
+    pagerank_seed_files: int = 20
+    """Best skeleton (file-level) matches that also seed PageRank."""
+    pagerank_steps: int = 4
+    """Truncation of the walk: 4 steps is file -> name -> file -> name -> file."""
+    pagerank_max_frontier: int = 20_000
+    """Nodes whose mass is walked on at each step, the heaviest first (bounds a query's cost)."""
+    pagerank_files: int = 50
+    """Files reached by PageRank that may contribute chunks."""
+    pagerank_names: int = 200
+    """Names reached by PageRank whose definitions in those files become candidates."""
+    neighbor_sources: int = 10
+    """Best matched definitions whose neighbours (class, callers, callees) become candidates."""
+    neighbors_per_source: int = 8
+    """Callers and callees taken per matched definition."""
 
     pack_snapshot_max_bytes: int = 1024 * 1024 * 1024
     """A process that packs the same commit again holds its chunk texts, skeletons and signatures
     in memory (Arrow) when they take at most this many bytes; 0 never holds them."""
+    pack_count_memo_entries: int = 200_000
+    """Exact token counts of rendered file blocks remembered by a process for later packs
+    (about 150 bytes each); 0 remembers none."""
 
     # --- store -------------------------------------------------------------
     store: str | None = None
@@ -175,9 +198,24 @@ def validate(config: Config) -> None:
             raise ConfigError(f"unknown tokenizer '{name}' in index_tokenizers")
     if config.max_file_bytes <= 0:
         raise ConfigError("max_file_bytes must be positive")
-    for name in ("max_chunk_lines", "text_window_lines", "markdown_max_section_lines"):
+    for name in ("max_chunk_lines", "text_window_lines", "markdown_max_section_lines", "search_candidates",
+                 "pagerank_max_frontier"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    for name in ("pagerank_seed_chunks", "pagerank_seed_files", "pagerank_steps", "pagerank_files",
+                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "pack_snapshot_max_bytes",
+                 "pack_count_memo_entries"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+    for name in ("weight_bm25", "weight_skeleton", "weight_pagerank", "weight_neighbor", "bm25_k1"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+    if not 0 <= config.bm25_b <= 1:
+        raise ConfigError("bm25_b must be between 0 and 1")
+    if not 0 < config.pagerank_damping < 1:
+        raise ConfigError("pagerank_damping must be between 0 and 1 (exclusive)")
+    if config.fusion_k <= 0:
+        raise ConfigError("fusion_k must be positive")
 
 
 def parse_size(text: str) -> int:

@@ -77,7 +77,7 @@ def _outline(path: str, language: str | None, skeleton: str | None, flat: list[i
              count: int | None, tokenizer: str) -> FileOutline:
     skeleton = skeleton or ""
     flat = flat or []
-    ranges = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
+    ranges = tuple(zip(flat[0::2], flat[1::2], strict=False))
     if count is None:
         count = count_tokens(skeleton, tokenizer)
     return FileOutline(path, language, skeleton, ranges, count)
@@ -180,6 +180,7 @@ class PackCorpus:
         self._chunks: dict[str, list[ChunkText]] = {}
         self._by_key: dict[tuple[str, int], ChunkText] = {}
         self._files: dict[str, FileOutline] = {}
+        self._raw_files: dict[str, tuple[str | None, str | None, list[int] | None, int | None]] = {}
         self._signatures: dict[tuple[str, str], str] = {}
         self._loaded: set[str] = set()
         summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
@@ -244,7 +245,7 @@ class PackCorpus:
         ):
             if skip is not None or path in self._loaded:
                 continue
-            self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
+            self._raw_files[path] = (language, skeleton, flat, count)  # made into an outline on first use
 
         for path, name, signature in zip(
             *(symbol_rows.column(name).to_pylist() for name in _SYMBOL_COLUMNS), strict=True
@@ -262,7 +263,14 @@ class PackCorpus:
         return self._chunks.get(path, [])
 
     def outline(self, path: str) -> FileOutline | None:
-        return self._files.get(path)
+        outline = self._files.get(path)
+        if outline is None:
+            raw = self._raw_files.get(path)
+            if raw is None:
+                return None
+            language, skeleton, flat, count = raw
+            outline = self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
+        return outline
 
     def signature(self, path: str, symbol: str) -> str | None:
         return self._signatures.get((path, symbol))

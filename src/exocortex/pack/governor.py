@@ -37,6 +37,7 @@ from exocortex.pack.render import (
     PackItem,
     Renderer,
     Signature,
+    count_memo,
     render_block,
     render_head,
     render_tail,
@@ -263,6 +264,7 @@ def pack_context(
     tokenizer: str = "o200k_base",
     fmt: str = "markdown",
     snapshot_max_bytes: int = 0,
+    count_memo_entries: int = 0,
 ) -> Pack:
     """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
 
@@ -270,7 +272,8 @@ def pack_context(
     markdown rendering (``Pack.to_dict()`` is the JSON document) and the budget
     applies to that text. A second pack of the same commit in this process holds
     the commit's texts in memory when they take at most ``snapshot_max_bytes``
-    (0: never). Raises ``NoMatchesError`` when ``hits`` is empty and
+    (0: never), and exact counts of up to ``count_memo_entries`` rendered
+    blocks are remembered for later packs (0: none). Raises ``NoMatchesError`` when ``hits`` is empty and
     ``BudgetTooSmallError`` when not even the path of the top hit fits.
     """
     if tokenizer not in TOKENIZERS:
@@ -283,7 +286,8 @@ def pack_context(
         raise NoMatchesError(f"no matches for {_short(query)!r}: try other words, or check the index is up to date")
 
     corpus = PackCorpus(reader, tokenizer, snapshot_max_bytes)
-    renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown")
+    memo = count_memo(count_memo_entries) if count_memo_entries > 0 else None
+    renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown", memo)
     planner = _Planner(corpus, renderer, budget)
 
     loaded = 0

@@ -24,17 +24,19 @@ Markdown::
     <verbatim lines>
     ```
 
-XML-style (for prompts; tags delimit, the content is *not* escaped so that
-source lines stay verbatim; attribute values are escaped)::
+XML (well-formed: attribute values are escaped and the content is in CDATA
+sections, so a parser gives back the source lines as they are; a ``]]>`` in the
+source is split across two sections, and the few control characters XML 1.0
+cannot carry at all become U+FFFD)::
 
     <context>
-    <tree>
+    <tree><![CDATA[
     app/
       models.py
-    </tree>
-    <file path="app/models.py" language="python">
+    ]]></tree>
+    <file path="app/models.py" language="python"><![CDATA[
     <verbatim lines>
-    </file>
+    ]]></file>
     </context>
 
 Every block starts at the beginning of a line with a non-whitespace character,
@@ -46,8 +48,11 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+import xxhash
 
 from exocortex.chunking.text import split_lines
 from exocortex.pack.corpus import ChunkText, FileOutline
@@ -308,10 +313,22 @@ def render_tree(paths: list[str]) -> str:
     return "".join(out)
 
 
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _cdata(text: str) -> str:
+    """``text`` as CDATA content: what an XML parser reads back is ``text`` itself."""
+    if "]]>" in text:
+        text = text.replace("]]>", "]]]]><![CDATA[>")
+    if _XML_FORBIDDEN.search(text):
+        text = _XML_FORBIDDEN.sub("\ufffd", text)
+    return f"<![CDATA[\n{text}]]>"
+
+
 def render_head(paths: list[str], fmt: str) -> str:
     tree = render_tree(paths)
     if fmt == "xml":
-        return f"<context>\n<tree>\n{tree}</tree>\n"
+        return f"<context>\n<tree>{_cdata(tree)}</tree>\n"
     fence = _fence(tree)
     return f"## Files\n{fence}text\n{tree}{fence}\n\n"
 
@@ -327,7 +344,7 @@ _FENCE_LANGUAGES = {"python": "python", "javascript": "javascript", "typescript"
 def render_block(path: str, language: str | None, body: str, fmt: str) -> str:
     if fmt == "xml":
         lang = f' language="{_attr(language)}"' if language else ""
-        return f'<file path="{_attr(path)}"{lang}>\n{body}</file>\n'
+        return f'<file path="{_attr(path)}"{lang}>{_cdata(body)}</file>\n'
     fence = _fence(body)
     return f"### {path}\n{fence}{_FENCE_LANGUAGES.get(language or '', '')}\n{body}{fence}\n\n"
 
@@ -339,18 +356,64 @@ class Rendered:
     items: list[PackItem]
 
 
+class CountMemo:
+    """Exact token counts of texts counted before, by tokenizer and a 128-bit hash of the text.
+
+    Packs of one index render the same blocks again (a file included whole is the
+    same text in every large pack), and counting is the largest cost of a large
+    pack. Counts are exact whatever is remembered: a miss counts the text. At most
+    ``max_entries`` are kept (about 150 bytes each); the oldest go first.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, text: str, tokenizer: str) -> int:
+        if self.max_entries <= 0 or len(text) < _MEMO_MIN_CHARS:
+            return count_tokens(text, tokenizer)
+        key = (tokenizer, xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass")))
+        cached = self._counts.get(key)
+        if cached is None:
+            cached = count_tokens(text, tokenizer)
+            with self._lock:
+                while len(self._counts) >= self.max_entries:
+                    del self._counts[next(iter(self._counts))]
+                self._counts[key] = cached
+        return cached
+
+
+_MEMO_MIN_CHARS = 64
+"""Shorter texts are counted again: hashing them costs about as much."""
+
+_memo = CountMemo(0)
+
+
+def count_memo(max_entries: int) -> CountMemo:
+    """The process's memo of block counts, resized to ``max_entries``."""
+    global _memo
+    if _memo.max_entries != max_entries:
+        _memo = CountMemo(max_entries)
+    return _memo
+
+
 class Renderer:
     """Renders plans and counts them exactly, remembering the counts of blocks it has seen."""
 
-    def __init__(self, tokenizer: str, fmt: str) -> None:
+    def __init__(self, tokenizer: str, fmt: str, memo: CountMemo | None = None) -> None:
         self.tokenizer = tokenizer
         self.fmt = fmt
+        self._memo = memo
         self._counts: dict[str, int] = {}
 
     def count(self, text: str) -> int:
         cached = self._counts.get(text)
         if cached is None:
-            cached = count_tokens(text, self.tokenizer)
+            if self._memo is not None:
+                cached = self._memo.count(text, self.tokenizer)
+            else:
+                cached = count_tokens(text, self.tokenizer)
             self._counts[text] = cached
         return cached
 

@@ -27,8 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-BM25_K1 = 1.2
-BM25_B = 0.75
 BUILD_BLOCK_DOCS = 131_072
 """Documents tokenized at once while building: bounds the build's peak memory."""
 BUILD_THREADS = 4
@@ -82,8 +80,10 @@ class LexicalIndex:
         """The distinct term ids of ``doc``, ascending."""
         return np.sort(self.fwd_terms[int(self.fwd_offsets[doc]) : int(self.fwd_offsets[doc + 1])])
 
-    def score(self, weighted_terms: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 of every document matching any term: (doc ids, scores), unsorted."""
+    def score(
+        self, weighted_terms: dict[str, float], k1: float = 1.2, b: float = 0.75
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 (``k1``, ``b``) of every document matching any term: (doc ids, scores), docs ascending."""
         if self.num_docs == 0:
             return np.empty(0, np.int64), np.empty(0, np.float64)
         scores: np.ndarray | None = None
@@ -94,8 +94,8 @@ class LexicalIndex:
             docs, tf = self.postings(tid)
             if docs.size == 0:
                 continue
-            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self.doc_len[docs] / self.avg_len)
-            part = (weight * self.idf(tid)) * tf * (BM25_K1 + 1.0) / (tf + norm)
+            norm = k1 * (1.0 - b + b * self.doc_len[docs] / self.avg_len)
+            part = (weight * self.idf(tid)) * tf * (k1 + 1.0) / (tf + norm)
             if scores is None:
                 scores = np.zeros(self.num_docs, np.float64)
             scores[docs] += part  # docs are distinct within one posting list

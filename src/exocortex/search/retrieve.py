@@ -32,17 +32,6 @@ if TYPE_CHECKING:
     from exocortex.config import Config
     from exocortex.store.lance import StoreReader
 
-SEED_CHUNKS = 50
-"""Best lexical chunks whose files seed PageRank."""
-SEED_SKELETONS = 20
-NEIGHBOR_SOURCES = 10
-"""Best matched definitions whose neighbours become candidates."""
-NEIGHBORS_PER_SOURCE = 8
-PAGERANK_FILES = 50
-"""Files reached by PageRank that may contribute chunks."""
-PAGERANK_NAMES = 200
-"""Names reached by PageRank whose definitions in those files are candidates."""
-
 
 def _top_positive(values: np.ndarray, n: int) -> np.ndarray:
     """Indices of the ``n`` largest positive values, largest first."""
@@ -82,7 +71,8 @@ def _ranked(docs: np.ndarray, values: np.ndarray, own: np.ndarray, budget: int) 
 
 def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[str, Ranked]:
     chunks = data.chunks
-    docs, scores = chunks.score(q.terms)
+    k1, b = config.bm25_k1, config.bm25_b
+    docs, scores = chunks.score(q.terms, k1, b)
     # Definitions of identifiers the query names: lifted to the top of the lexical list.
     exact: list[int] = []
     for ident in q.identifiers:
@@ -103,24 +93,28 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     num_docs, num_files = chunks.num_docs, len(data.file_paths)
 
     # Skeleton BM25 per file.
-    fdocs, fscores = top(*data.skeletons.score(q.terms), budget)
+    fdocs, fscores = top(*data.skeletons.score(q.terms, k1, b), budget)
 
     # Neighbours of the best matched definitions.
-    neighbor = _neighbors(data, docs, scores) if config.weight_neighbor > 0 else {}
+    neighbor = _neighbors(data, docs, scores, config) if config.weight_neighbor > 0 else {}
 
     # Personalized PageRank seeded by the files of the best matches.
     file_mass = np.zeros(0)
     name_mass = np.zeros(0)
     if config.weight_pagerank > 0:
-        seed_files = data.chunk_file[docs[:SEED_CHUNKS]].astype(np.int64)
-        seed_weights = scores[:SEED_CHUNKS] / (scores[0] if scores.size and scores[0] > 0 else 1.0)
-        seed_files = np.concatenate([seed_files, fdocs[:SEED_SKELETONS].astype(np.int64)])
-        seed_weights = np.concatenate([seed_weights, 0.5 * np.ones(min(SEED_SKELETONS, fdocs.size))])
+        n_chunks, n_files = config.pagerank_seed_chunks, config.pagerank_seed_files
+        seed_files = data.chunk_file[docs[:n_chunks]].astype(np.int64)
+        seed_weights = scores[:n_chunks] / (scores[0] if scores.size and scores[0] > 0 else 1.0)
+        seed_files = np.concatenate([seed_files, fdocs[:n_files].astype(np.int64)])
+        seed_weights = np.concatenate([seed_weights, 0.5 * np.ones(min(n_files, fdocs.size))])
         keep = seed_files >= 0
         if keep.any():
             uniq, inverse = np.unique(seed_files[keep], return_inverse=True)
             weights = np.bincount(inverse, weights=seed_weights[keep])
-            file_mass, name_mass = personalized_pagerank(data.graph, uniq, weights, config.pagerank_damping)
+            file_mass, name_mass = personalized_pagerank(
+                data.graph, uniq, weights, config.pagerank_damping, config.pagerank_steps,
+                config.pagerank_max_frontier,
+            )
 
     # Candidates: the lexical matches and the neighbours, then a first chunk for each file
     # that only a file-level signal found.
@@ -141,12 +135,12 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     # Files PageRank reaches bring the definitions of the names the seeds pointed at.
     has_mass = bool(file_mass.size and file_mass.max() > 0)
     if has_mass:
-        best_files = _top_positive(file_mass, PAGERANK_FILES)
+        best_files = _top_positive(file_mass, config.pagerank_files)
         wanted = best_files[~covered[best_files]]
         if wanted.size:
             is_wanted = np.zeros(num_files + 1, bool)
             is_wanted[wanted] = True
-            for name in _top_positive(name_mass, PAGERANK_NAMES).tolist():
+            for name in _top_positive(name_mass, config.pagerank_names).tolist():
                 defs = data.definitions(name)
                 defs = defs[is_wanted[data.chunk_file[defs]]]
                 is_candidate[defs] = True
@@ -171,7 +165,7 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     return ranked
 
 
-def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray) -> dict[int, float]:
+def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: Config) -> dict[int, float]:
     """Chunks next to the best matched definitions, scored by their source's score."""
     keys = data.chunk_keys
     chunks = data.chunks
@@ -182,7 +176,7 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray) -> dict[i
         out[doc] = max(out.get(doc, 0.0), value)
 
     for doc, score in zip(docs.tolist(), scores.tolist(), strict=True):
-        if sources >= NEIGHBOR_SOURCES:
+        if sources >= config.neighbor_sources:
             break
         kind = keys.column("kind")[doc].as_py()
         if kind not in DEFINITION_KINDS:
@@ -204,7 +198,7 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray) -> dict[i
         taken = 0
         graph = data.graph
         for tid in chunks.doc_terms(doc).tolist():
-            if taken >= NEIGHBORS_PER_SOURCE:
+            if taken >= config.neighbors_per_source:
                 break
             if tid == name_tid or not (0 < graph.name_files[tid] <= MAX_DEFINITIONS):
                 continue
@@ -216,7 +210,7 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray) -> dict[i
         if name_tid >= 0 and 0 < graph.name_files[name_tid] <= MAX_DEFINITIONS:
             pdocs, tf = chunks.postings(name_tid)
             if pdocs.size:
-                pick = np.argsort(-tf, kind="stable")[: NEIGHBORS_PER_SOURCE + 1]
+                pick = np.argsort(-tf, kind="stable")[: config.neighbors_per_source + 1]
                 for d in pdocs[pick].tolist():
                     if d != doc:
                         offer(int(d), score * 0.5)

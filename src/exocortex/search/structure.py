@@ -28,12 +28,8 @@ from exocortex.search.lexical import segment_positions
 
 MAX_DEFINITIONS = 30
 """A name defined in more files than this is too common to be evidence of a relation."""
-WALK_STEPS = 4
-"""Truncation of the PageRank walk: file -> name -> file -> name -> file."""
 MIN_MASS = 1e-7
 """Mass below this is dropped from the walk's frontier."""
-MAX_FRONTIER = 20_000
-"""Nodes whose mass is walked on at each step, the heaviest first."""
 
 _INDEX_STEMS = {"__init__", "index", "mod", "lib", "main"}
 
@@ -59,12 +55,13 @@ class Graph:
 
 
 def personalized_pagerank(
-    graph: Graph, seeds: np.ndarray, seed_weights: np.ndarray, damping: float
+    graph: Graph, seeds: np.ndarray, seed_weights: np.ndarray, damping: float, steps: int = 4,
+    max_frontier: int = 20_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mass reaching files and names from the seed files, not counting the seeds' own restart mass.
 
     Returns dense ``(file mass, name mass)`` vectors. Each step keeps the
-    ``MAX_FRONTIER`` heaviest nodes, so a query's cost is bounded whatever the graph.
+    ``max_frontier`` heaviest nodes, so a query's cost is bounded whatever the graph.
     """
     total_nodes = graph.offsets.shape[0] - 1
     reached = np.zeros(total_nodes, np.float64)
@@ -73,13 +70,13 @@ def personalized_pagerank(
     weights = seed_weights.astype(np.float64)
     nodes, mass = seeds.astype(np.int64), weights / weights.sum()
     factor = 1.0
-    for _ in range(WALK_STEPS):
+    for _ in range(steps):
         dense = graph.out_edges(nodes, mass)
         factor *= damping
         reached += dense * factor
         nodes = np.flatnonzero(dense > MIN_MASS)
-        if nodes.size > MAX_FRONTIER:
-            nodes = nodes[np.argpartition(-dense[nodes], MAX_FRONTIER - 1)[:MAX_FRONTIER]]
+        if nodes.size > max_frontier:
+            nodes = nodes[np.argpartition(-dense[nodes], max_frontier - 1)[:max_frontier]]
         if nodes.size == 0:
             break
         mass = dense[nodes]
