@@ -58,6 +58,8 @@ def _run_exocortex(index: Any, task: Task, edits: dict[str, list[int]], job: Cor
     out["search_s"] = time.perf_counter() - started
     ranked = distinct_in_order(h.path for h in hits)
     out["ranks"] = gold_ranks(ranked, task.gold_files)
+    # the same ranking restricted to the files BM25 ranks (non-test .py), for a like-for-like row
+    out["ranks_py"] = gold_ranks([p for p in ranked if p.endswith(".py") and not is_test_path(p)], task.gold_files)
     out["ranked_files"] = len(ranked)
     out["top_files"] = ranked[:10]
     for budget in job.budgets:

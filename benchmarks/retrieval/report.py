@@ -65,8 +65,15 @@ def _budget_values(records: Sequence[dict[str, Any]], method: str, budget: int, 
     return [float(r["methods"][method]["budgets"][str(budget)][key]) for r in records]
 
 
-def _ranks(records: Sequence[dict[str, Any]], method: str) -> list[dict[str, int | None]]:
-    return [r["methods"][method]["ranks"] for r in records]
+def _ranks(records: Sequence[dict[str, Any]], method: str, key: str = "ranks") -> list[dict[str, int | None]]:
+    return [r["methods"][method][key] for r in records]
+
+
+RANKINGS = (
+    ("exocortex", "ranks", "exocortex"),
+    ("exocortex", "ranks_py", "exocortex, non-test .py files only"),
+    ("bm25", "ranks", "BM25 whole files"),
+)
 
 
 def per_budget_table(records: Sequence[dict[str, Any]], budgets: Sequence[int], key: str) -> str:
@@ -98,15 +105,18 @@ def cost_table(records: Sequence[dict[str, Any]], budgets: Sequence[int]) -> str
 def ranking_table(records: Sequence[dict[str, Any]]) -> str:
     header = ["method", "group", "tasks", "Acc@1", "Acc@5", "Acc@10", "MRR", "not in ranking"]
     rows = []
-    for method in (m for m in _present(records) if m in ("exocortex", "bm25")):
+    present = _present(records)
+    for method, key, name in RANKINGS:
+        if method not in present or not all(key in r["methods"][method] for r in records):
+            continue
         for group in GROUPS:
             subset = in_group(records, group)
-            ranks = _ranks(subset, method)
+            ranks = _ranks(subset, method, key)
             cells = [fmt_pct(bootstrap_mean([acc_at(r, k) for r in ranks])) for k in (1, 5, 10)]
             mrr = bootstrap_mean([reciprocal_rank(r) for r in ranks])
             absent = sum(1 for r in ranks if all(v is None for v in r.values()))
             mrr_text = "—" if math.isnan(mrr[0]) else f"{mrr[0]:.3f} [{mrr[1]:.3f}, {mrr[2]:.3f}]"
-            rows.append([METHOD_NAMES[method], group, len(subset), *cells, mrr_text, absent])
+            rows.append([name, group, len(subset), *cells, mrr_text, absent])
     return markdown_table(header, rows)
 
 
@@ -157,7 +167,7 @@ def data_quality(records: Sequence[dict[str, Any]]) -> list[str]:
     hows: Counter[str] = Counter()
     removed = matched = shifted = 0
     for r in records:
-        if r["skipped"] == "gold file missing from the sdist":
+        if r["data"] is None or r["skipped"] == "gold file missing from the sdist":
             continue
         hows.update(r["data"]["hunks_by_how"])
         removed += r["data"]["removed_total"]
@@ -177,6 +187,9 @@ def data_quality(records: Sequence[dict[str, Any]]) -> list[str]:
 def corpora_table(infos: Sequence[dict[str, Any]]) -> str:
     rows = []
     for info in sorted(infos, key=lambda i: i["corpus"]):
+        if info.get("failed"):
+            rows.append([info["corpus"], info["tasks"], *["—"] * 8])
+            continue
         rows.append([
             info["corpus"], info["tasks"], fmt_num(info["indexed_files"]), fmt_num(info["chunks"]),
             fmt_num(info["processed"]), fmt_num(info["update_s"], 1), fmt_num(info["warm_search_s"], 2),

@@ -71,13 +71,34 @@ def _run_jobs(jobs: list[CorpusJob], workers: int) -> list[dict[str, Any]]:
         futures = {pool.submit(evaluate_corpus, job): job for job in jobs}
         for future in concurrent.futures.as_completed(futures):
             job = futures[future]
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as exc:  # a failing corpus is reported, not hidden; the others still run
+                log(f"{job.corpus.label}: FAILED: {exc.__class__.__name__}: {exc}")
+                results.append(_failed(job, exc))
+                continue
             info = result["info"]
             done = [r for r in result["records"] if not r["skipped"]]
             log(f"{job.corpus.label}: {len(done)}/{len(job.tasks)} tasks evaluated; update {info['update_s']:.1f} s, "
                 f"first search {info['warm_search_s']:.2f} s, first pack {info['warm_pack_s']:.2f} s")
             results.append(result)
     return results
+
+
+def _commits(start: str, end: str) -> str:
+    return start if start == end else f"{start}` at the start, `{end}` at the end"
+
+
+def _failed(job: CorpusJob, exc: BaseException) -> dict[str, Any]:
+    reason = f"evaluation failed: {exc.__class__.__name__}: {exc}"
+    records = [
+        {"instance_id": t.instance_id, "project": t.project, "version": t.version, "release": job.corpus.release,
+         "gold_files": list(t.gold_files), "named": False, "edits": {}, "edited_lines": 0, "data": None,
+         "skipped": reason, "methods": {}}
+        for t in job.tasks
+    ]
+    info = {"corpus": job.corpus.label, "release": job.corpus.release, "tasks": len(job.tasks), "failed": reason}
+    return {"info": info, "records": records}
 
 
 def build_report(args: argparse.Namespace, records: list[dict[str, Any]], infos: list[dict[str, Any]],
@@ -90,7 +111,7 @@ def build_report(args: argparse.Namespace, records: list[dict[str, Any]], infos:
         "## Retrieval quality (`benchmarks/retrieval/run.py`)",
         "",
         f"- Command: `{command}`",
-        f"- Date: {utc_now()}; commit: `{git_commit()}`",
+        f"- Date: {utc_now()}; commit: `{_commits(args.commit_at_start, git_commit())}`",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, {machine['os']}, "
         f"Python {machine['python']}",
         f"- Tasks: {len(records)} from `{args.tasks_file.name}`; evaluated {len(done)} "
@@ -103,10 +124,11 @@ def build_report(args: argparse.Namespace, records: list[dict[str, Any]], infos:
         "(`Index.open(tree, store=...)`, `update()`). Query: the issue text alone. Packs: "
         "`Index.pack(query, budget, tokenizer=\"cl100k_base\", format=\"json\")`; the edited lines of the gold "
         "patch count as covered when they fall in a pack item's verbatim `lines`. Edited lines are the lines a "
-        "hunk removes or changes (the line before a pure insertion), located in the sdist's copy of the file"
-        + (" (exactly, else by alignment; when the fix is already released in the sdist, the lines it wrote); "
-           "a blank line counts as its non-blank neighbour above." if not args.no_relocate else
-           " by the hunk headers' numbers as they are (`--no-relocate`).")
+        "hunk removes or changes (the line before a pure insertion), "
+        + ("located in the sdist's copy of the file (exactly, else by alignment; when the fix is already released "
+           "in the sdist, the lines it wrote)" if not args.no_relocate else
+           "numbered as the hunk headers say (`--no-relocate`)")
+        + "; a blank line counts as its non-blank neighbour above."
         + " File ranking: distinct files of `Index.search(query, 200)` in rank order; BM25 ranks every non-test "
         ".py file (own implementation: words = runs of letters and digits, lower-cased; k1 0.9, b 0.4). "
         "Baselines pack whole files (path header + fenced text, exact cl100k_base counts) while they fit. "
@@ -166,6 +188,7 @@ def build_report(args: argparse.Namespace, records: list[dict[str, Any]], infos:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
+    args.commit_at_start = git_commit()
     budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
     projects = [p.strip() for p in args.projects.split(",") if p.strip()]
     tasks = load_tasks(args.tasks_file, projects or None)
@@ -196,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     with results_path.open("w", encoding="utf-8") as fh:
         for record in records:
             fh.write(json.dumps(record) + "\n")
+    results_path.with_suffix(".corpora.json").write_text(json.dumps(infos, indent=1) + "\n", encoding="utf-8")
     total_s = time.perf_counter() - started
     command = "python benchmarks/retrieval/run.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                       " " + shlex.join(sys.argv[1:] if argv is None else argv))
@@ -205,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
         replace_docs_section("retrieval", body)
         log("wrote the retrieval section of docs/benchmarks.md")
     log(f"per-task results: {results_path}")
+    failed = [info["corpus"] for info in infos if info.get("failed")]
+    if failed:
+        raise SystemExit(f"evaluation failed for {', '.join(failed)} (their tasks are counted as skipped)")
 
 
 if __name__ == "__main__":
