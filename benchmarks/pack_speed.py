@@ -113,7 +113,7 @@ def main() -> None:
             used[name].append(pack.tokens)
             assert pack.tokens <= budget
     rss = psutil.Process().memory_info().rss
-    held = corpus._snapshot.nbytes if corpus._snapshot is not None else 0
+    held = getattr(corpus._snapshot, "nbytes", 0)  # 0 when nothing is held (or a build without the measure)
 
     def pct(values: list[float], q: float) -> float:
         ordered = sorted(values)

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.memory.heap import release_freed_memory
 from exocortex.search.lexical import segment_positions
 from exocortex.store.schema import TOKEN_COLUMNS
 from exocortex.tokens import count_tokens
@@ -38,18 +39,32 @@ _WHOLE_TABLE_FRACTION = 0.25
 """Past this fraction of the index's files, one scan of the whole table is cheaper."""
 
 
-@dataclass(frozen=True, slots=True)
 class ChunkText:
-    """One chunk of a file: the unit a pack includes in full."""
+    """One chunk of a file: the unit a pack includes in full.
 
-    path: str
-    ordinal: int
-    start_line: int
-    end_line: int
-    kind: str
-    symbol: str
-    text: str
-    tokens: int
+    The text may be left in the Arrow column it was read from (``source``, ``row``)
+    and is made a Python string the first time it is asked for: a pack looks at
+    every chunk of the files it loads but shows only some of them.
+    """
+
+    __slots__ = ("path", "ordinal", "start_line", "end_line", "kind", "symbol", "tokens", "_text", "_source",
+                 "_row")
+
+    def __init__(self, path: str, ordinal: int, start_line: int, end_line: int, kind: str, symbol: str,
+                 text: str | None, tokens: int, source: Any = None, row: int = 0) -> None:
+        self.path, self.ordinal, self.start_line, self.end_line = path, ordinal, start_line, end_line
+        self.kind, self.symbol, self.tokens = kind, symbol, tokens
+        self._text, self._source, self._row = text, source, row
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._source[self._row].as_py() or ""
+            self._source = None
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"ChunkText({self.path!r}, {self.ordinal}, lines {self.start_line}-{self.end_line}, {self.symbol!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,8 @@ class _Snapshot:
         self._symbols = rows.take(pc.sort_indices(rows, [("path", "ascending")]))
         self._symbol_rows = _spans(self._symbols.column("path"))
         self.nbytes = self._chunks.nbytes + self._files.nbytes + self._symbols.nbytes
+        del rows
+        release_freed_memory()  # the unsorted reads were copied: give their pages back now
 
     def rows(self, paths: list[str]) -> tuple[pa.Table, pa.Table, pa.Table]:
         """The chunk, file and symbol rows of ``paths``."""
@@ -221,16 +238,21 @@ class PackCorpus:
 
     def _ingest(self, chunk_rows: pa.Table, file_rows: pa.Table, symbol_rows: pa.Table) -> None:
         """Turn the rows of files not loaded yet into chunks, outlines and signatures."""
-        cols = {name: chunk_rows.column(name).to_pylist() for name in chunk_rows.column_names}
+        # Texts stay in their Arrow column until a chunk's text is asked for.
+        texts = chunk_rows.column("text").combine_chunks()
+        cols = {name: chunk_rows.column(name).to_pylist() for name in chunk_rows.column_names if name != "text"}
         fresh: dict[str, list[ChunkText]] = {}
-        for path, ordinal, start, end, kind, symbol, text, count in zip(
+        for row, (path, ordinal, start, end, kind, symbol, count) in enumerate(zip(
             cols["path"], cols["ordinal"], cols["start_line"], cols["end_line"],
-            cols["kind"], cols["symbol"], cols["text"], cols[self._column], strict=True,
-        ):
+            cols["kind"], cols["symbol"], cols[self._column], strict=True,
+        )):
             if path in self._loaded:
                 continue
-            chunk = ChunkText(path, ordinal, start, end, kind, symbol, text,
-                              count if count is not None else count_tokens(text, self.tokenizer))
+            if count is None:  # not counted with this tokenizer at index time
+                text = texts[row].as_py() or ""
+                chunk = ChunkText(path, ordinal, start, end, kind, symbol, text, count_tokens(text, self.tokenizer))
+            else:
+                chunk = ChunkText(path, ordinal, start, end, kind, symbol, None, count, texts, row)
             fresh.setdefault(path, []).append(chunk)
         for path, chunks in fresh.items():
             chunks.sort(key=lambda c: c.ordinal)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from exocortex.memory.heap import release_freed_memory
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
 from exocortex.search.structure import Graph, build_graph
@@ -73,6 +74,7 @@ def load_search_data(reader: StoreReader) -> SearchData:
         folder = reader.path / CACHE_DIRNAME / key
         if not (folder / "done").exists():
             _build_to(reader, folder)
+            release_freed_memory()  # the build's transient arrays are gone; so is their memory
         data = _load(folder)
         for old in [k for k in _memory if k[0] == mem_key[0]]:
             del _memory[old]

@@ -1,0 +1,26 @@
+"""Giving freed memory back: RSS falls after freed heap memory is released."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from exocortex.memory import heap
+
+
+@pytest.mark.skipif(heap._libc() is None, reason="needs glibc's malloc_trim")
+def test_freed_heap_memory_below_a_live_block_is_given_back() -> None:
+    process = psutil.Process()
+    heap.release_freed_memory()
+    before = process.memory_info().rss
+    # Many small blocks (below the mmap threshold, so they live on glibc's heap), then one
+    # block allocated after them that stays alive: freeing the others cannot shrink the
+    # heap from its top, so their pages stay mapped until they are released.
+    blocks = [bytearray(4096) for _ in range(50_000)]  # about 200 MB
+    pin = bytearray(4096)
+    del blocks
+    held = process.memory_info().rss
+    assert held - before > 150 << 20, "freed memory was not held (nothing to release)"
+    heap.release_freed_memory()
+    assert process.memory_info().rss - before < 60 << 20
+    del pin
