@@ -152,8 +152,8 @@ PAGERANK_REPO = {
 
 def test_pagerank_lifts_a_file_that_many_matched_files_reference(tmp_path: Path) -> None:
     index = make_repo(tmp_path, PAGERANK_REPO)
-    off = run(index, "draw shape", weight_pagerank=0.0, weight_neighbor=0.0)
-    on = run(index, "draw shape", weight_neighbor=0.0, weight_pagerank=1.0)
+    off = run(index, "draw shape", weight_pagerank=0.0, weight_neighbor=0.0, weight_file=0.0)
+    on = run(index, "draw shape", weight_neighbor=0.0, weight_pagerank=1.0, weight_file=0.0)
     assert "engine.py" not in files_in_order(off)
     assert rank_of(on, "engine.py") < rank_of(on, "lonely.py")
     engine = next(h for h in on if h.path == "engine.py")
@@ -198,7 +198,7 @@ def test_results_are_ordered_bounded_and_serializable(tmp_path: Path) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for h in hits:
         assert h.lines[0] <= h.lines[1]
-        assert set(h.signals) <= {"bm25", "skeleton", "pagerank", "neighbor"}
+        assert set(h.signals) <= {"bm25", "skeleton", "file", "pagerank", "neighbor"}
     json.dumps([{"path": h.path, "lines": list(h.lines), "score": h.score, "signals": h.signals} for h in hits])
 
 
@@ -220,3 +220,57 @@ def test_search_sees_the_latest_commit(tmp_path: Path) -> None:
     assert hits and hits[0].path == "late.py"
     # one cache folder per committed version; the old one is gone
     assert len([p for p in (index.store / "search").iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_whole_file_bm25_lifts_a_file_whose_chunks_share_the_query_between_them(tmp_path: Path) -> None:
+    index = make_repo(tmp_path, {
+        # Each function mentions one query word; the file as a whole mentions all three.
+        "storage/quota.py": """
+            def first():
+                return "disk"
+
+            def second():
+                return "usage"
+
+            def third():
+                return "limit"
+            """,
+        # One function mentions two of the words.
+        "report.py": """
+            def summary():
+                return "disk usage summary"
+            """,
+    })
+    quiet = {"weight_pagerank": 0.0, "weight_neighbor": 0.0, "weight_skeleton": 0.0, "prior_tests": 1.0}
+    off = run(index, "disk usage limit", weight_file=0.0, **quiet)
+    on = run(index, "disk usage limit", weight_file=2.0, **quiet)
+    assert off[0].path == "report.py"
+    assert on[0].path == "storage/quota.py" and on[0].signals["file"] > 0
+
+
+def test_tests_and_docs_count_for_less_unless_the_query_is_about_them(tmp_path: Path) -> None:
+    index = make_repo(tmp_path, {
+        "shop/cart.py": """
+            def add_item(cart, item):
+                cart.append(item)
+            """,
+        "tests/test_cart.py": """
+            def test_add_item_to_cart():
+                cart = []
+                add_item(cart, "item")  # add item to cart
+                assert cart == ["item"]  # the item is in the cart
+            """,
+        "docs/cart.md": """
+            # Cart
+
+            Use add_item to add an item to the cart: the cart then holds the item.
+            """,
+    })
+    lexical = {"weight_skeleton": 0.0, "weight_file": 0.0, "weight_pagerank": 0.0, "weight_neighbor": 0.0}
+    neutral = run(index, "add item to cart", prior_tests=1.0, prior_docs=1.0, **lexical)
+    assert files_in_order(neutral)[0] == "tests/test_cart.py"  # the test says it most often
+    held_back = run(index, "add item to cart", prior_tests=0.2, prior_docs=0.2, **lexical)
+    assert files_in_order(held_back) == ["shop/cart.py", "tests/test_cart.py", "docs/cart.md"]
+    # Asked about tests, the test file is not held back.
+    asked = run(index, "which test covers add item to cart", prior_tests=0.2, prior_docs=0.2, **lexical)
+    assert files_in_order(asked)[0] == "tests/test_cart.py"

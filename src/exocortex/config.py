@@ -72,10 +72,16 @@ class Config:
     """Fusion weight of lexical BM25 over chunks."""
     weight_skeleton: float = 0.5
     """Fusion weight of lexical BM25 over file skeletons (lifts every chunk of a matching file)."""
+    weight_file: float = 0.5
+    """Fusion weight of lexical BM25 over whole files (lifts every chunk of a matching file)."""
     weight_pagerank: float = 0.5
     """Fusion weight of personalized PageRank over the definition/reference graph."""
     weight_neighbor: float = 0.3
     """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
+    prior_tests: float = 0.5
+    """Fused scores of chunks in test files are multiplied by this unless the query is about tests."""
+    prior_docs: float = 0.7
+    """... and of chunks in docs and examples (markdown, rst, doc/, examples/) unless it is about them."""
     search_candidates: int = 400
     """Candidates each signal contributes before fusion."""
     pagerank_damping: float = 0.85
@@ -207,7 +213,8 @@ def validate(config: Config) -> None:
                  "pack_count_memo_entries"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
-    for name in ("weight_bm25", "weight_skeleton", "weight_pagerank", "weight_neighbor", "bm25_k1"):
+    for name in ("weight_bm25", "weight_skeleton", "weight_file", "weight_pagerank", "weight_neighbor", "bm25_k1",
+                 "prior_tests", "prior_docs"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
     if not 0 <= config.bm25_b <= 1:

@@ -26,13 +26,14 @@ import pyarrow.ipc as ipc
 from exocortex.memory.heap import release_freed_memory
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
+from exocortex.search.roles import file_roles
 from exocortex.search.structure import Graph, build_graph
 
 if TYPE_CHECKING:
     from exocortex.store.lance import StoreReader
 
 CACHE_DIRNAME = "search"
-FORMAT = 2  # bump when the cached layout changes
+FORMAT = 3  # bump when the cached layout changes
 
 DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type")
 _CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
@@ -42,11 +43,13 @@ _GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
 @dataclass(slots=True)
 class SearchData:
     chunks: LexicalIndex  # one document per chunk
-    skeletons: LexicalIndex  # one document per indexed file
+    skeletons: LexicalIndex  # one document per indexed file: its skeleton
+    files: LexicalIndex  # one document per indexed file: all its chunks' terms
     chunk_keys: pa.Table  # path, ordinal, start_line, end_line, kind, symbol; row = chunk doc id
     chunk_file: np.ndarray  # file doc id of each chunk doc
     file_first_chunk: np.ndarray  # first chunk doc id of each file (-1: none)
     file_paths: pa.Array  # file doc id -> path
+    file_role: np.ndarray  # file doc id -> roles.SOURCE, TEST or DOCS
     def_offsets: np.ndarray  # (V+1,) name term id -> range in def_docs
     def_docs: np.ndarray  # chunk doc ids of definitions, grouped by their name's term id
     graph: Graph
@@ -137,9 +140,11 @@ def _build(reader: StoreReader, folder: Path) -> None:
     rev = docs[valid][::-1]
     first[chunk_file[valid][::-1]] = rev
     np.save(folder / "chunk_file.npy", chunk_file)
+    lexical.save(lexical.aggregate(chunk_index, chunk_file, len(file_paths)), folder / "files")
     np.save(folder / "file_first_chunk.npy", first)
     _write_arrow(folder / "chunk_keys.arrow", chunks.select(_CHUNK_COLUMNS))
     _write_arrow(folder / "file_paths.arrow", pa.table({"path": file_paths}))
+    np.save(folder / "file_role.npy", file_roles(file_paths.to_pylist()))
 
     # Definition index: name term id -> chunks defining it.
     is_def = pc.and_(
@@ -189,10 +194,12 @@ def _load(folder: Path) -> SearchData:
     return SearchData(
         chunks=lexical.load(folder / "chunks"),
         skeletons=lexical.load(folder / "skeletons"),
+        files=lexical.load(folder / "files"),
         chunk_keys=_read_arrow(folder / "chunk_keys.arrow"),
         chunk_file=arr("chunk_file"),
         file_first_chunk=arr("file_first_chunk"),
         file_paths=_read_arrow(folder / "file_paths.arrow").column("path").combine_chunks(),
+        file_role=arr("file_role"),
         def_offsets=arr("def_offsets"),
         def_docs=arr("def_docs"),
         graph=graph,

@@ -29,6 +29,15 @@ class Fused:
     def __len__(self) -> int:
         return int(self.docs.size)
 
+    def head(self, n: int) -> Fused:
+        """The ``n`` best."""
+        return Fused(self.docs[:n], self.scores[:n], {name: v[:n] for name, v in self.values.items()})
+
+    def rescored(self, scores: np.ndarray) -> Fused:
+        """The same docs with new ``scores``, re-sorted (ties by doc id)."""
+        order = np.lexsort((self.docs, -scores))
+        return Fused(self.docs[order], scores[order], {name: v[order] for name, v in self.values.items()})
+
     def signals(self, i: int) -> dict[str, float]:
         """The values of the signals that ranked the ``i``-th doc."""
         out: dict[str, float] = {}

@@ -328,6 +328,44 @@ def _term_major(
     return post_docs, post_tf
 
 
+def aggregate(index: LexicalIndex, group: np.ndarray, num_groups: int) -> LexicalIndex:
+    """The index of groups of documents (files of chunks): a group's term counts are its documents' sums.
+
+    ``group`` gives each document's group and must not decrease with the doc id
+    (chunks sorted by path, files sorted by path), so each term's postings stay
+    sorted by group and merging them needs no sort. Documents of group -1 are
+    left out. The result has no forward index.
+    """
+    v = len(index.vocab)
+    post_term = np.repeat(np.arange(v, dtype=np.int64), np.diff(index.term_offsets))
+    post_group = np.asarray(group, np.int64)[index.post_docs]
+    keep = post_group >= 0
+    key = post_term[keep] * max(num_groups, 1) + post_group[keep]
+    tf = np.asarray(index.post_tf)[keep]
+    del post_term, post_group, keep
+    if key.size:
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        tf = np.add.reduceat(tf, starts).astype(np.float32)
+        key = key[starts]
+    terms = key // max(num_groups, 1)
+    term_offsets = np.zeros(v + 1, np.int64)
+    np.cumsum(np.bincount(terms, minlength=v), out=term_offsets[1:])
+    valid = np.asarray(group) >= 0
+    doc_len = np.bincount(np.asarray(group)[valid], weights=np.asarray(index.doc_len)[valid],
+                          minlength=num_groups).astype(np.float32)
+    total = float(doc_len.sum())
+    return LexicalIndex(
+        vocab=index.vocab,
+        term_offsets=term_offsets,
+        post_docs=(key % max(num_groups, 1)).astype(np.int32),
+        post_tf=tf.astype(np.float32),
+        doc_len=doc_len,
+        fwd_offsets=np.zeros(num_groups + 1, np.int64),
+        fwd_terms=np.empty(0, np.int32),
+        avg_len=total / num_groups if num_groups and total else 1.0,
+    )
+
+
 def save(index: LexicalIndex, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in _ARRAYS:

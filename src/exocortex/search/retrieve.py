@@ -7,6 +7,7 @@ Signals (each a ranked list of chunks; fusion weights in ``Config``):
 - ``skeleton``: BM25 of the file's skeleton, given to the file's candidate chunks
   (a file-level match lifts every chunk of the file); a matching file with no
   candidate chunk contributes its first chunk.
+- ``file``: the same with BM25 of the whole file (the sums of its chunks' terms).
 - ``pagerank``: personalized PageRank mass of the chunk's file, seeded by the files
   of the best lexical matches and of the definitions the query names; a file
   reached only through the graph contributes its definitions of the names the
@@ -26,6 +27,7 @@ from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
 from exocortex.search.lexical import top
 from exocortex.search.query import Query, parse_query
+from exocortex.search.roles import role_priors
 from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
 
 if TYPE_CHECKING:
@@ -55,10 +57,18 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
     weights = {
         "bm25": config.weight_bm25,
         "skeleton": config.weight_skeleton,
+        "file": config.weight_file,
         "pagerank": config.weight_pagerank,
         "neighbor": config.weight_neighbor,
     }
-    return _hits(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k, limit=k))
+    fused = reciprocal_rank_fusion(ranked, weights, config.fusion_k)
+    # Tests, docs and examples count for less unless the query is about them.
+    priors = role_priors(query, config.prior_tests, config.prior_docs)
+    files = data.chunk_file[fused.docs]
+    factor = np.where(files >= 0, priors[data.file_role[np.maximum(files, 0)]], 1.0)
+    if not np.all(factor == 1.0):
+        fused = fused.rescored(fused.scores * factor)
+    return _hits(data, fused.head(k))
 
 
 def _ranked(docs: np.ndarray, values: np.ndarray, own: np.ndarray, budget: int) -> Ranked:
@@ -92,8 +102,11 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     ranked: dict[str, Ranked] = {"bm25": (docs, scores)}
     num_docs, num_files = chunks.num_docs, len(data.file_paths)
 
-    # Skeleton BM25 per file.
+    # File-level BM25: of each file's skeleton, and of all its text.
     fdocs, fscores = top(*data.skeletons.score(q.terms, k1, b), budget)
+    wdocs, wscores = fdocs[:0], fscores[:0]
+    if config.weight_file > 0:
+        wdocs, wscores = top(*data.files.score(q.terms, k1, b), budget)
 
     # Neighbours of the best matched definitions.
     neighbor = _neighbors(data, docs, scores, config) if config.weight_neighbor > 0 else {}
@@ -132,6 +145,7 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         covered[files[first >= 0]] = True
 
     add_first_chunks(fdocs)
+    add_first_chunks(wdocs)
     # Files PageRank reaches bring the definitions of the names the seeds pointed at.
     has_mass = bool(file_mass.size and file_mass.max() > 0)
     if has_mass:
@@ -157,6 +171,10 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         per_file = np.zeros(num_files)
         per_file[fdocs] = fscores
         ranked["skeleton"] = _ranked(cand, np.where(known, per_file[cand_file], 0.0), own, budget)
+    if wdocs.size:
+        per_file = np.zeros(num_files)
+        per_file[wdocs] = wscores
+        ranked["file"] = _ranked(cand, np.where(known, per_file[cand_file], 0.0), own, budget)
     if has_mass:
         ranked["pagerank"] = _ranked(cand, np.where(known, file_mass[cand_file], 0.0), own, budget)
     if neighbor:
