@@ -23,7 +23,8 @@ def make_repo(root: Path, files: dict[str, str], **settings: Any) -> Index:
 
 
 def run(index: Index, query: str, k: int = 20, **weights: float) -> list[SearchHit]:
-    config = index.config.replace(**weights)
+    # The expansion to whole files is off unless a test asks for it: the other tests look at one signal each.
+    config = index.config.replace(**{"weight_expand": 0.0, **weights})
     return search(StoreReader(index.store), query, k, config)
 
 
@@ -274,3 +275,27 @@ def test_tests_and_docs_count_for_less_unless_the_query_is_about_them(tmp_path: 
     # Asked about tests, the test file is not held back.
     asked = run(index, "which test covers add item to cart", prior_tests=0.2, prior_docs=0.2, **lexical)
     assert files_in_order(asked)[0] == "tests/test_cart.py"
+
+
+def test_the_best_files_bring_all_their_chunks(tmp_path: Path) -> None:
+    index = make_repo(tmp_path, {
+        "coder.py": """
+            class Encoder:
+                def transform(self, labels):
+                    return [self.index[x] for x in labels]  # transform labels
+
+                def inverse(self, codes):
+                    return [self.values[c] for c in codes]
+            """,
+        "other.py": """
+            def transform_labels_again(labels):
+                return labels  # labels transform
+            """,
+    })
+    quiet = {"weight_pagerank": 0.0, "weight_neighbor": 0.0}
+    off = run(index, "transform labels", weight_expand=0.0, **quiet)
+    on = run(index, "transform labels", weight_expand=1.0, expand_files=2, **quiet)
+    assert rank_of(off, "coder.py", "Encoder.inverse") == 10**6  # no query word in it
+    inverse = on[rank_of(on, "coder.py", "Encoder.inverse")]
+    assert set(inverse.signals) == {"expand"}  # brought in by its file alone
+    assert rank_of(on, "other.py") < 10**6  # the other file is still there

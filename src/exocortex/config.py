@@ -76,6 +76,10 @@ class Config:
     """Fusion weight of lexical BM25 over whole files (lifts every chunk of a matching file)."""
     weight_pagerank: float = 0.5
     """Fusion weight of personalized PageRank over the definition/reference graph."""
+    weight_expand: float = 0.3
+    """Fusion weight of the chunks of the best files of a first fusion (``expand_files`` of them)."""
+    expand_files: int = 3
+    """Best files of a first fusion whose every chunk becomes a candidate (0: none)."""
     weight_neighbor: float = 0.3
     """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
     prior_tests: float = 0.5
@@ -209,12 +213,12 @@ def validate(config: Config) -> None:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     for name in ("pagerank_seed_chunks", "pagerank_seed_files", "pagerank_steps", "pagerank_files",
-                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "pack_snapshot_max_bytes",
-                 "pack_count_memo_entries"):
+                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "expand_files",
+                 "pack_snapshot_max_bytes", "pack_count_memo_entries"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
     for name in ("weight_bm25", "weight_skeleton", "weight_file", "weight_pagerank", "weight_neighbor", "bm25_k1",
-                 "prior_tests", "prior_docs"):
+                 "prior_tests", "prior_docs", "weight_expand"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
     if not 0 <= config.bm25_b <= 1:

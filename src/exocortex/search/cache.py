@@ -48,6 +48,7 @@ class SearchData:
     chunk_keys: pa.Table  # path, ordinal, start_line, end_line, kind, symbol; row = chunk doc id
     chunk_file: np.ndarray  # file doc id of each chunk doc
     file_first_chunk: np.ndarray  # first chunk doc id of each file (-1: none)
+    file_chunk_count: np.ndarray  # chunks of each file (they are consecutive doc ids from the first)
     file_paths: pa.Array  # file doc id -> path
     file_role: np.ndarray  # file doc id -> roles.SOURCE, TEST or DOCS
     def_offsets: np.ndarray  # (V+1,) name term id -> range in def_docs
@@ -182,6 +183,11 @@ def _build(reader: StoreReader, folder: Path) -> None:
         np.save(folder / f"graph_{name}.npy", getattr(graph, name))
 
 
+def _chunk_counts(chunk_file: np.ndarray, num_files: int) -> np.ndarray:
+    known = np.asarray(chunk_file)
+    return np.bincount(known[known >= 0], minlength=num_files)
+
+
 def _load(folder: Path) -> SearchData:
     def arr(name: str) -> np.ndarray:
         loaded: np.ndarray = np.load(folder / f"{name}.npy", mmap_mode="r")
@@ -198,6 +204,7 @@ def _load(folder: Path) -> SearchData:
         chunk_keys=_read_arrow(folder / "chunk_keys.arrow"),
         chunk_file=arr("chunk_file"),
         file_first_chunk=arr("file_first_chunk"),
+        file_chunk_count=_chunk_counts(arr("chunk_file"), int(arr("file_first_chunk").shape[0])),
         file_paths=_read_arrow(folder / "file_paths.arrow").column("path").combine_chunks(),
         file_role=arr("file_role"),
         def_offsets=arr("def_offsets"),

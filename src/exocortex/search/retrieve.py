@@ -12,6 +12,8 @@ Signals (each a ranked list of chunks; fusion weights in ``Config``):
   of the best lexical matches and of the definitions the query names; a file
   reached only through the graph contributes its definitions of the names the
   seeds reference (or its first chunk).
+- ``expand``: every chunk of the best few files of a first fusion, by file rank
+  then line order (then all signals are fused again);
 - ``neighbor``: for the best matched definitions, the chunk of the enclosing class,
   definitions they reference (callees) and chunks that reference them (callers).
 """
@@ -25,7 +27,7 @@ import numpy as np
 from exocortex.search.cache import DEFINITION_KINDS, SearchData, load_search_data
 from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
-from exocortex.search.lexical import top
+from exocortex.search.lexical import segment_positions, top
 from exocortex.search.query import Query, parse_query
 from exocortex.search.roles import role_priors
 from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
@@ -61,14 +63,36 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
         "pagerank": config.weight_pagerank,
         "neighbor": config.weight_neighbor,
     }
-    fused = reciprocal_rank_fusion(ranked, weights, config.fusion_k)
-    # Tests, docs and examples count for less unless the query is about them.
     priors = role_priors(query, config.prior_tests, config.prior_docs)
+    fused = _with_priors(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k), priors)
+    if config.expand_files > 0 and config.weight_expand > 0 and len(fused):
+        # Every chunk of the best files becomes a candidate: the code a question is about
+        # often sits next to the lines it names (another method of the same class).
+        ranked["expand"] = _file_chunks(data, fused, config.expand_files)
+        weights["expand"] = config.weight_expand
+        fused = _with_priors(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k), priors)
+    return _hits(data, fused.head(k))
+
+
+def _with_priors(data: SearchData, fused: Fused, priors: np.ndarray) -> Fused:
+    """Scores multiplied by the prior of each chunk's file role (tests and docs count for less)."""
     files = data.chunk_file[fused.docs]
     factor = np.where(files >= 0, priors[data.file_role[np.maximum(files, 0)]], 1.0)
-    if not np.all(factor == 1.0):
-        fused = fused.rescored(fused.scores * factor)
-    return _hits(data, fused.head(k))
+    return fused if np.all(factor == 1.0) else fused.rescored(fused.scores * factor)
+
+
+def _file_chunks(data: SearchData, fused: Fused, n_files: int) -> Ranked:
+    """All chunks of the ``n_files`` best files of ``fused``, by file rank, then line order."""
+    files = data.chunk_file[fused.docs]
+    files = files[files >= 0]
+    _, first_seen = np.unique(files, return_index=True)
+    best = files[np.sort(first_seen)][:n_files].astype(np.int64)
+    starts = data.file_first_chunk[best]
+    best, starts = best[starts >= 0], starts[starts >= 0]
+    counts = data.file_chunk_count[best]
+    docs = segment_positions(starts, counts)
+    values = np.repeat(1.0 / np.arange(1, best.size + 1), counts)
+    return docs, values
 
 
 def _ranked(docs: np.ndarray, values: np.ndarray, own: np.ndarray, budget: int) -> Ranked:
