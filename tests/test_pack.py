@@ -362,3 +362,22 @@ def test_xml_is_well_formed_and_parses_back_to_the_source_lines(tmp_path: Path) 
     assert 'HTML = "<b>&amp;</b>"\n' in content
     assert "    return x[y[0]]>1  # ]]> inside\n" in content
     assert '    return "\ufffd"\n' in content  # a form feed cannot be carried by XML 1.0
+
+
+def test_the_count_memo_is_exact_and_bounded(tmp_path: Path) -> None:
+    from exocortex.pack.render import CountMemo
+
+    memo = CountMemo(max_entries=2)
+    texts = [f"def f{i}(x):\n    return x * {i}  # some words to count\n" * (i + 2) for i in range(4)]
+    for _ in range(2):
+        assert [memo.count(t, "cl100k_base") for t in texts] == [count_tokens(t, "cl100k_base") for t in texts]
+    assert len(memo._counts) == 2  # the oldest entries went first
+    assert memo.count(texts[0], "o200k_base") == count_tokens(texts[0], "o200k_base")  # keyed by tokenizer too
+
+    (tmp_path / "m.py").write_text("".join(texts), encoding="utf-8")
+    reader = open_reader(tmp_path)
+    hits = hits_for(chunk_rows(reader))
+    plain = pack_context("f", hits, reader, budget=500)
+    for _ in range(2):
+        remembered = pack_context("f", hits, reader, budget=500, count_memo_entries=100)
+        assert remembered.text == plain.text and remembered.tokens == plain.tokens == count_tokens(plain.text)

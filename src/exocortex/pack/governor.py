@@ -273,8 +273,9 @@ def pack_context(
     applies to that text. A second pack of the same commit in this process holds
     the commit's texts in memory when they take at most ``snapshot_max_bytes``
     (0: never), and exact counts of up to ``count_memo_entries`` rendered
-    blocks are remembered for later packs (0: none). Raises ``NoMatchesError`` when ``hits`` is empty and
-    ``BudgetTooSmallError`` when not even the path of the top hit fits.
+    blocks are remembered for later packs (0: none). Raises ``NoMatchesError``
+    when ``hits`` is empty and ``BudgetTooSmallError`` when not even the path of
+    the top hit fits.
     """
     if tokenizer not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{tokenizer}' (choose from {', '.join(TOKENIZERS)})")
