@@ -24,8 +24,10 @@ def test_scores_are_weighted_reciprocal_ranks_summed_over_signals() -> None:
     assert "off" not in fused.values  # a zero weight contributes nothing
 
 
-def test_ties_go_to_the_lower_doc_id_and_limit_keeps_the_best() -> None:
+def test_ties_go_to_the_lower_doc_id_and_head_keeps_the_best() -> None:
     ranked = {"a": _ranked([5, 2], [1.0, 1.0]), "b": _ranked([2, 5], [1.0, 1.0])}
-    fused = reciprocal_rank_fusion(ranked, {"a": 1.0, "b": 1.0}, fusion_k=60.0, limit=1)
-    assert fused.docs.tolist() == [2]
+    fused = reciprocal_rank_fusion(ranked, {"a": 1.0, "b": 1.0}, fusion_k=60.0)
+    assert fused.docs.tolist() == [2, 5]
+    best = fused.head(1)
+    assert best.docs.tolist() == [2] and best.signals(0) == {"a": 1.0, "b": 1.0}
     assert len(reciprocal_rank_fusion({}, {"a": 1.0}, 60.0)) == 0

@@ -197,14 +197,15 @@ def _load(folder: Path) -> SearchData:
         num_files=int(arr("graph_num_files")[0]),
         **{name: arr(f"graph_{name}") for name in _GRAPH_ARRAYS},
     )
+    chunk_file, file_first_chunk = arr("chunk_file"), arr("file_first_chunk")
     return SearchData(
         chunks=lexical.load(folder / "chunks"),
         skeletons=lexical.load(folder / "skeletons"),
         files=lexical.load(folder / "files"),
         chunk_keys=_read_arrow(folder / "chunk_keys.arrow"),
-        chunk_file=arr("chunk_file"),
-        file_first_chunk=arr("file_first_chunk"),
-        file_chunk_count=_chunk_counts(arr("chunk_file"), int(arr("file_first_chunk").shape[0])),
+        chunk_file=chunk_file,
+        file_first_chunk=file_first_chunk,
+        file_chunk_count=_chunk_counts(chunk_file, int(file_first_chunk.shape[0])),
         file_paths=_read_arrow(folder / "file_paths.arrow").column("path").combine_chunks(),
         file_role=arr("file_role"),
         def_offsets=arr("def_offsets"),

@@ -48,9 +48,8 @@ class Fused:
         return out
 
 
-def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, float], fusion_k: float,
-                           limit: int | None = None) -> Fused:
-    """Fuse ``signal -> (docs, values)`` into the ``limit`` best docs (all when None).
+def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, float], fusion_k: float) -> Fused:
+    """Fuse ``signal -> (docs, values)`` into every ranked doc, best first (``Fused.head`` keeps the best).
 
     A signal with weight 0 or no entries contributes nothing and has no entry in
     ``values``. Contributions are added in signal order, so the sums are those of
@@ -66,8 +65,6 @@ def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, f
     uniq, inverse = np.unique(all_docs, return_inverse=True)
     scores = np.bincount(inverse, weights=np.concatenate(parts), minlength=uniq.size)
     order = np.lexsort((uniq, -scores))
-    if limit is not None:
-        order = order[:limit]
     fused_values: dict[str, np.ndarray] = {}
     at = 0
     for name, docs, values, _ in used:

@@ -191,16 +191,22 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     own = np.zeros(num_docs)
     own[docs] = scores
     own = own[cand]
+
+    def by_file(per_file: np.ndarray) -> Ranked:
+        """The candidates ranked by a value of their file."""
+        return _ranked(cand, np.where(known, per_file[np.maximum(cand_file, 0)], 0.0), own, budget)
+
+    def dense(files: np.ndarray, values: np.ndarray) -> np.ndarray:
+        per_file = np.zeros(num_files)
+        per_file[files] = values
+        return per_file
+
     if fdocs.size:
-        per_file = np.zeros(num_files)
-        per_file[fdocs] = fscores
-        ranked["skeleton"] = _ranked(cand, np.where(known, per_file[cand_file], 0.0), own, budget)
+        ranked["skeleton"] = by_file(dense(fdocs, fscores))
     if wdocs.size:
-        per_file = np.zeros(num_files)
-        per_file[wdocs] = wscores
-        ranked["file"] = _ranked(cand, np.where(known, per_file[cand_file], 0.0), own, budget)
+        ranked["file"] = by_file(dense(wdocs, wscores))
     if has_mass:
-        ranked["pagerank"] = _ranked(cand, np.where(known, file_mass[cand_file], 0.0), own, budget)
+        ranked["pagerank"] = by_file(file_mass)
     if neighbor:
         items = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         ranked["neighbor"] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items]))
