@@ -110,7 +110,16 @@ def fetch_sdist(name: str, version: str, dest: Path, index_url: str) -> Path:
 
 
 def extract_sdist(archive: Path, dest: Path) -> Path:
-    """Extract ``archive`` into ``dest`` once; returns the sdist's top directory."""
+    """Extract ``archive`` into ``dest`` once; returns the sdist's top directory.
+
+    The top directory's name is remembered beside it (``<archive>.top``), so that a later
+    call does not decompress the archive again to learn it.
+    """
+    marker = dest / f"{archive.name}.top"
+    if marker.is_file():
+        out = dest / marker.read_text(encoding="utf-8").strip()
+        if out.is_dir():
+            return out
     with tarfile.open(archive) as tar:
         top = {m.name.split("/", 1)[0] for m in tar.getmembers()}
         if len(top) != 1:
@@ -118,6 +127,7 @@ def extract_sdist(archive: Path, dest: Path) -> Path:
         (top_name,) = top
         out = dest / top_name
         if out.is_dir():
+            marker.write_text(top_name + "\n", encoding="utf-8")
             return out
         log(f"extracting {archive.name}")
         dest.mkdir(parents=True, exist_ok=True)
@@ -126,6 +136,7 @@ def extract_sdist(archive: Path, dest: Path) -> Path:
         tar.extractall(tmp, filter="data")
     os.replace(tmp / top_name, out)
     shutil.rmtree(tmp)
+    marker.write_text(top_name + "\n", encoding="utf-8")
     return out
 
 

@@ -235,6 +235,22 @@ def test_skeleton_and_chunks_of_one_file_do_not_repeat_lines(tmp_path: Path) -> 
     assert ("chunk", "skeleton") in seen, seen
 
 
+def test_the_best_files_go_in_whole_when_they_cost_little_of_the_budget(sample_repo: Path,
+                                                                         reader: StoreReader) -> None:
+    rows = chunk_rows(reader)
+    hits = [_hit(rows, "app/models.py", "User.greet", 2.0), _hit(rows, "app/util.py", "slugify", 1.0)]
+    plain = pack_context("greet", hits, reader, budget=4000)
+    whole = pack_context("greet", hits, reader, budget=4000, whole_files=1, whole_file_share=0.5)
+    assert "def slug(self" not in plain.text  # only the hit and its class header
+    kinds = {it.path: it.kind for it in whole.items}
+    assert kinds["app/models.py"] == "full" and kinds["app/util.py"] == "chunk"  # one whole file, not two
+    assert "def slug(self" in whole.text
+    check_verbatim(whole, sample_repo)
+    # A whole file dearer than its share of the budget is not taken whole.
+    tight = pack_context("greet", hits, reader, budget=4000, whole_files=1, whole_file_share=0.001)
+    assert "def slug(self" not in tight.text
+
+
 # --- rendering --------------------------------------------------------------------------------------
 
 

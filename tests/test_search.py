@@ -199,7 +199,7 @@ def test_results_are_ordered_bounded_and_serializable(tmp_path: Path) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for h in hits:
         assert h.lines[0] <= h.lines[1]
-        assert set(h.signals) <= {"bm25", "skeleton", "file", "pagerank", "neighbor"}
+        assert set(h.signals) <= {"bm25", "skeleton", "file", "pagerank", "neighbor", "named"}
     json.dumps([{"path": h.path, "lines": list(h.lines), "score": h.score, "signals": h.signals} for h in hits])
 
 
@@ -299,3 +299,30 @@ def test_the_best_files_bring_all_their_chunks(tmp_path: Path) -> None:
     inverse = on[rank_of(on, "coder.py", "Encoder.inverse")]
     assert set(inverse.signals) == {"expand"}  # brought in by its file alone
     assert rank_of(on, "other.py") < 10**6  # the other file is still there
+
+
+def test_a_file_named_in_a_traceback_comes_first_with_the_frames_function(tmp_path: Path) -> None:
+    index = make_repo(tmp_path, {
+        "pkg/io/reader.py": """
+            def header(stream):
+                return stream.readline()
+
+            def load(stream):
+                return [line.split(",") for line in stream]
+            """,
+        "pkg/table.py": """
+            def parse_rows(rows):
+                # rows of the table fail to parse: split on the separator
+                return [row.split(";") for row in rows]
+            """,
+    })
+    query = ('Parsing rows of my table fails:\n'
+             '  File "/home/me/venv/site-packages/pkg/io/reader.py", line 7, in load\n'
+             'ValueError: rows fail to parse')
+    quiet = {"weight_pagerank": 0.0, "weight_neighbor": 0.0, "weight_skeleton": 0.0, "weight_file": 0.0}
+    off = run(index, query, weight_named=0.0, **quiet)
+    on = run(index, query, weight_named=2.0, **quiet)
+    assert rank_of(off, "pkg/io/reader.py", "header") > rank_of(off, "pkg/table.py")  # only its path matches
+    assert (on[0].path, on[0].symbol) == ("pkg/io/reader.py", "load") and on[0].signals["named"] > 0
+    # the named file's other chunks come before the file that only shares words
+    assert rank_of(on, "pkg/io/reader.py", "header") < rank_of(on, "pkg/table.py")

@@ -31,3 +31,4 @@ def test_ties_go_to_the_lower_doc_id_and_head_keeps_the_best() -> None:
     best = fused.head(1)
     assert best.docs.tolist() == [2] and best.signals(0) == {"a": 1.0, "b": 1.0}
     assert len(reciprocal_rank_fusion({}, {"a": 1.0}, 60.0)) == 0
+

@@ -47,3 +47,14 @@ def test_query_weights_identifiers_paths_and_quotes() -> None:
     assert "where" not in q.identifiers  # plain words are not identifiers
     assert parse_query("   ").empty
     assert parse_query("the of and").empty
+
+
+
+def test_a_several_line_querys_first_line_weighs_more() -> None:
+    text = "Autodetector crashes on rename\n\nWhen I rename a model the migration fails."
+    plain, titled = parse_query(text), parse_query(text, title_weight=2.0)
+    assert titled.terms["autodetector"] == 2 * plain.terms["autodetector"]
+    assert titled.terms["rename"] == 2 * plain.terms["rename"]  # in the title, and again below
+    assert titled.terms["migration"] == plain.terms["migration"]
+    one_line = "Autodetector crashes on rename"
+    assert parse_query(one_line, title_weight=2.0).terms == parse_query(one_line).terms  # no title to weigh

@@ -18,7 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import BM25, TOKENIZER, SourceFiles, pack_whole, random_order, render_file  # noqa: E402
-from data import Corpus, Task, gold_edits, is_test_path, names_file, python_sources  # noqa: E402
+from data import Corpus, GoldEdits, Task, gold_edits, is_test_path, names_file, python_sources  # noqa: E402
 from metrics import WHOLE_FILE, coverage, distinct_in_order, gold_ranks, merge  # noqa: E402
 
 WARMUP_QUERY = "how are settings loaded and validated when the application starts"
@@ -156,6 +156,17 @@ def evaluate_corpus(job: CorpusJob) -> dict[str, Any]:
     return {"info": info, "records": records}
 
 
+def skip_reason(gold: GoldEdits, relocate: bool) -> str | None:
+    """Why a task cannot be measured on this corpus, or None."""
+    if gold.missing:
+        return "gold file missing from the sdist"
+    if relocate and gold.hunks_by_how["header"]:
+        return "gold edit not found in the sdist's file"
+    if gold.total == 0:
+        return "no edited lines (new files only)"
+    return None
+
+
 def _evaluate_task(task: Task, job: CorpusJob, index: Any, files: SourceFiles | None,
                    bm25: BM25 | None) -> dict[str, Any]:
     corpus = job.corpus
@@ -179,12 +190,7 @@ def _evaluate_task(task: Task, job: CorpusJob, index: Any, files: SourceFiles | 
         "skipped": None,
         "methods": {},
     }
-    if gold.missing:
-        record["skipped"] = "gold file missing from the sdist"
-    elif job.relocate and gold.hunks_by_how["header"]:
-        record["skipped"] = "gold edit not found in the sdist's file"
-    elif gold.total == 0:
-        record["skipped"] = "no edited lines (new files only)"
+    record["skipped"] = skip_reason(gold, job.relocate)
     if record["skipped"]:
         return record
     edits = gold.lines

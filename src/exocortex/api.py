@@ -179,7 +179,9 @@ class Index:
         hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config)
         return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
                             snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
-                            count_memo_entries=self.config.pack_count_memo_entries)
+                            count_memo_entries=self.config.pack_count_memo_entries,
+                            whole_files=self.config.pack_whole_files,
+                            whole_file_share=self.config.pack_whole_file_share)
 
     def unstructured_files(self) -> list[dict[str, Any]]:
         """Indexed files that were chunked by line windows rather than by their structure."""

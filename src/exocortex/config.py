@@ -80,12 +80,16 @@ class Config:
     """Fusion weight of the chunks of the best files of a first fusion (``expand_files`` of them)."""
     expand_files: int = 3
     """Best files of a first fusion whose every chunk becomes a candidate (0: none)."""
+    weight_named: float = 0.5
+    """Fusion weight of the files the query names (paths, dotted modules, traceback frames)."""
     weight_neighbor: float = 0.3
     """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
     prior_tests: float = 0.5
     """Fused scores of chunks in test files are multiplied by this unless the query is about tests."""
     prior_docs: float = 0.7
     """... and of chunks in docs and examples (markdown, rst, doc/, examples/) unless it is about them."""
+    query_title_weight: float = 2.0
+    """Terms of a several-line query's first line (an issue's title) weigh this many times more."""
     search_candidates: int = 400
     """Candidates each signal contributes before fusion."""
     pagerank_damping: float = 0.85
@@ -111,6 +115,11 @@ class Config:
     neighbors_per_source: int = 8
     """Callers and callees taken per matched definition."""
 
+    pack_whole_files: int = 0
+    """The first files a pack reaches (in rank order) are packed whole when they cost at most
+    ``pack_whole_file_share`` of the budget (0: never)."""
+    pack_whole_file_share: float = 0.2
+    """See ``pack_whole_files``."""
     pack_snapshot_max_bytes: int = 1024 * 1024 * 1024
     """A process that packs the same commit again holds its chunk texts, skeletons and signatures
     in memory (Arrow) when they take at most this many bytes; 0 never holds them."""
@@ -213,16 +222,19 @@ def validate(config: Config) -> None:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     for name in ("pagerank_seed_chunks", "pagerank_seed_files", "pagerank_steps", "pagerank_files",
-                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "expand_files",
+                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "expand_files", "pack_whole_files",
                  "pack_snapshot_max_bytes", "pack_count_memo_entries"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
-    for name in ("weight_bm25", "weight_skeleton", "weight_file", "weight_pagerank", "weight_neighbor", "bm25_k1",
+    for name in ("weight_bm25", "weight_skeleton", "weight_file", "weight_pagerank", "weight_neighbor",
+                 "weight_named", "bm25_k1",
+                 "query_title_weight",
                  "prior_tests", "prior_docs", "weight_expand"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
-    if not 0 <= config.bm25_b <= 1:
-        raise ConfigError("bm25_b must be between 0 and 1")
+    for name in ("bm25_b", "pack_whole_file_share"):
+        if not 0 <= getattr(config, name) <= 1:
+            raise ConfigError(f"{name} must be between 0 and 1")
     if not 0 < config.pagerank_damping < 1:
         raise ConfigError("pagerank_damping must be between 0 and 1 (exclusive)")
     if config.fusion_k <= 0:

@@ -106,10 +106,14 @@ class _Op:
 
 
 class _Planner:
-    def __init__(self, corpus: PackCorpus, renderer: Renderer, budget: int) -> None:
+    def __init__(self, corpus: PackCorpus, renderer: Renderer, budget: int, whole_files: int = 0,
+                 whole_file_share: float = 0.0) -> None:
         self.corpus = corpus
         self.renderer = renderer
         self.budget = budget
+        self.whole_files = whole_files
+        self.whole_file_max = int(whole_file_share * budget)
+        self.files_seen: list[str] = []
         fmt = renderer.fmt
         self.used = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
         self.log: list[list[_Op]] = []
@@ -171,6 +175,10 @@ class _Planner:
     def place(self, hit: SearchHit, chunk: ChunkText) -> bool:
         """Add the best form of ``hit`` that fits; False when nothing new could be added."""
         path = chunk.path
+        if path not in self.files_seen:
+            self.files_seen.append(path)
+            if len(self.files_seen) <= self.whole_files and self._place_whole(path, hit.score):
+                return True
         if (path, chunk.ordinal) in self.chunks:
             return True
         # 1. the chunk in full, with its enclosing class headers
@@ -209,6 +217,20 @@ class _Planner:
             self._commit(ops)
             return True
         return False
+
+    def _place_whole(self, path: str, score: float) -> bool:
+        """Every chunk of one of the best files, when the file costs at most ``whole_file_max``.
+
+        The lines a task needs often sit beside the ones the query matched (the next
+        method, the line before an insertion); a large budget can afford the whole file.
+        """
+        chunks = [c for c in self.corpus.chunks_of(path) if (path, c.ordinal) not in self.chunks]
+        ops = self._opening(path, True, score)
+        ops += [_Op("chunk", path, c.tokens + _PIECE_ALLOWANCE, chunk=c, score=score) for c in chunks]
+        if not chunks or sum(op.cost for op in ops) > self.whole_file_max or not self._fits(ops):
+            return False
+        self._commit(ops)
+        return True
 
     def _signature(self, chunk: ChunkText, score: float) -> Signature | None:
         signature = self.corpus.signature(chunk.path, chunk.symbol)
@@ -265,6 +287,8 @@ def pack_context(
     fmt: str = "markdown",
     snapshot_max_bytes: int = 0,
     count_memo_entries: int = 0,
+    whole_files: int = 0,
+    whole_file_share: float = 0.0,
 ) -> Pack:
     """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
 
@@ -289,7 +313,7 @@ def pack_context(
     corpus = PackCorpus(reader, tokenizer, snapshot_max_bytes)
     memo = count_memo(count_memo_entries) if count_memo_entries > 0 else None
     renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown", memo)
-    planner = _Planner(corpus, renderer, budget)
+    planner = _Planner(corpus, renderer, budget, whole_files, whole_file_share)
 
     loaded = 0
     step = _FIRST_LOAD

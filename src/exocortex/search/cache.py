@@ -26,6 +26,7 @@ import pyarrow.ipc as ipc
 from exocortex.memory.heap import release_freed_memory
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
+from exocortex.search.names import FileNames
 from exocortex.search.roles import file_roles
 from exocortex.search.structure import Graph, build_graph
 
@@ -54,9 +55,16 @@ class SearchData:
     def_offsets: np.ndarray  # (V+1,) name term id -> range in def_docs
     def_docs: np.ndarray  # chunk doc ids of definitions, grouped by their name's term id
     graph: Graph
+    _file_names: FileNames | None = None
 
     def definitions(self, term_id: int) -> np.ndarray:
         return self.def_docs[int(self.def_offsets[term_id]) : int(self.def_offsets[term_id + 1])]
+
+    def file_names(self) -> FileNames:
+        """The paths by file name (built on first use: most queries name no file)."""
+        if self._file_names is None:
+            self._file_names = FileNames(self.file_paths)
+        return self._file_names
 
 
 _memory: dict[tuple[str, str], SearchData] = {}

@@ -50,7 +50,13 @@ def _is_code_like(ident: str) -> bool:
     )
 
 
-def parse_query(text: str) -> Query:
+def parse_query(text: str, title_weight: float = 1.0) -> Query:
+    """The query's terms, identifiers and paths.
+
+    A term's weight is the largest weight of its occurrences (a word repeated counts once).
+    When the text has several lines, the terms of its first line (an issue's title, a
+    commit's subject) are multiplied by ``title_weight``.
+    """
     terms: dict[str, float] = {}
     identifiers: list[str] = []
     paths: list[str] = []
@@ -82,6 +88,11 @@ def parse_query(text: str) -> Query:
             identifiers.append(last)
             if "." in ident:
                 identifiers.append(ident.lower())
+    title, newline, rest = text.strip().partition("\n")
+    if title_weight != 1.0 and newline and rest.strip():
+        in_title = {tok for ident in _IDENT.findall(title) for tok in _identifier_tokens(ident)}
+        for tok in in_title & terms.keys():
+            terms[tok] *= title_weight
     return Query(
         text=text,
         terms=terms,

@@ -28,6 +28,7 @@ from exocortex.search.cache import DEFINITION_KINDS, SearchData, load_search_dat
 from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
 from exocortex.search.lexical import segment_positions, top
+from exocortex.search.names import named_file_values
 from exocortex.search.query import Query, parse_query
 from exocortex.search.roles import role_priors
 from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
@@ -46,15 +47,30 @@ def _top_positive(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def search(reader: StoreReader, query: str, k: int, config: Config) -> list[SearchHit]:
+    """The ``k`` best chunks for ``query``.
+
+    Each signal contributes ``max(search_candidates, k)`` candidates: a pack of a large
+    budget asks for many hits and so fuses wider lists, whose by-file signals also reach
+    the chunks of good files that no word matched. (Measured on the retrieval benchmark: at
+    100K tokens this gives 85.6% edit coverage where the 400-candidate ranking followed by a
+    wider one gives 79.1%.) The first hits of a large pack may therefore differ from a
+    small search's.
+    """
     if k <= 0:
         return []
-    q = parse_query(query)
+    q = parse_query(query, config.query_title_weight)
     if q.empty:
         return []
     data = load_search_data(reader)
     if data.chunks.num_docs == 0:
         return []
-    budget = max(int(config.search_candidates), k)
+    priors = role_priors(query, config.prior_tests, config.prior_docs)
+    fused = _fuse(data, q, max(int(config.search_candidates), k), config, priors)
+    return _hits(data, fused.head(k))
+
+
+def _fuse(data: SearchData, q: Query, budget: int, config: Config, priors: np.ndarray) -> Fused:
+    """Every signal's ``budget`` best candidates, fused, with the role priors applied."""
     ranked = _signals(data, q, budget, config)
     weights = {
         "bm25": config.weight_bm25,
@@ -62,8 +78,8 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
         "file": config.weight_file,
         "pagerank": config.weight_pagerank,
         "neighbor": config.weight_neighbor,
+        "named": config.weight_named,
     }
-    priors = role_priors(query, config.prior_tests, config.prior_docs)
     fused = _with_priors(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k), priors)
     if config.expand_files > 0 and config.weight_expand > 0 and len(fused):
         # Every chunk of the best files becomes a candidate: the code a question is about
@@ -71,7 +87,7 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
         ranked["expand"] = _file_chunks(data, fused, config.expand_files)
         weights["expand"] = config.weight_expand
         fused = _with_priors(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k), priors)
-    return _hits(data, fused.head(k))
+    return fused
 
 
 def _with_priors(data: SearchData, fused: Fused, priors: np.ndarray) -> Fused:
@@ -132,6 +148,18 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     if config.weight_file > 0:
         wdocs, wscores = top(*data.files.score(q.terms, k1, b), budget)
 
+    # Files the query names (paths, dotted modules, traceback frames) and the functions of
+    # the frames in them.
+    named = np.zeros(0)
+    frame_defs: list[int] = []
+    if config.weight_named > 0:
+        named, frames = named_file_values(q.text, data.file_names(), num_files)
+        for file, function in frames:
+            tid = chunks.term_id(function)
+            if tid >= 0:
+                defs = data.definitions(tid)
+                frame_defs.extend(defs[data.chunk_file[defs] == file].tolist())
+
     # Neighbours of the best matched definitions.
     neighbor = _neighbors(data, docs, scores, config) if config.weight_neighbor > 0 else {}
 
@@ -168,8 +196,12 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         is_candidate[first[first >= 0]] = True
         covered[files[first >= 0]] = True
 
+    is_candidate[frame_defs] = True
+    covered[data.chunk_file[frame_defs]] = True
     add_first_chunks(fdocs)
     add_first_chunks(wdocs)
+    named_files = np.flatnonzero(named > 0)
+    add_first_chunks(named_files)
     # Files PageRank reaches bring the definitions of the names the seeds pointed at.
     has_mass = bool(file_mass.size and file_mass.max() > 0)
     if has_mass:
@@ -207,6 +239,12 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         ranked["file"] = by_file(dense(wdocs, wscores))
     if has_mass:
         ranked["pagerank"] = by_file(file_mass)
+    if named_files.size:
+        # A frame's function first, then the other chunks of the named files.
+        boost = np.zeros(num_docs)
+        boost[frame_defs] = 1.0
+        ranked["named"] = _ranked(cand, np.where(known, named[np.maximum(cand_file, 0)], 0.0) + boost[cand],
+                                  own, budget)
     if neighbor:
         items = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         ranked["neighbor"] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items]))
