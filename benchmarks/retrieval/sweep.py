@@ -18,6 +18,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import multiprocessing
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import log, markdown_table  # noqa: E402
+from _common import git_commit, log, machine_description, markdown_table, replace_docs_section, utc_now  # noqa: E402
 from baselines import TOKENIZER  # noqa: E402
 from data import DEFAULT_TASKS, INDEX_URL, Corpus, Task, gold_edits, load_tasks, names_file, prepare_corpus  # noqa: E402
 from evaluate import skip_reason  # noqa: E402
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budgets", default="", help="comma-separated budgets to pack at too (slower)")
     parser.add_argument("--jobs", type=int, default=2, help="corpora at once (one process each)")
     parser.add_argument("--index-url", default=INDEX_URL)
+    parser.add_argument("--write", action="store_true",
+                        help="write the table into docs/benchmarks.md (section retrieval_sweep)")
     args = parser.parse_args(argv)
     variants = (Variant("default", {}), *args.variant)
     budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
@@ -184,10 +187,33 @@ def main(argv: list[str] | None = None) -> None:
             records.extend(future.result())
     order = {t.instance_id: i for i, t in enumerate(tasks)}
     records.sort(key=lambda r: order[r["instance_id"]])
-    print(table(records, variants, budgets))
-    print()
-    print("\n".join(changed_tasks(records, variants, 1) + changed_tasks(records, variants, 5)))
-    log(f"{len(records)} tasks, {len(variants)} variants, {time.perf_counter() - started:.0f} s")
+    body = "\n".join([
+        table(records, variants, budgets),
+        "",
+        *changed_tasks(records, variants, 1),
+        *changed_tasks(records, variants, 5),
+    ])
+    print(body)
+    seconds = time.perf_counter() - started
+    log(f"{len(records)} tasks, {len(variants)} variants, {seconds:.0f} s")
+    if args.write:
+        machine = machine_description()
+        command = "python benchmarks/retrieval/sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        replace_docs_section("retrieval_sweep", "\n".join([
+            "## Retrieval settings side by side (`benchmarks/retrieval/sweep.py`)",
+            "",
+            f"- Command: `{command}`",
+            f"- Date: {utc_now()}; commit: `{git_commit()}`; {seconds:.0f} s",
+            f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM",
+            "",
+            "Each row changes the defaults by the settings in its name (`default`: none); the same "
+            f"{len(records)} dev tasks, indexes and processes for all. Acc@k and MRR from `Index.search(query, "
+            f"{SEARCH_K})` at file level; coverage: edit coverage of `Index.pack` at that budget (%). "
+            "Below the table: the tasks whose Acc@1 / Acc@5 each variant gains or loses against the defaults.",
+            "",
+            body,
+        ]))
+        log("wrote the retrieval_sweep section of docs/benchmarks.md")
 
 
 if __name__ == "__main__":

@@ -176,7 +176,8 @@ class Index:
         tokens = parse_budget(budget) if isinstance(budget, str) else int(budget)
         name = tokenizer or self.config.tokenizer
         reader = StoreReader(self.store)
-        hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config)
+        hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config,
+                      candidates=self.config.pack_search_candidates)
         return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
                             snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
                             count_memo_entries=self.config.pack_count_memo_entries,

@@ -115,6 +115,9 @@ class Config:
     neighbors_per_source: int = 8
     """Callers and callees taken per matched definition."""
 
+    pack_search_candidates: int = 400
+    """Candidates each signal contributes to the search behind a pack (``search_candidates``
+    is for ``search``): wider lists bring more chunks of the best files."""
     pack_whole_files: int = 0
     """The first files a pack reaches (in rank order) are packed whole when they cost at most
     ``pack_whole_file_share`` of the budget (0: never)."""
@@ -218,6 +221,7 @@ def validate(config: Config) -> None:
     if config.max_file_bytes <= 0:
         raise ConfigError("max_file_bytes must be positive")
     for name in ("max_chunk_lines", "text_window_lines", "markdown_max_section_lines", "search_candidates",
+                 "pack_search_candidates",
                  "pagerank_max_frontier"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")

@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     from exocortex.store.lance import StoreReader
 
 
-def search(reader: StoreReader, query: str, k: int, config: Config) -> list[SearchHit]:
-    """At most ``k`` chunks ranked for ``query``, best first; an empty list when nothing matches."""
+def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None) -> list[SearchHit]:
+    """At most ``k`` chunks ranked for ``query``, best first; an empty list when nothing matches.
+
+    ``candidates``: how many each signal contributes (default ``config.search_candidates``).
+    """
     from exocortex.search.retrieve import search as _search
 
-    return _search(reader, query, k, config)
+    return _search(reader, query, k, config, candidates)
 
 
 __all__ = ["SearchHit", "search"]

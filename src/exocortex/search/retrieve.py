@@ -46,15 +46,14 @@ def _top_positive(values: np.ndarray, n: int) -> np.ndarray:
     return idx[np.argsort(-values[idx], kind="stable")]
 
 
-def search(reader: StoreReader, query: str, k: int, config: Config) -> list[SearchHit]:
+def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None) -> list[SearchHit]:
     """The ``k`` best chunks for ``query``.
 
-    Each signal contributes ``max(search_candidates, k)`` candidates: a pack of a large
-    budget asks for many hits and so fuses wider lists, whose by-file signals also reach
-    the chunks of good files that no word matched. (Measured on the retrieval benchmark: at
-    100K tokens this gives 85.6% edit coverage where the 400-candidate ranking followed by a
-    wider one gives 79.1%.) The first hits of a large pack may therefore differ from a
-    small search's.
+    Each signal contributes ``max(candidates, k)`` candidates (``search_candidates`` by
+    default). Wider lists change the ranking, not only its length: the by-file signals then
+    also reach chunks of good files that no query word matched, which a pack wants and a
+    short list of results does not (``pack_search_candidates``; the figures are in
+    docs/benchmarks.md).
     """
     if k <= 0:
         return []
@@ -65,7 +64,8 @@ def search(reader: StoreReader, query: str, k: int, config: Config) -> list[Sear
     if data.chunks.num_docs == 0:
         return []
     priors = role_priors(query, config.prior_tests, config.prior_docs)
-    fused = _fuse(data, q, max(int(config.search_candidates), k), config, priors)
+    pool = config.search_candidates if candidates is None else candidates
+    fused = _fuse(data, q, max(int(pool), k), config, priors)
     return _hits(data, fused.head(k))
 
 
