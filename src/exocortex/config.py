@@ -115,10 +115,10 @@ class Config:
     neighbors_per_source: int = 8
     """Callers and callees taken per matched definition."""
 
-    pack_search_candidates: int = 400
+    pack_search_candidates: int = 1000
     """Candidates each signal contributes to the search behind a pack (``search_candidates``
     is for ``search``): wider lists bring more chunks of the best files."""
-    pack_whole_files: int = 0
+    pack_whole_files: int = 1
     """The first files a pack reaches (in rank order) are packed whole when they cost at most
     ``pack_whole_file_share`` of the budget (0: never)."""
     pack_whole_file_share: float = 0.2
