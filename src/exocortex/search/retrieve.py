@@ -15,7 +15,12 @@ Signals (each a ranked list of chunks; fusion weights in ``Config``):
 - ``expand``: every chunk of the best few files of a first fusion, by file rank
   then line order (then all signals are fused again);
 - ``neighbor``: for the best matched definitions, the chunk of the enclosing class,
-  definitions they reference (callees) and chunks that reference them (callers).
+  definitions they reference (callees) and chunks that reference them (callers);
+- ``named``: the chunks of the files the query names (a path, a dotted module, a
+  traceback frame: :mod:`exocortex.search.names`), a frame's function first.
+
+The query's first line weighs ``query_title_weight`` times more when it has several
+(an issue's title).
 """
 
 from __future__ import annotations
@@ -52,8 +57,9 @@ def search(reader: StoreReader, query: str, k: int, config: Config, candidates: 
     Each signal contributes ``max(candidates, k)`` candidates (``search_candidates`` by
     default). Wider lists change the ranking, not only its length: the by-file signals then
     also reach chunks of good files that no query word matched, which a pack wants and a
-    short list of results does not (``pack_search_candidates``; the figures are in
-    docs/benchmarks.md).
+    short list of results does not (``pack_search_candidates``; the comparison is in the
+    retrieval sections of docs/benchmarks.md). So the first hits of a pack may differ
+    from those of a search.
     """
     if k <= 0:
         return []
