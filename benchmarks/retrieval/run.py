@@ -86,7 +86,7 @@ def _run_jobs(jobs: list[CorpusJob], workers: int) -> list[dict[str, Any]]:
 
 
 def _commits(start: str, end: str) -> str:
-    return start if start == end else f"{start}` at the start, `{end}` at the end"
+    return f"`{start}`" if start == end else f"`{start}` at the start, `{end}` at the end"
 
 
 def _failed(job: CorpusJob, exc: BaseException) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def build_report(args: argparse.Namespace, records: list[dict[str, Any]], infos:
         "## Retrieval quality (`benchmarks/retrieval/run.py`)",
         "",
         f"- Command: `{command}`",
-        f"- Date: {utc_now()}; commit: `{_commits(args.commit_at_start, git_commit())}`",
+        f"- Date: {utc_now()}; commit: {_commits(args.commit_at_start, git_commit())}",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, {machine['os']}, "
         f"Python {machine['python']}",
         f"- Tasks: {len(records)} from `{args.tasks_file.name}`; evaluated {len(done)} "
