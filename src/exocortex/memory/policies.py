@@ -832,11 +832,13 @@ class WTinyLFU(Policy[K, V]):
     The window size adapts: after each sample of ``10 x capacity`` requests the climber
     compares the hit rate with the previous sample's and keeps stepping the window in the
     direction that helped (step 6.25% of capacity, decaying by 0.98, restarting after a
-    hit-rate jump of 5%), as Caffeine does. Candidates at least 6 hits warm that lose are
-    still admitted with probability 1/128 (seeded), Caffeine's guard against an attacker
-    pinning a victim by raising its frequency.
+    hit-rate jump of 5%), as Caffeine does, except that the first step grows the window
+    (it starts at its floor, so shrinking first could gain nothing). Candidates at least 6
+    hits warm that lose are still admitted with probability 1/128 (seeded), Caffeine's
+    guard against an attacker pinning a victim by raising its frequency.
 
-    The sketch counts reads (``get``), so a key that is only ever ``set`` looks cold.
+    The sketch counts every request: each ``get``, and each ``set`` except the one that
+    stores the key whose ``get`` just missed (that is the same request, counted once).
     """
 
     name = "W-TinyLFU"
@@ -864,13 +866,18 @@ class WTinyLFU(Policy[K, V]):
         self._protected: OrderedDict[K, None] = OrderedDict()
         self._ww = self._pw = self._qw = 0  # window, probation, protected weights
         entries = max_entries if max_entries is not None else max(1024, c // 4096)
-        self.sketch = FrequencySketch(entries, 10 * entries, doorkeeper=doorkeeper)
+        # 4 counters per entry in each row, as Caffeine's sketch (16 per entry in all): with
+        # one per entry, collisions add several phantom requests to every estimate.
+        self.sketch = FrequencySketch(4 * entries, 10 * entries, doorkeeper=doorkeeper)
         self._rng = random.Random(seed)
         self._adaptive = adaptive
         self._sample = 10 * entries
         self._hits = self._misses = 0
         self._prev_hit_rate = 0.0
-        self._step = -0.0625 * c
+        # The window starts at its 1% floor, where a shrinking step can gain at most 1%: the
+        # first probe grows it (Caffeine starts downwards, which wastes the first sample).
+        self._step = 0.0625 * c
+        self._missed: object = MISSING  # the key whose get just missed (its set is the same request)
 
     @property
     def window_max(self) -> int:
@@ -884,6 +891,7 @@ class WTinyLFU(Policy[K, V]):
 
     def _on_access(self, key: K, hit: bool) -> None:
         self.sketch.increment(key)
+        self._missed = MISSING if hit else key
         if not self._adaptive:
             return
         if hit:
@@ -951,7 +959,18 @@ class WTinyLFU(Policy[K, V]):
 
     # -- admission and eviction -------------------------------------------------------
 
+    def _record_write(self, key: K) -> None:
+        """A ``set`` is an access too, unless it stores the key whose ``get`` just missed."""
+        if self._missed is MISSING or self._missed != key:
+            self.sketch.increment(key)
+        self._missed = MISSING
+
+    def _update(self, key: K, value: V, size: int, evicted: list[Evicted[K, V]]) -> None:
+        self._record_write(key)
+        super()._update(key, value, size, evicted)
+
     def _admit(self, key: K, value: V, size: int, evicted: list[Evicted[K, V]]) -> None:
+        self._record_write(key)
         self._store(key, value, size)
         self._window[key] = None
         self._ww += self._w(key)
