@@ -113,7 +113,7 @@ class _Planner:
         self.budget = budget
         self.whole_files = whole_files
         self.whole_file_max = int(whole_file_share * budget)
-        self.files_seen: list[str] = []
+        self.files_seen: set[str] = set()  # the first ``whole_files`` files reached
         fmt = renderer.fmt
         self.used = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
         self.log: list[list[_Op]] = []
@@ -175,9 +175,9 @@ class _Planner:
     def place(self, hit: SearchHit, chunk: ChunkText) -> bool:
         """Add the best form of ``hit`` that fits; False when nothing new could be added."""
         path = chunk.path
-        if path not in self.files_seen:
-            self.files_seen.append(path)
-            if len(self.files_seen) <= self.whole_files and self._place_whole(path, hit.score):
+        if len(self.files_seen) < self.whole_files and path not in self.files_seen:
+            self.files_seen.add(path)
+            if self._place_whole(path, hit.score):
                 return True
         if (path, chunk.ordinal) in self.chunks:
             return True
