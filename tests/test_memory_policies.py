@@ -8,6 +8,7 @@ fails them.
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
 import struct
 import sys
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exocortex.errors import ConfigError, InputPathError
 from exocortex.memory.policies import (
     ARC,
     FIFO,
@@ -490,3 +492,42 @@ def test_readers_report_corrupt_files(tmp_path: Path) -> None:
     oracle.write_bytes(struct.pack("<IQIq", 1, 42, 512, -1)[:-3])
     with pytest.raises(TraceError, match="truncated"):
         list(read_oracle_general(oracle))
+
+
+# --- the `exocortex bench cache` command ---------------------------------------------------------
+
+
+def _lirs_trace(path: Path, keys: list[int]) -> Path:
+    with gzip.open(path, "wt") as fh:
+        fh.write("* a comment line\n" + "".join(f"{k}\n" for k in keys))
+    return path
+
+
+def test_bench_cache_prints_each_policys_hit_ratio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exocortex.cli import main
+
+    keys = [1, 2, 3, 1, 4, 1, 2, 5, 1, 2]
+    trace = _lirs_trace(tmp_path / "lirs-tiny.trace.gz", keys)
+    assert main(["bench", "cache", "--trace", str(trace), "--size", "2", "--size", "3",
+                 "--policy", "LRU", "--policy", "OPT", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "lirs" and report["requests"] == len(keys)
+    got = {(r["size"], r["policy"]): r["hit_ratio"] for r in report["results"]}
+    # LRU at 2: [1] [1,2] [2,3] [3,1] [1,4] hit 1 [4,1] [1,2] [2,5] [5,1] [1,2]: one hit in ten
+    assert got[(2, "LRU")] == pytest.approx(1 / 10)
+    assert got[(2, "OPT")] >= got[(2, "LRU")] and got[(3, "OPT")] >= got[(3, "LRU")]
+    assert got[(3, "LRU")] == pytest.approx(replay(lambda: LRU(3), keys))
+
+
+def test_bench_cache_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exocortex.cli import main
+
+    trace = _lirs_trace(tmp_path / "lirs-tiny.trace.gz", [1, 2, 1])
+    assert main(["bench", "cache", "--trace", str(tmp_path / "absent.gz"), "--size", "2"]) == InputPathError.exit_code
+    assert main(["bench", "cache", "--trace", str(trace), "--size", "0"]) == ConfigError.exit_code
+    assert main(["bench", "cache", "--trace", str(trace), "--size", "2", "--policy", "MRU"]) == ConfigError.exit_code
+    odd = tmp_path / "mystery.bin"
+    odd.write_bytes(b"\x00" * 10)
+    assert main(["bench", "cache", "--trace", str(odd), "--size", "2"]) == InputPathError.exit_code
+    errors = capsys.readouterr().err
+    assert "no trace file" in errors and "unknown policy 'MRU'" in errors and "trace format" in errors

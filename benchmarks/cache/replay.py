@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exocortex.memory.policies import ARC, FIFO, LFU, LRU, S3FIFO, Belady, Policy, Random, WTinyLFU
-from exocortex.memory.traces import read_oracle_general, read_trace, replay
+from exocortex.memory.traces import POLICY_NAMES, make_policy, read_oracle_general, read_trace, replay
 
 TRACES = Path("/work/shared/bench/cache-traces")
 
@@ -38,19 +36,6 @@ TARGETS: dict[tuple[str, int], dict[str, str]] = {
     ("lirs-loop", 512): {"W-TinyLFU": ">= 40", "S3-FIFO": ">= 40", "LRU": "0"},
 }
 
-Factory = Callable[[list[Any], int | None, int | None], Policy[Any, Any]]
-POLICIES: dict[str, Factory] = {
-    "LRU": lambda keys, n, b: LRU(n, b),
-    "FIFO": lambda keys, n, b: FIFO(n, b),
-    "Random": lambda keys, n, b: Random(n, b, seed=1),
-    "LFU": lambda keys, n, b: LFU(n, b),
-    "ARC": lambda keys, n, b: ARC(n, b),
-    "S3-FIFO": lambda keys, n, b: S3FIFO(n, b),
-    "W-TinyLFU": lambda keys, n, b: WTinyLFU(n, b),
-    "OPT": lambda keys, n, b: Belady(keys, n, b),
-}
-
-
 def find_trace(name: str) -> Path:
     """The trace file whose name starts with ``name`` (e.g. ``arc-OLTP``)."""
     matches = sorted(p for p in TRACES.glob(f"{name}*") if p.name != "SHA256SUMS")
@@ -63,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trace", help="trace name prefix, e.g. lirs-gli, arc-OLTP, scarab-recs, cloudPhysicsIO")
     parser.add_argument("sizes", type=int, nargs="+", help="cache sizes (entries, or bytes with --bytes)")
-    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
+    parser.add_argument("--policies", nargs="+", default=list(POLICY_NAMES), choices=list(POLICY_NAMES))
     parser.add_argument("--bytes", action="store_true", help="bound by bytes, with sizes from an oracleGeneral trace")
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N requests")
     args = parser.parse_args(argv)
@@ -86,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.policies:
             n, b = (None, size) if args.bytes else (size, None)
             t0 = time.perf_counter()
-            ratio = replay(lambda name=name, n=n, b=b: POLICIES[name](keys, n, b), keys, sizes)
+            ratio = replay(lambda name=name, n=n, b=b: make_policy(name, keys, n, b), keys, sizes)
             elapsed = time.perf_counter() - t0
             ref = PUBLISHED.get((short, size), {}).get(name)
             target = TARGETS.get((short, size), {}).get(name)

@@ -306,6 +306,63 @@ def pack_command(
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
 
 
+bench_app = typer.Typer(help="Measurements: replay a cache trace through the eviction policies.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("cache")
+def bench_cache_command(
+    trace: Annotated[str, typer.Option("--trace", help="The trace file.")],
+    size: Annotated[list[int], typer.Option("--size", help="Cache size: entries, or bytes for oracle-general "
+                                                           "traces (repeatable).")],
+    trace_format: Annotated[
+        str | None, typer.Option("--format", help="lirs, arc, scarab or oracle-general (default: from the name).")
+    ] = None,
+    policy: Annotated[
+        list[str] | None, typer.Option("--policy", help="LRU, FIFO, Random, LFU, ARC, S3-FIFO, W-TinyLFU, OPT "
+                                                        "(repeatable; default all).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Replay only the first N requests.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replay TRACE through each policy at each size and print the hit ratios."""
+    import functools
+    import time
+
+    from exocortex.memory.traces import POLICY_NAMES, TraceError, guess_format, load_requests, make_policy, replay
+
+    policies = policy or list(POLICY_NAMES)
+    for name in policies:
+        if name not in POLICY_NAMES:
+            raise ConfigError(f"unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})")
+    if any(n < 1 for n in size) or (limit is not None and limit < 1):
+        raise ConfigError("--size and --limit must be at least 1")
+    if not Path(trace).is_file():
+        raise InputPathError(f"no trace file at {trace}")
+    try:
+        fmt = trace_format or guess_format(trace)
+        keys, sizes = load_requests(trace, fmt, limit)
+    except TraceError as exc:
+        raise InputPathError(str(exc)) from None
+    rows: list[dict[str, Any]] = []
+    for n in size:
+        max_entries, max_bytes = (None, n) if sizes is not None else (n, None)
+        for name in policies:
+            started = time.perf_counter()
+            ratio = replay(functools.partial(make_policy, name, keys, max_entries, max_bytes), keys, sizes)
+            rows.append({"size": n, "unit": "bytes" if sizes is not None else "entries", "policy": name,
+                         "hit_ratio": ratio, "seconds": round(time.perf_counter() - started, 3)})
+    if as_json:
+        _print_json({"trace": trace, "format": fmt, "requests": len(keys), "results": rows})
+        return
+    table = Table(title=f"{Path(trace).name}: {len(keys):,} requests ({fmt})")
+    for col in ("size", "policy", "hit %", "seconds"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for row in rows:
+        table.add_row(f"{row['size']:,}", row["policy"], f"{100 * row['hit_ratio']:.2f}", f"{row['seconds']:.1f}")
+    out.print(table)
+
+
 @app.command("exit-codes")
 def exit_codes_command() -> None:
     """List the exit codes and what they mean."""

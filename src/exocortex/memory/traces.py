@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import importlib
 import io
+import itertools
 import lzma
 import shutil
 import struct
@@ -22,7 +23,19 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, NamedTuple, TypeVar
 
-from exocortex.memory.policies import MISSING, OversizeError, Policy
+from exocortex.memory.policies import (
+    ARC,
+    FIFO,
+    LFU,
+    LRU,
+    MISSING,
+    S3FIFO,
+    Belady,
+    OversizeError,
+    Policy,
+    Random,
+    WTinyLFU,
+)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -152,16 +165,10 @@ def read_oracle_general(path: str | Path) -> Iterator[OracleRequest]:
 
 def read_trace(path: str | Path) -> Iterator[int]:
     """Keys of any of the known trace formats, chosen by file name."""
-    name = Path(path).name
-    if name.startswith("lirs-") or name.endswith(".trace.gz"):
-        return read_lirs(path)
-    if ".lis" in name:
-        return read_arc(path)
-    if name.startswith("scarab"):
-        return read_scarab(path)
-    if "oracleGeneral" in name:
+    fmt = guess_format(path)
+    if fmt == "oracle-general":
         return (request.key for request in read_oracle_general(path))
-    raise TraceError(f"{path}: unknown trace format (expected lirs-*, *.lis[.zst], scarab-*, *oracleGeneral*)")
+    return {"lirs": read_lirs, "arc": read_arc, "scarab": read_scarab}[fmt](path)
 
 
 def replay(
@@ -191,3 +198,52 @@ def replay(
             else:
                 hits += 1
     return hits / total if total else 0.0
+
+
+FORMATS = ("lirs", "arc", "scarab", "oracle-general")
+
+
+def guess_format(path: str | Path) -> str:
+    """The trace format a file name suggests (as ``read_trace`` chooses), or TraceError."""
+    name = Path(path).name
+    if name.startswith("lirs-") or name.endswith(".trace.gz"):
+        return "lirs"
+    if ".lis" in name:
+        return "arc"
+    if name.startswith("scarab"):
+        return "scarab"
+    if "oracleGeneral" in name:
+        return "oracle-general"
+    raise TraceError(f"{path}: cannot tell the trace format from its name: give one of {', '.join(FORMATS)}")
+
+
+def load_requests(path: str | Path, fmt: str, limit: int | None = None) -> tuple[list[Any], list[int] | None]:
+    """All keys of a trace (the first ``limit``), and their sizes for the oracle-general format."""
+    if fmt not in FORMATS:
+        raise TraceError(f"unknown trace format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "oracle-general":
+        records = list(itertools.islice(read_oracle_general(path), limit))
+        return [r.key for r in records], [r.size for r in records]
+    reader = {"lirs": read_lirs, "arc": read_arc, "scarab": read_scarab}[fmt]
+    return list(itertools.islice(reader(path), limit)), None
+
+
+POLICY_NAMES = ("LRU", "FIFO", "Random", "LFU", "ARC", "S3-FIFO", "W-TinyLFU", "OPT")
+
+
+def make_policy(name: str, keys: list[Any], max_entries: int | None, max_bytes: int | None) -> Policy[Any, Any]:
+    """A fresh policy by its name in ``POLICY_NAMES``; OPT (Belady) is given the whole request sequence."""
+    if name == "OPT":
+        return Belady(keys, max_entries, max_bytes)
+    factories: dict[str, Callable[[], Policy[Any, Any]]] = {
+        "LRU": lambda: LRU(max_entries, max_bytes),
+        "FIFO": lambda: FIFO(max_entries, max_bytes),
+        "Random": lambda: Random(max_entries, max_bytes, seed=1),
+        "LFU": lambda: LFU(max_entries, max_bytes),
+        "ARC": lambda: ARC(max_entries, max_bytes),
+        "S3-FIFO": lambda: S3FIFO(max_entries, max_bytes),
+        "W-TinyLFU": lambda: WTinyLFU(max_entries, max_bytes),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})")
+    return factories[name]()
