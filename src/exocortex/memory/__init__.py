@@ -1,7 +1,9 @@
-"""Memory: cache eviction policies (``policies``), cache trace readers and replay (``traces``), and
-giving freed memory back to the operating system (``heap``). The multi-level cache, the vector
-tiers and the memory governor come with the rest of the memory issue."""
+"""Memory: cache eviction policies (``policies``), a multi-level cache over them (``cache``), cache
+trace readers and replay (``traces``), and giving freed memory back to the operating system
+(``heap``). The on-disk level, the vector tiers and the memory governor come with the rest of the
+memory issue."""
 
+from exocortex.memory.cache import CacheLevel, Level, MultiLevelCache, Record
 from exocortex.memory.policies import (
     ARC,
     FIFO,
@@ -37,4 +39,8 @@ __all__ = [
     "TraceError",
     "WTinyLFU",
     "replay",
+    "CacheLevel",
+    "Level",
+    "MultiLevelCache",
+    "Record",
 ]
