@@ -1,9 +1,10 @@
-"""Memory: cache eviction policies (``policies``), a multi-level cache over them (``cache``), cache
-trace readers and replay (``traces``), and giving freed memory back to the operating system
-(``heap``). The on-disk level, the vector tiers and the memory governor come with the rest of the
-memory issue."""
+"""Memory: cache eviction policies (``policies``), a multi-level cache over them (``cache``) with an
+on-disk level (``disk``), cache trace readers and replay (``traces``), and giving freed memory back
+to the operating system (``heap``). The vector tiers and the memory governor come with the rest of
+the memory issue."""
 
 from exocortex.memory.cache import CacheLevel, Level, MultiLevelCache, Record
+from exocortex.memory.disk import DiskLevel, DiskLevelLockedError
 from exocortex.memory.policies import (
     ARC,
     FIFO,
@@ -43,4 +44,6 @@ __all__ = [
     "Level",
     "MultiLevelCache",
     "Record",
+    "DiskLevel",
+    "DiskLevelLockedError",
 ]

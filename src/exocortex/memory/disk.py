@@ -1,0 +1,801 @@
+"""A persistent, crash-safe on-disk cache level (the L3 under ``MultiLevelCache``).
+
+Why a disk level: L1 and L2 vanish with the process, so every restart pays for every reload.
+``DiskLevel`` keeps what the memory levels let go in one file per entry, survives restarts, and
+offers the same ``CacheLevel`` methods as ``Level``, so ``MultiLevelCache([Level(...), Level(...),
+DiskLevel(path)])`` works unchanged.
+
+Layout: ``<root>/<2 hex>/<40 hex>.xc``, the name being the blake2b hash of the serialized key
+(sharded so no directory grows to millions of entries), plus ``<root>/.lock``. Each file is a
+fixed header (magic, format version, serializer tag, key length, payload length, the record's
+size, its deadline, a crc32 of the payload and a crc32 of the header and key), then the serialized
+key, then the payload. The header carries its own checksum so the index can be rebuilt at open
+by reading headers only, without trusting a torn deadline; the payload checksum is checked on
+every read.
+
+Crash safety: a write goes to a temp file in the same shard directory, is flushed and fsynced,
+then ``os.replace``d over the final name (atomic on POSIX), and the directory is fsynced so the
+rename itself is durable. A writer killed at any moment therefore leaves the old entry, the new
+entry, or the old entry plus a stray temp file, which the next ``open`` deletes. Deletions fsync
+the directory too (``durable=True``), because a deleted entry that reappears after a crash would
+be served stale. Anything that does not parse (bad magic, version, checksum, length, a key that
+does not hash to its file name) is treated as absent: it is deleted (or moved to
+``<root>/quarantine`` with ``quarantine=True``), counted in ``stats()["corrupt"]`` and logged as a
+warning; it is never returned and never raises.
+
+Serialization is safe by default: ``bytes``, ``bytearray``, ``str``, JSON values (dict with str
+keys, list, str, int, float, bool, None; checked exactly, so a tuple is not silently turned into
+a list), NumPy arrays (``np.save`` with ``allow_pickle=False``: object arrays are refused) and
+Arrow tables (IPC stream), each under its own tag. Pickle is used only with ``allow_pickle=True``
+because unpickling runs arbitrary code: anybody who can write a file into the cache directory
+could then execute code in every process that reads the cache. Without it, an unsupported value
+raises ``TypeError`` naming its type. Keys are ``str``, ``bytes``, ``int`` or (nested) tuples of
+those, encoded deterministically (``bool`` is refused: ``True == 1`` would alias two keys).
+
+Bounds: an in-memory index (key -> payload size, record size, deadline) is driven by an eviction
+``Policy`` (LRU by default, any policy from ``policies`` by name or instance) whose sizes are the
+serialized payload sizes (at least 1; the ~44-byte header and the key are not counted). Evicted
+entries are read back (so the cache's ``on_drop`` sees the value) and their files deleted. The
+``size`` inside a ``Record`` is the cache's own estimate and is stored and returned unchanged, so
+an entry keeps the same size in every level; the cache checks that estimate against this level's
+``max_bytes`` before writing, and this level checks the real payload size (``OversizeError``).
+
+Expiry: deadlines are absolute times on the cache's clock. Across restarts only a wall clock
+means anything, so give the ``MultiLevelCache`` and this level the same clock, ``time.time``
+(the default here) in production. Like ``Level``, ``get`` returns an expired record and leaves
+the decision to the cache (which counts and deletes it); ``open`` drops entries already expired,
+and ``expire()`` purges them explicitly.
+
+Processes: one process writes a directory at a time. ``open`` takes an exclusive ``fcntl.flock``
+on ``<root>/.lock`` and a second opener (another process, or a second ``DiskLevel`` on the same
+directory in this process) gets ``DiskLevelLockedError``. The kernel releases the lock when the
+holder dies, so a killed writer never blocks the next one. Readers in other processes are not
+supported in this version: the index lives in the writer's memory. POSIX only (``fcntl``).
+
+Thread safety: none, like ``Level``; the cache calls it under its own lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import importlib
+import io
+import json
+import math
+import os
+import pickle
+import secrets
+import struct
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from exocortex.log import get_logger
+from exocortex.memory.cache import Record
+from exocortex.memory.policies import LRU, MISSING, Evicted, OversizeError, Policy, Reason, _Missing
+
+GIB: Final = 1024 * 1024 * 1024
+
+MAGIC: Final = b"EXL3"
+FORMAT_VERSION: Final = 1
+# magic, version, tag, flags, key_len, payload_len, record_size, expires_at, payload_crc, header_crc
+_HEADER: Final = struct.Struct("<4sHBBIQQdII")
+HEADER_SIZE: Final = _HEADER.size
+_FLAG_EXPIRES: Final = 1
+_SUFFIX: Final = ".xc"
+_TMP_PREFIX: Final = ".tmp-"
+_LOCK_NAME: Final = ".lock"
+_QUARANTINE: Final = "quarantine"
+_MAX_KEY_BYTES: Final = 1 << 20  # a header claiming a larger key is corrupt, not a reason to allocate
+
+# Serializer tags (one byte in the header). Never renumber: files on disk carry them.
+TAG_BYTES: Final = 1
+TAG_BYTEARRAY: Final = 2
+TAG_STR: Final = 3
+TAG_JSON: Final = 4
+TAG_NUMPY: Final = 5
+TAG_ARROW: Final = 6
+TAG_PICKLE: Final = 7
+_TAGS: Final = frozenset({TAG_BYTES, TAG_BYTEARRAY, TAG_STR, TAG_JSON, TAG_NUMPY, TAG_ARROW, TAG_PICKLE})
+
+
+class DiskLevelLockedError(RuntimeError):
+    """Another ``DiskLevel`` (in this or another process) already writes this directory."""
+
+
+class CorruptEntryError(ValueError):
+    """An entry file that does not parse; internal, always turned into "absent" plus a report."""
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def encode_key(key: object) -> bytes:
+    """A deterministic byte encoding of a str / bytes / int / tuple key (tag, length, data).
+
+    Deterministic so the same key always maps to the same file name across processes and
+    restarts (``hash()`` of str is salted per process, ``pickle`` output is not guaranteed stable).
+    """
+    out = bytearray()
+    _encode_key(key, out)
+    return bytes(out)
+
+
+def _encode_key(key: object, out: bytearray) -> None:
+    if isinstance(key, bool):
+        raise TypeError("bool keys are not supported by DiskLevel (True == 1 would alias two keys); use an int or str")
+    if isinstance(key, str):
+        data = key.encode("utf-8", "surrogatepass")
+        out += b"s" + struct.pack("<I", len(data)) + data
+    elif isinstance(key, bytes):
+        out += b"b" + struct.pack("<I", len(key)) + key
+    elif isinstance(key, int):
+        data = format(key, "x").encode("ascii")  # hex: no int-to-str digit limit, still canonical
+        out += b"i" + struct.pack("<I", len(data)) + data
+    elif isinstance(key, tuple):
+        out += b"t" + struct.pack("<I", len(key))
+        for item in key:
+            _encode_key(item, out)
+    else:
+        raise TypeError(
+            "DiskLevel keys must be str, bytes, int or tuples of those, "
+            f"got {type(key).__module__}.{type(key).__qualname__}"
+        )
+
+
+def decode_key(data: bytes) -> Any:
+    """Inverse of ``encode_key``; raises ``CorruptEntryError`` on anything malformed."""
+    key, end = _decode_key(data, 0)
+    if end != len(data):
+        raise CorruptEntryError("trailing bytes after key")
+    return key
+
+
+def _decode_key(data: bytes, pos: int) -> tuple[Any, int]:
+    if pos + 5 > len(data):
+        raise CorruptEntryError("truncated key")
+    tag = data[pos : pos + 1]
+    (n,) = struct.unpack_from("<I", data, pos + 1)
+    pos += 5
+    if tag == b"t":
+        items = []
+        for _ in range(n):
+            item, pos = _decode_key(data, pos)
+            items.append(item)
+        return tuple(items), pos
+    if pos + n > len(data):
+        raise CorruptEntryError("truncated key")
+    chunk = data[pos : pos + n]
+    pos += n
+    try:
+        if tag == b"s":
+            return chunk.decode("utf-8", "surrogatepass"), pos
+        if tag == b"b":
+            return bytes(chunk), pos
+        if tag == b"i":
+            return int(chunk.decode("ascii"), 16), pos
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptEntryError(f"bad key component: {exc}") from exc
+    raise CorruptEntryError(f"unknown key tag {tag!r}")
+
+
+def key_digest(key_bytes: bytes) -> str:
+    """The file-name hash of an encoded key (blake2b, 160 bits: collisions are not a concern)."""
+    return hashlib.blake2b(key_bytes, digest_size=20).hexdigest()
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def _is_json_value(value: object, depth: int = 0) -> bool:
+    """Whether ``value`` survives a JSON round trip *exactly* (types included)."""
+    if depth > 200:
+        return False
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if type(value) is list:
+        return all(_is_json_value(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(isinstance(k, str) and _is_json_value(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def serialize(value: object, *, allow_pickle: bool = False) -> tuple[int, bytes]:
+    """``(tag, payload)`` for a value, choosing the safe serializer by type.
+
+    NumPy and Arrow are only looked for if already imported: a value cannot be an ``ndarray``
+    unless ``numpy`` is in ``sys.modules``, and this keeps the level cheap to import.
+    """
+    if type(value) is bytes:
+        return TAG_BYTES, value
+    if type(value) is bytearray:
+        return TAG_BYTEARRAY, bytes(value)
+    if type(value) is str:
+        return TAG_STR, value.encode("utf-8", "surrogatepass")
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray):
+        buf = io.BytesIO()
+        try:
+            np.save(buf, value, allow_pickle=False)
+        except ValueError:
+            if not allow_pickle:
+                raise TypeError(
+                    f"numpy array of dtype {value.dtype} needs pickle to be stored; "
+                    "pass allow_pickle=True to DiskLevel if the cache directory is trusted"
+                ) from None
+        else:
+            return TAG_NUMPY, buf.getvalue()
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(value, pa.Table):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, value.schema) as writer:
+            writer.write_table(value)
+        return TAG_ARROW, sink.getvalue().to_pybytes()
+    if _is_json_value(value):
+        return TAG_JSON, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if allow_pickle:
+        return TAG_PICKLE, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    raise TypeError(
+        f"DiskLevel cannot safely serialize a {type(value).__module__}.{type(value).__qualname__}: supported are "
+        "bytes, bytearray, str, JSON values (dict/list/str/int/float/bool/None), numpy arrays and pyarrow Tables; "
+        "pass allow_pickle=True to store other objects (only for a trusted cache directory: unpickling runs code)"
+    )
+
+
+def deserialize(tag: int, payload: bytes, *, allow_pickle: bool = False) -> Any:
+    """Inverse of ``serialize``; raises ``CorruptEntryError`` for anything it cannot decode."""
+    try:
+        if tag == TAG_BYTES:
+            return payload
+        if tag == TAG_BYTEARRAY:
+            return bytearray(payload)
+        if tag == TAG_STR:
+            return payload.decode("utf-8", "surrogatepass")
+        if tag == TAG_JSON:
+            return json.loads(payload.decode("utf-8"))
+        if tag == TAG_NUMPY:
+            np = importlib.import_module("numpy")
+            return np.load(io.BytesIO(payload), allow_pickle=False)
+        if tag == TAG_ARROW:
+            pa = importlib.import_module("pyarrow")
+            with pa.ipc.open_stream(pa.py_buffer(payload)) as reader:
+                return reader.read_all()
+        if tag == TAG_PICKLE:
+            if not allow_pickle:
+                raise CorruptEntryError("entry is pickled but this DiskLevel was opened without allow_pickle=True")
+            return pickle.loads(payload)
+    except CorruptEntryError:
+        raise
+    except Exception as exc:  # any decoder failure means a bad file, never a crash
+        raise CorruptEntryError(f"payload does not decode as tag {tag}: {type(exc).__name__}: {exc}") from exc
+    raise CorruptEntryError(f"unknown serializer tag {tag}")
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    tag: int
+    key_bytes: bytes
+    payload_len: int
+    record_size: int
+    expires_at: float | None
+    payload_crc: int
+
+    @property
+    def total(self) -> int:
+        return HEADER_SIZE + len(self.key_bytes) + self.payload_len
+
+
+def _pack_header(tag: int, key_bytes: bytes, payload: bytes, record_size: int, expires_at: float | None) -> bytes:
+    flags = _FLAG_EXPIRES if expires_at is not None else 0
+    fields = (MAGIC, FORMAT_VERSION, tag, flags, len(key_bytes), len(payload), record_size,
+              expires_at if expires_at is not None else 0.0, zlib.crc32(payload))  # fmt: skip
+    head = struct.pack("<4sHBBIQQdI", *fields)
+    return head + struct.pack("<I", zlib.crc32(key_bytes, zlib.crc32(head)))
+
+
+def _read_header(f: io.BufferedReader, file_size: int) -> _Header:
+    raw = f.read(HEADER_SIZE)
+    if len(raw) != HEADER_SIZE:
+        raise CorruptEntryError("truncated header")
+    magic, version, tag, flags, key_len, payload_len, record_size, expires_at, payload_crc, header_crc = _HEADER.unpack(
+        raw
+    )
+    if magic != MAGIC:
+        raise CorruptEntryError("bad magic")
+    if version != FORMAT_VERSION:
+        raise CorruptEntryError(f"unsupported format version {version}")
+    if key_len > _MAX_KEY_BYTES:
+        raise CorruptEntryError("implausible key length")
+    key_bytes = f.read(key_len)
+    if len(key_bytes) != key_len:
+        raise CorruptEntryError("truncated key")
+    if zlib.crc32(key_bytes, zlib.crc32(raw[:-4])) != header_crc:
+        raise CorruptEntryError("header checksum mismatch")
+    if tag not in _TAGS or flags & ~_FLAG_EXPIRES or record_size <= 0:
+        raise CorruptEntryError("bad header fields")
+    header = _Header(tag, key_bytes, payload_len, record_size, expires_at if flags & _FLAG_EXPIRES else None,
+                     payload_crc)  # fmt: skip
+    if header.expires_at is not None and math.isnan(header.expires_at):
+        raise CorruptEntryError("bad deadline")
+    if file_size != header.total:
+        raise CorruptEntryError(f"length mismatch: file has {file_size} bytes, header says {header.total}")
+    return header
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable; silently skipped where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """What the index keeps per entry: enough for bounds, deadlines and finding the file."""
+
+    name: str  # the hex digest, i.e. the file name without suffix
+    payload_len: int
+    record_size: int
+    expires_at: float | None
+
+
+@dataclass
+class _DiskStats:
+    reads: int = 0
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    written_bytes: int = 0
+    deletes: int = 0
+    evictions: int = 0
+    expired_on_open: int = 0
+    evicted_on_open: int = 0
+    temp_files_removed: int = 0
+    corrupt: int = 0
+    corrupt_reasons: dict[str, int] = field(default_factory=dict)
+    lost: int = 0  # indexed entries whose file vanished (deleted behind our back)
+
+
+class DiskLevel:
+    """A ``CacheLevel`` that keeps ``Record`` values in files under ``path``; see the module docstring.
+
+    ``policy`` is a policy name (``"LRU"``, ``"FIFO"``, ``"LFU"``, ``"ARC"``, ``"S3-FIFO"``,
+    ``"W-TinyLFU"``, ``"Random"``) built with ``max_entries`` / ``max_bytes``, or an empty
+    ``Policy`` instance (whose own bounds then apply). ``clock`` must be the cache's clock; it is
+    used to drop expired entries at open and in ``expire()``. ``durable=False`` skips the fsyncs
+    (faster, but a machine crash may then lose or resurrect recent entries; a *process* crash is
+    still safe because ``os.replace`` is atomic either way).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        name: str = "L3",
+        *,
+        max_entries: int | None = 10_000,
+        max_bytes: int | None = GIB,
+        policy: str | Policy[Any, Any] = "LRU",
+        allow_pickle: bool = False,
+        clock: Callable[[], float] = time.time,
+        durable: bool = True,
+        quarantine: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a level needs a non-empty name, got {name!r}")
+        for label, limit in (("max_entries", max_entries), ("max_bytes", max_bytes)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+                raise ValueError(f"{label} must be a positive integer or None, got {limit!r}")
+        self.name = name
+        self.root = Path(path)
+        self.allow_pickle = allow_pickle
+        self.durable = durable
+        self.quarantine = quarantine
+        self._clock = clock
+        self.policy = self._make_policy(policy, max_entries, max_bytes)
+        self._meta: dict[Any, _Meta] = {}
+        self._stats = _DiskStats()
+        self._log = get_logger(__name__)
+        self._lock_fd: int | None = None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            self._rebuild()
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _make_policy(
+        policy: str | Policy[Any, Any], max_entries: int | None, max_bytes: int | None
+    ) -> Policy[Any, Any]:
+        if isinstance(policy, Policy):
+            if len(policy):
+                raise ValueError("DiskLevel needs an empty policy: its index is rebuilt from the files")
+            if policy.default_ttl is not None:
+                raise ValueError("the cache owns expiry (records carry deadlines); give the policy no default_ttl")
+            return policy
+        if policy == "LRU":
+            return LRU(max_entries, max_bytes)
+        if policy == "OPT":
+            raise ValueError("OPT needs the future request sequence; it cannot drive a live level")
+        from exocortex.memory.traces import make_policy
+
+        return make_policy(policy, [], max_entries, max_bytes)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        fd = os.open(self.root / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DiskLevelLockedError(
+                    f"cache directory {self.root} is already open for writing"
+                    + (f" (by pid {holder})" if holder else "")
+                    + "; DiskLevel allows one writer per directory"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the directory lock; the files stay for the next open. Idempotent."""
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._lock_fd is None
+
+    def __enter__(self) -> DiskLevel:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _check_open(self) -> None:
+        if self._lock_fd is None:
+            raise ValueError(f"DiskLevel {self.name!r} at {self.root} is closed")
+
+    def _rebuild(self) -> None:
+        """Index the existing entries from their headers, oldest (by mtime) first.
+
+        Oldest first so an LRU-like policy starts with a sensible recency order; if the files
+        exceed the bounds (a crash between writing a new entry and deleting its victims, or the
+        bounds were lowered), the policy evicts the excess here and those files are deleted.
+        """
+        found: list[tuple[float, str, Path, _Header]] = []
+        now = self._clock()
+        for shard in sorted(self.root.iterdir()):
+            if not shard.is_dir() or len(shard.name) != 2 or shard.name == _QUARANTINE:
+                continue
+            for entry in shard.iterdir():
+                fname = entry.name
+                if fname.startswith(_TMP_PREFIX):
+                    self._unlink(entry)
+                    self._stats.temp_files_removed += 1
+                    continue
+                if not fname.endswith(_SUFFIX) or not entry.is_file():
+                    continue
+                digest = fname[: -len(_SUFFIX)]
+                try:
+                    with open(entry, "rb") as f:
+                        st = os.fstat(f.fileno())
+                        header = _read_header(f, st.st_size)
+                    if key_digest(header.key_bytes) != digest or shard.name != digest[:2]:
+                        raise CorruptEntryError("key does not hash to the file name")
+                    decode_key(header.key_bytes)
+                except CorruptEntryError as exc:
+                    self._corrupt(entry, str(exc))
+                    continue
+                except OSError as exc:
+                    self._corrupt(entry, f"unreadable: {exc}")
+                    continue
+                if header.expires_at is not None and header.expires_at <= now:
+                    self._unlink(entry)
+                    self._stats.expired_on_open += 1
+                    continue
+                found.append((st.st_mtime, digest, entry, header))
+        found.sort(key=lambda item: (item[0], item[1]))
+        for _, digest, entry, header in found:
+            key = decode_key(header.key_bytes)
+            meta = _Meta(digest, header.payload_len, header.record_size, header.expires_at)
+            try:
+                evicted = self.policy.set(key, meta, size=max(1, header.payload_len))
+            except OversizeError:  # bounds were lowered below this entry's size
+                self._unlink(entry)
+                self._stats.evicted_on_open += 1
+                continue
+            if key in self.policy:
+                self._meta[key] = meta
+            else:
+                self._unlink(entry)
+                self._stats.evicted_on_open += 1
+            for ev in evicted:
+                if ev.key == key:
+                    continue
+                old = self._meta.pop(ev.key)
+                self._unlink(self._path(old.name))
+                self._stats.evicted_on_open += 1
+        if self._stats.corrupt or self._stats.temp_files_removed:
+            self._log.warning(
+                "disk_cache.opened_with_damage",
+                path=str(self.root),
+                corrupt=self._stats.corrupt,
+                temp_files_removed=self._stats.temp_files_removed,
+            )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _path(self, digest: str) -> Path:
+        return self.root / digest[:2] / (digest + _SUFFIX)
+
+    def _unlink(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        if self.durable:
+            _fsync_dir(path.parent)
+
+    def _corrupt(self, path: Path, reason: str) -> None:
+        """Report a bad file and get it out of the way (deleted, or moved aside with ``quarantine``)."""
+        st = self._stats
+        st.corrupt += 1
+        kind = reason.split(":")[0]
+        st.corrupt_reasons[kind] = st.corrupt_reasons.get(kind, 0) + 1
+        self._log.warning("disk_cache.corrupt_entry", path=str(path), reason=reason, quarantined=self.quarantine)
+        try:
+            if self.quarantine:
+                qdir = self.root / _QUARANTINE
+                qdir.mkdir(exist_ok=True)
+                os.replace(path, qdir / f"{path.name}.{secrets.token_hex(4)}")
+            else:
+                self._unlink(path)
+        except OSError as exc:
+            self._log.warning("disk_cache.cleanup_failed", path=str(path), error=str(exc))
+
+    def _write_temp(self, digest: str, data: list[bytes]) -> Path:
+        shard = self.root / digest[:2]
+        shard.mkdir(exist_ok=True)
+        tmp = shard / f"{_TMP_PREFIX}{digest}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in data:
+                    f.write(chunk)
+                f.flush()
+                if self.durable:
+                    os.fsync(f.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _read(self, key: Any, meta: _Meta) -> Record[Any] | _Missing:
+        """Read and verify an entry's file; anything wrong is reported and the entry dropped."""
+        path = self._path(meta.name)
+        self._stats.reads += 1
+        try:
+            with open(path, "rb") as f:
+                header = _read_header(f, os.fstat(f.fileno()).st_size)
+                if header.key_bytes != encode_key(key):
+                    raise CorruptEntryError("key in file does not match")
+                payload = f.read(header.payload_len)
+            if len(payload) != header.payload_len:
+                raise CorruptEntryError("truncated payload")
+            if zlib.crc32(payload) != header.payload_crc:
+                raise CorruptEntryError("payload checksum mismatch")
+            value = deserialize(header.tag, payload, allow_pickle=self.allow_pickle)
+        except FileNotFoundError:
+            self._stats.lost += 1
+            self._log.warning("disk_cache.entry_missing", path=str(path))
+            self._forget(key)
+            return MISSING
+        except (CorruptEntryError, OSError) as exc:
+            self._corrupt(path, str(exc))
+            self._forget(key)
+            return MISSING
+        return Record(value, header.expires_at, header.record_size)
+
+    def _forget(self, key: Any) -> None:
+        self._meta.pop(key, None)
+        self.policy.delete(key)
+
+    # -- CacheLevel ---------------------------------------------------------------------
+
+    @property
+    def max_entries(self) -> int | None:
+        return self.policy.max_entries
+
+    @property
+    def max_bytes(self) -> int | None:
+        return self.policy.max_bytes
+
+    @property
+    def policy_name(self) -> str:
+        return type(self.policy).name
+
+    def get(self, key: Any) -> Record[Any] | _Missing:
+        """The stored record (expired ones included: the cache decides), or ``MISSING``."""
+        self._check_open()
+        meta = self.policy.get(key)  # counts the access for the policy
+        if meta is MISSING:
+            self._stats.misses += 1
+            return MISSING
+        record = self._read(key, meta)
+        if record is MISSING:
+            self._stats.misses += 1
+        else:
+            self._stats.hits += 1
+        return record
+
+    def set(self, key: Any, record: Record[Any]) -> list[Evicted[Any, Record[Any]]]:
+        """Write ``record`` durably and return what the policy evicted (values read back from disk).
+
+        Serialization and the size check happen first, and the file is fully written to a temp
+        file before the index changes, so a ``TypeError``, ``OversizeError`` or a full disk leaves
+        the level exactly as it was.
+        """
+        self._check_open()
+        if not isinstance(record, Record):
+            raise TypeError(f"DiskLevel stores Record objects, got {type(record).__name__}")
+        key_bytes = encode_key(key)
+        tag, payload = serialize(record.value, allow_pickle=self.allow_pickle)
+        size = max(1, len(payload))
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise OversizeError(
+                f"entry {key!r} serializes to {size} bytes, more than {self.name!r}'s max_bytes={self.max_bytes}"
+            )
+        digest = key_digest(key_bytes)
+        header = _pack_header(tag, key_bytes, payload, record.size, record.expires_at)
+        tmp = self._write_temp(digest, [header, key_bytes, payload])
+        meta = _Meta(digest, len(payload), record.size, record.expires_at)
+        try:
+            evicted_meta = self.policy.set(key, meta, size=size)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        final = self._path(digest)
+        if key in self.policy:
+            os.replace(tmp, final)
+            if self.durable:
+                _fsync_dir(final.parent)
+            self._meta[key] = meta
+            self._stats.writes += 1
+            self._stats.written_bytes += len(header) + len(key_bytes) + len(payload)
+        else:  # not admitted (an admission filter said no): the old copy, if any, is superseded too
+            tmp.unlink(missing_ok=True)
+            self._meta.pop(key, None)
+            self._unlink(final)
+        out: list[Evicted[Any, Record[Any]]] = []
+        for ev in evicted_meta:
+            if ev.key == key:
+                out.append(Evicted(key, record, ev.reason))
+                continue
+            old = self._meta.get(ev.key)
+            if old is None:
+                continue
+            value = self._read(ev.key, old)  # on failure it is reported and forgotten already
+            self._meta.pop(ev.key, None)
+            self._unlink(self._path(old.name))
+            self._stats.evictions += 1
+            if value is not MISSING:
+                out.append(Evicted(ev.key, value, ev.reason))
+        return out
+
+    def delete(self, key: Any) -> bool:
+        self._check_open()
+        meta = self._meta.pop(key, None)
+        if meta is None:
+            return False
+        self.policy.delete(key)
+        self._unlink(self._path(meta.name))
+        self._stats.deletes += 1
+        return True
+
+    def deadline(self, key: Any) -> float | None | _Missing:
+        meta = self._meta.get(key)
+        return MISSING if meta is None else meta.expires_at
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._meta
+        except TypeError:  # unhashable: cannot be a key
+            return False
+
+    def __len__(self) -> int:
+        return len(self._meta)
+
+    @property
+    def bytes(self) -> int:
+        """Sum of the held entries' payload sizes (what ``max_bytes`` bounds)."""
+        return self.policy.bytes
+
+    def keys(self) -> list[Any]:
+        return list(self._meta)
+
+    def clear(self) -> None:
+        """Delete every entry file; nothing is reported as evicted."""
+        self._check_open()
+        for key in list(self._meta):
+            self.delete(key)
+
+    # -- extras -------------------------------------------------------------------------
+
+    def expire(self) -> list[Evicted[Any, Record[Any]]]:
+        """Delete the entries whose deadline has passed on ``clock`` and return them (values read back)."""
+        self._check_open()
+        now = self._clock()
+        out: list[Evicted[Any, Record[Any]]] = []
+        for key, meta in list(self._meta.items()):
+            if meta.expires_at is not None and meta.expires_at <= now:
+                value = self._read(key, meta)
+                self.delete(key)
+                if value is not MISSING:
+                    out.append(Evicted(key, value, Reason.EXPIRED))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since open (corruption included) and current occupancy; JSON-able."""
+        st = self._stats
+        return {
+            "path": str(self.root),
+            "entries": len(self),
+            "bytes": self.bytes,
+            "max_entries": self.max_entries,
+            "max_bytes": self.max_bytes,
+            "policy": self.policy_name,
+            "reads": st.reads,
+            "hits": st.hits,
+            "misses": st.misses,
+            "writes": st.writes,
+            "written_bytes": st.written_bytes,
+            "deletes": st.deletes,
+            "evictions": st.evictions,
+            "expired_on_open": st.expired_on_open,
+            "evicted_on_open": st.evicted_on_open,
+            "temp_files_removed": st.temp_files_removed,
+            "corrupt": st.corrupt,
+            "corrupt_reasons": dict(st.corrupt_reasons),
+            "lost": st.lost,
+        }
+
+    def __repr__(self) -> str:
+        return f"DiskLevel({self.name!r}, {str(self.root)!r}, {self.policy!r})"
+
+
+__all__ = ["DiskLevel", "DiskLevelLockedError", "decode_key", "deserialize", "encode_key", "serialize"]

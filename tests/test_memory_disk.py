@@ -1,0 +1,476 @@
+"""Tests for the on-disk cache level: serializers, persistence, bounds, expiry, corruption, crashes, locking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import structlog
+import structlog.testing
+
+from exocortex.memory import DiskLevel, DiskLevelLockedError
+from exocortex.memory.cache import Level, MultiLevelCache, Record
+from exocortex.memory.disk import HEADER_SIZE, decode_key, encode_key
+from exocortex.memory.policies import LRU, MISSING, OversizeError, Reason
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Opaque:
+    """An arbitrary object: only pickle can store it."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and other.x == self.x
+
+    def __hash__(self) -> int:
+        return hash(self.x)
+
+
+def rec(value: Any, expires_at: float | None = None, size: int = 1) -> Record[Any]:
+    return Record(value, expires_at, size)
+
+
+def entry_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("??/*.xc"))
+
+
+def temp_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("??/.tmp-*"))
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[DiskLevel]:
+    level = DiskLevel(tmp_path / "cache", clock=FakeClock())
+    yield level
+    level.close()
+
+
+# -- serializers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\x00\xffraw bytes",
+        b"",
+        bytearray(b"mutable"),
+        "unicode: \u00e9\u4e2d\U0001f600",
+        "",
+        {"a": [1, 2.5, None, True, {"nested": "x"}], "b": -(10**30)},
+        [1, "two", 3.0, False, None, []],
+        42,
+        3.25,
+        None,
+        True,
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_round_trip_plain_types(disk: DiskLevel, value: Any) -> None:
+    disk.set("k", rec(value, size=7))
+    got = disk.get("k")
+    assert got is not MISSING
+    assert got.value == value
+    assert type(got.value) is type(value)
+    assert got.size == 7  # the cache's size estimate travels unchanged
+    assert got.expires_at is None
+
+
+def test_round_trip_numpy_and_arrow(disk: DiskLevel) -> None:
+    arr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    table = pa.table({"id": [1, 2, 3], "name": ["a", "b", None]})
+    disk.set(("np", 1), rec(arr))
+    disk.set(("pa", 1), rec(table))
+    got_arr = disk.get(("np", 1))
+    got_table = disk.get(("pa", 1))
+    assert got_arr is not MISSING and got_table is not MISSING
+    assert isinstance(got_arr.value, np.ndarray)
+    assert got_arr.value.dtype == np.float32 and got_arr.value.shape == (2, 3, 4)
+    np.testing.assert_array_equal(got_arr.value, arr)
+    assert isinstance(got_table.value, pa.Table)
+    assert got_table.value.equals(table)
+
+
+def test_arbitrary_object_refused_without_pickle(disk: DiskLevel) -> None:
+    with pytest.raises(TypeError, match="Opaque.*allow_pickle=True"):
+        disk.set("obj", rec(Opaque(1)))
+    with pytest.raises(TypeError, match="allow_pickle"):
+        disk.set("tup", rec({"a": (1, 2)}))  # a tuple would silently come back as a list via JSON
+    with pytest.raises(TypeError, match="dtype object"):
+        disk.set("objarr", rec(np.array([Opaque(1)], dtype=object)))
+    assert len(disk) == 0 and entry_files(disk.root) == [] and temp_files(disk.root) == []
+
+
+def test_arbitrary_object_accepted_with_pickle(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "c", allow_pickle=True) as level:
+        level.set("obj", rec(Opaque(5)))
+        level.set("tup", rec((1, "a")))
+        got = level.get("obj")
+        assert got is not MISSING and got.value == Opaque(5)
+        got2 = level.get("tup")
+        assert got2 is not MISSING and got2.value == (1, "a")
+    # A directory written with pickle, reopened without it: the pickled entries are not loaded.
+    with DiskLevel(tmp_path / "c") as level:
+        assert level.get("obj") is MISSING
+        assert level.stats()["corrupt"] == 1
+
+
+def test_keys_encoding_is_deterministic_and_typed() -> None:
+    for key in ["a", b"a", 1, 0, -(10**40), 10**6000, ("a", 1, (b"x", ())), ()]:
+        assert decode_key(encode_key(key)) == key
+        assert encode_key(key) == encode_key(key)
+    assert encode_key("1") != encode_key(1) != encode_key(b"1")
+    assert encode_key(("a", "b")) != encode_key(("ab",))
+    bad: object
+    for bad in [True, 1.5, None, frozenset(), ("ok", 2.0)]:
+        with pytest.raises(TypeError):
+            encode_key(bad)
+
+
+# -- persistence, bounds, expiry ----------------------------------------------------------
+
+
+def test_persistence_across_close_and_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    values = {f"k{i}": f"value {i}" * i for i in range(20)}
+    with DiskLevel(root) as level:
+        for k, v in values.items():
+            level.set(k, rec(v, size=len(v) + 1))
+        level.delete("k3")
+        bytes_before = level.bytes
+    with DiskLevel(root) as level:
+        assert len(level) == 19
+        assert "k3" not in level and level.get("k3") is MISSING
+        assert level.bytes == bytes_before
+        for k, v in values.items():
+            if k == "k3":
+                continue
+            got = level.get(k)
+            assert got is not MISSING and got.value == v and got.size == len(v) + 1
+        assert level.stats()["corrupt"] == 0
+
+
+def test_bounds_by_entries_evict_and_delete_files(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "c", max_entries=3, max_bytes=None) as level:
+        evicted = []
+        for i in range(5):
+            evicted += level.set(i, rec(f"v{i}"))
+        assert [(e.key, e.value.value, e.reason) for e in evicted] == [
+            (0, "v0", Reason.CAPACITY),
+            (1, "v1", Reason.CAPACITY),
+        ]
+        assert sorted(level.keys()) == [2, 3, 4]
+        assert len(entry_files(level.root)) == 3
+        level.get(2)  # LRU: 2 is now the most recent, 3 goes next
+        (ev,) = level.set(5, rec("v5"))
+        assert ev.key == 3
+        assert sorted(level.keys()) == [2, 4, 5]
+        assert len(entry_files(level.root)) == 3
+
+
+def test_bounds_by_bytes_use_payload_sizes(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "c", max_entries=None, max_bytes=1000) as level:
+        level.set("a", rec(b"x" * 400))
+        level.set("b", rec(b"y" * 400))
+        assert level.bytes == 800
+        evicted = level.set("c", rec(b"z" * 300))
+        assert [e.key for e in evicted] == ["a"] and evicted[0].value.value == b"x" * 400
+        assert level.bytes == 700
+        assert len(entry_files(level.root)) == 2
+        with pytest.raises(OversizeError):
+            level.set("huge", rec(b"h" * 1001))
+        assert level.bytes == 700 and "huge" not in level and temp_files(level.root) == []
+
+
+def test_reopen_with_lower_bounds_evicts_excess(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        for i in range(6):
+            level.set(i, rec(i))
+    with DiskLevel(root, max_entries=2) as level:
+        assert len(level) == 2
+        assert level.stats()["evicted_on_open"] == 4
+        assert len(entry_files(root)) == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"max_entries": 0}, {"max_entries": -1}, {"max_bytes": 0}, {"max_bytes": -5}])
+def test_bad_limits(tmp_path: Path, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        DiskLevel(tmp_path / "c", **kwargs)
+
+
+def test_other_policies_and_bad_policy(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "a", policy="FIFO", max_entries=2) as level:
+        level.set(1, rec(1))
+        level.set(2, rec(2))
+        level.get(1)
+        (ev,) = level.set(3, rec(3))
+        assert ev.key == 1 and level.policy_name == "FIFO"
+    with DiskLevel(tmp_path / "b", policy=LRU(max_entries=5)) as level:
+        assert level.max_entries == 5 and level.max_bytes is None
+    with pytest.raises(ValueError):
+        DiskLevel(tmp_path / "c", policy="nope")
+    with pytest.raises(ValueError):
+        DiskLevel(tmp_path / "d", policy=LRU(5, default_ttl=3))
+
+
+def test_ttl_deadline_honoured_after_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    clock = FakeClock(1000.0)
+    with DiskLevel(root, clock=clock) as level:
+        level.set("short", rec("s", expires_at=1010.0))
+        level.set("long", rec("l", expires_at=2000.0))
+        level.set("forever", rec("f"))
+        assert level.deadline("short") == 1010.0 and level.deadline("forever") is None
+        assert level.deadline("absent") is MISSING
+    clock.now = 1005.0
+    with DiskLevel(root, clock=clock) as level:
+        assert sorted(level.keys()) == ["forever", "long", "short"]
+        got = level.get("short")
+        assert got is not MISSING and got.expires_at == 1010.0
+    clock.now = 1500.0
+    with DiskLevel(root, clock=clock) as level:
+        assert sorted(level.keys()) == ["forever", "long"]
+        assert level.stats()["expired_on_open"] == 1
+        assert len(entry_files(root)) == 2
+        clock.now = 3000.0
+        (ev,) = level.expire()
+        assert ev.key == "long" and ev.reason is Reason.EXPIRED and ev.value.value == "l"
+        assert level.keys() == ["forever"] and len(entry_files(root)) == 1
+
+
+# -- corruption ---------------------------------------------------------------------------
+
+
+def _only_file(level: DiskLevel, key: Any) -> Path:
+    before = set(entry_files(level.root))
+    level.set(key, rec(b"payload-" * 50))
+    (path,) = set(entry_files(level.root)) - before
+    return path
+
+
+def test_flipped_payload_byte_is_reported_not_returned(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "c") as level:
+        path = _only_file(level, "k")
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0x01
+        path.write_bytes(bytes(data))
+        with structlog.testing.capture_logs() as logs:
+            assert level.get("k") is MISSING  # payload checksum caught it
+        assert [e["event"] for e in logs] == ["disk_cache.corrupt_entry"] and logs[0]["log_level"] == "warning"
+        st = level.stats()
+        assert st["corrupt"] == 1 and "payload checksum mismatch" in st["corrupt_reasons"]
+        assert "k" not in level and not path.exists()
+
+
+def test_corrupt_files_skipped_at_open(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        truncated = _only_file(level, "trunc")
+        flipped_header = _only_file(level, "hdr")
+        _only_file(level, "good")
+        garbage_name = _only_file(level, "garbage")
+    truncated.write_bytes(truncated.read_bytes()[:-7])
+    data = bytearray(flipped_header.read_bytes())
+    data[HEADER_SIZE - 20] ^= 0x80  # inside the header: the deadline / crc fields
+    flipped_header.write_bytes(bytes(data))
+    garbage_name.write_bytes(os.urandom(300))
+    (root / "zz").mkdir(exist_ok=True)
+    (root / "zz" / ("0" * 40 + ".xc")).write_bytes(b"EXL3")  # too short to be anything
+    with DiskLevel(root, quarantine=True) as level:
+        assert level.keys() == ["good"]
+        st = level.stats()
+        assert st["corrupt"] == 4
+        assert len(list((root / "quarantine").iterdir())) == 4
+        assert level.get("trunc") is MISSING and level.get("garbage") is MISSING
+        got = level.get("good")
+        assert got is not MISSING and got.value == b"payload-" * 50
+    with DiskLevel(root) as level:  # quarantined files are not entries any more
+        assert level.keys() == ["good"] and level.stats()["corrupt"] == 0
+
+
+def test_payload_flip_detected_after_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        path = _only_file(level, "k")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with DiskLevel(root) as level:
+        assert "k" in level  # the header is fine, so the index lists it...
+        assert level.get("k") is MISSING  # ...but it is never returned
+        assert level.stats()["corrupt"] == 1 and len(level) == 0
+
+
+def test_file_deleted_behind_our_back(disk: DiskLevel) -> None:
+    path = _only_file(disk, "k")
+    path.unlink()
+    assert disk.get("k") is MISSING
+    assert disk.stats()["lost"] == 1 and "k" not in disk
+
+
+# -- crash safety ---------------------------------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from exocortex.memory.cache import Record
+    from exocortex.memory.disk import DiskLevel
+
+    def value(i):
+        return bytes([i % 251]) * (600_000 + i * 997)
+
+    level = DiskLevel(sys.argv[1], max_entries=1000, max_bytes=10**10)
+    i = 0
+    while True:
+        level.set(("big", i), Record(value(i), None, 1))
+        if i == 3:
+            print("ready", flush=True)
+        i += 1
+    """
+)
+
+
+def test_killed_writer_leaves_only_complete_entries(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == b"ready", proc.stderr.read() if proc.stderr else b""
+        time.sleep(0.15)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    left = len(temp_files(root))
+    assert left <= 1  # at most the one write in flight
+    with DiskLevel(root, max_entries=1000, max_bytes=10**10) as level:  # the dead writer's lock is gone
+        assert temp_files(root) == [] and level.stats()["temp_files_removed"] == left
+        keys = level.keys()
+        assert len(keys) >= 4
+        for key in keys:
+            _, i = key
+            got = level.get(key)
+            assert got is not MISSING
+            assert got.value == bytes([i % 251]) * (600_000 + i * 997)
+        assert level.stats()["corrupt"] == 0
+        assert sorted(k[1] for k in keys) == list(range(len(keys)))  # no hole: each write was complete
+
+
+# -- locking --------------------------------------------------------------------------------
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    first = DiskLevel(root)
+    with pytest.raises(DiskLevelLockedError, match="already open"):
+        DiskLevel(root)
+    code = f"from exocortex.memory.disk import DiskLevel; DiskLevel({str(root)!r})"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60)
+    assert out.returncode != 0 and b"DiskLevelLockedError" in out.stderr and str(os.getpid()).encode() in out.stderr
+    first.close()
+    with pytest.raises(ValueError, match="closed"):
+        first.get("x")
+    DiskLevel(root).close()  # free again once closed
+
+
+# -- as the L3 of a MultiLevelCache ---------------------------------------------------------
+
+
+def test_disk_as_l3_of_multilevel_cache(tmp_path: Path) -> None:
+    clock = FakeClock(0.0)
+    dropped: list[Any] = []
+    disk = DiskLevel(tmp_path / "c", max_entries=3, clock=clock)
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(
+        [Level("L1", LRU(1)), Level("L2", LRU(1)), disk],
+        clock=clock,
+        on_drop=lambda k, v, r: dropped.append((k, v, r)),
+    )
+    cache.set("a", "A")
+    cache.set("b", "B")
+    cache.set("c", {"C": [1]})  # a: L1 -> L2 -> L3
+    assert disk.keys() == ["a"] and len(entry_files(disk.root)) == 1
+    assert cache.get("a") == "A"  # comes back from disk, promoted into L1
+    st = cache.stats()
+    assert st["hits"]["L3"] == 1 and st["promotions"] == 1
+    # Exclusive mode: a left L3; the promotion pushed c down to L2 and b down to disk.
+    assert disk.keys() == ["b"] and len(entry_files(disk.root)) == 1
+    for k in "defg":
+        cache.set(k, k.upper())
+    assert set(disk.keys()) == {"a", "d", "e"} and len(entry_files(disk.root)) == 3
+    # What the last level evicts is dropped, with its value read back from disk.
+    assert dropped == [("b", "B", Reason.CAPACITY), ("c", {"C": [1]}, Reason.CAPACITY)]
+    assert len(cache) == 5
+    # Expiry on the cache's clock is honoured for entries that went to disk.
+    cache.set("t", "T", ttl=5)
+    cache.set("u", "U")
+    cache.set("v", "V")
+    assert "t" in disk
+    clock.now = 10.0
+    assert cache.get("t") is None
+    assert "t" not in disk and cache.stats()["evictions"]["L3"]["expired"] == 1
+    disk.close()
+
+
+def test_admission_filter_keeps_files_and_index_in_step(tmp_path: Path) -> None:
+    # W-TinyLFU refuses one-hit newcomers in favour of the popular keys: whatever it rejects or
+    # evicts leaves no file behind, and every indexed key still reads back.
+    with DiskLevel(tmp_path / "c", policy="W-TinyLFU", max_entries=4, max_bytes=None) as level:
+        for _ in range(20):
+            for k in range(4):
+                if k in level:
+                    level.get(k)
+                else:
+                    level.set(k, rec(k))
+        gone = set()
+        for k in range(100, 140):
+            gone |= {e.key for e in level.set(k, rec(k))}
+        held = level.keys()
+        assert gone and not gone & set(held)
+        assert sum(k < 4 for k in held) >= 2  # the popular keys mostly survived the scan
+        assert len(level) == len(entry_files(level.root)) <= 4
+        assert temp_files(level.root) == []
+        for key in held:
+            got = level.get(key)
+            assert got is not MISSING and got.value == key
+
+
+def test_inclusive_mode_writes_through_to_disk(tmp_path: Path) -> None:
+    with DiskLevel(tmp_path / "c", clock=time.time) as disk:
+        cache: MultiLevelCache[Any, Any] = MultiLevelCache(
+            [Level("L1", LRU(2)), disk], mode="inclusive", clock=time.time
+        )
+        cache.set("a", [1, 2])
+        assert "a" in disk and cache.get("a") == [1, 2]
+    with DiskLevel(tmp_path / "c", clock=time.time) as disk:  # a restart: L1 is gone, disk still has it
+        cache = MultiLevelCache([Level("L1", LRU(2)), disk], mode="inclusive", clock=time.time)
+        assert cache.get("a") == [1, 2]
+        assert cache.stats()["hits"][disk.name] == 1
