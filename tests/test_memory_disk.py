@@ -474,3 +474,17 @@ def test_inclusive_mode_writes_through_to_disk(tmp_path: Path) -> None:
         cache = MultiLevelCache([Level("L1", LRU(2)), disk], mode="inclusive", clock=time.time)
         assert cache.get("a") == [1, 2]
         assert cache.stats()["hits"][disk.name] == 1
+
+
+def test_an_entry_too_big_for_the_disk_level_is_dropped_and_reported_on_demotion(tmp_path: Path) -> None:
+    dropped: list[Any] = []
+    with DiskLevel(tmp_path / "c", max_bytes=1000) as disk:
+        cache: MultiLevelCache[Any, Any] = MultiLevelCache(
+            [Level("L1", LRU(1)), disk], clock=time.time, on_drop=lambda k, v, r: dropped.append((k, r)),
+        )
+        big = {"text": "x" * 5000}  # counts as 1 unit in memory, ~5 KB once serialized
+        cache.set("big", big)
+        cache.set("small", "s")  # demotes "big", which the disk level cannot hold
+        assert dropped == [("big", Reason.CAPACITY)]
+        assert cache.get("small") == "s" and cache.get("big") is None
+        assert "big" not in disk and cache.stats()["dropped"] == 1

@@ -402,7 +402,12 @@ class MultiLevelCache(Generic[K, V]):
             if self.mode == "inclusive" and ev.key in below:
                 continue
             self._stats.demotions += 1
-            self._place(i + 1, ev.key, rec)
+            try:
+                self._place(i + 1, ev.key, rec)
+            except OversizeError:
+                # The level below measures differently (a disk level counts serialized bytes) and
+                # cannot hold it: the entry leaves the cache, reported like any other drop.
+                self._drop(ev.key, rec, Reason.CAPACITY)
 
     def _expired(self, level: CacheLevel, key: Any, record: Record[Any]) -> None:
         self._stats.evictions[level.name][Reason.EXPIRED.value] += 1
