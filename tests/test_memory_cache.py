@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exocortex.memory.cache import Level, MultiLevelCache
-from exocortex.memory.policies import LRU, TTL, OversizeError, Reason
-from exocortex.memory.traces import make_policy
+from exocortex.memory.policies import LRU, TTL, OversizeError, Reason, make_policy
 
 
 class FakeClock:

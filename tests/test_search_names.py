@@ -52,7 +52,7 @@ def test_dotted_names_are_modules_of_at_least_two_parts() -> None:
 def test_mention_values_add_up_and_frames_are_kept() -> None:
     text = ('File "/x/django/db/models/query.py", line 1, in get\n'
             "then django/db/models/query.py again, and query.py once more")
-    values, frames = named_file_values(text, NAMES, len(PATHS))
+    values, frames = named_file_values(mentions(text), NAMES, len(PATHS))
     query, sql_query = PATHS.index("django/db/models/query.py"), PATHS.index("django/db/models/sql/query.py")
     assert values[query] > 2 * values[sql_query] > 0  # two sure mentions and half an ambiguous one
     assert frames == [(query, "get")]

@@ -18,9 +18,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from exocortex.memory.traces import POLICY_NAMES, make_policy, read_oracle_general, read_trace, replay
+from exocortex.memory.policies import POLICY_NAMES, make_policy
+from exocortex.memory.traces import guess_format, load_requests, replay
 
 TRACES = Path("/work/shared/bench/cache-traces")
 
@@ -56,15 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     path = find_trace(args.trace)
     short = path.name.split(".")[0]
     t0 = time.perf_counter()
-    sizes: list[int] | None = None
-    if "oracleGeneral" in path.name:
-        records = list(read_oracle_general(path))[: args.limit]
-        keys: list[Any] = [r.key for r in records]
-        sizes = [r.size for r in records] if args.bytes else None
-    else:
-        keys = list(read_trace(path))[: args.limit]
-        if args.bytes:
-            sys.exit("--bytes needs a trace with sizes (cloudPhysicsIO.oracleGeneral)")
+    keys, trace_sizes = load_requests(path, guess_format(path), args.limit)
+    if args.bytes and trace_sizes is None:
+        sys.exit("--bytes needs a trace with sizes (cloudPhysicsIO.oracleGeneral)")
+    sizes = trace_sizes if args.bytes else None
     print(f"{path.name}: {len(keys):,} requests, {len(set(keys)):,} keys (read in {time.perf_counter() - t0:.1f}s)")
     print(f"{'size':>9}  {'policy':<10} {'hit %':>7}  {'published':>9}  {'seconds':>7}")
     for size in args.sizes:

@@ -329,7 +329,8 @@ def bench_cache_command(
     import functools
     import time
 
-    from exocortex.memory.traces import POLICY_NAMES, TraceError, guess_format, load_requests, make_policy, replay
+    from exocortex.memory.policies import POLICY_NAMES, make_policy
+    from exocortex.memory.traces import TraceError, guess_format, load_requests, replay
 
     policies = policy or list(POLICY_NAMES)
     for name in policies:

@@ -58,8 +58,8 @@ from exocortex.memory.policies import (
     Reason,
     _Missing,
     default_sizeof,
+    make_policy,
 )
-from exocortex.memory.traces import make_policy
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -120,23 +120,16 @@ class CacheLevel(Protocol):
     def clear(self) -> None: ...
 
 
-class Level:
-    """An in-memory level: a name and a policy holding ``Record`` values.
+class PolicyLevel:
+    """What every level driven by an eviction policy shares: its bounds and byte count are the policy's."""
 
-    The level keeps its own key -> deadline map (for entries with a ttl) so the cache can ask
-    whether a key is held and live without touching the policy's recency or frequency state.
-    """
+    name: str
+    policy: Policy[Any, Any]
 
-    def __init__(self, name: str, policy: Policy[Any, Any]) -> None:
+    @staticmethod
+    def check_name(name: object) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a level needs a non-empty name, got {name!r}")
-        if not isinstance(policy, Policy):
-            raise ValueError(f"level {name!r} needs a Policy instance, got {type(policy).__name__}")
-        if policy.default_ttl is not None:
-            raise ValueError(f"level {name!r}: the cache owns expiry (pass ttl to set); give the policy no default_ttl")
-        self.name = name
-        self.policy = policy
-        self._deadlines: dict[Any, float] = {}
 
     @property
     def max_entries(self) -> int | None:
@@ -149,6 +142,29 @@ class Level:
     @property
     def policy_name(self) -> str:
         return type(self.policy).name
+
+    @property
+    def bytes(self) -> int:
+        """What ``max_bytes`` bounds: the sizes the policy was given for the held entries."""
+        return self.policy.bytes
+
+
+class Level(PolicyLevel):
+    """An in-memory level: a name and a policy holding ``Record`` values.
+
+    The level keeps its own key -> deadline map (for entries with a ttl) so the cache can ask
+    whether a key is held and live without touching the policy's recency or frequency state.
+    """
+
+    def __init__(self, name: str, policy: Policy[Any, Any]) -> None:
+        self.check_name(name)
+        if not isinstance(policy, Policy):
+            raise ValueError(f"level {name!r} needs a Policy instance, got {type(policy).__name__}")
+        if policy.default_ttl is not None:
+            raise ValueError(f"level {name!r}: the cache owns expiry (pass ttl to set); give the policy no default_ttl")
+        self.name = name
+        self.policy = policy
+        self._deadlines: dict[Any, float] = {}
 
     def get(self, key: Any) -> Record[Any] | _Missing:
         record: Record[Any] | _Missing = self.policy.get(key)
@@ -179,10 +195,6 @@ class Level:
 
     def __len__(self) -> int:
         return len(self.policy)
-
-    @property
-    def bytes(self) -> int:
-        return self.policy.bytes
 
     def keys(self) -> list[Any]:
         return self.policy.keys()

@@ -79,8 +79,8 @@ from types import TracebackType
 from typing import Any, Final
 
 from exocortex.log import get_logger
-from exocortex.memory.cache import Record
-from exocortex.memory.policies import LRU, MISSING, Evicted, OversizeError, Policy, Reason, _Missing
+from exocortex.memory.cache import PolicyLevel, Record
+from exocortex.memory.policies import MISSING, Evicted, OversizeError, Policy, Reason, _Missing, make_policy
 
 GIB: Final = 1024 * 1024 * 1024
 
@@ -374,8 +374,10 @@ class _DiskStats:
     lost: int = 0  # indexed entries whose file vanished (deleted behind our back)
 
 
-class DiskLevel:
+class DiskLevel(PolicyLevel):
     """A ``CacheLevel`` that keeps ``Record`` values in files under ``path``; see the module docstring.
+
+    Its ``bytes`` are the held entries' payload sizes (what ``max_bytes`` bounds).
 
     ``policy`` is a policy name (``"LRU"``, ``"FIFO"``, ``"LFU"``, ``"ARC"``, ``"S3-FIFO"``,
     ``"W-TinyLFU"``, ``"Random"``) built with ``max_entries`` / ``max_bytes``, or an empty
@@ -398,8 +400,7 @@ class DiskLevel:
         durable: bool = True,
         quarantine: bool = False,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a level needs a non-empty name, got {name!r}")
+        self.check_name(name)
         for label, limit in (("max_entries", max_entries), ("max_bytes", max_bytes)):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
                 raise ValueError(f"{label} must be a positive integer or None, got {limit!r}")
@@ -432,12 +433,8 @@ class DiskLevel:
             if policy.default_ttl is not None:
                 raise ValueError("the cache owns expiry (records carry deadlines); give the policy no default_ttl")
             return policy
-        if policy == "LRU":
-            return LRU(max_entries, max_bytes)
         if policy == "OPT":
             raise ValueError("OPT needs the future request sequence; it cannot drive a live level")
-        from exocortex.memory.traces import make_policy
-
         return make_policy(policy, [], max_entries, max_bytes)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -637,18 +634,6 @@ class DiskLevel:
 
     # -- CacheLevel ---------------------------------------------------------------------
 
-    @property
-    def max_entries(self) -> int | None:
-        return self.policy.max_entries
-
-    @property
-    def max_bytes(self) -> int | None:
-        return self.policy.max_bytes
-
-    @property
-    def policy_name(self) -> str:
-        return type(self.policy).name
-
     def get(self, key: Any) -> Record[Any] | _Missing:
         """The stored record (expired ones included: the cache decides), or ``MISSING``."""
         self._check_open()
@@ -739,11 +724,6 @@ class DiskLevel:
 
     def __len__(self) -> int:
         return len(self._meta)
-
-    @property
-    def bytes(self) -> int:
-        """Sum of the held entries' payload sizes (what ``max_bytes`` bounds)."""
-        return self.policy.bytes
 
     def keys(self) -> list[Any]:
         return list(self._meta)

@@ -46,7 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from enum import Enum, StrEnum
-from typing import ClassVar, Final, Generic, NamedTuple, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Final, Generic, NamedTuple, TypedDict, TypeVar, Unpack
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -1147,3 +1147,24 @@ class Belady(Policy[K, V]):
         heapq.heappop(self._heap)
         del self._next[key]
         return key
+
+
+POLICY_NAMES = ("LRU", "FIFO", "Random", "LFU", "ARC", "S3-FIFO", "W-TinyLFU", "OPT")
+
+
+def make_policy(name: str, keys: list[Any], max_entries: int | None, max_bytes: int | None) -> Policy[Any, Any]:
+    """A fresh policy by its name in ``POLICY_NAMES``; OPT (Belady) is given the whole request sequence."""
+    if name == "OPT":
+        return Belady(keys, max_entries, max_bytes)
+    factories: dict[str, Callable[[], Policy[Any, Any]]] = {
+        "LRU": lambda: LRU(max_entries, max_bytes),
+        "FIFO": lambda: FIFO(max_entries, max_bytes),
+        "Random": lambda: Random(max_entries, max_bytes, seed=1),
+        "LFU": lambda: LFU(max_entries, max_bytes),
+        "ARC": lambda: ARC(max_entries, max_bytes),
+        "S3-FIFO": lambda: S3FIFO(max_entries, max_bytes),
+        "W-TinyLFU": lambda: WTinyLFU(max_entries, max_bytes),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})")
+    return factories[name]()

@@ -24,17 +24,9 @@ from pathlib import Path
 from typing import IO, Any, Final, NamedTuple, TypeVar
 
 from exocortex.memory.policies import (
-    ARC,
-    FIFO,
-    LFU,
-    LRU,
     MISSING,
-    S3FIFO,
-    Belady,
     OversizeError,
     Policy,
-    Random,
-    WTinyLFU,
 )
 
 K = TypeVar("K", bound=Hashable)
@@ -163,12 +155,20 @@ def read_oracle_general(path: str | Path) -> Iterator[OracleRequest]:
                 yield OracleRequest(*record)
 
 
+_KEY_READERS: Final[dict[str, Callable[[str | Path], Iterator[int]]]] = {
+    "lirs": read_lirs,
+    "arc": read_arc,
+    "scarab": read_scarab,
+}
+"""The formats that carry keys only (oracle-general also carries sizes)."""
+
+
 def read_trace(path: str | Path) -> Iterator[int]:
     """Keys of any of the known trace formats, chosen by file name."""
     fmt = guess_format(path)
     if fmt == "oracle-general":
         return (request.key for request in read_oracle_general(path))
-    return {"lirs": read_lirs, "arc": read_arc, "scarab": read_scarab}[fmt](path)
+    return _KEY_READERS[fmt](path)
 
 
 def replay(
@@ -224,26 +224,4 @@ def load_requests(path: str | Path, fmt: str, limit: int | None = None) -> tuple
     if fmt == "oracle-general":
         records = list(itertools.islice(read_oracle_general(path), limit))
         return [r.key for r in records], [r.size for r in records]
-    reader = {"lirs": read_lirs, "arc": read_arc, "scarab": read_scarab}[fmt]
-    return list(itertools.islice(reader(path), limit)), None
-
-
-POLICY_NAMES = ("LRU", "FIFO", "Random", "LFU", "ARC", "S3-FIFO", "W-TinyLFU", "OPT")
-
-
-def make_policy(name: str, keys: list[Any], max_entries: int | None, max_bytes: int | None) -> Policy[Any, Any]:
-    """A fresh policy by its name in ``POLICY_NAMES``; OPT (Belady) is given the whole request sequence."""
-    if name == "OPT":
-        return Belady(keys, max_entries, max_bytes)
-    factories: dict[str, Callable[[], Policy[Any, Any]]] = {
-        "LRU": lambda: LRU(max_entries, max_bytes),
-        "FIFO": lambda: FIFO(max_entries, max_bytes),
-        "Random": lambda: Random(max_entries, max_bytes, seed=1),
-        "LFU": lambda: LFU(max_entries, max_bytes),
-        "ARC": lambda: ARC(max_entries, max_bytes),
-        "S3-FIFO": lambda: S3FIFO(max_entries, max_bytes),
-        "W-TinyLFU": lambda: WTinyLFU(max_entries, max_bytes),
-    }
-    if name not in factories:
-        raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})")
-    return factories[name]()
+    return list(itertools.islice(_KEY_READERS[fmt](path), limit)), None

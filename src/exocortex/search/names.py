@@ -118,12 +118,13 @@ def _common_suffix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return n
 
 
-def named_file_values(text: str, names: FileNames, num_files: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Per file, how strongly ``text`` names it (mentions, shared by the files of an ambiguous
+def named_file_values(
+    found: list[Mention], names: FileNames, num_files: int
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Per file, how strongly the mentions ``found`` name it (shared by the files of an ambiguous
     one; earlier mentions a little more); and the (file, function) pairs of traceback frames."""
     values = np.zeros(num_files)
     frames: list[tuple[int, str]] = []
-    found = mentions(text)
     for position, mention in enumerate(found):
         files = names.files(mention)
         if not files:

@@ -33,7 +33,7 @@ from exocortex.search.cache import DEFINITION_KINDS, SearchData, load_search_dat
 from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
 from exocortex.search.lexical import segment_positions, top
-from exocortex.search.names import named_file_values
+from exocortex.search.names import mentions, named_file_values
 from exocortex.search.query import Query, parse_query
 from exocortex.search.roles import role_priors
 from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
@@ -158,8 +158,9 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     # the frames in them.
     named = np.zeros(0)
     frame_defs: list[int] = []
-    if config.weight_named > 0:
-        named, frames = named_file_values(q.text, data.file_names(), num_files)
+    found = mentions(q.text) if config.weight_named > 0 else []
+    if found:  # the file-name lookup is built at the first query that names something
+        named, frames = named_file_values(found, data.file_names(), num_files)
         for file, function in frames:
             tid = chunks.term_id(function)
             if tid >= 0:
