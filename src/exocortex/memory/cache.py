@@ -165,25 +165,36 @@ class Level(PolicyLevel):
         self.name = name
         self.policy = policy
         self._deadlines: dict[Any, float] = {}
+        # A lookup is the policy's own get: one call per level on the hit path, not two.
+        self.get = policy.get  # type: ignore[method-assign]
 
     def get(self, key: Any) -> Record[Any] | _Missing:
         record: Record[Any] | _Missing = self.policy.get(key)
         return record
 
     def set(self, key: Any, record: Record[Any]) -> list[Evicted[Any, Record[Any]]]:
-        evicted: list[Evicted[Any, Record[Any]]] = self.policy.set(key, record, size=record.size)
-        for ev in evicted:
-            self._deadlines.pop(ev.key, None)
-        if key in self.policy:
-            if record.expires_at is None:
-                self._deadlines.pop(key, None)
-            else:
-                self._deadlines[key] = record.expires_at
+        evicted: list[Evicted[Any, Record[Any]]] = self.policy.put(key, record, record.size)
+        deadlines = self._deadlines
+        if deadlines:
+            for ev in evicted:
+                deadlines.pop(ev.key, None)
+        if record.expires_at is None:
+            if deadlines:
+                deadlines.pop(key, None)
+        elif key in self.policy:  # an admission filter may have refused it
+            deadlines[key] = record.expires_at
         return evicted
 
     def delete(self, key: Any) -> bool:
         self._deadlines.pop(key, None)
         return self.policy.delete(key)
+
+    def evict(self, nbytes: int) -> list[Evicted[Any, Record[Any]]]:
+        """Give up at least ``nbytes`` (by record size) in the policy's eviction order."""
+        evicted: list[Evicted[Any, Record[Any]]] = self.policy.evict(nbytes)
+        for ev in evicted:
+            self._deadlines.pop(ev.key, None)
+        return evicted
 
     def deadline(self, key: Any) -> float | None | _Missing:
         if key not in self.policy:
@@ -328,22 +339,29 @@ class MultiLevelCache(Generic[K, V]):
             return len(seen)
 
     def _lookup(self, key: Any, *, count: bool) -> Any:
-        """Search the levels top-down (lock held); promote on a lower hit; count if asked."""
-        now = self._clock()
+        """Search the levels top-down (lock held); promote on a lower hit; count if asked.
+
+        The hot path of every hit: the clock is read only for a record that has a deadline.
+        """
         st = self._stats
         if count:
             st.requests += 1
+        now: float | None = None
         for i, level in enumerate(self.levels):
             record = level.get(key)
             if record is MISSING:
                 continue
-            if record.expired(now):
-                level.delete(key)
-                self._expired(level, key, record)
-                continue
+            deadline = record.expires_at
+            if deadline is not None:
+                if now is None:
+                    now = self._clock()
+                if deadline <= now:
+                    level.delete(key)
+                    self._expired(level, key, record)
+                    continue
             if count:
                 st.hits[level.name] += 1
-            if i > 0:
+            if i:
                 self._promote(i, key, record)
             return record.value
         if count:
@@ -402,7 +420,7 @@ class MultiLevelCache(Generic[K, V]):
         last = i == len(self.levels) - 1
         for ev in evicted:
             rec = ev.value
-            if ev.reason is Reason.EXPIRED or rec.expired(now):
+            if ev.reason is Reason.EXPIRED or (rec.expires_at is not None and rec.expires_at <= now):
                 self._expired(level, ev.key, rec)
                 continue
             self._stats.evictions[level.name][Reason.CAPACITY.value] += 1
@@ -442,19 +460,48 @@ class MultiLevelCache(Generic[K, V]):
     def clear(self, level: str | int | None = None) -> None:
         """Empty every level, or only the one named (or indexed); nothing is demoted or counted."""
         with self._lock:
-            if level is None:
-                targets = self.levels
-            elif isinstance(level, int) and not isinstance(level, bool):
-                if not -len(self.levels) <= level < len(self.levels):
-                    raise ValueError(f"no level at index {level} (there are {len(self.levels)})")
-                targets = [self.levels[level]]
-            else:
-                matches = [lv for lv in self.levels if lv.name == level]
-                if not matches:
-                    raise ValueError(f"no level named {level!r} (levels: {[lv.name for lv in self.levels]})")
-                targets = matches
+            targets = self.levels if level is None else [self._level(level)]
             for lv in targets:
                 lv.clear()
+
+    def shrink(self, nbytes: int, levels: Iterable[str | int] | None = None) -> int:
+        """Free about ``nbytes`` of memory: evict from the in-memory levels, the coldest first.
+
+        Each level gives up entries in its policy's own eviction order, so the hottest stay.
+        Nothing is demoted (the point is to hold less), entries leave the cache (counted as
+        evictions of reason ``capacity`` and as ``dropped``, and passed to ``on_drop``).
+        ``levels`` (names or indexes) defaults to the ``Level`` instances: a disk level holds
+        no RAM. Returns the bytes freed as the cache measures sizes (see ``sizeof``).
+        """
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+            raise ValueError(f"nbytes must be a non-negative integer, got {nbytes!r}")
+        with self._lock:
+            chosen: list[CacheLevel]
+            if levels is None:
+                chosen = [lv for lv in self.levels if isinstance(lv, Level)]
+            else:
+                chosen = [self._level(name) for name in levels]
+            freed = 0
+            for level in reversed(chosen):
+                if freed >= nbytes:
+                    break
+                if not isinstance(level, Level):
+                    raise ValueError(f"level {level.name!r} is not an in-memory Level; it cannot shrink")
+                for ev in level.evict(nbytes - freed):
+                    freed += ev.value.size
+                    self._stats.evictions[level.name][Reason.CAPACITY.value] += 1
+                    self._drop(ev.key, ev.value, Reason.CAPACITY)
+            return freed
+
+    def _level(self, level: str | int) -> CacheLevel:
+        if isinstance(level, int) and not isinstance(level, bool):
+            if not -len(self.levels) <= level < len(self.levels):
+                raise ValueError(f"no level at index {level} (there are {len(self.levels)})")
+            return self.levels[level]
+        for lv in self.levels:
+            if lv.name == level:
+                return lv
+        raise ValueError(f"no level named {level!r} (levels: {[lv.name for lv in self.levels]})")
 
     # -- loading ----------------------------------------------------------------------
 

@@ -183,18 +183,28 @@ class Policy(Generic[K, V]):
             ttl = self.default_ttl
         elif not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        evicted = self.put(key, value, size)
+        if ttl is not None and key in self._values:
+            self._set_expiry(key, self._clock() + ttl)
+        return evicted
+
+    def put(self, key: K, value: V, size: int) -> list[Evicted[K, V]]:
+        """``set`` without a ttl, for callers that measured ``size`` (a positive int) themselves.
+
+        A cache level calls this on every write, promotion and demotion: it skips the checks
+        of ``size`` that the cache has already made, not the bound on ``max_bytes``.
+        """
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise OversizeError(f"entry {key!r} of {size} bytes can never fit in max_bytes={self.max_bytes}")
         evicted: list[Evicted[K, V]] = []
         if self._expiry_heap:
             self._purge_expired(self._clock(), evicted)
         if key in self._values:
             self._update(key, value, size, evicted)
+            if self._expires:
+                self._expires.pop(key, None)
         else:
             self._admit(key, value, size, evicted)
-        if key in self._values:
-            if ttl is None:
-                self._expires.pop(key, None)
-            else:
-                self._set_expiry(key, self._clock() + ttl)
         return evicted
 
     def delete(self, key: K) -> bool:
@@ -204,6 +214,20 @@ class Policy(Generic[K, V]):
         self._unlink(key)
         self._forget(key)
         return True
+
+    def evict(self, nbytes: int) -> list[Evicted[K, V]]:
+        """Evict entries in the policy's own order until ``nbytes`` are freed or none is left.
+
+        For memory pressure (the governor's "shrink the caches"): the entries the policy would
+        have given up next go first, so what stays is what the policy judges hottest.
+        """
+        evicted: list[Evicted[K, V]] = []
+        freed = 0
+        while self._values and freed < nbytes:
+            key = self._pop_victim(None)
+            freed += self._sizes[key]
+            self._evict(key, evicted)
+        return evicted
 
     def expire(self) -> list[Evicted[K, V]]:
         """Purge every entry whose ttl has run out now and return them."""
@@ -325,6 +349,18 @@ class LRU(Policy[K, V]):
         super().__init__(max_entries, max_bytes, **options)
         self._order: OrderedDict[K, None] = OrderedDict()
 
+    def get(self, key: K) -> V | _Missing:
+        """``Policy.get`` with the hooks inlined (LRU has no access hook): the hit path is hot."""
+        value = self._values.get(key, MISSING)
+        if value is MISSING:
+            return MISSING
+        if self._expires and key in self._expires and self._expires[key] <= self._clock():
+            self._unlink(key)
+            self._forget(key)
+            return MISSING
+        self._order.move_to_end(key)
+        return value
+
     def _link(self, key: K) -> None:
         self._order[key] = None
 
@@ -342,6 +378,7 @@ class FIFO(LRU[K, V]):
     """First in, first out: hits do not reorder, the oldest insertion goes first."""
 
     name = "FIFO"
+    get = Policy.get  # hits must not reorder, so not LRU's move-to-end fast path
 
     def _touch(self, key: K) -> None:
         pass
