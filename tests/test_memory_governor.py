@@ -538,7 +538,9 @@ def test_real_allocations_are_brought_back_under_budget() -> None:
     assert len(hoard_events) == 1
     event = hoard_events[0]
     assert event.rule == "shrink-caches" and event.rss_before > budget > event.rss_after
-    assert event.freed > 100 * MIB and event.freed_estimate >= event.wanted > 0
+    # Asked for what lies above the target (which may be more than the hoard, when the rest of the
+    # test process already sits above it), the hoard gives what it has.
+    assert event.freed > 100 * MIB and event.wanted > 0 and event.freed_estimate >= min(event.wanted, 384 * MIB)
     assert [e.action for e in events][0] == "gc.collect"  # the cheapest action was tried first
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,25 @@ class Index:
         from exocortex.store.lance import StoreReader
 
         _check_query(query)
-        return search(StoreReader(self.store), query, k or self.config.search_k, self.config)
+        reader = StoreReader(self.store)
+        k = k or self.config.search_k
+        return self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
+
+    def _cached_search(
+        self, reader: Any, query: str, k: int, candidates: int | None, run: Callable[[], list[SearchHit]]
+    ) -> list[SearchHit]:
+        """``run()``'s hits, through this process's query cache (keyed by the store's version)."""
+        from exocortex.memory.engine import engine_memory
+        from exocortex.search.cache import cache_key
+
+        key = (str(self.store), cache_key(reader), query, k, candidates, self.config)
+        return engine_memory(self.config).search(key, run)
+
+    def memory_stats(self) -> dict[str, Any]:
+        """This process's engine caches (hits, misses, bytes per level) and memory governor."""
+        from exocortex.memory.engine import engine_memory
+
+        return engine_memory(self.config).stats()
 
     def pack(
         self,
@@ -176,8 +195,10 @@ class Index:
         tokens = parse_budget(budget) if isinstance(budget, str) else int(budget)
         name = tokenizer or self.config.tokenizer
         reader = StoreReader(self.store)
-        hits = search(reader, query, _pack_candidates(tokens, self.config.search_k), self.config,
-                      candidates=self.config.pack_search_candidates)
+        k = _pack_candidates(tokens, self.config.search_k)
+        pool = self.config.pack_search_candidates
+        hits = self._cached_search(reader, query, k, pool,
+                                   lambda: search(reader, query, k, self.config, candidates=pool))
         return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
                             snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
                             count_memo_entries=self.config.pack_count_memo_entries,

@@ -193,8 +193,10 @@ def status_command(
     index = Index.open(path, store=store)
     status = index.status()
     unstructured = index.unstructured_files() if verbose else []
+    memory = index.memory_stats()
     if as_json:
         data = status.to_dict()
+        data["memory"] = memory
         if verbose:
             data["unstructured_files"] = unstructured
         _print_json(data)
@@ -217,6 +219,7 @@ def status_command(
         ("last run", f"{last.get('seconds') or 0:.2f} s, {last.get('processed') or 0:,} files processed"),
         ("timings", ", ".join(f"{k} {v:.2f}s" for k, v in (last.get("timings") or {}).items())),
         ("skipped", _skipped_table(last.get("skipped") or {})),
+        *_memory_rows(memory),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -225,6 +228,31 @@ def status_command(
         out.print(f"files chunked by line windows ({len(unstructured)}):")
         for row in unstructured:
             out.print(f"  {row['path']}  ({row['language'] or 'text'})", highlight=False)
+
+
+def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:
+    """``exocortex status`` rows for the process's memory: the governor, then each cache's levels."""
+    gov = memory["governor"]
+    th = gov["thresholds"]
+    rows = [(
+        "memory (this process)",
+        f"RSS {_human_bytes(gov['rss'])} of a {_human_bytes(gov['budget'])} budget ({gov['fraction']:.0%}), "
+        f"level {gov['level']} (frees above {th['act']:.0%}, down to {th['target']:.0%}), "
+        f"{gov['actions']} actions in {gov['checks']} checks",
+    )]
+    for name, cache in memory["caches"].items():
+        if cache is None:
+            rows.append((f"cache {name}", "off"))
+            continue
+        levels = ", ".join(
+            f"{level} {lv['entries']:,}/{lv['max_entries'] or '∞'} entries "
+            f"{_human_bytes(lv['bytes'])}/{_human_bytes(lv['max_bytes']) if lv['max_bytes'] else '∞'} ({lv['policy']})"
+            for level, lv in cache["levels"].items()
+        )
+        rows.append((f"cache {name}", f"{levels}; {cache['requests']:,} requests, hit ratio {cache['hit_ratio']:.0%}"))
+    tiers = memory.get("vector_tiers")
+    rows.append(("vector tiers", "none (this index holds no embeddings)" if tiers is None else str(tiers)))
+    return rows
 
 
 PathOpt = Annotated[str, typer.Option("--path", "-C", help="The indexed directory (default: .).")]

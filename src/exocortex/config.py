@@ -130,6 +130,24 @@ class Config:
     """Exact token counts of rendered file blocks remembered by a process for later packs
     (about 150 bytes each); 0 remembers none."""
 
+    # --- memory (issue 5) ----------------------------------------------------
+    query_cache_l1_entries: int = 100
+    """Search results a process keeps in its first cache level (0: no L1)."""
+    query_cache_l1_bytes: int = 10 * 1024 * 1024
+    """... and their bytes (estimated per hit)."""
+    query_cache_l2_entries: int = 1000
+    """Search results in the second level, which catches what L1 lets go (0: no L2)."""
+    query_cache_l2_bytes: int = 100 * 1024 * 1024
+    """... and their bytes."""
+    parsed_cache_bytes: int = 32 * 1024 * 1024
+    """Analysed files an indexing process keeps by content hash, so identical files are parsed once."""
+    memory_budget: str | None = None
+    """The process's memory budget: bytes, a size (``4GiB``) or a share of RAM (``50%``); default half
+    the RAM. The governor frees cached memory as the resident size nears it."""
+    memory_level: str = "balanced"
+    """How early the governor acts: ``conservative`` (above 90% of the budget), ``balanced`` (80%),
+    ``aggressive`` (65%)."""
+
     # --- store -------------------------------------------------------------
     store: str | None = None
     """Store directory; default ``<root>/.exocortex``."""
@@ -239,10 +257,24 @@ def validate(config: Config) -> None:
     for name in ("bm25_b", "pack_whole_file_share"):
         if not 0 <= getattr(config, name) <= 1:
             raise ConfigError(f"{name} must be between 0 and 1")
+    for name in ("query_cache_l1_entries", "query_cache_l1_bytes", "query_cache_l2_entries", "query_cache_l2_bytes",
+                 "parsed_cache_bytes"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+    _validate_memory(config)
     if not 0 < config.pagerank_damping < 1:
         raise ConfigError("pagerank_damping must be between 0 and 1 (exclusive)")
     if config.fusion_k <= 0:
         raise ConfigError("fusion_k must be positive")
+
+
+def _validate_memory(config: Config) -> None:
+    from exocortex.memory.governor import LEVELS, parse_memory_budget, total_ram
+
+    if config.memory_level not in LEVELS:
+        raise ConfigError(f"unknown memory_level '{config.memory_level}' (choose from {', '.join(LEVELS)})")
+    if config.memory_budget is not None:
+        parse_memory_budget(config.memory_budget, total_ram(), what="memory_budget")
 
 
 def parse_size(text: str) -> int:

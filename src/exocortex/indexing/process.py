@@ -5,13 +5,16 @@ its arguments and everything it returns is columnar (Arrow tables), which
 crosses the process boundary cheaply.
 
 Identical contents (vendored copies, forks inside a monorepo) are analysed
-once per worker: results are cached by content hash, bounded in bytes.
+once per process: results are cached by content hash in the engine's parsed-file
+cache (``exocortex.memory.engine``), bounded in bytes, which the memory governor
+may drop under pressure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze, language_for_path
+from exocortex.memory.engine import EngineMemory, engine_memory
 from exocortex.search.tokenize import content_term_counts, skeleton_terms, with_path_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
@@ -41,7 +45,7 @@ class ProcessOptions:
     max_chunk_lines: int
     text_window_lines: int
     markdown_max_section_lines: int
-    dedup_cache_bytes: int
+    parsed_cache_bytes: int
 
 
 @dataclass(slots=True)
@@ -67,37 +71,12 @@ class _Analysed:
     cost: int
 
 
-class _ContentCache:
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[str, _Analysed] = OrderedDict()
-
-    def get(self, key: str) -> _Analysed | None:
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key: str, item: _Analysed) -> None:
-        if item.cost > self.max_bytes:
-            return
-        self._items[key] = item
-        self.bytes += item.cost
-        while self.bytes > self.max_bytes and self._items:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old.cost
-
-
-_cache: tuple[ProcessOptions, _ContentCache] | None = None
-
-
-def _content_cache(opts: ProcessOptions) -> _ContentCache:
-    """The worker's cache, valid only for the options its entries were made with."""
-    global _cache
-    if _cache is None or _cache[0] != opts:
-        _cache = (opts, _ContentCache(opts.dedup_cache_bytes))
-    return _cache[1]
+def _parsed_files(opts: ProcessOptions) -> EngineMemory:
+    """This process's engine memory, its parsed-file cache sized as ``opts`` says."""
+    memory = engine_memory()
+    if memory.settings.parsed_bytes != opts.parsed_cache_bytes:
+        memory = engine_memory(dataclasses.replace(memory.settings, parsed_bytes=opts.parsed_cache_bytes))
+    return memory
 
 
 def content_hash(data: bytes) -> str:
@@ -135,7 +114,7 @@ class _Columns:
 
 def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
     """Read and analyse a batch of files; never raises for a bad file."""
-    cache = _content_cache(opts)
+    memory = _parsed_files(opts)
     files, chunks, symbols = _Columns(FILES), _Columns(CHUNKS), _Columns(SYMBOLS)
     skipped: list[tuple[str, str, str]] = []
     bytes_read = 0
@@ -152,11 +131,12 @@ def process_batch(opts: ProcessOptions, jobs: list[FileJob]) -> BatchResult:
         bytes_read += len(data)
         digest = content_hash(data)
         # The analysis depends on the content and, through its extension, the language.
-        key = f"{digest}:{language_for_path(job.path)}"
-        item = cache.get(key)
+        # And on the options it was made with: a cache outlives one run's options.
+        key = (opts, digest, language_for_path(job.path))
+        item = memory.parsed_get(key)
         if item is None:
             item = _analyse(job.path, data, opts)
-            cache.put(key, item)
+            memory.parsed_put(key, item)
         else:
             reused += 1
         _add_file_row(files, job.path, read.size, read.mtime_ns, digest, None, item, opts)

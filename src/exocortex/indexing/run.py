@@ -29,6 +29,7 @@ from exocortex.errors import WorkerCrashedError
 from exocortex.indexing.plan import Manifest, Plan, make_plan
 from exocortex.indexing.process import BatchResult, FileJob, ProcessOptions, process_batch
 from exocortex.log import get_logger
+from exocortex.memory.engine import engine_memory
 from exocortex.sources.files import SkippedFile, walk_source_files
 from exocortex.store.meta import (
     MANIFEST_COLUMNS,
@@ -50,7 +51,6 @@ ProgressFn = Callable[[int, int], None]
 
 _SUMMARY_COLUMNS = [*MANIFEST_COLUMNS, "language", "structural", "chunks", *TOKEN_COLUMNS.values()]
 _BATCH_MAX_BYTES = 1024 * 1024
-_DEDUP_CACHE_BYTES = 32 * 1024 * 1024
 _COMPACT_MAX_FRAGMENTS = 64
 
 log = get_logger(__name__)
@@ -112,7 +112,7 @@ def process_options(root: Path, config: Config) -> ProcessOptions:
         max_chunk_lines=config.max_chunk_lines,
         text_window_lines=config.text_window_lines,
         markdown_max_section_lines=config.markdown_max_section_lines,
-        dedup_cache_bytes=_DEDUP_CACHE_BYTES,
+        parsed_cache_bytes=config.parsed_cache_bytes,
     )
 
 
@@ -185,7 +185,9 @@ def run_index(
                 if opening is None:
                     writer = prepare()
                 counters = Counter[str]()
+                memory = engine_memory(config)  # its governor is checked as batches arrive
                 for batch in _process(plan.jobs, process_options(root, config), config, progress, pool):
+                    memory.governor.check()
                     if opening is not None:
                         writer = opening.result()
                     assert writer is not None

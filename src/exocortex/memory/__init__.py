@@ -1,7 +1,10 @@
 """Memory: cache eviction policies (``policies``), a multi-level cache over them (``cache``) with an
 on-disk level (``disk``), cache trace readers and replay (``traces``), and giving freed memory back
-to the operating system (``heap``). The vector tiers and the memory governor come with the rest of
-the memory issue."""
+to the operating system (``heap``). The vector tiers (``tiers``: hot float32 on GPU or RAM, warm int8
+or float16 in RAM, cold in Lance; imported lazily, so NumPy loads only when they are used) are here;
+the memory governor comes with the rest of the memory issue."""
+
+from typing import TYPE_CHECKING, Any
 
 from exocortex.memory.cache import CacheLevel, Level, MultiLevelCache, Record
 from exocortex.memory.disk import DiskLevel, DiskLevelLockedError
@@ -22,6 +25,20 @@ from exocortex.memory.policies import (
     WTinyLFU,
 )
 from exocortex.memory.traces import TraceError, replay
+
+if TYPE_CHECKING:
+    from exocortex.memory.tiers import StoreStats, TierConfigError, TieredVectorStore, TierStats
+
+_LAZY_TIERS = ("StoreStats", "TierConfigError", "TieredVectorStore", "TierStats")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_TIERS:
+        from exocortex.memory import tiers
+
+        return getattr(tiers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ARC",
@@ -46,4 +63,8 @@ __all__ = [
     "Record",
     "DiskLevel",
     "DiskLevelLockedError",
+    "StoreStats",
+    "TierConfigError",
+    "TieredVectorStore",
+    "TierStats",
 ]

@@ -1,0 +1,162 @@
+"""The memory the engine itself keeps in one process: its caches and the governor over them.
+
+- ``queries``: search results, keyed by the store's version, the query, ``k``, the candidate
+  pool and the whole configuration (so an edit of the index or of a setting can never serve a
+  stale ranking). Two in-memory levels, sized by ``query_cache_*`` in ``Config`` (by default the
+  issue's L1 100 entries / 10 MiB and L2 1,000 entries / 100 MiB). A repeated question in a
+  long-lived process (the Python API, a server) skips the search; ``pack`` shares it.
+- ``parsed``: analysed files (chunks, token counts, terms) by content hash and the options they
+  were made with, so identical files (vendored copies, generated code) are parsed once per
+  process during an index run. One byte-bounded LRU level (``parsed_cache_bytes``).
+- ``governor``: a ``MemoryGovernor`` over the process's RSS with the budget ``memory_budget``
+  (``EXOCORTEX_MEMORY_BUDGET``; see ``governor``) and level ``memory_level``. Both caches are
+  registered with it (the query cache as kind ``cache``, the parsed files as ``parsed``); the
+  engine calls ``check()`` after each search and index batch (a check reads the RSS and returns
+  at once when usage is under the threshold, about 20 µs).
+
+There is one ``EngineMemory`` per process (``engine_memory(config)``), rebuilt when called with
+settings whose sizes differ from the current one's. Vector tiers join it when the engine holds
+embeddings; an index of code and text has none yet, and ``stats()`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exocortex.memory.cache import Level, MultiLevelCache
+from exocortex.memory.governor import MemoryGovernor, cache_releaser, parse_memory_budget, total_ram
+from exocortex.memory.policies import LRU, OversizeError
+
+if TYPE_CHECKING:
+    from exocortex.config import Config
+    from exocortex.search.hits import SearchHit
+
+MIB = 1024 * 1024
+HIT_OVERHEAD_BYTES = 400
+"""Estimated bytes of one ``SearchHit`` beyond its strings (object, tuple, signal dict): a
+deliberate over-estimate, measured at ~330 with ``sys.getsizeof`` over the parts."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySettings:
+    """The configuration fields that shape the engine's memory (a change rebuilds it)."""
+
+    query_l1_entries: int = 100
+    query_l1_bytes: int = 10 * MIB
+    query_l2_entries: int = 1000
+    query_l2_bytes: int = 100 * MIB
+    parsed_bytes: int = 32 * MIB
+    budget: str | None = None
+    level: str = "balanced"
+
+    @classmethod
+    def from_config(cls, config: Config) -> MemorySettings:
+        return cls(
+            query_l1_entries=config.query_cache_l1_entries,
+            query_l1_bytes=config.query_cache_l1_bytes,
+            query_l2_entries=config.query_cache_l2_entries,
+            query_l2_bytes=config.query_cache_l2_bytes,
+            parsed_bytes=config.parsed_cache_bytes,
+            budget=config.memory_budget,
+            level=config.memory_level,
+        )
+
+
+def hits_size(hits: list[SearchHit]) -> int:
+    """The estimated bytes of a list of hits (their strings plus a fixed overhead each)."""
+    size = sys.getsizeof(hits)
+    for hit in hits:
+        size += HIT_OVERHEAD_BYTES + len(hit.path) + len(hit.symbol) + len(hit.kind) + 100 * len(hit.signals)
+    return size
+
+
+class EngineMemory:
+    """The engine's caches and governor in this process; see the module docstring."""
+
+    def __init__(self, settings: MemorySettings | None = None, *, governor: MemoryGovernor | None = None) -> None:
+        self.settings = settings = settings or MemorySettings()
+        levels: list[Level] = []
+        if settings.query_l1_entries > 0 and settings.query_l1_bytes > 0:
+            levels.append(Level("L1", LRU(settings.query_l1_entries, settings.query_l1_bytes)))
+        if settings.query_l2_entries > 0 and settings.query_l2_bytes > 0:
+            levels.append(Level("L2", LRU(settings.query_l2_entries, settings.query_l2_bytes)))
+        self.queries: MultiLevelCache[Any, list[SearchHit]] | None = (
+            MultiLevelCache(levels, sizeof=hits_size) if levels else None
+        )
+        self.parsed: MultiLevelCache[Any, Any] | None = (
+            MultiLevelCache([Level("parsed", LRU(max_bytes=settings.parsed_bytes))], sizeof=_cost)
+            if settings.parsed_bytes > 0
+            else None
+        )
+        if governor is None:
+            budget = None if settings.budget is None else parse_memory_budget(settings.budget, total_ram(),
+                                                                               what="memory_budget")
+            governor = MemoryGovernor(budget, level=settings.level)
+        self.governor = governor
+        if self.queries is not None:
+            governor.register("query-cache", cache_releaser(self.queries), kind="cache")
+        if self.parsed is not None:
+            governor.register("parsed-files", cache_releaser(self.parsed), kind="parsed")
+
+    def search(self, key: Any, run: Callable[[], list[SearchHit]]) -> list[SearchHit]:
+        """The hits cached under ``key``, or ``run()``'s (cached; concurrent misses run it once)."""
+        if self.queries is None:
+            hits = run()
+        else:
+            try:
+                hits = self.queries.get_or_load(key, lambda _key: run())
+            except OversizeError:  # larger than a whole level: a result is never worth evicting all
+                hits = run()
+        self.governor.check()
+        return list(hits)
+
+    def parsed_get(self, key: Any) -> Any:
+        return None if self.parsed is None else self.parsed.get(key)
+
+    def parsed_put(self, key: Any, value: Any) -> None:
+        if self.parsed is None:
+            return
+        with contextlib.suppress(OversizeError):  # one analysis larger than the whole cache is not kept
+            self.parsed.set(key, value)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "governor": self.governor.stats(),
+            "caches": {
+                "queries": None if self.queries is None else self.queries.stats(),
+                "parsed_files": None if self.parsed is None else self.parsed.stats(),
+            },
+            "vector_tiers": None,  # an index of code and text holds no embeddings yet
+        }
+
+
+def _cost(value: Any) -> int:
+    """The size of a parsed-file entry: the analysis's own estimate (``cost``), else 1."""
+    cost = getattr(value, "cost", 1)
+    return cost if isinstance(cost, int) and cost > 0 else 1
+
+
+_lock = threading.Lock()
+_current: EngineMemory | None = None
+
+
+def engine_memory(config: Config | MemorySettings | None = None) -> EngineMemory:
+    """This process's ``EngineMemory``: built at first use, rebuilt for other sizes.
+
+    Without ``config`` the current one (or one with the defaults) is returned.
+    """
+    global _current
+    with _lock:
+        if config is None:
+            if _current is None:
+                _current = EngineMemory()
+            return _current
+        settings = config if isinstance(config, MemorySettings) else MemorySettings.from_config(config)
+        if _current is None or _current.settings != settings:
+            _current = EngineMemory(settings)
+        return _current
