@@ -1,13 +1,15 @@
 """Memory: cache eviction policies (``policies``), a multi-level cache over them (``cache``) with an
 on-disk level (``disk``), cache trace readers and replay (``traces``), and giving freed memory back
 to the operating system (``heap``). The vector tiers (``tiers``: hot float32 on GPU or RAM, warm int8
-or float16 in RAM, cold in Lance; imported lazily, so NumPy loads only when they are used) are here;
-the memory governor comes with the rest of the memory issue."""
+or float16 in RAM, cold in Lance; imported lazily, so NumPy loads only when they are used), the memory
+governor that keeps a process within its budget (``governor``), and the caches the engine itself keeps
+through all of this (``engine``)."""
 
 from typing import TYPE_CHECKING, Any
 
 from exocortex.memory.cache import CacheLevel, Level, MultiLevelCache, Record
 from exocortex.memory.disk import DiskLevel, DiskLevelLockedError
+from exocortex.memory.governor import MemoryEvent, MemoryGovernor, MemorySnapshot, Rule, cache_releaser
 from exocortex.memory.policies import (
     ARC,
     FIFO,
@@ -66,5 +68,10 @@ __all__ = [
     "StoreStats",
     "TierConfigError",
     "TieredVectorStore",
+    "MemoryEvent",
+    "MemoryGovernor",
+    "MemorySnapshot",
+    "Rule",
+    "cache_releaser",
     "TierStats",
 ]
