@@ -67,6 +67,7 @@ V = TypeVar("V")
 Mode = Literal["exclusive", "inclusive"]
 
 MIB = 1024 * 1024
+_CAPACITY, _EXPIRED = Reason.CAPACITY.value, Reason.EXPIRED.value  # (an enum's .value is a property call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,8 @@ class Level(PolicyLevel):
         return evicted
 
     def delete(self, key: Any) -> bool:
-        self._deadlines.pop(key, None)
+        if self._deadlines:
+            self._deadlines.pop(key, None)
         return self.policy.delete(key)
 
     def evict(self, nbytes: int) -> list[Evicted[Any, Record[Any]]]:
@@ -416,14 +418,13 @@ class MultiLevelCache(Generic[K, V]):
         evicted = level.set(key, record)
         if not evicted:
             return
-        now = self._clock()
         last = i == len(self.levels) - 1
         for ev in evicted:
             rec = ev.value
-            if ev.reason is Reason.EXPIRED or (rec.expires_at is not None and rec.expires_at <= now):
+            if ev.reason is Reason.EXPIRED or (rec.expires_at is not None and rec.expires_at <= self._clock()):
                 self._expired(level, ev.key, rec)
                 continue
-            self._stats.evictions[level.name][Reason.CAPACITY.value] += 1
+            self._stats.evictions[level.name][_CAPACITY] += 1
             if last:
                 if self.mode == "exclusive" or not any(ev.key in lv for lv in self.levels):
                     self._drop(ev.key, rec, Reason.CAPACITY)
@@ -440,7 +441,7 @@ class MultiLevelCache(Generic[K, V]):
                 self._drop(ev.key, rec, Reason.CAPACITY)
 
     def _expired(self, level: CacheLevel, key: Any, record: Record[Any]) -> None:
-        self._stats.evictions[level.name][Reason.EXPIRED.value] += 1
+        self._stats.evictions[level.name][_EXPIRED] += 1
         if self.mode == "exclusive" or not any(key in lv for lv in self.levels):
             self._drop(key, record, Reason.EXPIRED)
 
@@ -489,7 +490,7 @@ class MultiLevelCache(Generic[K, V]):
                     raise ValueError(f"level {level.name!r} is not an in-memory Level; it cannot shrink")
                 for ev in level.evict(nbytes - freed):
                     freed += ev.value.size
-                    self._stats.evictions[level.name][Reason.CAPACITY.value] += 1
+                    self._stats.evictions[level.name][_CAPACITY] += 1
                     self._drop(ev.key, ev.value, Reason.CAPACITY)
             return freed
 

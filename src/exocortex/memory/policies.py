@@ -277,16 +277,23 @@ class Policy(Generic[K, V]):
     def _forget(self, key: K) -> V:
         """Drop ``key`` from the base stores (the subclass has already unlinked it)."""
         self._bytes -= self._sizes.pop(key)
-        self._expires.pop(key, None)
+        if self._expires:
+            self._expires.pop(key, None)
         return self._values.pop(key)
 
     def _evict(self, key: K, evicted: list[Evicted[K, V]], reason: Reason = Reason.CAPACITY) -> None:
         evicted.append(Evicted(key, self._forget(key), reason))
 
     def _admit(self, key: K, value: V, size: int, evicted: list[Evicted[K, V]]) -> None:
-        while self._over(1, size):
+        # ``_over(1, size)`` and ``_store`` inlined: every miss, promotion and demotion comes here.
+        values, max_entries, max_bytes = self._values, self.max_entries, self.max_bytes
+        while (max_entries is not None and len(values) >= max_entries) or (
+            max_bytes is not None and self._bytes + size > max_bytes
+        ):
             self._evict(self._pop_victim(key), evicted)
-        self._store(key, value, size)
+        values[key] = value
+        self._sizes[key] = size
+        self._bytes += size
         self._link(key)
 
     def _update(self, key: K, value: V, size: int, evicted: list[Evicted[K, V]]) -> None:
