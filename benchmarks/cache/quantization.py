@@ -93,7 +93,12 @@ def configs(dim: int, tmp: Path, name: str) -> list[tuple[str, str, dict[str, An
     """(tier label, storage, store kwargs, rescore) for each configuration measured."""
     return [
         ("hot", "float32 exact (NumPy, RAM)", {"hot_bytes": None, "device": "cpu"}, 0),
-        ("warm", "int8 + per-vector scale", {"hot_bytes": 0, "warm_bytes": None, "warm_dtype": "int8"}, 0),
+        (
+            "warm",
+            "int8, centred + rotated, per-vector scale",
+            {"hot_bytes": 0, "warm_bytes": None, "warm_dtype": "int8"},
+            0,
+        ),
         ("warm", "float16", {"hot_bytes": 0, "warm_bytes": None, "warm_dtype": "float16"}, 0),
         (
             "warm",
@@ -188,8 +193,11 @@ latency: one `search` over all queries, divided by their number; single: the med
 threads, and on a shared 2-core machine that wake-up, not the arithmetic, dominates; compare
 tiers by the batch column). "Rescored": each warm segment offers its 4 x k best rows by
 quantized score, which are read back exactly from the Lance copy by row address and rescored
-in float32. No real embeddings were measured: the only local embedding model
-(all-MiniLM-L6-v2) embeds about 10 chunks/s on this CPU, too slow for {args.rows:,} vectors.
+in float32. int8 codes are of centred, randomly rotated rows with one max-abs scale per vector
+(see `exocortex.memory.tiers`); before the rotation (max-abs scale on the raw rows) the raw int8
+recall@10 was 0.9844 (gaussian) and 0.9368 (clustered) on this benchmark. No real embeddings
+were measured: the only local embedding model (all-MiniLM-L6-v2) embeds about 10 chunks/s on
+this CPU, too slow for {args.rows:,} vectors.
 
 {table}
 
