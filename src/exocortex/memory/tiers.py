@@ -910,9 +910,8 @@ class TieredVectorStore:
         policy = self._policies[tier]
         if policy is None or len(policy) == 0:
             return None
-        sid = policy._pop_victim(None)  # the same path the policy takes to make room
-        policy._forget(sid)
-        return self._segments[sid]
+        (victim,) = policy.evict(1)  # one entry: the one the policy would give up to make room
+        return self._segments[victim.key]
 
     def release(self, nbytes: int, tier: TierName | None = None) -> int:
         """Free at least ``nbytes`` by demotion if possible; returns the bytes freed.
