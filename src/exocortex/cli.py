@@ -337,6 +337,11 @@ def pack_command(
 bench_app = typer.Typer(help="Measurements: replay a cache trace through the eviction policies.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
+from exocortex.genomics import cli_commands  # noqa: E402,F401  (adds the vcf commands)
+from exocortex.genomics.cli_app import vcf_app  # noqa: E402
+
+app.add_typer(vcf_app, name="vcf")
+
 
 @bench_app.command("cache")
 def bench_cache_command(

@@ -18,6 +18,8 @@ code  meaning
 10    a worker process died (the previous index is intact)
 11    the token budget is too small for even an outline of the top match
 12    nothing matches the query (or the query is empty)
+13    not a readable VCF/BCF: empty, no header, not VCF, truncated compression
+14    this file's content is already in the variant store (pass --replace)
 ====  =====================================================================
 """
 
@@ -74,6 +76,18 @@ class NoMatchesError(ExocortexError):
     exit_code = 12
 
 
+class VcfFormatError(ExocortexError):
+    """The input is not a VCF/BCF this tool can read at all (a bad *record* is rejected, not raised)."""
+
+    exit_code = 13
+
+
+class DuplicateSourceError(ExocortexError):
+    """A file whose bytes (sha256) were already ingested into this variant store."""
+
+    exit_code = 14
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (run with --debug and report it)",
@@ -88,4 +102,6 @@ EXIT_CODES: dict[int, str] = {
     WorkerCrashedError.exit_code: "a worker process died (the previous index is intact)",
     BudgetTooSmallError.exit_code: "the token budget is too small for even an outline of the top match",
     NoMatchesError.exit_code: "nothing matches the query (or the query is empty)",
+    VcfFormatError.exit_code: "not a readable VCF/BCF: empty, no header, not VCF, truncated compression",
+    DuplicateSourceError.exit_code: "this file's content is already in the variant store (pass --replace)",
 }

@@ -1,0 +1,5 @@
+"""Imports the modules that add commands to ``vcf_app`` (so ``exocortex vcf --help`` lists them).
+
+Command modules import their heavy dependencies (cyvcf2, lancedb, ladybug) inside the commands,
+so the CLI starts fast.
+"""

@@ -1,0 +1,125 @@
+"""The variant store's tables: what one row of each means, as Arrow schemas.
+
+One row per ALT allele (``variants``): a multiallelic site ``A -> C,T`` becomes two rows with
+``allele_index`` 1 and 2, so every filter (type, frequency, consequence) is about one allele.
+Genotypes (``calls``) are kept only where a sample carries the allele: a 1,000-sample cohort
+does not store 1,000 rows of ``0/0`` per site, and "which samples carry X" is a lookup.
+
+Keys:
+
+- ``vid``: int64, unique in the store: ``source << 40 | allele_row``, where ``allele_row`` counts
+  the source file's allele rows from 0 in file order. Deterministic, so a resumed ingest gives
+  the same ids.
+- ``key``: ``"<chrom_norm>:<pos>:<ref>:<alt>"``, what an agent sees and can ask for again.
+- ``chrom_norm``: the chromosome without a ``chr`` prefix, ``MT`` for ``M``/``MT``/``chrM``, so
+  ``chr1`` and ``1`` match. ``chrom`` keeps the file's spelling.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+VARIANT_TYPES = ("SNV", "MNV", "insertion", "deletion", "indel", "symbolic", "breakend", "no_alt")
+IMPACTS = ("HIGH", "MODERATE", "LOW", "MODIFIER")
+ZYGOSITIES = ("het", "hom_alt", "hemi", "het_alt")
+"""Of a sample's call relative to one ALT allele: ``het`` (the allele and REF), ``hom_alt`` (the
+allele on every copy), ``hemi`` (haploid, the allele), ``het_alt`` (the allele and another ALT)."""
+
+VARIANTS = pa.schema(
+    [
+        ("vid", pa.int64()),
+        ("key", pa.string()),
+        ("source", pa.int32()),
+        ("record", pa.int64()),  # 0-based index of the record in its file
+        ("line", pa.int64()),  # 1-based line number in a text VCF; null for BCF
+        ("chrom", pa.string()),
+        ("chrom_norm", pa.string()),
+        ("pos", pa.int64()),  # 1-based, as in the file
+        ("end", pa.int64()),  # 1-based inclusive: INFO/END when given, else pos + len(ref) - 1
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("allele_index", pa.int16()),  # 1-based index of this ALT in the record
+        ("n_alts", pa.int16()),
+        ("vtype", pa.string()),  # one of VARIANT_TYPES
+        ("length", pa.int64()),  # len(alt) - len(ref) for sequence alleles, SVLEN for symbolic; 0 for SNV
+        ("id", pa.string()),  # the ID column, null when "."
+        ("rsid", pa.string()),  # the first rs identifier in ID, e.g. "rs6054257"
+        ("qual", pa.float32()),
+        ("filter", pa.string()),  # "PASS", or the failed filters joined by ";", null when "."
+        ("ac", pa.int64()),  # INFO/AC for this allele, when present
+        ("an", pa.int64()),
+        ("af", pa.float64()),  # INFO/AF for this allele, else AC/AN, else null
+        ("info", pa.string()),  # JSON object of every INFO field, typed from the header, per allele
+        ("gene", pa.string()),  # from the most severe annotation of this allele
+        ("consequence", pa.string()),
+        ("impact", pa.string()),  # one of IMPACTS
+        ("transcript", pa.string()),
+        ("hgvs_c", pa.string()),
+        ("hgvs_p", pa.string()),
+        ("genes", pa.list_(pa.string())),  # every gene any annotation of this allele names
+        ("consequences", pa.list_(pa.string())),  # every consequence term
+        ("annotations", pa.string()),  # JSON list of every parsed ANN/EFF/CSQ entry of this allele
+        ("clnsig", pa.string()),  # ClinVar CLNSIG, when present
+        ("n_carriers", pa.int32()),  # samples whose call carries this allele
+        ("batch", pa.int64()),  # the ingest batch that wrote the row
+    ]
+)
+
+CALLS = pa.schema(
+    [
+        ("vid", pa.int64()),
+        ("sample", pa.int32()),  # samples.sample
+        ("gt", pa.string()),  # as written, e.g. "0/1", "1|1", "1"
+        ("zygosity", pa.string()),  # one of ZYGOSITIES
+        ("phased", pa.bool_()),
+        ("ploidy", pa.int8()),
+        ("dp", pa.int32()),
+        ("gq", pa.int32()),
+        ("ad_ref", pa.int32()),
+        ("ad_alt", pa.int32()),  # AD of this allele
+        ("batch", pa.int64()),
+    ]
+)
+
+SAMPLES = pa.schema(
+    [
+        ("sample", pa.int32()),  # unique in the store
+        ("name", pa.string()),
+        ("source", pa.int32()),
+        ("column", pa.int32()),  # 0-based sample column in its file
+    ]
+)
+
+SOURCES = pa.schema(
+    [
+        ("source", pa.int32()),
+        ("path", pa.string()),
+        ("sha256", pa.string()),  # of the file's bytes: a second ingest of the same content is refused
+        ("format", pa.string()),  # "vcf", "vcf.gz", "bcf"
+        ("header", pa.string()),  # verbatim
+        ("n_samples", pa.int32()),
+        ("records", pa.int64()),
+        ("alleles", pa.int64()),
+        ("calls", pa.int64()),
+        ("rejected", pa.int64()),
+        ("ingested_at", pa.float64()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"variants": VARIANTS, "calls": CALLS, "samples": SAMPLES, "sources": SOURCES}
+
+VID_SOURCE_SHIFT = 40
+
+
+def make_vid(source: int, allele_row: int) -> int:
+    return (source << VID_SOURCE_SHIFT) | allele_row
+
+
+def normalize_chrom(chrom: str) -> str:
+    """``chr1`` -> ``1``, ``chrX`` -> ``X``, ``chrM``/``M``/``MT`` -> ``MT``; anything else unchanged."""
+    name = chrom[3:] if chrom[:3].lower() == "chr" else chrom
+    if name.upper() in ("M", "MT"):
+        return "MT"
+    return name.upper() if name.lower() in ("x", "y") else name
