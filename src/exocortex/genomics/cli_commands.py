@@ -3,3 +3,4 @@
 Command modules import their heavy dependencies (cyvcf2, lancedb, ladybug) inside the commands,
 so the CLI starts fast.
 """
+from exocortex.genomics import cli_validate  # noqa: F401
