@@ -3,4 +3,7 @@
 Command modules import their heavy dependencies (cyvcf2, lancedb, ladybug) inside the commands,
 so the CLI starts fast.
 """
-from exocortex.genomics import cli_validate  # noqa: F401
+from exocortex.genomics import (
+    cli_query,  # noqa: F401
+    cli_validate,  # noqa: F401
+)

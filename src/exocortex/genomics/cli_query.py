@@ -1,0 +1,213 @@
+"""``exocortex vcf query | stats | similar | graph``: thin wrappers over the genomics query modules.
+
+Each command takes ``--store`` (default ``$EXOCORTEX_STORE`` or ``./.exocortex``) and ``--json``
+(one JSON object on stdout); without ``--json`` it prints a Rich table. lancedb, ladybug and the
+query modules are imported inside the commands, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exocortex.genomics.cli_app import vcf_app
+
+out = Console(soft_wrap=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or ./.exocortex)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+
+
+def store_dir(store: str | None) -> Path:
+    return Path(store or os.environ.get("EXOCORTEX_STORE") or ".exocortex")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _carrier_text(carriers: list[dict[str, Any]], n: int | None) -> str:
+    shown = ", ".join(f"{c['sample']}({c['zygosity']})" for c in carriers[:4])
+    more = (n or len(carriers)) - min(len(carriers), 4)
+    return shown + (f" +{more}" if more > 0 else "")
+
+
+@vcf_app.command("query")
+def query_command(
+    region: Annotated[str | None, typer.Option("--region", help="CHROM, CHROM:POS or CHROM:START-END.")] = None,
+    gene: Annotated[str | None, typer.Option("--gene", help="Gene symbol (any annotation).")] = None,
+    sample: Annotated[str | None, typer.Option("--sample", help="Only alleles this sample carries.")] = None,
+    zygosity: Annotated[
+        str | None, typer.Option("--zygosity", help="het, hom_alt, hemi or het_alt (of --sample, or of any sample).")
+    ] = None,
+    min_af: Annotated[float | None, typer.Option("--min-af", help="AF at least this.")] = None,
+    max_af: Annotated[float | None, typer.Option("--max-af", help="AF at most this.")] = None,
+    min_qual: Annotated[float | None, typer.Option("--min-qual", help="QUAL at least this.")] = None,
+    filter_: Annotated[str | None, typer.Option("--filter", help="PASS, or one failed filter's name.")] = None,
+    consequence: Annotated[
+        str | None, typer.Option("--consequence", help="Consequence term, e.g. missense_variant.")
+    ] = None,
+    impact: Annotated[str | None, typer.Option("--impact", help="HIGH, MODERATE, LOW, MODIFIER (comma list).")] = None,
+    clnsig: Annotated[str | None, typer.Option("--clnsig", help="ClinVar significance term, e.g. Pathogenic.")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="An extra Lance SQL predicate.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Return at most this many variants.")] = 20,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Find variants by region, gene, sample, frequency, quality, annotation or a SQL predicate."""
+    from exocortex.genomics.query import VariantQuery, run_query
+
+    q = VariantQuery(
+        region=region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
+        min_qual=min_qual, filter=filter_, consequence=consequence, impact=impact, clnsig=clnsig,
+        where=where, limit=limit,
+    )  # fmt: skip
+    result = run_query(store_dir(store), q)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
+    cols = ("key", "vtype", "gene", "consequence", "impact", "af", "qual", "filter", "clnsig", "carriers")
+    for col in cols:
+        table.add_column(
+            col, justify="right" if col in ("af", "qual") else "left", no_wrap=col == "key", overflow="fold"
+        )
+    for row in result.rows.to_pylist():
+        carriers = _carrier_text(result.carriers.get(row["vid"], []), row.get("n_carriers"))
+        table.add_row(*[_fmt(row.get(c)) for c in cols[:-1]], carriers)
+    out.print(table)
+
+
+@vcf_app.command("stats")
+def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Counts by type and chromosome, Ti/Tv, per-sample het/hom-alt counts, missing fields."""
+    from exocortex.genomics.stats import variant_stats
+
+    stats = variant_stats(store_dir(store))
+    if as_json:
+        _print_json(stats.to_dict())
+        return
+    summary = Table(show_header=False, title=f"variant store {store_dir(store)}")
+    summary.add_column("field")
+    summary.add_column("value")
+    ti_tv = f"{stats.ti_tv:.3f}" if stats.ti_tv is not None else "n/a"
+    for key, value in (
+        ("variants", f"{stats.variants:,}"),
+        ("by type", ", ".join(f"{k} {v:,}" for k, v in stats.by_type.items())),
+        ("by chromosome", ", ".join(f"{k} {v:,}" for k, v in stats.by_chrom.items())),
+        ("by impact", ", ".join(f"{k} {v:,}" for k, v in stats.by_impact.items())),
+        ("filter", ", ".join(f"{k} {v:,}" for k, v in stats.by_filter.items())),
+        ("Ti/Tv", f"{ti_tv} ({stats.ti:,} transitions, {stats.tv:,} transversions)"),
+        ("missing fields", ", ".join(f"{k} {v:.1%}" for k, v in stats.field_missing.items())),
+        *(("note", n) for n in stats.notes),
+    ):
+        summary.add_row(key, value)
+    out.print(summary)
+    if stats.samples:
+        per = Table(title="samples")
+        cols = ("sample", "het", "hom_alt", "hemi", "het_alt", "carried")
+        for col in cols:
+            per.add_column(col, justify="left" if col == "sample" else "right")
+        for row in stats.samples:
+            per.add_row(*[str(row[c]) if c == "sample" else f"{row[c]:,}" for c in cols])
+        out.print(per)
+
+
+@vcf_app.command("similar")
+def similar_command(
+    variant: Annotated[str, typer.Argument(help="A key CHROM:POS:REF:ALT, a vid or an rsid.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="How many neighbours.")] = 10,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Recompute the feature vectors first.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """The K variants nearest to VARIANT by type, length, position, frequency, consequence, impact, gene."""
+    from exocortex.errors import ConfigError
+    from exocortex.genomics.similar import build_features, similar
+
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1 (got {k})")
+    if rebuild:
+        build_features(store_dir(store))
+    result = similar(store_dir(store), variant, k)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    q = result.query
+    table = Table(title=f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
+    cols = ("#", "distance", "key", "vtype", "gene", "consequence", "impact", "af")
+    for col in cols:
+        table.add_column(
+            col, justify="right" if col in ("#", "distance", "af") else "left", no_wrap=col == "key", overflow="fold"
+        )
+    for rank, n in enumerate(result.neighbours, 1):
+        table.add_row(str(rank), f"{n['distance']:.4f}", *[_fmt(n.get(c)) for c in cols[2:]])
+    out.print(table)
+
+
+@vcf_app.command("graph")
+def graph_command(
+    query: Annotated[
+        str | None, typer.Argument(help="A read-only Cypher query, e.g. MATCH (g:Gene) RETURN g.symbol.")
+    ] = None,
+    build: Annotated[
+        bool, typer.Option("--build", help="(Re)build the graph from the committed tables first.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--max-rows", help="Return at most this many rows.")] = 10_000,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run read-only Cypher over Sample-[CARRIES]->Variant-[IN_GENE]->Gene (build it with --build)."""
+    from exocortex.errors import ConfigError
+    from exocortex.genomics.graph import build_graph, check_read_only, run_cypher
+
+    if query is None and not build:
+        raise ConfigError("give a Cypher QUERY, or --build to (re)build the graph")
+    if query is not None:
+        check_read_only(query)  # refuse before a long build
+    data: dict[str, Any] = {}
+    if build:
+        report = build_graph(store_dir(store))
+        data["build"] = report.to_dict()
+        if not as_json:
+            counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
+            out.print(
+                f"built {report.path}: {counts} in {report.seconds['total']:.2f} s ({report.edges_per_s:,.0f} edges/s)",
+                highlight=False,
+            )
+    if query is not None:
+        result = run_cypher(store_dir(store), query, max_rows=limit)
+        data.update(result.to_dict())
+        if not as_json:
+            table = Table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
+            for col in result.columns:
+                table.add_column(col, overflow="fold")
+            for row in result.rows:
+                table.add_row(*[_fmt(v) for v in row])
+            out.print(table)
+            if result.truncated:
+                out.print(f"{result.truncated:,} more rows not shown (--max-rows)", highlight=False)
+    if as_json:
+        _print_json(data)

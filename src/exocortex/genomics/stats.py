@@ -1,0 +1,137 @@
+"""Summary figures of the committed variant store, computed in streaming Arrow batches.
+
+``variant_stats(store_dir)`` reads only the columns each figure needs, one batch at a time
+(``BATCH_ROWS`` rows), so a 5M-allele store never sits in memory whole:
+
+- ``by_type``, ``by_chrom`` (natural chromosome order), ``by_impact``, ``by_filter`` (PASS,
+  failed, missing): allele counts;
+- ``ti``, ``tv``, ``ti_tv``: transitions (A<->G, C<->T) and transversions over single-base
+  alleles whose REF and ALT are both one of A, C, G, T;
+- ``samples``: per sample, how many alleles it carries as ``het``, ``hom_alt``, ``hemi`` and
+  ``het_alt`` (from ``calls``);
+- ``field_missing``: per annotation field, the fraction of alleles where it is null;
+- ``genotype_missingness``: always None today. The store keeps only calls that carry an allele,
+  so a no-call (``./.``) leaves no trace: per-sample missingness needs a no-call count per
+  sample (for example a ``n_missing`` column in ``samples``, filled by the ingest).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from exocortex.genomics.query import chrom_order
+from exocortex.genomics.schema import ZYGOSITIES
+from exocortex.genomics.store import VariantStore
+
+BATCH_ROWS = 65_536
+TRANSITIONS = ("AG", "GA", "CT", "TC")
+TRANSVERSIONS = ("AC", "CA", "AT", "TA", "GC", "CG", "GT", "TG")
+MISSING_FIELDS = ("af", "qual", "filter", "rsid", "gene", "consequence", "impact", "clnsig")
+GENOTYPE_MISSINGNESS_NOTE = (
+    "not computable: the store keeps only calls that carry an allele, so no-calls (./.) are not "
+    "recorded; a per-sample no-call count (e.g. samples.n_missing) is needed"
+)
+
+
+@dataclass
+class VariantStats:
+    variants: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    by_chrom: dict[str, int] = field(default_factory=dict)
+    by_impact: dict[str, int] = field(default_factory=dict)
+    by_filter: dict[str, int] = field(default_factory=dict)
+    ti: int = 0
+    tv: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    field_missing: dict[str, float] = field(default_factory=dict)
+    genotype_missingness: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ti_tv(self) -> float | None:
+        return self.ti / self.tv if self.tv else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["ti_tv"] = self.ti_tv
+        return data
+
+
+def iter_batches(
+    store: VariantStore, name: str, columns: list[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """The committed rows of ``name``, only ``columns``, in batches."""
+    if not store.has(name):
+        return
+    reader = store.table(name).search().select(columns).limit(None).to_batches(batch_rows)
+    yield from reader
+
+
+def _count(counter: Counter[str], values: pa.Array, null_label: str = "(none)") -> None:
+    for item in pc.value_counts(values).to_pylist():
+        key = item["values"]
+        counter[null_label if key is None else str(key)] += int(item["counts"])
+
+
+def variant_stats(store_dir: str | Path, batch_rows: int = BATCH_ROWS) -> VariantStats:
+    """Counts by type, chromosome, impact and filter; Ti/Tv; per-sample zygosity counts; missingness."""
+    store = VariantStore(store_dir)
+    store.table("variants")  # IndexNotFoundError when nothing was ingested
+    by_type: Counter[str] = Counter()
+    by_chrom: Counter[str] = Counter()
+    by_impact: Counter[str] = Counter()
+    by_filter: Counter[str] = Counter()
+    nulls: Counter[str] = Counter()
+    stats = VariantStats()
+    columns = ["vtype", "chrom_norm", "ref", "alt", *MISSING_FIELDS]
+    for batch in iter_batches(store, "variants", columns, batch_rows):
+        stats.variants += batch.num_rows
+        _count(by_type, batch.column("vtype"))
+        _count(by_chrom, batch.column("chrom_norm"))
+        _count(by_impact, batch.column("impact"))
+        flt = batch.column("filter")
+        is_pass = pc.equal(flt, "PASS")
+        by_filter["PASS"] += int(pc.sum(is_pass).as_py() or 0)
+        by_filter["missing"] += flt.null_count
+        by_filter["failed"] += int(pc.sum(pc.invert(is_pass)).as_py() or 0)
+        for name in MISSING_FIELDS:
+            nulls[name] += batch.column(name).null_count
+        ref, alt = pc.utf8_upper(batch.column("ref")), pc.utf8_upper(batch.column("alt"))
+        single = pc.and_(pc.equal(pc.utf8_length(ref), 1), pc.equal(pc.utf8_length(alt), 1))
+        pair = pc.binary_join_element_wise(pc.filter(ref, single), pc.filter(alt, single), "")
+        stats.ti += int(pc.sum(pc.is_in(pair, pa.array(TRANSITIONS))).as_py() or 0)
+        stats.tv += int(pc.sum(pc.is_in(pair, pa.array(TRANSVERSIONS))).as_py() or 0)
+    rank = chrom_order(by_chrom)
+    stats.by_type = dict(by_type.most_common())
+    stats.by_chrom = {c: by_chrom[c] for c in sorted(by_chrom, key=rank.__getitem__)}
+    stats.by_impact = dict(by_impact.most_common())
+    stats.by_filter = dict(by_filter)
+    stats.field_missing = {name: (nulls[name] / stats.variants if stats.variants else 0.0) for name in MISSING_FIELDS}
+    stats.samples = _sample_counts(store, batch_rows)
+    stats.notes.append(f"genotype missingness {GENOTYPE_MISSINGNESS_NOTE}")
+    return stats
+
+
+def _sample_counts(store: VariantStore, batch_rows: int) -> list[dict[str, Any]]:
+    """Per sample: carried alleles by zygosity, in sample-id order (samples with no calls included)."""
+    counts: dict[int, Counter[str]] = {}
+    for batch in iter_batches(store, "calls", ["sample", "zygosity"], batch_rows):
+        grouped = pa.Table.from_batches([batch]).group_by(["sample", "zygosity"]).aggregate([([], "count_all")])
+        for group in grouped.to_pylist():
+            counts.setdefault(int(group["sample"]), Counter())[str(group["zygosity"])] += int(group["count_all"])
+    samples = store.read("samples", ["sample", "name"]).sort_by("sample")
+    out = []
+    for sid, name in zip(samples["sample"].to_pylist(), samples["name"].to_pylist(), strict=True):
+        c = counts.get(int(sid), Counter())
+        row: dict[str, Any] = {"sample": name, "id": sid}
+        row.update({z: c.get(z, 0) for z in ZYGOSITIES})
+        row["carried"] = sum(c.values())
+        out.append(row)
+    return out
