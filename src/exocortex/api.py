@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exocortex.config import STORE_DIRNAME, Config, load_config
-from exocortex.errors import InputPathError
+from exocortex.errors import ConfigError, InputPathError
 from exocortex.indexing.run import IndexReport, ProgressFn, run_index
 from exocortex.store.meta import read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
@@ -168,6 +168,30 @@ class Index:
         key = (str(self.store), cache_key(reader), query, k, candidates, self.config)
         return engine_memory(self.config).search(key, run)
 
+    def _variant_pack(self, query: str, budget: int, tokenizer: str, format: str) -> Pack | None:
+        """The variant context when this store holds variants and the question names some (else None).
+
+        A store with variants and no code index answers every question from the variants; a
+        store with both gives the variants only to a question that names a gene, rsID, region
+        or sample the variant store holds.
+        """
+        from exocortex.errors import NoMatchesError
+        from exocortex.genomics.store import GENOMICS_DIR, MANIFEST
+        from exocortex.store.meta import META_FILE
+
+        if not (self.store / GENOMICS_DIR / MANIFEST).is_file():
+            return None
+        from exocortex.genomics.context import variant_pack
+
+        if format != "markdown" and format != "json":
+            raise ConfigError(f"a variant pack renders markdown (or json), not {format!r}")
+        try:
+            return variant_pack(self.store, query, budget, tokenizer)
+        except NoMatchesError:
+            if (self.store / META_FILE).is_file():
+                return None  # not a variant question: the code index answers it
+            raise
+
     def memory_stats(self) -> dict[str, Any]:
         """This process's engine caches (hits, misses, bytes per level) and memory governor."""
         from exocortex.memory.engine import engine_memory
@@ -194,6 +218,9 @@ class Index:
         _check_query(query)
         tokens = parse_budget(budget) if isinstance(budget, str) else int(budget)
         name = tokenizer or self.config.tokenizer
+        variants = self._variant_pack(query, tokens, name, format)
+        if variants is not None:
+            return variants
         reader = StoreReader(self.store)
         k = _pack_candidates(tokens, self.config.search_k)
         pool = self.config.pack_search_candidates

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from exocortex.chunking.text import split_lines
 from exocortex.config import TOKENIZERS
@@ -58,6 +58,12 @@ _SIGNATURE_SLACK_CHARS = 80
 """A source line may carry this many characters beyond a signature and still stand for it."""
 
 
+class PackEntry(Protocol):
+    """What every item of a pack offers: its JSON form."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Pack:
     """A budgeted context: the rendered text, what it holds, and the index it came from."""
@@ -69,7 +75,9 @@ class Pack:
     """The exact count of ``text`` with ``tokenizer``; never more than ``budget``."""
     text: str
     """The rendered context: markdown, or XML-style for ``format="xml"``; markdown for ``json``."""
-    items: tuple[PackItem, ...]
+    items: tuple[PackItem, ...] | tuple[PackEntry, ...]
+    """Code items (``PackItem``: paths and line ranges) or, for a variant store, items that carry
+    a variant key instead of lines (``genomics.context.VariantItem``)."""
     index: dict[str, Any]
     """root, files, chunks, age_s of the index snapshot used."""
     format: str = "markdown"

@@ -1,0 +1,260 @@
+"""Agent context over a variant store: a question in, a compact variant summary out, within a budget.
+
+``variant_pack(store_dir, question, budget)`` reads the question for what a variant query can
+use, runs the matching structured queries (``query.run_query``) and renders what they return:
+
+- **entities**: gene symbols the store knows (a word in capitals and digits, such as ``BRCA2``
+  or ``TP53``, checked against the store), rsIDs (``rs6054257``), regions (``chr20:1,000-2,000``
+  or ``20:1000-2000``) and sample names (the store's own names, matched as whole words);
+- **intent words**, which narrow every query: *loss-of-function*, *LoF*, *truncating* ->
+  impact HIGH; *damaging*, *deleterious* -> HIGH or MODERATE; *missense*, *synonymous*,
+  *frameshift*, *stop gained*, *splice* -> that consequence; *pathogenic* / *benign* -> ClinVar;
+  *rare* -> AF < 1%, *common* -> AF >= 5%; *homozygous* / *heterozygous* -> zygosity.
+
+What it renders (markdown), most useful first, each part only if it still fits:
+
+1. one line per query: what was asked and how many alleles matched, with counts by impact;
+2. a table of the top variants, the most severe and rarest first: key, gene, consequence,
+   impact, HGVS, allele frequency, ClinVar, and carriers (``NA12878 (het)``, then "+N more");
+3. a closing line saying how many matching variants the table left out.
+
+The budget is hard: rows are added while the exact token count of the whole text (the same
+tokenizer as code packs) stays within it. ``BudgetTooSmallError`` when not even the first
+summary line fits; ``NoMatchesError`` when the question names nothing the store holds.
+
+The result is a ``Pack``, the same JSON shape as a code pack; its items are ``VariantItem``s,
+which carry the variant ``key`` (and the source file as ``path``) where code items carry lines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from exocortex.errors import BudgetTooSmallError, NoMatchesError
+from exocortex.genomics.query import VariantQuery, run_query, sql_string
+from exocortex.genomics.schema import IMPACTS
+from exocortex.genomics.store import VariantStore
+from exocortex.pack.governor import Pack
+from exocortex.tokens import count_tokens
+
+QUERY_LIMIT = 500
+"""Alleles fetched per query before ranking (the table shows what the budget allows of them)."""
+MAX_QUERIES = 8
+CARRIERS_SHOWN = 5
+
+_RSID = re.compile(r"\brs\d+\b", re.IGNORECASE)
+_REGION = re.compile(r"\b(?:chr)?[0-9XYMT]{1,2}:\d[\d,]*(?:-\d[\d,]*)?\b", re.IGNORECASE)
+_GENE_LIKE = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]\b")
+"""A word that may be a gene symbol (BRCA2, C9orf72, HLA-DRB1); only those with a capital letter
+are looked up, and only those the store holds count."""
+MAX_GENE_WORDS = 200
+_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+
+_INTENTS: list[tuple[re.Pattern[str], dict[str, Any]]] = [
+    (re.compile(r"loss[- ]of[- ]function|\blof\b|truncating|protein[- ]truncating", re.I), {"impact": "HIGH"}),
+    (re.compile(r"\bdamaging\b|\bdeleterious\b|\bharmful\b", re.I), {"impact": "HIGH,MODERATE"}),
+    (re.compile(r"\bmissense\b", re.I), {"consequence": "missense_variant"}),
+    (re.compile(r"\bsynonymous\b", re.I), {"consequence": "synonymous_variant"}),
+    (re.compile(r"\bframe ?shift\b", re.I), {"consequence": "frameshift_variant"}),
+    (re.compile(r"\bstop[- ]gained\b|\bnonsense\b", re.I), {"consequence": "stop_gained"}),
+    (re.compile(r"\blikely[- ]pathogenic\b", re.I), {"clnsig": "Likely_pathogenic"}),
+    (re.compile(r"(?<!likely )\bpathogenic\b", re.I), {"clnsig": "Pathogenic"}),
+    (re.compile(r"\bbenign\b", re.I), {"clnsig": "Benign"}),
+    (re.compile(r"\brare\b", re.I), {"max_af": 0.01}),
+    (re.compile(r"\bcommon\b", re.I), {"min_af": 0.05}),
+    (re.compile(r"\bhomozygous\b|\bhom[- ]alt\b", re.I), {"zygosity": "hom_alt"}),
+    (re.compile(r"\bheterozygous\b|\bhet\b", re.I), {"zygosity": "het"}),
+]
+# Words in capitals that are not gene symbols even when a store happens to hold them as one.
+_NOT_GENES = {"DNA", "RNA", "VCF", "BCF", "SNV", "SNP", "MNV", "HGVS", "PASS", "AND", "OR", "NOT", "THE", "HIGH",
+              "LOW", "MODERATE", "MODIFIER", "LOF", "GQ", "DP", "AF", "AC", "AN", "GT", "ID"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VariantItem:
+    """One variant a pack shows: its key where a code item has line ranges."""
+
+    path: str
+    """The source file the variant was ingested from."""
+    key: str
+    kind: str
+    symbol: str
+    """The gene, or '' when unannotated."""
+    score: float
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "key": self.key, "symbol": self.symbol,
+                "score": self.score, "tokens": self.tokens}  # fmt: skip
+
+
+@dataclass
+class Question:
+    """What was read from the question: the queries to run and the words that led to them."""
+
+    queries: list[tuple[str, VariantQuery]] = field(default_factory=list)
+    narrowing: dict[str, Any] = field(default_factory=dict)
+
+
+def read_question(store: VariantStore, question: str) -> Question:
+    """The structured queries a question asks for (empty when it names nothing the store holds)."""
+    narrowing: dict[str, Any] = {}
+    for pattern, filters in _INTENTS:
+        if pattern.search(question):
+            for name, value in filters.items():
+                narrowing.setdefault(name, value)
+    out = Question(narrowing=narrowing)
+    base = VariantQuery(limit=QUERY_LIMIT, **narrowing)
+    for region in _REGION.findall(question):
+        out.queries.append((f"region {region}", replace(base, region=region)))
+    for rsid in dict.fromkeys(m.lower() for m in _RSID.findall(question)):
+        out.queries.append((f"{rsid}", replace(base, where=f"rsid = {sql_string(rsid)}")))
+    for gene in _genes_named(store, question):
+        out.queries.append((f"gene {gene}", replace(base, gene=gene)))
+    samples = _samples_named(store, question)
+    if samples:
+        if out.queries:  # "which variants in BRCA2 does NA12878 carry": every query, per sample
+            out.queries = [(f"{label}, sample {s}", replace(q, sample=s)) for label, q in out.queries for s in samples]
+        else:
+            out.queries = [(f"sample {s}", replace(base, sample=s)) for s in samples]
+    out.queries = out.queries[:MAX_QUERIES]
+    return out
+
+
+def _genes_named(store: VariantStore, question: str) -> list[str]:
+    words = [w for w in dict.fromkeys(_GENE_LIKE.findall(question))
+             if w not in _NOT_GENES and any(c.isupper() for c in w) and not _RSID.fullmatch(w)]
+    words = words[:MAX_GENE_WORDS]
+    if not words:
+        return []
+    listed = ", ".join(sql_string(w) for w in words)
+    found = store.read("variants", ["gene"], f"gene IN ({listed})")
+    known = set(found["gene"].to_pylist())
+    return [w for w in words if w in known]
+
+
+def _samples_named(store: VariantStore, question: str) -> list[str]:
+    names = set(store.read("samples", ["name"])["name"].to_pylist())
+    return [w for w in dict.fromkeys(_WORD.findall(question)) if w in names]
+
+
+def _severity(row: dict[str, Any]) -> tuple[int, float]:
+    impact = row.get("impact")
+    rank = IMPACTS.index(impact) if impact in IMPACTS else len(IMPACTS)
+    af = row.get("af")
+    return rank, af if af is not None else 1.0
+
+
+def _carriers_text(carriers: list[dict[str, Any]], n_carriers: int | None) -> str:
+    shown = [f"{c['sample']} ({c['zygosity']})" for c in carriers[:CARRIERS_SHOWN]]
+    total = n_carriers if n_carriers is not None else len(carriers)
+    more = total - len(shown)
+    return ", ".join(shown) + (f" +{more} more" if more > 0 else "") if shown else ("—" if not total else f"{total}")
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).replace("|", "\\|")
+
+
+def variant_pack(store_dir: str | Path, question: str, budget: int, tokenizer: str = "o200k_base") -> Pack:
+    """The variant context ``question`` asks for, rendered within ``budget`` tokens (see the module)."""
+    store = VariantStore(store_dir)
+    asked = read_question(store, question)
+    if not asked.queries:
+        raise NoMatchesError(
+            "the question names no gene, rsID, region or sample this variant store holds "
+            "(e.g. 'loss-of-function variants in BRCA2', 'rs6054257', 'chr20:1000000-2000000', a sample name)"
+        )
+    sources = {int(s): p for s, p in zip(*(store.read("sources", ["source", "path"]).column(c).to_pylist()
+                                           for c in ("source", "path")), strict=True)}  # fmt: skip
+    summaries: list[str] = []
+    rows: dict[int, dict[str, Any]] = {}
+    total_matched = 0
+    for label, query in asked.queries:
+        result = run_query(store.store_dir, query)
+        total_matched += result.matched
+        impacts: dict[str, int] = {}
+        for row in result.rows.to_pylist():
+            row["carriers"] = result.carriers.get(row["vid"], [])
+            rows.setdefault(row["vid"], row)
+            impacts[row.get("impact") or "unannotated"] = impacts.get(row.get("impact") or "unannotated", 0) + 1
+        by_impact = ", ".join(f"{k} {v}" for k, v in sorted(impacts.items(), key=lambda kv: _impact_rank(kv[0])))
+        detail = f" (of the first {len(result.rows)}: {by_impact})" if by_impact else ""
+        summaries.append(f"- {label}: {result.matched:,} matching alleles{detail}")
+    narrowing = ", ".join(f"{k}={v}" for k, v in asked.narrowing.items())
+    head = [f"# Variants for: {question.strip()}", ""]
+    if narrowing:
+        head += [f"Filters read from the question: {narrowing}", ""]
+    head += summaries
+    ranked = sorted(rows.values(), key=_severity)
+    table_head = ["", "| variant | gene | consequence | impact | HGVS | AF | ClinVar | carriers |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+
+    def render(n: int) -> str:
+        lines = list(head)
+        if n:
+            lines += table_head
+            for row in ranked[:n]:
+                hgvs = row.get("hgvs_p") or row.get("hgvs_c")
+                lines.append("| " + " | ".join([
+                    _cell(row["key"]), _cell(row.get("gene")), _cell(row.get("consequence")), _cell(row.get("impact")),
+                    _cell(hgvs), _cell(row.get("af")), _cell(row.get("clnsig")),
+                    _cell(_carriers_text(row["carriers"], row.get("n_carriers"))),
+                ]) + " |")  # fmt: skip
+        left = len(ranked) - n
+        if left > 0:
+            lines += ["", f"{left:,} more matching variants not shown (raise the budget or narrow the question)."]
+        return "\n".join(lines) + "\n"
+
+    text = render(0)
+    tokens = count_tokens(text, tokenizer)
+    if tokens > budget:
+        raise BudgetTooSmallError(f"a budget of {budget} tokens cannot hold even the variant summary ({tokens} tokens)")
+    # Grow the table while it fits: an exponential search, then a binary one, on exact counts.
+    lo, hi = 0, 1
+    while hi <= len(ranked) and count_tokens(render(hi), tokenizer) <= budget:
+        lo, hi = hi, hi * 2
+    hi = min(hi, len(ranked) + 1)
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if count_tokens(render(mid), tokenizer) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    shown = lo
+    text = render(shown)
+    tokens = count_tokens(text, tokenizer)
+    items = tuple(
+        VariantItem(
+            path=sources.get(int(row["vid"]) >> 40, ""),
+            key=row["key"],
+            kind="variant",
+            symbol=row.get("gene") or "",
+            score=float(len(IMPACTS) - _severity(row)[0]),
+            tokens=count_tokens(row["key"], tokenizer),
+        )
+        for row in ranked[:shown]
+    )
+    manifest = store.manifest
+    return Pack(
+        query=question,
+        budget=budget,
+        tokenizer=tokenizer,
+        tokens=tokens,
+        text=text,
+        items=items,
+        index={"store": str(store.store_dir), "kind": "variants", "matched": total_matched,
+               "tables": dict(manifest.tables)},  # fmt: skip
+        format="markdown",
+    )
+
+
+def _impact_rank(name: str) -> int:
+    return IMPACTS.index(name) if name in IMPACTS else len(IMPACTS)
