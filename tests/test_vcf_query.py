@@ -145,18 +145,12 @@ def cli(*args: str) -> tuple[int, str, str]:
     from contextlib import redirect_stderr, redirect_stdout
 
     import exocortex.cli as cli_mod
-    from exocortex.genomics import cli_query
 
+    # The CLI's rich consoles write to whatever sys.stdout / sys.stderr are at the moment of writing,
+    # so redirecting those is enough (pinning a console's .file would outlive this call).
     stdout, stderr = io.StringIO(), io.StringIO()
-    cli_query.out.file = stdout
-    saved = cli_mod.err.file
-    cli_mod.err.file = stderr
-    try:
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            code = cli_mod.main(["vcf", *args])
-    finally:
-        cli_query.out.file = sys.stdout
-        cli_mod.err.file = saved
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = cli_mod.main(["vcf", *args])
     return code, stdout.getvalue(), stderr.getvalue()
 
 

@@ -13,7 +13,12 @@ do not pay for the store's imports.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# Lance's Rust logger warns on routine events (creating a table) on stderr; keep it to errors for
+# every module that opens Lance (code store, variant store, vector tiers) unless the user asks.
+os.environ.setdefault("LANCEDB_LOG", "error")
 
 __version__ = "0.1.0"
 

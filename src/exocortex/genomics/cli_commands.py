@@ -4,6 +4,7 @@ Command modules import their heavy dependencies (cyvcf2, lancedb, ladybug) insid
 so the CLI starts fast.
 """
 from exocortex.genomics import (
+    cli_ingest,  # noqa: F401
     cli_query,  # noqa: F401
     cli_validate,  # noqa: F401
 )

@@ -7,7 +7,8 @@ use, runs the matching structured queries (``query.run_query``) and renders what
   or ``TP53``, checked against the store), rsIDs (``rs6054257``), regions (``chr20:1,000-2,000``
   or ``20:1000-2000``) and sample names (the store's own names, matched as whole words);
 - **intent words**, which narrow every query: *loss-of-function*, *LoF*, *truncating* ->
-  impact HIGH; *damaging*, *deleterious* -> HIGH or MODERATE; *missense*, *synonymous*,
+  impact HIGH; *high impact*, *moderate impact* -> that impact; *damaging*, *deleterious* -> HIGH
+  or MODERATE; *missense*, *synonymous*,
   *frameshift*, *stop gained*, *splice* -> that consequence; *pathogenic* / *benign* -> ClinVar;
   *rare* -> AF < 1%, *common* -> AF >= 5%; *homozygous* / *heterozygous* -> zygosity.
 
@@ -56,6 +57,8 @@ _WORD = re.compile(r"[A-Za-z0-9_.-]+")
 _INTENTS: list[tuple[re.Pattern[str], dict[str, Any]]] = [
     (re.compile(r"loss[- ]of[- ]function|\blof\b|truncating|protein[- ]truncating", re.I), {"impact": "HIGH"}),
     (re.compile(r"\bdamaging\b|\bdeleterious\b|\bharmful\b", re.I), {"impact": "HIGH,MODERATE"}),
+    (re.compile(r"\bhigh[- ]impact\b", re.I), {"impact": "HIGH"}),
+    (re.compile(r"\bmoderate[- ]impact\b", re.I), {"impact": "MODERATE"}),
     (re.compile(r"\bmissense\b", re.I), {"consequence": "missense_variant"}),
     (re.compile(r"\bsynonymous\b", re.I), {"consequence": "synonymous_variant"}),
     (re.compile(r"\bframe ?shift\b", re.I), {"consequence": "frameshift_variant"}),

@@ -6,6 +6,7 @@ Layout, inside the store directory (``.exocortex`` by default, shared with a cod
       manifest.json   schema version, the committed version of every table, ingest progress
       lance/          variants, calls, samples, sources
       lock            the writer lock (one writer at a time)
+      rejects/        one TSV per ingested file with the records that were quarantined
 
 The commit point is ``manifest.json``, as for the code store (``store/meta.py``): a writer
 appends a batch to each table, then replaces the manifest naming the new versions. A reader
@@ -14,25 +15,35 @@ opens every table *at the version the manifest names*, so a batch appended but n
 writer rolls the tables back to the committed versions before it appends. ``progress`` in the
 manifest records, per source being ingested, the last committed batch and how many records it
 had consumed: what ``--resume`` continues from.
+
+:class:`VariantWriter` is that writer. Opening it takes the lock and rolls back: a table the
+manifest does not name is dropped, a table whose latest version is past its committed one is
+restored to the committed version (Lance ``checkout`` + ``restore``, which writes a new version
+with the committed content, so nothing appended after the last commit survives). ``append`` and
+``delete`` change tables (each is one Lance version: append whole batches), ``commit`` writes the
+manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
 from exocortex.errors import IndexNotFoundError, SchemaVersionError, StoreCorruptError
 from exocortex.genomics.schema import SCHEMA_VERSION, TABLES
-from exocortex.store.meta import _atomic_write
+from exocortex.store.meta import _atomic_write, writer_lock
 
 GENOMICS_DIR = "genomics"
 MANIFEST = "manifest.json"
 DB_DIR = "lance"
+REJECTS_DIR = "rejects"
 
 
 @dataclass
@@ -115,3 +126,124 @@ class VariantStore:
         if columns:
             query = query.select(columns)
         return query.limit(None).to_arrow()
+
+
+class VariantWriter:
+    """The one writer of a variant store: rollback at open, append/delete, commit via the manifest.
+
+    Use as a context manager (it holds ``<store>/genomics/lock`` while open)::
+
+        with VariantWriter(store_dir) as w:
+            w.append("variants", table)
+            w.commit(progress={...})
+    """
+
+    def __init__(self, store_dir: str | Path, lock_wait_s: float = 0.0) -> None:
+        self.store_dir = Path(store_dir)
+        self.lock_wait_s = lock_wait_s
+        self.manifest = Manifest()
+        self._stack = contextlib.ExitStack()
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
+
+    def __enter__(self) -> VariantWriter:
+        import lancedb
+
+        folder = genomics_dir(self.store_dir)
+        self._stack.enter_context(writer_lock(folder, wait_s=self.lock_wait_s))
+        try:
+            try:
+                self.manifest = read_manifest(self.store_dir)
+            except IndexNotFoundError:
+                self.manifest = Manifest()
+            self._db = lancedb.connect(str(folder / DB_DIR))
+            self._rollback()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._tables.clear()
+        self._stack.close()
+
+    def _existing(self) -> set[str]:
+        return set(self._db.list_tables().tables)
+
+    def _rollback(self) -> None:
+        """Discard whatever was written after the last commit."""
+        for name in self._existing():
+            if name not in self.manifest.tables:
+                self._db.drop_table(name)
+                continue
+            table = self._db.open_table(name)
+            committed = self.manifest.tables[name]
+            if table.version != committed:
+                try:
+                    table.checkout(committed)
+                    table.restore()
+                except Exception as exc:
+                    raise StoreCorruptError(
+                        f"the variant store table {name} has no committed version {committed} ({exc}): "
+                        "re-ingest into a new store"
+                    ) from None
+            self._tables[name] = table
+        missing = set(self.manifest.tables) - set(self._tables)
+        if missing:
+            raise StoreCorruptError(
+                f"the variant store manifest names tables that are missing on disk: {', '.join(sorted(missing))}"
+            )
+
+    def table(self, name: str) -> Any:
+        """The writable Lance table ``name``, created empty with its schema on first use."""
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r} (tables: {', '.join(TABLES)})")
+        if name not in self._tables:
+            self._tables[name] = self._db.create_table(name, schema=TABLES[name])
+        return self._tables[name]
+
+    def version(self, name: str) -> int:
+        return int(self.table(name).version)
+
+    def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+        """Rows as this writer sees them (committed plus its own uncommitted changes)."""
+        if name not in self._tables:
+            schema = TABLES[name]
+            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        query = self._tables[name].search()
+        if where:
+            query = query.where(where)
+        if columns:
+            query = query.select(columns)
+        result: pa.Table = query.limit(None).to_arrow()
+        return result
+
+    def append(self, name: str, data: pa.Table) -> None:
+        """Append ``data`` (cast to the table's schema); empty data writes nothing."""
+        table = self.table(name)
+        if data.num_rows:
+            table.add(data.select(TABLES[name].names).cast(TABLES[name]))
+
+    def delete(self, name: str, where: str) -> None:
+        if name in self._tables:
+            self._tables[name].delete(where)
+
+    def create_scalar_index(self, name: str, column: str, index_type: str = "BTREE") -> None:
+        """A scalar index on ``column`` (replacing an older one); a new table version to commit."""
+        table = self._tables.get(name)
+        if table is None or table.count_rows() == 0:
+            return
+        from lancedb.index import Bitmap, BTree, LabelList
+
+        configs: dict[str, Any] = {"BTREE": BTree, "BITMAP": Bitmap, "LABEL_LIST": LabelList}
+        table.create_index(column, config=configs[index_type.upper()](), replace=True)
+
+    def commit(self, progress: dict[str, dict[str, Any]] | None = None) -> None:
+        """Name the current version of every table (and ``progress``) in the manifest, atomically."""
+        for name, table in self._tables.items():
+            self.manifest.tables[name] = int(table.version)
+        if progress is not None:
+            self.manifest.progress = progress
+        write_manifest(self.store_dir, self.manifest)

@@ -1,0 +1,109 @@
+"""``exocortex vcf ingest FILE...``: a thin wrapper over :func:`exocortex.genomics.ingest.ingest_vcf`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exocortex.genomics.cli_app import vcf_app
+from exocortex.log import configure_logging
+
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
+
+
+@vcf_app.command("ingest")
+def ingest_command(
+    files: Annotated[list[str], typer.Argument(help="VCF, bgzipped/gzipped VCF or BCF files.")],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or ./.exocortex).")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Records per committed batch (default 50,000)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted ingest of the same file after its last batch.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Re-ingest a file already in the store (its old rows are deleted).")
+    ] = False,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Skip building the scalar indexes at the end.")] = False,
+    wait: Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Stream VCF/BCF files into the variant store: alleles, non-reference calls, samples, sources."""
+    from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
+
+    configure_logging("debug" if debug else "warning")
+    with Progress(
+        TextColumn("ingesting {task.description}"),
+        TextColumn("{task.completed:,.0f} records"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal or debug,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(path: str, records: int) -> None:
+            if path not in tasks:
+                tasks[path] = bar.add_task(Path(path).name, total=None)
+            bar.update(tasks[path], completed=records)
+
+        summary = ingest_vcf(
+            files,
+            store,
+            batch_size=batch_size or DEFAULT_BATCH_RECORDS,
+            resume=resume,
+            replace=replace,
+            build_indexes=not no_index,
+            lock_wait_s=wait or 0.0,
+            progress=progress,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title=f"ingested into {summary.store}")
+    table.add_column("file", overflow="fold")
+    for col in ("records", "alleles", "calls", "samples", "rejected", "s", "rec/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for f in summary.files:
+        table.add_row(
+            Path(f.path).name,
+            f"{f.records:,}",
+            f"{f.alleles:,}",
+            f"{f.calls:,}",
+            f"{f.samples:,}",
+            f"{f.rejected:,}",
+            f"{f.seconds:.2f}",
+            f"{f.records_per_s:,.0f}",
+        )
+    if len(summary.files) > 1:
+        table.add_row(
+            "total",
+            f"{summary.records:,}",
+            f"{summary.alleles:,}",
+            f"{summary.calls:,}",
+            f"{summary.samples:,}",
+            f"{summary.rejected:,}",
+            f"{summary.seconds:.2f}",
+            f"{summary.records_per_s:,.0f}",
+            style="bold",
+        )
+    _out.print(table)
+    for f in summary.files:
+        if f.resumed_from:
+            _out.print(f"{f.path}: resumed after {f.resumed_from:,} committed records", highlight=False)
+        if f.rejects_path:
+            _out.print(f"{f.path}: {f.rejected:,} rejected records listed in {f.rejects_path}", highlight=False)
+    if not summary.indexed:
+        _err.print("scalar indexes were not built (--no-index, or Lance refused them)", highlight=False)

@@ -1,0 +1,207 @@
+"""Opening a VCF/BCF safely: sniff the bytes, hash them, refuse file-level problems in one line.
+
+cyvcf2 (htslib underneath) is the record reader: it decodes text VCF, BGZF and plain gzip VCF
+and BCF at C speed, types INFO/FORMAT values from the header, and hands genotypes over as NumPy
+arrays. What htslib does not do well is *say why* a file is unreadable: an empty file, a text
+file and a truncated gzip all come back as "not valid bcf or vcf", and a truncated BGZF stream
+shows up only as a parse error per record near the end. So before cyvcf2 sees a file,
+:func:`inspect_file` reads it once (the sha256 needs every byte anyway) and decides:
+
+- empty file, not gzip/BGZF/BCF/VCF text, records with no ``#CHROM`` header -> ``VcfFormatError``;
+- gzip without the BGZF end-of-file block (plain gzip, or a cut BGZF file) is decompressed
+  once through ``zlib`` (a streaming pass, constant memory), and a stream that ends early ->
+  ``VcfFormatError``. BGZF files that end with the EOF block skip that pass.
+
+It also reads the header of a text VCF verbatim (kept in ``sources``) and counts its lines, so
+a rejected record can be reported by its line number (header lines + record index + 1).
+BCF headers are kept as htslib writes them (``raw_header``): BCF stores no header text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exocortex.errors import InputPathError, VcfFormatError
+
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+READ_CHUNK_BYTES = 1 << 20
+SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: Path
+    sha256: str
+    format: str  # "vcf", "vcf.gz", "bcf"
+    size_bytes: int
+    header_lines: int | None  # text VCF only
+    header: str | None = None  # the header lines exactly as in a text VCF; None for BCF
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One INFO or FORMAT field as the header declares it."""
+
+    id: str
+    number: str  # "1", "A", "R", "G", ".", "0", ...
+    type: str  # "Integer", "Float", "Flag", "String", "Character"
+    description: str
+
+
+def _decompress_head(head: bytes) -> bytes:
+    """As much of a gzip stream's start as ``head`` gives (at most ``SNIFF_BYTES`` out)."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        return d.decompress(head, SNIFF_BYTES)
+    except zlib.error as exc:
+        raise VcfFormatError(f"corrupt gzip data at the start of the file ({exc})") from None
+
+
+def _gzip_complete(path: Path) -> bool:
+    """Whether every gzip member in the file decompresses to its end (a streaming check)."""
+    d = zlib.decompressobj(wbits=31)
+    pending = False
+    with path.open("rb") as fh:
+        while chunk := fh.read(READ_CHUNK_BYTES):
+            data = chunk
+            while data:
+                pending = True
+                try:
+                    d.decompress(data)
+                except zlib.error:
+                    return False
+                if not d.eof:
+                    break
+                data = d.unused_data
+                d = zlib.decompressobj(wbits=31)
+                pending = False
+    return not pending
+
+
+def inspect_file(path: str | Path) -> FileInfo:
+    """Hash and sniff ``path``; raise ``InputPathError``/``VcfFormatError`` for unusable files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputPathError(f"no such file: {p}")
+    if not p.is_file():
+        raise InputPathError(f"not a file: {p}")
+    size = p.stat().st_size
+    if size == 0:
+        raise VcfFormatError(f"{p} is empty: a VCF needs at least a header")
+    digest = hashlib.sha256()
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+            digest.update(head)
+            while chunk := fh.read(READ_CHUNK_BYTES):
+                digest.update(chunk)
+            fh.seek(max(0, size - len(BGZF_EOF)))
+            tail = fh.read()
+    except OSError as exc:
+        raise InputPathError(f"cannot read {p}: {exc.strerror or exc}") from None
+    compressed = head[:2] == b"\x1f\x8b"
+    text = _decompress_head(head) if compressed else head
+    if text.startswith(b"BCF\x02"):
+        fmt = "bcf"
+    elif text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM"):
+        fmt = "vcf.gz" if compressed else "vcf"
+    else:
+        first = text.split(b"\n", 1)[0]
+        if first.count(b"\t") >= 7 and not first.startswith(b"#"):
+            raise VcfFormatError(f"{p} has records but no VCF header (##fileformat / #CHROM lines)")
+        raise VcfFormatError(f"{p} is not a VCF or BCF file (it starts with {first[:40]!r})")
+    if compressed and tail != BGZF_EOF and not _gzip_complete(p):
+        raise VcfFormatError(f"{p} is truncated: its gzip stream ends early (an incomplete copy?)")
+    header_lines, header = read_header(p, compressed) if fmt != "bcf" else (None, None)
+    return FileInfo(
+        path=p, sha256=digest.hexdigest(), format=fmt, size_bytes=size, header_lines=header_lines, header=header
+    )
+
+
+def _open_text(path: Path, compressed: bool) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if compressed else path.open("rb")
+
+
+def read_header(path: Path, compressed: bool) -> tuple[int, str]:
+    """The ``#`` lines before the first record (count, verbatim text); ``VcfFormatError`` if no ``#CHROM``."""
+    n = 0
+    saw_chrom = False
+    lines: list[bytes] = []
+    try:
+        with _open_text(path, compressed) as fh:
+            for line in fh:
+                if not line.startswith(b"#"):
+                    break
+                n += 1
+                lines.append(line)
+                if line.startswith(b"#CHROM"):
+                    saw_chrom = True
+                    break
+    except (OSError, EOFError, zlib.error) as exc:
+        raise VcfFormatError(f"{path} cannot be decompressed ({exc})") from None
+    if not saw_chrom:
+        raise VcfFormatError(f"{path} has no #CHROM header line: not a complete VCF header")
+    return n, b"".join(lines).decode("utf-8", "replace")
+
+
+def raw_lines(path: Path, compressed: bool, wanted: set[int]) -> dict[int, str]:
+    """The text of the 1-based line numbers ``wanted`` (one streaming pass; for rejects)."""
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    with contextlib.suppress(OSError, EOFError, zlib.error), _open_text(path, compressed) as fh:
+        for number, line in enumerate(fh, start=1):
+            if number in wanted:
+                found[number] = line.decode("utf-8", "replace").rstrip("\r\n")
+            if number >= last:
+                break
+    return found
+
+
+def open_vcf(info: FileInfo) -> Any:
+    """A cyvcf2 reader over the file (htslib warnings go to stderr, as htslib prints them)."""
+    from cyvcf2 import VCF
+
+    try:
+        return VCF(str(info.path), threads=min(2, os.cpu_count() or 1) if info.format != "vcf" else None)
+    except Exception as exc:  # htslib: "not valid bcf or vcf", "cannot parse VCF header"
+        raise VcfFormatError(f"{info.path} is not a readable VCF/BCF ({exc})") from None
+
+
+def header_fields(vcf: Any, kind: str) -> dict[str, FieldSpec]:
+    """The ``kind`` ("INFO" or "FORMAT") fields the header declares."""
+    fields: dict[str, FieldSpec] = {}
+    for rec in vcf.header_iter():
+        d = rec.info()
+        if d.get("HeaderType") != kind or "ID" not in d:
+            continue
+        fields[d["ID"]] = FieldSpec(
+            id=d["ID"],
+            number=str(d.get("Number", ".")),
+            type=str(d.get("Type", "String")),
+            description=str(d.get("Description", "")).strip('"'),
+        )
+    return fields
+
+
+def iter_records(vcf: Any, errors: list[str]) -> Iterator[Any]:
+    """cyvcf2 records, ``None`` in place of a record htslib could not parse (reason appended)."""
+    it = iter(vcf)
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            errors.append(str(exc) or type(exc).__name__)
+            yield None
