@@ -1,0 +1,215 @@
+"""Variant queries, `similar` and the graph load on a large synthetic store: latency and edges/s.
+
+The store is written directly (not ingested) so its size is cheap to choose: ``--variants N``
+alleles over chromosomes 1-22 (sorted positions up to 50 Mb, SNVs), 20,000 genes (one per 50 kb),
+five consequences with their impacts, Beta(0.5, 5) allele frequencies, and ``--samples`` samples
+each carrying 5% of the variants (30% of calls hom-alt). Seeded, so two runs build the same store.
+
+Measured, each query over the committed store with its scalar indexes (``create_filter_indexes``):
+region (1 Mb), gene, sample + chromosome, sample + 1 Mb region, sample alone, AF range,
+consequence + chromosome, consequence alone; ``similar`` with k = 10 after ``build_features``
+(IVF_PQ past 100k rows); ``build_graph`` edges/s. p50 and p95 over ``--repeat`` queries (the
+first three dropped as warm-up). Targets (the genomics issue, at 5M variants): queries and
+``similar`` p95 ≤ 50 ms; graph load ≥ 200,000 edges/s.
+
+Usage::
+
+    python benchmarks/genomics/queries.py --variants 1000000          # print
+    python benchmarks/genomics/queries.py --variants 5000000 --write  # the issue's size; docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import git_commit, machine_description, markdown_table, replace_docs_section, utc_now  # noqa: E402
+
+from exocortex.genomics.graph import build_graph  # noqa: E402
+from exocortex.genomics.query import VariantQuery, create_filter_indexes, run_query  # noqa: E402
+from exocortex.genomics.schema import CALLS, SAMPLES, VARIANTS  # noqa: E402
+from exocortex.genomics.similar import build_features, similar  # noqa: E402
+from exocortex.genomics.store import Manifest, VariantStore, genomics_dir, write_manifest  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent.parent / ".cache" / "genomics"
+CONSEQUENCES = ["missense_variant", "synonymous_variant", "intron_variant", "stop_gained", "upstream_gene_variant"]
+IMPACT_OF = ["MODERATE", "LOW", "MODIFIER", "HIGH", "MODIFIER"]
+N_GENES = 20_000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_synthetic(store: Path, n: int, n_samples: int, seed: int = 0) -> dict[str, int]:
+    import lancedb
+
+    rng = np.random.default_rng(seed)
+    chrom_i = np.sort(rng.integers(1, 23, n))
+    pos = rng.integers(1, 50_000_000, n)
+    order = np.lexsort((pos, chrom_i))
+    chrom_i, pos = chrom_i[order], pos[order]
+    chrom = np.array([str(c) for c in range(23)], dtype=object)[chrom_i]
+    bases = np.array(list("ACGT"), dtype=object)
+    ref_i = rng.integers(0, 4, n)
+    ref, alt = bases[ref_i], bases[(ref_i + rng.integers(1, 4, n)) % 4]
+    genes = np.array([f"G{i}" for i in range(N_GENES)], dtype=object)[(chrom_i * 1000 + pos // 50_000) % N_GENES]
+    ci = rng.integers(0, len(CONSEQUENCES), n)
+    cons = np.array(CONSEQUENCES, dtype=object)[ci]
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+    key = pc.binary_join_element_wise(pa.array(chrom), pa.array(pos.astype(str)), pa.array(ref), pa.array(alt), ":")
+    columns: dict[str, Any] = {
+        "vid": np.arange(n, dtype=np.int64), "key": key, "source": np.ones(n, np.int32),
+        "record": np.arange(n, dtype=np.int64), "line": pa.nulls(n, pa.int64()), "chrom": chrom, "chrom_norm": chrom,
+        "pos": pos, "end": pos, "ref": ref, "alt": alt, "allele_index": np.ones(n, np.int16),
+        "n_alts": np.ones(n, np.int16), "vtype": np.full(n, "SNV", dtype=object), "length": np.zeros(n, np.int64),
+        "id": pa.nulls(n, pa.string()), "rsid": pa.nulls(n, pa.string()),
+        "qual": rng.uniform(0, 100, n).astype(np.float32),
+        "filter": np.where(rng.random(n) < 0.8, "PASS", "LowQual").astype(object),
+        "ac": pa.nulls(n, pa.int64()), "an": pa.nulls(n, pa.int64()), "af": rng.beta(0.5, 5, n),
+        "info": pa.nulls(n, pa.string()), "gene": genes, "consequence": cons,
+        "impact": np.array(IMPACT_OF, dtype=object)[ci], "transcript": pa.nulls(n, pa.string()),
+        "hgvs_c": pa.nulls(n, pa.string()), "hgvs_p": pa.nulls(n, pa.string()),
+        "genes": pa.ListArray.from_arrays(offsets, pa.array(genes)),
+        "consequences": pa.ListArray.from_arrays(offsets, pa.array(cons)),
+        "annotations": pa.nulls(n, pa.string()), "clnsig": pa.nulls(n, pa.string()),
+        "n_carriers": np.zeros(n, np.int32), "batch": np.zeros(n, np.int64),
+    }  # fmt: skip
+    variants = pa.table(
+        {k: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v) for k, v in columns.items()}
+    )
+    carry = rng.random((n, n_samples), dtype=np.float32) < 0.05
+    vi, si = np.nonzero(carry)
+    m = len(vi)
+    hom = rng.random(m) < 0.3
+    calls = pa.table({
+        "vid": pa.array(vi.astype(np.int64)), "sample": pa.array((si + 1).astype(np.int32)),
+        "gt": pa.array(np.where(hom, "1/1", "0/1").astype(object)),
+        "zygosity": pa.array(np.where(hom, "hom_alt", "het").astype(object)), "phased": pa.array(np.zeros(m, bool)),
+        "ploidy": pa.array(np.full(m, 2, np.int8)), "dp": pa.array(np.full(m, 30, np.int32)),
+        "gq": pa.array(np.full(m, 50, np.int32)), "ad_ref": pa.nulls(m, pa.int32()), "ad_alt": pa.nulls(m, pa.int32()),
+        "batch": pa.array(np.zeros(m, np.int64)),
+    })  # fmt: skip
+    samples = pa.table({
+        "sample": pa.array(np.arange(1, n_samples + 1, dtype=np.int32)),
+        "name": [f"S{i}" for i in range(1, n_samples + 1)],
+        "source": pa.array(np.ones(n_samples, np.int32)), "column": pa.array(np.arange(n_samples, dtype=np.int32)),
+    })  # fmt: skip
+    db = lancedb.connect(str(genomics_dir(store) / "lance"))
+    versions = {
+        name: db.create_table(name, table.cast(schema), mode="overwrite").version
+        for name, table, schema in (("variants", variants, VARIANTS), ("calls", calls, CALLS),
+                                    ("samples", samples, SAMPLES))
+    }  # fmt: skip
+    write_manifest(store, Manifest(tables=versions))
+    return {"variants": n, "calls": m, "samples": n_samples}
+
+
+def latencies(store: VariantStore, make: Callable[[int], VariantQuery], repeat: int) -> tuple[float, float, int]:
+    times = []
+    matched = 0
+    for i in range(repeat + 3):
+        query = make(i)
+        t0 = time.perf_counter()
+        result = run_query(store, query)
+        times.append(time.perf_counter() - t0)
+        matched = result.matched
+    ms = np.array(times[3:]) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), matched
+
+
+def _mb(i: int) -> str:
+    """A 1 Mb region on chromosome 1-22, moving with ``i``."""
+    return f"chr{1 + i % 22}:{1_000_000 + i * 10_000}-{2_000_000 + i * 10_000}"
+
+
+QUERIES: list[tuple[str, Callable[[int], VariantQuery]]] = [
+    ("region (1 Mb)", lambda i: VariantQuery(region=_mb(i))),
+    ("gene", lambda i: VariantQuery(gene=f"G{(i * 997) % N_GENES}")),
+    ("sample + chromosome", lambda i: VariantQuery(sample=f"S{1 + i % 50}", region=f"{1 + i % 22}")),
+    ("sample + 1 Mb region", lambda i: VariantQuery(sample=f"S{1 + i % 50}", region=_mb(i))),
+    ("sample alone", lambda i: VariantQuery(sample=f"S{1 + i % 50}")),
+    ("AF range", lambda i: VariantQuery(min_af=0.3 + (i % 10) / 100, max_af=0.31 + (i % 10) / 100)),
+    ("consequence + chromosome", lambda i: VariantQuery(consequence="stop_gained", region=f"{1 + i % 22}")),
+    ("consequence alone", lambda i: VariantQuery(consequence="stop_gained")),
+]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md (section genomics_queries)")
+    args = parser.parse_args(argv)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="exo-vq-", dir=CACHE))
+    try:
+        store_dir = tmp / ".exocortex"
+        t0 = time.perf_counter()
+        sizes = write_synthetic(store_dir, args.variants, args.samples)
+        t_write = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        create_filter_indexes(store_dir)
+        t_index = time.perf_counter() - t0
+        log(f"store: {sizes} written in {t_write:.0f}s, indexed in {t_index:.0f}s")
+        store = VariantStore(store_dir)
+        rows = []
+        checks = []
+        for name, make in QUERIES:
+            p50, p95, matched = latencies(store, make, args.repeat)
+            log(f"{name}: p50 {p50:.1f} ms p95 {p95:.1f} ms ({matched:,} matched)")
+            rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{matched:,}"])
+            checks.append([name, "p95 ≤ 50 ms", f"{p95:.1f} ms", "PASS" if p95 <= 50 else "MISS"])
+        t0 = time.perf_counter()
+        build_features(store_dir)
+        t_features = time.perf_counter() - t0
+        times = []
+        for i in range(args.repeat + 3):
+            t1 = time.perf_counter()
+            similar(store_dir, str((i * 31337) % args.variants), 10)
+            times.append(time.perf_counter() - t1)
+        ms = np.array(times[3:]) * 1000
+        s50, s95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        rows.append(["similar, k = 10", f"{s50:.1f}", f"{s95:.1f}", "10"])
+        checks.append(["similar", "p95 ≤ 50 ms", f"{s95:.1f} ms", "PASS" if s95 <= 50 else "MISS"])
+        graph = build_graph(store_dir)
+        checks.append(["graph load", "≥ 200,000 edges/s", f"{graph.edges_per_s:,.0f}",
+                       "PASS" if graph.edges_per_s >= 200_000 else "MISS"])  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    machine = machine_description()
+    text = "\n".join([
+        "## Variant queries, `similar` and the graph (`benchmarks/genomics/queries.py`)",
+        "",
+        f"- Command: `python benchmarks/genomics/queries.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']}, Python {machine['python']}",
+        f"- Commit: {git_commit()}, {utc_now()}",
+        f"- Store: {sizes['variants']:,} synthetic variants, {sizes['calls']:,} calls, {sizes['samples']} samples; "
+        f"written in {t_write:.0f} s, scalar indexes {t_index:.0f} s, feature vectors and their index "
+        f"{t_features:.0f} s; graph {graph.counts} in {graph.seconds.get('total', 0):.1f} s",
+        "",
+        markdown_table(["query", "p50 ms", "p95 ms", "matched"], rows),
+        "",
+        markdown_table(["case", "target", "measured", "result"], checks),
+    ])  # fmt: skip
+    print(text)
+    if args.write:
+        replace_docs_section("genomics_queries", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
