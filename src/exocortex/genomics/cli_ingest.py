@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from exocortex.genomics.cli_app import vcf_app
+from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, print_json, vcf_app
+from exocortex.genomics.cli_app import err as _err
+from exocortex.genomics.cli_app import out as _out
 from exocortex.log import configure_logging
-
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
 
 
 @vcf_app.command("ingest")
 def ingest_command(
     files: Annotated[list[str], typer.Argument(help="VCF, bgzipped/gzipped VCF or BCF files.")],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or ./.exocortex).")
-    ] = None,
+    store: StoreOpt = None,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", min=1, help="Records per committed batch (default 50,000)."),
@@ -37,8 +31,8 @@ def ingest_command(
     ] = False,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip building the scalar indexes at the end.")] = False,
     wait: Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Stream VCF/BCF files into the variant store: alleles, non-reference calls, samples, sources."""
     from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
@@ -70,7 +64,7 @@ def ingest_command(
             progress=progress,
         )
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+        print_json(summary.to_dict())
         return
     table = Table(title=f"ingested into {summary.store}")
     table.add_column("file", overflow="fold")

@@ -7,34 +7,12 @@ query modules are imported inside the commands, so the CLI starts fast.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from exocortex.genomics.cli_app import vcf_app
-
-out = Console(soft_wrap=True)
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or ./.exocortex)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
-
-
-def store_dir(store: str | None) -> Path:
-    return Path(store or os.environ.get("EXOCORTEX_STORE") or ".exocortex")
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
 
 
 def _fmt(value: Any) -> str:
@@ -84,7 +62,7 @@ def query_command(
     )  # fmt: skip
     result = run_query(store_dir(store), q)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     table = Table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
     cols = ("key", "vtype", "gene", "consequence", "impact", "af", "qual", "filter", "clnsig", "carriers")
@@ -105,7 +83,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
 
     stats = variant_stats(store_dir(store))
     if as_json:
-        _print_json(stats.to_dict())
+        print_json(stats.to_dict())
         return
     summary = Table(show_header=False, title=f"variant store {store_dir(store)}")
     summary.add_column("field")
@@ -152,7 +130,7 @@ def similar_command(
         build_features(store_dir(store))
     result = similar(store_dir(store), variant, k)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     q = result.query
     table = Table(title=f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
@@ -210,4 +188,4 @@ def graph_command(
             if result.truncated:
                 out.print(f"{result.truncated:,} more rows not shown (--max-rows)", highlight=False)
     if as_json:
-        _print_json(data)
+        print_json(data)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from exocortex.errors import VcfFormatError
-from exocortex.genomics.cli_app import vcf_app
+from exocortex.genomics.cli_app import out, print_json, vcf_app
 from exocortex.log import configure_logging
 
 if TYPE_CHECKING:
     from exocortex.genomics.validate import ValidationReport
-
-out = Console(soft_wrap=True)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
 
 @vcf_app.command("validate")
 def validate_command(
@@ -53,7 +43,7 @@ def validate_command(
 
     report = validate_vcf(file, max_problems=max_problems)
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         _render(report)
     if report.fatal is not None:
