@@ -1,14 +1,18 @@
 """Stream VCF/BCF files into the variant store: one row per ALT allele, non-reference calls only.
 
 Reading. cyvcf2 (htslib) parses records at C speed and gives each record's genotypes as NumPy
-arrays. Per record the converter only keeps ``genotype.array()`` and the DP/GQ/AD arrays; once
-:data:`GENOTYPE_CHUNK_CELLS` (records x samples) are buffered, one vectorized pass over the
-stacked (records x samples x ploidy) array finds the carriers of every allele, their zygosity,
-phase, ploidy, GT string (from a small cache of encoded genotypes) and depths. No Python loop
-runs over samples, and only a handful of NumPy calls run per chunk rather than per record.
-Single-sample files skip the arrays when ``gt_types`` (computed in C) says the call is 0/0 or
-missing, which is what keeps a gVCF fast. Memory is bounded by one batch: nothing holds the
-whole file.
+arrays. Per record the converter keeps one short tuple of the columns that vary (key, line,
+chrom_norm, source and the annotation columns of unannotated rows are derived per batch with
+Arrow compute), writes the INFO JSON in the same pass that reads INFO, and keeps only
+``genotype.array()`` and the DP/GQ/AD arrays; once :data:`GENOTYPE_CHUNK_CELLS` (records x
+samples) are buffered, elementwise passes over the stacked (records x samples x ploidy) array
+find the carrier cells, and everything else (zygosity, phase, ploidy, GT string from a small
+cache of encoded genotypes, depths) runs on the carriers only. GT and zygosity columns are built
+as Arrow ``take`` over a small dictionary, not from Python strings. Single-sample files skip
+the arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what
+keeps a gVCF fast. The cyclic GC is off during a file (a batch is freed by reference counting;
+one young-generation collection runs per batch). Memory is bounded by two batches (one being
+built, one being written): nothing holds the whole file.
 
 Batches and the commit protocol. Records are gathered into batches of ``batch_size`` records
 (default :data:`DEFAULT_BATCH_RECORDS`, counted in *file records*, so a resume can skip an exact
@@ -40,26 +44,36 @@ are rounded to float32 precision (7 significant digits) so ``0.3`` stays ``0.3``
 allele, are in ``annotations`` (the scalar columns take the most severe one; ``consequence`` is
 its first ``&``-joined term, ``consequences`` every term of every entry).
 
-Throughput (2 shared cores): about 50-60k records/s on the single-sample NA12878 gVCF (cyvcf2
-alone iterates it at 170-330k/s) and about 0.5x cyvcf2's ``genotype.array()`` iteration on a
-629-sample cohort (60-90k calls/s). What remains is per-record Python work (one tuple of ~35
-columns, the INFO dict and its JSON, three FORMAT reads), not genotype work.
+Writes. The Lance appends and the manifest commit of batch N run on one worker thread (the
+Rust writer releases the GIL) while the main thread reads batch N+1; commits stay in batch
+order, at most one is in flight, and a failure surfaces at the next batch. Batch N+1's rejects
+may reach the rejects file before batch N commits: a resume truncates them away. The scalar
+indexes are built once at the end (:data:`INDEX_BUILDERS` at a time).
+
+Throughput (2 shared cores, end to end through the CLI, which spends ~2 s importing lancedb
+and itself): about 50-60k records/s on the NA12878 gVCF, 30k/s on a small sites-only file,
+and ~4M genotypes/s on a 1,000-sample cohort. What remains is per-record attribute access on
+cyvcf2 records and the Python row tuple, htslib's own parsing, and the index builds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 
 from exocortex.errors import DuplicateSourceError, VcfFormatError
@@ -83,6 +97,9 @@ MAX_BATCH_CALLS = 2_000_000
 """A batch also ends once it holds this many call rows (wide cohorts)."""
 GENOTYPE_CHUNK_CELLS = 1 << 21
 """Genotypes (records x samples) buffered before one vectorized pass turns them into calls."""
+INDEX_BUILDERS = 1
+"""Scalar indexes built side by side at the end. 2 takes ~0.8 s off a 1,000-sample cohort
+but doubles the index-building memory peak (+145 MiB on the 16x gVCF), so one at a time."""
 MAX_CONSECUTIVE_ERRORS = 10_000
 """This many unparseable records in a row means the file, not a record, is broken."""
 
@@ -101,28 +118,44 @@ ProgressFn = Callable[[str, int], None]
 
 _INT32_MISSING = -(2**31)
 _RS = re.compile(r"^rs\d+$")
-_ZYG = np.array(ZYGOSITIES, dtype=object)
+_ZYG = pa.array(ZYGOSITIES, type=pa.string())
 _HET, _HOM, _HEMI, _HETALT = 0, 1, 2, 3
 _NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], None)
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+_encode_str = json.encoder.encode_basestring_ascii  # what the encoder above does with a str (ensure_ascii)
+_KEY_PREFIX: dict[str, str] = {}
 
 
 def _info_json(info: dict[str, Any]) -> str:
-    """``json.dumps(info)``, faster for the common all-integer INFO of gVCF blocks."""
+    """``_encode_json(info)``, byte for byte, without the encoder's per-call machinery.
+
+    Scalars (int, str, finite float, bool, None) are written here; anything else (lists, NaN)
+    goes through the encoder, so the text is the same as ``json.dumps`` with compact separators.
+    """
     parts = []
+    prefixes = _KEY_PREFIX
     for key, val in info.items():
-        if type(val) is not int:
-            return _encode_json(info)
-        if key not in _PLAIN_KEYS:
-            if not _PLAIN_KEY.match(key):
+        prefix = prefixes.get(key)
+        if prefix is None:
+            if type(key) is not str:
                 return _encode_json(info)
-            _PLAIN_KEYS.add(key)
-        parts.append(f'"{key}":{val}')
+            prefix = prefixes[key] = _encode_str(key) + ":"
+        t = type(val)
+        if t is int:
+            parts.append(prefix + int.__repr__(val))
+        elif t is str:
+            parts.append(prefix + _encode_str(val))
+        elif t is float and math.isfinite(val):
+            parts.append(prefix + float.__repr__(val))
+        elif val is None:
+            parts.append(prefix + "null")
+        elif t is bool:
+            parts.append(prefix + ("true" if val else "false"))
+        else:
+            parts.append(prefix + _encode_json(val))
     return "{" + ",".join(parts) + "}"
-
-
-_PLAIN_KEYS: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -287,12 +320,15 @@ def _first_float(value: Any) -> float | None:
     return None
 
 
-def _format_matrix(arrays: Sequence[Any], n_samples: int, per_allele: bool = False) -> np.ndarray:
+def _format_matrix(arrays: Sequence[Any], n_samples: int, per_allele: bool = False) -> np.ndarray | None:
     """Per-record FORMAT arrays as one int32 (records x samples x values) matrix, missing -> INT32 min.
 
     ``per_allele`` keeps every value (AD: ref, alt1, ...); otherwise only the first (DP, GQ).
-    Float fields (some callers write GQ as Float) are truncated to integers.
+    Float fields (some callers write GQ as Float) are truncated to integers. ``None`` when no
+    record has the field (every value missing).
     """
+    if all(a is None for a in arrays):
+        return None
     width = 1
     if per_allele:
         width = max((a.shape[1] for a in arrays if a is not None and a.ndim == 2), default=1)
@@ -314,11 +350,24 @@ def _format_matrix(arrays: Sequence[Any], n_samples: int, per_allele: bool = Fal
 # --------------------------------------------------------------------------- batch builder
 
 
+_ROW_COLUMNS = (
+    "vid", "record", "chrom", "pos", "end", "ref", "alt", "allele_index", "n_alts", "vtype", "length",
+    "id", "rsid", "qual", "filter", "ac", "an", "af", "info", "clnsig",
+)  # fmt: skip
+"""What a row of :attr:`_Batch.rows` holds; the other VARIANTS columns are derived per batch."""
+_ANN_COLUMNS = (
+    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "annotations",
+)  # fmt: skip
+
+
 @dataclass
 class _Batch:
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # VARIANTS columns but `batch`
+    source: int = 0
+    line_base: int | None = None  # header lines of a text VCF (line = line_base + record + 1)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # _ROW_COLUMNS
+    ann: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # row index -> _ANN_COLUMNS, annotated rows only
     calls: dict[str, list[np.ndarray]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
-    gt_strings: list[Any] = field(default_factory=list)
+    gt_strings: list[pa.Array] = field(default_factory=list)
     rejects: list[tuple[int | None, int, str, str]] = field(default_factory=list)
     records: int = 0
     n_calls: int = 0
@@ -329,14 +378,42 @@ class _Batch:
     def variants_table(self, batch: int) -> pa.Table:
         if not self.rows:
             return VARIANTS.empty_table()
-        columns: list[Any] = list(zip(*self.rows, strict=True))
-        first, n = self.rows[0][0], len(self.rows)
+        n = len(self.rows)
+        cols: dict[str, Any] = {
+            name: pa.array(col, type=VARIANTS.field(name).type)
+            for name, col in zip(_ROW_COLUMNS, zip(*self.rows, strict=True), strict=True)
+        }
+        chrom = cols["chrom"].dictionary_encode()
+        norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
+        cols["chrom_norm"] = norms.take(chrom.indices)
+        cols["key"] = pc.binary_join_element_wise(
+            cols["chrom_norm"], pc.cast(cols["pos"], pa.string()), cols["ref"], pc.fill_null(cols["alt"], "."), ":"
+        )
+        cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
+        if self.line_base is None:
+            cols["line"] = pa.nulls(n, type=pa.int64())
+        else:
+            cols["line"] = pc.add(cols["record"], self.line_base + 1)
+        if self.ann:
+            rows = [self.ann.get(r, _NO_ANNOTATION) for r in range(n)]
+            for name, col in zip(_ANN_COLUMNS, zip(*rows, strict=True), strict=True):
+                cols[name] = pa.array(col, type=VARIANTS.field(name).type)
+        else:
+            for name in _ANN_COLUMNS:
+                f = VARIANTS.field(name)
+                if pa.types.is_list(f.type):
+                    empty = pa.array([], f.type.value_type)
+                    cols[name] = pa.ListArray.from_arrays(np.zeros(n + 1, dtype=np.int32), empty)
+                else:
+                    cols[name] = pa.nulls(n, type=f.type)
+        carriers = np.zeros(n, dtype=np.int32)
+        first = self.rows[0][0]
         if self.calls["vid"] and self.rows[-1][0] - first == n - 1:  # vids are contiguous in a batch
             offsets = np.concatenate(self.calls["vid"]) - first
-            columns[VARIANTS.names.index("n_carriers")] = np.bincount(offsets, minlength=n).astype(np.int32)
-        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, VARIANTS, strict=False)]
-        arrays.append(pa.array(np.full(len(self.rows), batch, dtype=np.int64)))
-        return pa.Table.from_arrays(arrays, schema=VARIANTS)
+            carriers = np.bincount(offsets, minlength=n).astype(np.int32)
+        cols["n_carriers"] = pa.array(carriers)
+        cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
+        return pa.Table.from_arrays([cols[name] for name in VARIANTS.names], schema=VARIANTS)
 
     def calls_table(self, batch: int) -> pa.Table:
         if not self.n_calls:
@@ -347,9 +424,9 @@ class _Batch:
             if f.name == "batch":
                 arrays.append(pa.array(np.full(self.n_calls, batch, dtype=np.int64)))
             elif f.name == "gt":
-                arrays.append(pa.array(np.concatenate(self.gt_strings), type=pa.string()))
+                arrays.append(pa.concat_arrays(self.gt_strings))
             elif f.name == "zygosity":
-                arrays.append(pa.array(_ZYG[cat["zygosity"]], type=pa.string()))
+                arrays.append(_ZYG.take(pa.array(cat["zygosity"])))
             elif f.name in ("dp", "gq", "ad_ref", "ad_alt"):
                 values = cat[f.name]
                 arrays.append(pa.array(values, type=pa.int32(), mask=values == _INT32_MISSING))
@@ -375,8 +452,8 @@ class _RecordConverter:
         )
         self.ann_fields = self.annotations.present
         self.has_clnsig = "CLNSIG" in self.info_specs
-        self.chrom_norm: dict[str, str] = {}
         self.gt_cache: dict[tuple[int, int], str] = {}
+        self.float_cache: dict[float, tuple[float | None, str]] = {}
         self.want_dp = "DP" in self.format_specs
         self.want_gq = "GQ" in self.format_specs
         self.want_ad = "AD" in self.format_specs
@@ -389,23 +466,45 @@ class _RecordConverter:
         alts: list[str] = v.ALT
         n_alts = len(alts)
         chrom: str = v.CHROM
-        norm = self.chrom_norm.get(chrom)
-        if norm is None:
-            norm = self.chrom_norm[chrom] = _normalize_chrom(chrom)
         pos: int = v.POS
         end: int = v.end
         vid_id: str | None = v.ID
         rsid = None
-        if vid_id:
+        if vid_id and "rs" in vid_id:
             rsid = next((t for t in vid_id.split(";") if _RS.match(t)), None)
         filters = v.FILTERS
         filt = ";".join(filters) if filters else None
         qual = v.QUAL
         info: dict[str, Any] = {}
+        parts: list[str] = []  # the JSON of `info`, as _info_json writes it, built in the same pass
+        floats = self.float_cache
+        prefixes = _KEY_PREFIX
         for key, val in v.INFO:
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = prefixes[key] = _encode_str(key) + ":"
             t = type(val)
-            info[key] = val if t is int or t is str or t is bool else _clean(val)
-        line = None if self.line_base is None else self.line_base + record + 1
+            if t is int:
+                info[key] = val
+                parts.append(prefix + int.__repr__(val))
+            elif t is float:
+                cached = floats.get(val)
+                if cached is None:
+                    clean = _clean(val)
+                    cached = (clean, "null" if clean is None else float.__repr__(clean))
+                    if val and len(floats) < 1 << 16:  # not 0.0: -0.0 == 0.0 as a key
+                        floats[val] = cached
+                info[key] = cached[0]
+                parts.append(prefix + cached[1])
+            elif t is str:
+                info[key] = val
+                parts.append(prefix + _encode_str(val))
+            elif t is bool:
+                info[key] = val
+                parts.append(prefix + ("true" if val else "false"))
+            else:
+                info[key] = clean = _clean(val)
+                parts.append(prefix + _encode_json(clean))
 
         per_allele_ann: list[list[dict[str, Any]]] | None = None
         if self.ann_fields and any(f in info for f in self.ann_fields):
@@ -421,9 +520,8 @@ class _RecordConverter:
         source = self.source
         vid0 = make_vid(source, allele_row)
         if n_alts <= 1:
-            alt = alts[0] if n_alts else None
             allele_infos: list[dict[str, Any]] = [info]
-            jsons = [_info_json(info)]
+            jsons = ["{" + ",".join(parts) + "}" if per_allele_ann is None else _info_json(info)]
         else:
             numbers = self.numbers
             allele_infos = [
@@ -448,13 +546,13 @@ class _RecordConverter:
                 else:
                     length = len(alt) - len(ref)
             ac = allele_info.get("AC")
-            if ac is not None:
+            if ac is not None and type(ac) is not int:
                 ac = _first_int(ac)
             an = allele_info.get("AN")
-            if an is not None:
+            if an is not None and type(an) is not int:
                 an = _first_int(an)
             af = allele_info.get("AF")
-            if af is not None:
+            if af is not None and type(af) is not float:
                 af = _first_float(af)
             if af is None and ac is not None and an:
                 af = ac / an
@@ -473,36 +571,12 @@ class _RecordConverter:
                 )
             else:
                 ann = _NO_ANNOTATION
+            if ann is not _NO_ANNOTATION:
+                batch.ann[len(rows)] = ann
             rows.append(
-                (
-                    vid0 + k,
-                    f"{norm}:{pos}:{ref}:{alt if alt is not None else '.'}",
-                    source,
-                    record,
-                    line,
-                    chrom,
-                    norm,
-                    pos,
-                    end,
-                    ref,
-                    alt,
-                    k + 1 if n_alts else 0,
-                    n_alts,
-                    vtype,
-                    length,
-                    vid_id,
-                    rsid,
-                    qual,
-                    filt,
-                    ac,
-                    an,
-                    af,
-                    jsons[k],
-                    *ann,
-                    clnsig,
-                    0,  # n_carriers: counted from the calls when the batch is built
-                )
-            )
+                (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
+                 vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
+            )  # fmt: skip
         if n_alts and self.n_samples and (not self.single_sample or _one_sample_carries(v)):
             self._buffer_genotypes(v, n_alts, vid0, batch)
         return n_alts or 1
@@ -510,7 +584,8 @@ class _RecordConverter:
     def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: _Batch) -> None:
         """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic)."""
         try:
-            garr = v.genotype.array() if v.genotype is not None else None
+            genotype = v.genotype  # each access decodes the record's genotypes again
+            garr = genotype.array() if genotype is not None else None
         except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
             return
         if garr is None or garr.ndim != 2 or garr.shape[1] < 2:
@@ -539,56 +614,89 @@ class _RecordConverter:
             for r, p in enumerate(pending):
                 alleles[r, : p[2].shape[0], : p[2].shape[1] - 1] = p[2][:, :-1]
                 phase[r, : p[2].shape[0]] = p[2][:, -1]
-        top = int(alleles.max())
-        if top <= 0:
-            return
         vid0 = np.array([p[0] for p in pending], dtype=np.int64)
         n_alts = np.array([p[1] for p in pending], dtype=np.int64)
-        present = alleles >= -1  # -2 marks a shorter ploidy (vector end)
-        ploidy = present.sum(axis=2)
-        phased = (phase != 0) & (ploidy > 1)
+        # Carriers first (any allele > 0), by elementwise passes over the ploidy columns; all the
+        # rest runs on the carriers only, not on (records x samples x ploidy).
+        carrier = alleles[:, :, 0] > 0
+        for j in range(1, width):
+            carrier |= alleles[:, :, j] > 0
+        flat = np.flatnonzero(carrier)  # record-major: (record, sample) order
+        if flat.size == 0:
+            return
+        r_idx, s_idx = np.divmod(flat, n_smp)
+        cols = [np.ascontiguousarray(alleles[:, :, j]).reshape(-1)[flat] for j in range(width)]  # (ploidy) x carriers
+        present = [c >= -1 for c in cols]  # -2 marks a shorter ploidy (vector end)
+        pl = present[0].astype(np.int8)
+        for pr in present[1:]:
+            pl += pr
+        phased = (np.ascontiguousarray(phase).reshape(-1)[flat] != 0) & (pl > 1)
         base = int(n_alts.max()) + 3
-        weights = base ** np.arange(width, dtype=np.int64)
-        codes = (np.where(present, alleles.astype(np.int64) + 2, 0) * weights).sum(axis=2) * 2 + phased
+        codes = np.zeros(r_idx.size, dtype=np.int64)
+        for j in range(width - 1, -1, -1):
+            codes *= base
+            codes += np.where(present[j], cols[j].astype(np.int64) + 2, 0)
+        codes = codes * 2 + phased
         dp = _format_matrix([p[3] for p in pending], n_smp)
         gq = _format_matrix([p[4] for p in pending], n_smp)
         ad = _format_matrix([p[5] for p in pending], n_smp, per_allele=True)
+        na = n_alts[r_idx]
+        top = min(max(int(c.max()) for c in cols), int(n_alts.max()))
         parts: dict[str, list[np.ndarray]] = {name: [] for name in CALLS.names if name != "batch"}
-        for i in range(1, min(top, int(n_alts.max())) + 1):
-            count = (alleles == i).sum(axis=2)
-            r_idx, s_idx = np.nonzero(count)
-            if r_idx.size == 0:
+        for i in range(1, top + 1):
+            count = (cols[0] == i).astype(np.int8)
+            for c in cols[1:]:
+                count += c == i
+            sel = count > 0
+            if i > 1:
+                sel &= na >= i  # an allele index past ALT is not a call of this site
+            k = np.flatnonzero(sel)
+            if k.size == 0:
                 continue
-            keep = n_alts[r_idx] >= i  # an allele index past ALT is not a call of this site
-            r_idx, s_idx = r_idx[keep], s_idx[keep]
-            c, pl = count[r_idx, s_idx], ploidy[r_idx, s_idx]
-            sub = alleles[r_idx, s_idx]
-            other = ((sub > 0) & (sub != i)).any(axis=1)
-            zyg = np.where(pl == 1, _HEMI, np.where(c >= pl, _HOM, np.where(other, _HETALT, _HET)))
-            uniq, inverse = np.unique(codes[r_idx, s_idx], return_inverse=True)
-            strings = np.array([self._gt_string(int(u), base, width) for u in uniq], dtype=object)
-            parts["vid"].append(vid0[r_idx] + (i - 1))
-            parts["sample"].append((s_idx + self.sample_base).astype(np.int32))
-            parts["gt"].append(strings[inverse.reshape(-1)])
+            rk, sk = r_idx[k], s_idx[k]
+            c, pk = count[k], pl[k]
+            other = np.zeros(k.size, dtype=bool)
+            for col in cols:
+                ck = col[k]
+                other |= (ck > 0) & (ck != i)
+            zyg = np.where(pk == 1, _HEMI, np.where(c >= pk, _HOM, np.where(other, _HETALT, _HET)))
+            parts["vid"].append(vid0[rk] + (i - 1))
+            parts["sample"].append((sk + self.sample_base).astype(np.int32))
+            parts["gt"].append(codes[k])
             parts["zygosity"].append(zyg.astype(np.int8))
-            parts["phased"].append(phased[r_idx, s_idx])
-            parts["ploidy"].append(pl.astype(np.int8))
-            parts["dp"].append(dp[r_idx, s_idx, 0])
-            parts["gq"].append(gq[r_idx, s_idx, 0])
-            parts["ad_ref"].append(ad[r_idx, s_idx, 0])
-            alt_col = np.minimum(i, ad.shape[2] - 1)
-            ad_alt = ad[r_idx, s_idx, alt_col]
-            parts["ad_alt"].append(np.where(i < ad.shape[2], ad_alt, _INT32_MISSING).astype(np.int32))
+            parts["phased"].append(phased[k])
+            parts["ploidy"].append(pk)
+            missing = np.full(k.size, _INT32_MISSING, dtype=np.int32)
+            parts["dp"].append(missing if dp is None else dp[rk, sk, 0])
+            parts["gq"].append(missing if gq is None else gq[rk, sk, 0])
+            if ad is None or i >= ad.shape[2]:
+                parts["ad_ref"].append(missing if ad is None else ad[rk, sk, 0])
+                parts["ad_alt"].append(missing)
+            else:
+                parts["ad_ref"].append(ad[rk, sk, 0])
+                parts["ad_alt"].append(ad[rk, sk, i])
         if not parts["vid"]:
             return
-        cat = {name: np.concatenate(values) for name, values in parts.items()}
-        order = np.lexsort((cat["sample"], cat["vid"]))  # calls in (vid, sample) order
+        if len(parts["vid"]) == 1:  # one allele pass: np.nonzero already gave (vid, sample) order
+            cat = {name: values[0] for name, values in parts.items()}
+        else:
+            cat = {name: np.concatenate(values) for name, values in parts.items()}
+            order = np.lexsort((cat["sample"], cat["vid"]))  # calls in (vid, sample) order
+            cat = {name: values[order] for name, values in cat.items()}
+        gt_codes = cat.pop("gt")
+        if int(gt_codes.max()) < 1 << 22:
+            uniq = np.flatnonzero(np.bincount(gt_codes))
+            lut = np.zeros(int(uniq[-1]) + 1, dtype=np.int32)
+            lut[uniq] = np.arange(uniq.size, dtype=np.int32)
+            inverse = lut[gt_codes]
+        else:
+            uniq, inverse = np.unique(gt_codes, return_inverse=True)
+            inverse = inverse.reshape(-1).astype(np.int32)
+        strings = pa.array([self._gt_string(int(u), base, width) for u in uniq], type=pa.string())
+        batch.gt_strings.append(strings.take(pa.array(inverse)))
         for name, values in cat.items():
-            if name == "gt":
-                batch.gt_strings.append(values[order])
-            else:
-                batch.calls[name].append(values[order])
-        batch.n_calls += int(order.size)
+            batch.calls[name].append(values)
+        batch.n_calls += int(gt_codes.size)
 
     def _gt_string(self, code: int, base: int, width: int) -> str:
         key = (code, base)
@@ -722,6 +830,15 @@ def _ingest_file(
         source = _next_id([*sources["source"].to_pylist(), *(int(k) for k in writer.manifest.progress)])
 
     vcf = open_vcf(info)
+    # Lance writes and the manifest commit of batch N run on one worker thread (Rust writes
+    # release the GIL) while this thread reads batch N+1; at most one batch is in flight, and
+    # commits stay in batch order. With ``after_commit`` (crash tests) every commit is waited for.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcf-commit")
+    in_flight: list[tuple[Future[None], int]] = []
+    # The cyclic GC would walk every buffered row tuple again and again (they are all young);
+    # a batch is freed by reference counting, so collect once per batch instead.
+    gc_enabled = gc.isenabled()
+    gc.disable()
     try:
         names = list(vcf.samples)
         if state is None:
@@ -746,69 +863,92 @@ def _ingest_file(
         resumed_from = int(state["records"])
         converter = _RecordConverter(vcf, source, int(state["sample_base"]), info)
         errors: list[str] = []
-        batch = _Batch()
+        batch = _Batch(source=source, line_base=info.header_lines)
         record = -1
         allele_row = int(state["alleles"])
         consecutive_errors = 0
         skip = resumed_from
+
+        def wait_written() -> None:
+            while in_flight:
+                future, records_done = in_flight.pop()
+                future.result()
+                if progress is not None:
+                    progress(str(info.path), records_done)
+
+        def write(
+            variants: pa.Table,
+            calls: pa.Table,
+            samples: pa.Table | None,
+            sources_row: pa.Table | None,
+            snapshot: dict[str, Any],
+        ) -> None:
+            writer.append("variants", variants)
+            writer.append("calls", calls)
+            if samples is not None:
+                writer.append("samples", samples)
+            others = {k: p for k, p in writer.manifest.progress.items() if k != str(source)}
+            if sources_row is not None:
+                writer.append("sources", sources_row)
+                writer.commit(progress=others)
+            else:
+                writer.commit(progress={**others, str(source): snapshot})
 
         def flush(final: bool) -> None:
             nonlocal batch
             assert state is not None
             number = int(state["batch"]) + 1
             converter.flush_genotypes(batch)
-            writer.append("variants", batch.variants_table(number))
-            writer.append("calls", batch.calls_table(number))
+            variants = batch.variants_table(number)
+            calls = batch.calls_table(number)
+            samples = None
             if number == 0 and names:
-                writer.append(
-                    "samples",
-                    pa.table(
-                        {
-                            "sample": pa.array(
-                                range(int(state["sample_base"]), int(state["sample_base"]) + len(names)),
-                                type=pa.int32(),
-                            ),
-                            "name": pa.array(names, type=pa.string()),
-                            "source": pa.array([source] * len(names), type=pa.int32()),
-                            "column": pa.array(range(len(names)), type=pa.int32()),
-                        },
-                        schema=SAMPLES,
-                    ),
+                samples = pa.table(
+                    {
+                        "sample": pa.array(
+                            range(int(state["sample_base"]), int(state["sample_base"]) + len(names)),
+                            type=pa.int32(),
+                        ),
+                        "name": pa.array(names, type=pa.string()),
+                        "source": pa.array([source] * len(names), type=pa.int32()),
+                        "column": pa.array(range(len(names)), type=pa.int32()),
+                    },
+                    schema=SAMPLES,
                 )
             if batch.rejects:
+                # Written (and fsynced) before this batch's commit; a crash before the commit leaves
+                # extra lines that a resume truncates away (rejects_bytes of the committed batch).
                 state["rejects_bytes"] = _write_rejects(rejects_path, batch.rejects)
             state["batch"] = number
             state["records"] = record + 1
             state["alleles"] = allele_row
             state["calls"] = int(state["calls"]) + batch.n_calls
             state["rejected"] = int(state["rejected"]) + len(batch.rejects)
-            others = {k: p for k, p in writer.manifest.progress.items() if k != str(source)}
+            sources_row = None
             if final:
-                writer.append(
-                    "sources",
-                    pa.table(
-                        {
-                            "source": [source],
-                            "path": [str(info.path)],
-                            "sha256": [info.sha256],
-                            "format": [info.format],
-                            "header": [info.header if info.header is not None else vcf.raw_header],
-                            "n_samples": [len(names)],
-                            "records": [state["records"]],
-                            "alleles": [state["alleles"]],
-                            "calls": [state["calls"]],
-                            "rejected": [state["rejected"]],
-                            "ingested_at": [time.time()],
-                        },
-                        schema=SOURCES,
-                    ),
+                sources_row = pa.table(
+                    {
+                        "source": [source],
+                        "path": [str(info.path)],
+                        "sha256": [info.sha256],
+                        "format": [info.format],
+                        "header": [info.header if info.header is not None else vcf.raw_header],
+                        "n_samples": [len(names)],
+                        "records": [state["records"]],
+                        "alleles": [state["alleles"]],
+                        "calls": [state["calls"]],
+                        "rejected": [state["rejected"]],
+                        "ingested_at": [time.time()],
+                    },
+                    schema=SOURCES,
                 )
-                writer.commit(progress=others)
-            else:
-                writer.commit(progress={**others, str(source): dict(state)})
-            batch = _Batch()
-            if progress is not None:
-                progress(str(info.path), int(state["records"]))
+            wait_written()
+            future = executor.submit(write, variants, calls, samples, sources_row, dict(state))
+            in_flight.append((future, int(state["records"])))
+            batch = _Batch(source=source, line_base=info.header_lines)
+            gc.collect(1)
+            if final or after_commit is not None:
+                wait_written()
             if after_commit is not None and not final:
                 after_commit(number)
 
@@ -816,8 +956,8 @@ def _ingest_file(
             record += 1
             if record < skip:
                 continue
-            line = None if info.header_lines is None else info.header_lines + record + 1
             if v is None:
+                line = None if info.header_lines is None else info.header_lines + record + 1
                 consecutive_errors += 1
                 if consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
                     raise VcfFormatError(
@@ -831,6 +971,7 @@ def _ingest_file(
                 try:
                     allele_row += converter.add(v, record, allele_row, batch)
                 except Exception as exc:  # a record cyvcf2 parsed but we cannot store
+                    line = None if info.header_lines is None else info.header_lines + record + 1
                     _drop_partial(batch, allele_row)
                     raw = "" if line is not None else _safe_str(v)
                     reason = str(exc) if isinstance(exc, _Reject) else f"{type(exc).__name__}: {exc}"
@@ -840,7 +981,13 @@ def _ingest_file(
                 flush(final=False)
         flush(final=True)
     finally:
+        if in_flight:  # leaving on an error: let the batch being written finish before the lock goes
+            with contextlib.suppress(Exception):
+                in_flight[0][0].result()
+        executor.shutdown(wait=True)
         vcf.close()
+        if gc_enabled:
+            gc.enable()
     rejected = int(state["rejected"])
     if rejected:
         _fill_raw_lines(rejects_path, info)
@@ -873,6 +1020,7 @@ def _drop_partial(batch: _Batch, allele_row: int) -> None:
     mask = (1 << VID_SOURCE_SHIFT) - 1
     while batch.rows and batch.rows[-1][0] & mask >= allele_row:
         batch.rows.pop()
+        batch.ann.pop(len(batch.rows), None)
 
 
 def ingest_vcf(
@@ -923,10 +1071,21 @@ def ingest_vcf(
 
 
 def build_scalar_indexes(writer: VariantWriter) -> bool:
-    """Build :data:`INDEXES` and commit; ``False`` (and nothing committed) if Lance refuses one."""
+    """Build :data:`INDEXES` and commit; ``False`` (and nothing committed) if Lance refuses one.
+
+    The builds are Rust work that releases the GIL, so :data:`INDEX_BUILDERS` run side by side (Lance rebases
+    index commits on one table onto each other); any that did not land is built again alone.
+    """
+    table, column = "", ""
     try:
+        with ThreadPoolExecutor(max_workers=INDEX_BUILDERS, thread_name_prefix="vcf-index") as pool:
+            futures = [pool.submit(writer.create_scalar_index, t, c, k) for t, c, k in INDEXES]
+            for future in futures:
+                future.exception()  # wait; a failed build is retried below, where its error counts
+        present = {t: writer.indexed_columns(t) for t in {t for t, _, _ in INDEXES}}
         for table, column, kind in INDEXES:
-            writer.create_scalar_index(table, column, kind)
+            if column not in present[table]:  # (an empty or absent table is skipped there)
+                writer.create_scalar_index(table, column, kind)
     except Exception as exc:  # an index is an accelerator: the committed rows stand without it
         structlog.get_logger(__name__).warning("scalar index not built", table=table, column=column, error=str(exc))
         return False

@@ -240,6 +240,14 @@ class VariantWriter:
         configs: dict[str, Any] = {"BTREE": BTree, "BITMAP": Bitmap, "LABEL_LIST": LabelList}
         table.create_index(column, config=configs[index_type.upper()](), replace=True)
 
+    def indexed_columns(self, name: str) -> set[str]:
+        """The columns of ``name`` that have an index at the table's latest version."""
+        table = self._tables.get(name)
+        if table is None:
+            return set()
+        table.checkout_latest()  # builds on another thread may have moved the table on
+        return {c for i in table.list_indices() for c in i.columns}
+
     def commit(self, progress: dict[str, dict[str, Any]] | None = None) -> None:
         """Name the current version of every table (and ``progress``) in the manifest, atomically."""
         for name, table in self._tables.items():
