@@ -90,6 +90,23 @@ def write_manifest(store_dir: Path, manifest: Manifest) -> None:
     _atomic_write(folder / MANIFEST, manifest.to_json().encode("utf-8"))
 
 
+def scan(table: Any, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+    """Every row of a Lance table (or those matching a SQL predicate), as Arrow."""
+    query = table.search()
+    if where:
+        query = query.where(where)
+    if columns:
+        query = query.select(columns)
+    result: pa.Table = query.limit(None).to_arrow()
+    return result
+
+
+def _empty(name: str, columns: list[str] | None) -> pa.Table:
+    """A table with no rows yet: its schema, or the asked columns of it."""
+    empty = TABLES[name].empty_table()
+    return empty if columns is None else empty.select(columns)
+
+
 class VariantStore:
     """Read access to the committed tables (``table(name)`` is a Lance table at its pinned version)."""
 
@@ -119,13 +136,8 @@ class VariantStore:
     def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         """Rows of a committed table (all, or those matching a Lance SQL predicate)."""
         if name not in self.manifest.tables:
-            return TABLES[name].empty_table() if columns is None else TABLES[name].empty_table().select(columns)
-        query = self.table(name).search()
-        if where:
-            query = query.where(where)
-        if columns:
-            query = query.select(columns)
-        return query.limit(None).to_arrow()
+            return _empty(name, columns)
+        return scan(self.table(name), columns, where)
 
 
 class VariantWriter:
@@ -210,15 +222,8 @@ class VariantWriter:
     def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         """Rows as this writer sees them (committed plus its own uncommitted changes)."""
         if name not in self._tables:
-            schema = TABLES[name]
-            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
-        query = self._tables[name].search()
-        if where:
-            query = query.where(where)
-        if columns:
-            query = query.select(columns)
-        result: pa.Table = query.limit(None).to_arrow()
-        return result
+            return _empty(name, columns)
+        return scan(self._tables[name], columns, where)
 
     def append(self, name: str, data: pa.Table) -> None:
         """Append ``data`` (cast to the table's schema); empty data writes nothing."""
