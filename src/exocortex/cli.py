@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.exceptions import TyperException
 
 from exocortex import __version__
 from exocortex.api import Index
+from exocortex.cli_output import DebugOpt, JsonOpt, err, out, print_json
 from exocortex.config import parse_size
 from exocortex.errors import (
     EXIT_CODES,
@@ -39,17 +39,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 StoreOpt = Annotated[
     str | None,
     typer.Option("--store", help="Store directory (default: $EXOCORTEX_STORE or PATH/.exocortex)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
-
-
 def _version(value: bool) -> None:
     if value:
         out.print(f"exocortex {__version__}")
@@ -71,10 +64,6 @@ def _human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @contextmanager
@@ -131,7 +120,7 @@ def index_command(
     if dry_run:
         plan = index.dry_run()
         if as_json:
-            _print_json(plan.to_dict(with_skipped_files=verbose))
+            print_json(plan.to_dict(with_skipped_files=verbose))
             return
         table = Table(title=f"dry run: {plan.root} (nothing written)")
         for col in ("directory", "files", "bytes", "est. tokens"):
@@ -155,7 +144,7 @@ def index_command(
     with _progress_bar(err.is_terminal and not debug) as progress:
         report = index.update(rebuild=rebuild, progress=progress)
     if as_json:
-        _print_json(report.to_dict(with_skipped_files=verbose))
+        print_json(report.to_dict(with_skipped_files=verbose))
     else:
         out.print(
             f"indexed {report.root}: {report.files:,} files, {report.chunks:,} chunks, "
@@ -199,7 +188,7 @@ def status_command(
         data["memory"] = memory
         if verbose:
             data["unstructured_files"] = unstructured
-        _print_json(data)
+        print_json(data)
         return
     table = Table(show_header=False, title=f"exocortex index of {status.root}")
     table.add_column("field")
@@ -273,7 +262,7 @@ def search_command(
     if not hits:
         raise NoMatchesError(f"nothing in the index matches {query!r}")
     if as_json:
-        _print_json(
+        print_json(
             {
                 "query": query,
                 "results": [
@@ -387,7 +376,7 @@ def bench_cache_command(
             rows.append({"size": n, "unit": "bytes" if sizes is not None else "entries", "policy": name,
                          "hit_ratio": ratio, "seconds": round(time.perf_counter() - started, 3)})
     if as_json:
-        _print_json({"trace": trace, "format": fmt, "requests": len(keys), "results": rows})
+        print_json({"trace": trace, "format": fmt, "requests": len(keys), "results": rows})
         return
     table = Table(title=f"{Path(trace).name}: {len(keys):,} requests ({fmt})")
     for col in ("size", "policy", "hit %", "seconds"):
