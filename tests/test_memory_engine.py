@@ -3,6 +3,7 @@ over them, their sizes from configuration, and `exocortex status` showing them."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_the_memory_budget_and_level_are_configuration(monkeypatch: pytest.Monke
 
 
 def test_the_governor_can_empty_the_engine_caches() -> None:
-    memory = EngineMemory(MemorySettings(query_l1_entries=10, query_l2_entries=10))
+    memory = EngineMemory(dataclasses.replace(MemorySettings.defaults(), query_l1_entries=10, query_l2_entries=10))
     hit = SearchHit("a.py", 0, "f", "function", (1, 2), 1.0, {"bm25": 1.0})
     for i in range(15):
         memory.search(("k", i), lambda: [hit])
