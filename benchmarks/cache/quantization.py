@@ -196,8 +196,7 @@ quantized score, which are read back exactly from the Lance copy by row address 
 in float32. int8 codes are of centred, randomly rotated rows with one max-abs scale per vector
 (see `exocortex.memory.tiers`); before the rotation (max-abs scale on the raw rows) the raw int8
 recall@10 was 0.9844 (gaussian) and 0.9368 (clustered) on this benchmark. No real embeddings
-were measured: the only local embedding model (all-MiniLM-L6-v2) embeds about 10 chunks/s on
-this CPU, too slow for {args.rows:,} vectors.
+were measured: exocortex has no embedding model yet, and none is installed on this machine.
 
 {table}
 
