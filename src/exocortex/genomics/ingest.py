@@ -90,6 +90,8 @@ from exocortex.genomics.reader import (
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES, make_vid
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 from exocortex.genomics.store import REJECTS_DIR, VariantWriter, genomics_dir
+from exocortex.genomics import textpath
+from exocortex.genomics.textpath import Block, BlockParser, TextBlocks
 
 DEFAULT_BATCH_RECORDS = 50_000
 """Records per committed batch (``--batch-size``)."""
@@ -172,6 +174,7 @@ class FileSummary:
     seconds: float
     resumed_from: int = 0  # records skipped because an earlier run had committed them
     rejects_path: str | None = None
+    columnar: int = 0  # records the columnar text path read whole (the rest went through htslib one by one)
 
     @property
     def records_per_s(self) -> float:
@@ -360,6 +363,17 @@ _ANN_COLUMNS = (
 )  # fmt: skip
 
 
+def _no_annotations(n: int) -> dict[str, pa.Array]:
+    cols: dict[str, pa.Array] = {}
+    for name in _ANN_COLUMNS:
+        f = VARIANTS.field(name)
+        if pa.types.is_list(f.type):
+            cols[name] = pa.ListArray.from_arrays(np.zeros(n + 1, dtype=np.int32), pa.array([], f.type.value_type))
+        else:
+            cols[name] = pa.nulls(n, type=f.type)
+    return cols
+
+
 @dataclass
 class _Batch:
     source: int = 0
@@ -374,16 +388,24 @@ class _Batch:
     pending: list[tuple[int, int, np.ndarray, Any, Any, Any]] = field(default_factory=list)
     """Genotypes not yet turned into calls: (first vid, n_alts, genotype array, DP, GQ, AD) per record."""
     pending_cells: int = 0
+    pieces: list[tuple[pa.Table, int, int]] = field(default_factory=list)
+    """Rows of fast text blocks (:mod:`exocortex.genomics.textpath`): (rows, first vid, first record)."""
 
     def variants_table(self, batch: int) -> pa.Table:
-        if not self.rows:
+        tables = [self._rows_table()] if self.rows else []
+        if self.pieces:
+            tables.append(self._pieces_table())
+        if not tables:
             return VARIANTS.empty_table()
-        n = len(self.rows)
-        cols: dict[str, Any] = {
-            name: pa.array(col, type=VARIANTS.field(name).type)
-            for name, col in zip(_ROW_COLUMNS, zip(*self.rows, strict=True), strict=True)
-        }
-        chrom = cols["chrom"].dictionary_encode()
+        rows = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+        if self.rows and self.pieces:  # record-by-record rows and fast blocks interleave: back to vid order
+            rows = rows.take(pc.sort_indices(rows["vid"]))
+        n = rows.num_rows
+        cols: dict[str, Any] = {name: rows[name] for name in rows.column_names}
+        chrom_col = cols["chrom"]
+        if isinstance(chrom_col, pa.ChunkedArray):
+            chrom_col = chrom_col.combine_chunks()
+        chrom = pc.dictionary_encode(chrom_col)
         norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
         cols["chrom_norm"] = norms.take(chrom.indices)
         cols["key"] = pc.binary_join_element_wise(
@@ -394,26 +416,50 @@ class _Batch:
             cols["line"] = pa.nulls(n, type=pa.int64())
         else:
             cols["line"] = pc.add(cols["record"], self.line_base + 1)
-        if self.ann:
-            rows = [self.ann.get(r, _NO_ANNOTATION) for r in range(n)]
-            for name, col in zip(_ANN_COLUMNS, zip(*rows, strict=True), strict=True):
-                cols[name] = pa.array(col, type=VARIANTS.field(name).type)
-        else:
-            for name in _ANN_COLUMNS:
-                f = VARIANTS.field(name)
-                if pa.types.is_list(f.type):
-                    empty = pa.array([], f.type.value_type)
-                    cols[name] = pa.ListArray.from_arrays(np.zeros(n + 1, dtype=np.int32), empty)
-                else:
-                    cols[name] = pa.nulls(n, type=f.type)
         carriers = np.zeros(n, dtype=np.int32)
-        first = self.rows[0][0]
-        if self.calls["vid"] and self.rows[-1][0] - first == n - 1:  # vids are contiguous in a batch
+        vids = cols["vid"].to_numpy()
+        first = int(vids[0])
+        if self.calls["vid"] and int(vids[-1]) - first == n - 1:  # vids are contiguous in a batch
             offsets = np.concatenate(self.calls["vid"]) - first
             carriers = np.bincount(offsets, minlength=n).astype(np.int32)
         cols["n_carriers"] = pa.array(carriers)
         cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
         return pa.Table.from_arrays([cols[name] for name in VARIANTS.names], schema=VARIANTS)
+
+    def _rows_table(self) -> pa.Table:
+        """The record-by-record rows (and their annotations) as a table."""
+        cols: dict[str, Any] = {
+            name: pa.array(col, type=VARIANTS.field(name).type)
+            for name, col in zip(_ROW_COLUMNS, zip(*self.rows, strict=True), strict=True)
+        }
+        n = len(self.rows)
+        if self.ann:
+            rows = [self.ann.get(r, _NO_ANNOTATION) for r in range(n)]
+            for name, col in zip(_ANN_COLUMNS, zip(*rows, strict=True), strict=True):
+                cols[name] = pa.array(col, type=VARIANTS.field(name).type)
+        else:
+            cols.update(_no_annotations(n))
+        return pa.table(cols)
+
+    def _pieces_table(self) -> pa.Table:
+        """The fast blocks' rows (:data:`textpath.TEXT_COLUMNS`) with their vids, records and empty annotations."""
+        rows = pa.concat_tables([p[0] for p in self.pieces])
+        counts = np.array([p[0].num_rows for p in self.pieces], dtype=np.int64)
+        n = int(counts.sum())
+        within = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols: dict[str, Any] = {
+            "vid": pa.array(np.repeat(np.array([p[1] for p in self.pieces], dtype=np.int64), counts) + within),
+            "record": pa.array(np.repeat(np.array([p[2] for p in self.pieces], dtype=np.int64), counts) + within),
+        }
+        for name in _ROW_COLUMNS[2:]:
+            f = VARIANTS.field(name)
+            if name in rows.column_names:
+                column = rows[name].combine_chunks()
+                cols[name] = column if column.type == f.type else column.cast(f.type)
+            else:
+                cols[name] = pa.nulls(n, type=f.type)
+        cols.update(_no_annotations(n))
+        return pa.table(cols)
 
     def calls_table(self, batch: int) -> pa.Table:
         if not self.n_calls:
@@ -454,9 +500,9 @@ class _RecordConverter:
         self.has_clnsig = "CLNSIG" in self.info_specs
         self.gt_cache: dict[tuple[int, int], str] = {}
         self.float_cache: dict[float, tuple[float | None, str]] = {}
-        self.want_dp = "DP" in self.format_specs
-        self.want_gq = "GQ" in self.format_specs
-        self.want_ad = "AD" in self.format_specs
+        # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
+        # cannot look them up itself.
+        self.format_types = {k: self.format_specs[k].type for k in ("DP", "GQ", "AD") if k in self.format_specs}
 
     def add(self, v: Any, record: int, allele_row: int, batch: _Batch) -> int:
         """Append ``v``'s allele rows (and calls) to ``batch``; return how many allele rows."""
@@ -590,11 +636,20 @@ class _RecordConverter:
             return
         if garr is None or garr.ndim != 2 or garr.shape[1] < 2:
             return
-        dp = v.format("DP") if self.want_dp else None
-        gq = v.format("GQ") if self.want_gq else None
-        ad = v.format("AD") if self.want_ad else None
+        types = self.format_types
+        dp = v.format("DP", types["DP"]) if "DP" in types else None
+        gq = v.format("GQ", types["GQ"]) if "GQ" in types else None
+        ad = v.format("AD", types["AD"]) if "AD" in types else None
         batch.pending.append((vid0, n_alts, garr, dp, gq, ad))
         batch.pending_cells += self.n_samples
+        if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
+            self.flush_genotypes(batch)
+
+    def buffer_block_genotypes(self, batch: _Batch, vids: np.ndarray, genotypes: np.ndarray) -> None:
+        """Keep a fast text block's genotypes (one row of ``genotypes`` per vid, genotype.array() layout)."""
+        for vid, garr in zip(vids.tolist(), genotypes, strict=True):
+            batch.pending.append((vid, 1, garr, None, None, None))
+        batch.pending_cells += self.n_samples * len(vids)
         if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
             self.flush_genotypes(batch)
 
@@ -794,6 +849,7 @@ def _ingest_file(
     replace: bool,
     progress: ProgressFn | None,
     after_commit: Callable[[int], None] | None,
+    fast_text: bool = True,
 ) -> FileSummary:
     started = time.perf_counter()
     store = writer.store_dir
@@ -868,6 +924,7 @@ def _ingest_file(
         allele_row = int(state["alleles"])
         consecutive_errors = 0
         skip = resumed_from
+        columnar = 0
 
         def wait_written() -> None:
             while in_flight:
@@ -952,12 +1009,11 @@ def _ingest_file(
             if after_commit is not None and not final:
                 after_commit(number)
 
-        for v in iter_records(vcf, errors):
-            record += 1
-            if record < skip:
-                continue
+        def consume(v: Any) -> None:
+            """One record (``None``: htslib could not parse it, the reason is ``errors[-1]``)."""
+            nonlocal allele_row, consecutive_errors
+            line = None if info.header_lines is None else info.header_lines + record + 1
             if v is None:
-                line = None if info.header_lines is None else info.header_lines + record + 1
                 consecutive_errors += 1
                 if consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
                     raise VcfFormatError(
@@ -965,20 +1021,93 @@ def _ingest_file(
                         "the file is damaged"
                     )
                 batch.rejects.append((line, record, f"htslib could not parse the record: {errors[-1]}", ""))
-                batch.records += 1
             else:
                 consecutive_errors = 0
                 try:
                     allele_row += converter.add(v, record, allele_row, batch)
                 except Exception as exc:  # a record cyvcf2 parsed but we cannot store
-                    line = None if info.header_lines is None else info.header_lines + record + 1
                     _drop_partial(batch, allele_row)
                     raw = "" if line is not None else _safe_str(v)
                     reason = str(exc) if isinstance(exc, _Reject) else f"{type(exc).__name__}: {exc}"
                     batch.rejects.append((line, record, reason, raw))
-                batch.records += 1
-            if batch.records >= batch_size or batch.n_calls >= MAX_BATCH_CALLS:
-                flush(final=False)
+            batch.records += 1
+
+        def batch_full() -> bool:
+            return batch.records >= batch_size or batch.n_calls >= MAX_BATCH_CALLS
+
+        def consume_block(block: Block, parse_line: Callable[[str], Any]) -> None:
+            """Every line of a parsed text block: fast runs as whole tables, slow lines one by one."""
+            nonlocal record, allele_row, columnar
+            fast_row = np.cumsum(block.fast) - 1  # line -> its row in block.rows
+            call_row = None if block.has_calls is None else np.cumsum(block.has_calls) - 1
+            step = max(1, GENOTYPE_CHUNK_CELLS // max(converter.n_samples, 1))
+            i, n = 0, block.lines
+            while i < n:
+                if record + 1 < skip:  # resuming: committed records are passed over
+                    jump = min(n - i, skip - record - 1)
+                    record += jump
+                    i += jump
+                    continue
+                j = min(n, i + batch_size - batch.records, i + step)
+                fast = block.fast[i:j]
+                cuts = [0, *(np.flatnonzero(np.diff(fast.view(np.int8))) + 1).tolist(), j - i]
+                for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+                    if fast[a]:
+                        f0, count = int(fast_row[i + a]), b - a
+                        vid0 = make_vid(source, allele_row)
+                        assert block.rows is not None
+                        batch.pieces.append((block.rows.slice(f0, count), vid0, record + 1))
+                        if call_row is not None and block.genotypes is not None:
+                            with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
+                            if with_calls.size:
+                                converter.buffer_block_genotypes(
+                                    batch, vid0 + with_calls, block.genotypes[call_row[f0 + with_calls]]
+                                )
+                        allele_row += count
+                        record += count
+                        batch.records += count
+                        columnar += count
+                    else:
+                        for line in range(i + a, i + b):
+                            record += 1
+                            try:
+                                v = parse_line(block.line_text(line))
+                            except Exception as exc:
+                                errors.append(_parse_error(exc))
+                                v = None
+                            consume(v)
+                i = j
+                if batch_full():
+                    flush(final=False)
+
+        text_blocks = TextBlocks(info) if fast_text and info.format != "bcf" else None
+        if text_blocks is not None:
+            try:
+                parser = BlockParser(converter.info_specs, converter.n_samples)
+                from cyvcf2 import Writer
+
+                line_reader = Writer.from_string(os.devnull, vcf.raw_header)
+                first_block = True
+                for data in text_blocks:
+                    block = parser.parse(data)
+                    if first_block and block.lines and block.fast.mean() < textpath.MIN_FAST_SHARE:
+                        break  # mostly lines the fast path leaves to htslib: read record by record instead
+                    first_block = False
+                    consume_block(block, line_reader.variant_from_string)
+                else:
+                    text_blocks.close()
+                    text_blocks = None  # the whole file went this way
+            finally:
+                if text_blocks is not None:
+                    text_blocks.close()
+        if text_blocks is not None or not fast_text or info.format == "bcf":
+            for v in iter_records(vcf, errors):
+                record += 1
+                if record < skip:
+                    continue
+                consume(v)
+                if batch_full():
+                    flush(final=False)
         flush(final=True)
     finally:
         if in_flight:  # leaving on an error: let the batch being written finish before the lock goes
@@ -1004,7 +1133,16 @@ def _ingest_file(
         seconds=time.perf_counter() - started,
         resumed_from=resumed_from,
         rejects_path=str(rejects_path) if rejected else None,
+        columnar=columnar,
     )
+
+
+def _parse_error(exc: Exception) -> str:
+    """htslib's reason for refusing a line, without the line (cyvcf2 says "error parsing: LINE (why)")."""
+    text = str(exc)
+    if text.startswith("error parsing:") and text.endswith(")") and "(" in text:
+        return text[text.rindex("(") + 1 : -1]
+    return text or type(exc).__name__
 
 
 def _safe_str(v: Any) -> str:
@@ -1034,11 +1172,14 @@ def ingest_vcf(
     lock_wait_s: float = 0.0,
     progress: ProgressFn | None = None,
     after_commit: Callable[[int], None] | None = None,
+    fast_text: bool = True,
 ) -> IngestSummary:
     """Stream VCF/BCF ``paths`` into the variant store at ``store``; see the module docstring.
 
     ``after_commit(batch)`` runs after every committed batch but the last (tests use it to
-    simulate a crash). Raises ``InputPathError``, ``VcfFormatError``, ``DuplicateSourceError``,
+    simulate a crash). ``fast_text=False`` reads text VCF record by record through htslib only, as
+    BCF always is (the reference :mod:`~exocortex.genomics.textpath` is tested against).
+    Raises ``InputPathError``, ``VcfFormatError``, ``DuplicateSourceError``,
     ``StoreLockedError``.
     """
     if isinstance(paths, str | Path):
@@ -1061,6 +1202,7 @@ def ingest_vcf(
                     replace=replace,
                     progress=progress,
                     after_commit=after_commit,
+                    fast_text=fast_text,
                 )
             )
         if build_indexes:

@@ -1,0 +1,573 @@
+"""The columnar fast path for text VCF: whole blocks of lines tokenized with NumPy, columns built with Arrow.
+
+cyvcf2 hands records over one Python object at a time, and the attribute reads on each record
+cost more than htslib's parsing of it. For text VCF (plain, BGZF or plain gzip), most lines of
+real files are simple: one ALT, INFO values of a few declared types, and either no samples, a
+single sample with a reference or missing call (a gVCF's blocks), or diploid ``GT``-only
+genotypes of one character per allele (a phased panel, a simulated cohort). This module turns
+a block of such lines into the same rows the record converter writes, without a Python object
+per line:
+
+- :class:`TextBlocks` decompresses the file on a thread (zlib releases the GIL) and hands over
+  blocks of whole lines after the header.
+- :func:`parse_block` finds the lines and the first nine columns with ``np.flatnonzero`` over the
+  bytes, gathers each column into an Arrow string array, and decides line by line whether the
+  line is *fast*: every check below passes, so its row can be computed by column-wide
+  operations with exactly the values cyvcf2 would give. Anything else (several ALTs, an
+  annotation or CLNSIG field, an undeclared or oddly typed INFO value, a symbolic allele other
+  than ``<NON_REF>``/``<*>``, a carrier with FORMAT fields beyond GT, a malformed line) is a
+  *slow* line: the caller parses it with htslib (``Writer.variant_from_string``) and the record
+  converter, so the slow path is the reference and the fast path only has to agree with it on
+  the lines it accepts (``tests/test_vcf_textpath.py`` compares both on every real test file).
+
+INFO values, as cyvcf2 types them from the header: ``Integer`` as the integer (canonical digits
+only, within int32), ``Flag`` as ``true``, ``String`` as the text (printable ASCII without
+quotes or backslashes, so its JSON is the text in quotes), ``Float`` (and comma lists of
+``Integer``) through a cache of the exact per-value conversion the converter applies (float32,
+then 7 significant digits). ``END`` sets the row's end, ``AC``/``AN``/``AF`` its count columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from exocortex.genomics.reader import FieldSpec, FileInfo
+
+BLOCK_BYTES = 4 << 20
+"""Decompressed bytes per block (whole lines; a longer line makes its block longer)."""
+QUEUE_BLOCKS = 2
+"""Blocks decompressed ahead of the parser."""
+MIN_FAST_SHARE = 0.5
+"""Below this share of fast lines in the first block, the file is read record by record instead."""
+VALUE_CACHE_ENTRIES = 1 << 16
+"""Distinct Float/list INFO value texts whose JSON is remembered (per file)."""
+
+_INT32_MAX = 2**31 - 1
+_INT32_MIN_VALUE = -(2**31) + 8  # htslib reserves the lowest int32 values for missing/end-of-vector
+_encode_str = json.encoder.encode_basestring_ascii
+
+# INFO value kinds
+_UNKNOWN, _INT, _FLOAT, _FLAG, _STRING = 0, 1, 2, 3, 4
+_SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "SVLEN"})
+"""INFO keys whose lines take the slow path (parsed annotations, ClinVar, symbolic lengths)."""
+
+_PAIR = r"^(?P<k>[A-Za-z_][0-9A-Za-z_.]*)(?P<eq>=?)(?P<v>.*)$"
+_INT_TEXT = r"^(0|-?[1-9][0-9]{0,9})$"
+_PLAIN_STRING = r'^[ !#-\[\]-~]+$'  # printable ASCII without '"' and '\'
+_BASES = r"^[ACGTNacgtn]+$"
+_ALT_SEQ = r"^[ACGTNacgtn*]+$"
+_QUAL = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+_RSID = r"(?:^|;)(?P<rs>rs[0-9]+)(?:;|$)"
+
+
+def _float_value(text: str) -> float | None:
+    """A Float INFO value as cyvcf2 gives it and the converter keeps it (float32, 7 significant digits)."""
+    value = float(np.float32(float(text)))
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return float(f"{value:.7g}")
+
+
+class ValueJson:
+    """JSON text (and first value) of Float and comma-list INFO values, computed once per distinct text."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, str], tuple[str, Any] | None] = {}
+
+    def get(self, kind: int, text: str) -> tuple[str, Any] | None:
+        key = (kind, text)
+        hit = self._cache.get(key, False)
+        if hit is not False:
+            return hit  # type: ignore[return-value]
+        result = self._convert(kind, text)
+        if len(self._cache) < VALUE_CACHE_ENTRIES:
+            self._cache[key] = result
+        return result
+
+    @staticmethod
+    def _convert(kind: int, text: str) -> tuple[str, Any] | None:
+        tokens = text.split(",")
+        values: list[Any] = []
+        try:
+            for token in tokens:
+                if kind == _INT:
+                    if not token or token != str(int(token)):
+                        return None
+                    value: Any = int(token)
+                    if not _INT32_MIN_VALUE <= value <= _INT32_MAX:
+                        return None
+                else:
+                    if token in ("", ".") or token.strip() != token:
+                        return None
+                    value = _float_value(token)
+                    if value is None:
+                        return None
+                values.append(value)
+        except ValueError:
+            return None
+        if len(values) == 1:
+            return repr(values[0]), values[0]
+        return "[" + ",".join(repr(v) for v in values) + "]", values[0]
+
+
+@dataclass
+class Block:
+    """One block of lines: which are fast, the fast lines' rows, and the slow lines' text."""
+
+    data: bytes
+    starts: np.ndarray  # per line: first byte
+    ends: np.ndarray  # per line: end (exclusive, before any \r\n)
+    fast: np.ndarray  # per line: bool
+    rows: pa.Table | None  # fast lines only, in order: TEXT_COLUMNS
+    genotypes: np.ndarray | None  # fast lines with calls: (lines x samples x 3) int16, cyvcf2's genotype.array() layout
+    has_calls: np.ndarray | None  # per fast line: whether it has a row in ``genotypes``
+
+    @property
+    def lines(self) -> int:
+        return int(self.starts.size)
+
+    def line_text(self, i: int) -> str:
+        return self.data[int(self.starts[i]) : int(self.ends[i])].decode("utf-8", "replace")
+
+
+TEXT_COLUMNS = (
+    "chrom", "pos", "end", "ref", "alt", "allele_index", "n_alts", "vtype", "length",
+    "id", "rsid", "qual", "filter", "ac", "an", "af", "info",
+)  # fmt: skip
+"""The row columns a fast block computes (the converter adds vid, record and the rest)."""
+
+
+class TextBlocks:
+    """The record lines of a text VCF in blocks of whole lines, decompressed on a thread."""
+
+    def __init__(self, info: FileInfo, block_bytes: int = BLOCK_BYTES) -> None:
+        self.info = info
+        self.block_bytes = block_bytes
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="vcf-text-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            path: Path = self.info.path
+            opener = gzip.open if self.info.format == "vcf.gz" else open
+            with opener(path, "rb") as fh:  # type: ignore[operator]
+                skip = int(self.info.header_lines or 0)
+                rest = b""
+                while skip:  # the header: whole lines
+                    line = fh.readline()
+                    if not line:
+                        break
+                    skip -= 1
+                while not self._stop.is_set():
+                    chunk = fh.read(self.block_bytes)
+                    if not chunk:
+                        break
+                    data = rest + chunk
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        rest = data
+                        continue
+                    rest = data[cut:]
+                    self._put(data[:cut])
+                if rest and not self._stop.is_set():
+                    self._put(rest + b"\n")
+            self._put(None)
+        except BaseException as exc:  # surfaced in the consumer
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+
+def _gather(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.StringArray:
+    """The byte ranges ``[starts, ends)`` of ``buf`` as one Arrow string array (UTF-8 checked by the caller)."""
+    n = starts.size
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    total = int(offsets[-1])
+    if total:
+        index = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1] - starts, lengths)
+        data = buf[index]
+    else:
+        data = np.zeros(0, dtype=np.uint8)
+    if total >= 2**31:
+        raise ValueError("a VCF block column over 2 GiB")
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+
+
+def _reference_or_missing(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Whether the GT at ``start`` (ending at ``:`` or ``end``) is ``0/0``, ``0|0``, ``./.``, ``.|.``, ``0`` or ``.``."""
+    length = end - start
+    at = [buf[np.minimum(start + k, buf.size - 1)] for k in range(4)]
+    allele = (at[0] == 48) | (at[0] == 46)  # '0' or '.'
+    one = allele & ((length == 1) | (at[1] == 58))  # haploid, then ':' or the end
+    two = (
+        allele
+        & (at[2] == at[0])
+        & ((at[1] == 47) | (at[1] == 124))  # '/' or '|'
+        & ((length == 3) | ((length > 3) & (at[3] == 58)))
+    )
+    return np.asarray(one | two, dtype=bool)
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array as NumPy, nulls as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class BlockParser:
+    """Parses blocks of one file (its header's INFO types, sample count and caches)."""
+
+    def __init__(self, info_specs: dict[str, FieldSpec], n_samples: int) -> None:
+        self.n_samples = n_samples
+        self.specs = info_specs
+        self.values = ValueJson()
+        self._kinds: dict[str, int] = {}
+
+    def _kind(self, key: str) -> int:
+        kind = self._kinds.get(key)
+        if kind is None:
+            spec = self.specs.get(key)
+            if spec is None or key in _SLOW_KEYS:
+                kind = _UNKNOWN
+            elif spec.type == "Integer":
+                kind = _INT
+            elif spec.type == "Float":
+                kind = _FLOAT
+            elif spec.type == "Flag":
+                kind = _FLAG
+            elif spec.type == "String":
+                kind = _STRING
+            else:
+                kind = _UNKNOWN
+            if key in ("AC", "AN", "END") and kind != _INT or key == "AF" and kind != _FLOAT:
+                kind = _UNKNOWN
+            self._kinds[key] = kind
+        return kind
+
+    def parse(self, data: bytes) -> Block:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(buf == 10)
+        n = newlines.size
+        starts = np.empty(n, dtype=np.int64)
+        if n:
+            starts[0] = 0
+            starts[1:] = newlines[:-1] + 1
+        ends = newlines.astype(np.int64)
+        if n:
+            cr = buf[np.maximum(ends - 1, 0)] == 13
+            ends = ends - (cr & (ends > starts))
+        tabs = np.flatnonzero(buf == 9)
+        first = np.searchsorted(tabs, starts)
+        ntabs = np.searchsorted(tabs, ends) - first
+        n_cols = 8 if self.n_samples == 0 else 9 + self.n_samples
+        fast = ntabs == n_cols - 1
+        block = Block(data, starts, ends, fast, None, None, None)
+        if not fast.any():
+            return block
+        lines = np.flatnonzero(fast)
+        f_first = first[lines]
+        f_starts, f_ends = starts[lines], ends[lines]
+        bounds = [f_starts]
+        for k in range(min(n_cols - 1, 9)):
+            bounds.append(tabs[f_first + k])
+        cols: list[pa.StringArray] = []
+        for k in range(8 if self.n_samples == 0 else 9):
+            s = bounds[k] if k == 0 else bounds[k] + 1
+            e = bounds[k + 1] if k + 1 < len(bounds) else f_ends
+            cols.append(_gather(buf, s, e))
+        try:
+            for c in cols:
+                c.validate(full=True)
+        except pa.ArrowInvalid:  # not UTF-8: every line of the block goes the careful way
+            block.fast = np.zeros(n, dtype=bool)
+            return block
+        ok = np.ones(lines.size, dtype=bool)
+        rows, ok = self._columns(cols, ok)
+        genotypes = has_calls = None
+        if self.n_samples:
+            genotypes, has_calls, ok = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok)
+        block.fast[lines] = ok
+        keep = np.flatnonzero(ok)
+        if keep.size == 0:
+            return block
+        block.rows = rows.take(pa.array(keep))
+        if genotypes is not None:
+            with_calls = has_calls[keep]
+            if with_calls.any():
+                block.has_calls = with_calls
+                block.genotypes = genotypes[keep[with_calls]]
+        return block
+
+    # ----------------------------------------------------------------- fixed columns
+
+    def _columns(self, cols: list[pa.StringArray], ok: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        chrom, pos_s, ident, ref, alt, qual_s, filt, info = cols[:8]
+        n = len(chrom)
+        ok &= _np(pc.match_substring_regex(pos_s, r"^[0-9]{1,10}$"))
+        ok &= _np(pc.match_substring_regex(ref, _BASES))
+        ok &= _np(pc.greater(pc.utf8_length(chrom), 0))
+        alt_dot = _np(pc.equal(alt, "."))
+        alt_seq = _np(pc.match_substring_regex(alt, _ALT_SEQ))
+        alt_star = _np(pc.equal(alt, "*"))
+        alt_sym = _np(pc.is_in(alt, pa.array(["<NON_REF>", "<*>"]))) | alt_star
+        ok &= alt_dot | alt_seq | alt_sym
+        qual_dot = _np(pc.equal(qual_s, "."))
+        ok &= qual_dot | _np(pc.match_substring_regex(qual_s, _QUAL))
+        ok &= _np(pc.greater(pc.utf8_length(filt), 0)) & _np(pc.greater(pc.utf8_length(ident), 0))
+
+        pos = pc.cast(pc.if_else(pa.array(ok), pos_s, "0"), pa.int64()).to_numpy()
+        ref_len = pc.utf8_length(ref).to_numpy(zero_copy_only=False).astype(np.int64)
+        alt_len = pc.utf8_length(alt).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        info_cols = self._info(info, ok)
+        ok = info_cols.pop("ok")
+        end = np.where(info_cols["has_end"], info_cols["end"], pos + ref_len - 1)
+        ok &= ~info_cols["has_end"] | (end >= pos)  # an END before POS: htslib's business
+
+        # variant type and length, as ingest.variant_type / the converter compute them
+        vtype = np.full(n, "indel", dtype=object)
+        length = alt_len - ref_len
+        length_null = np.zeros(n, dtype=bool)
+        same = ref_len == alt_len
+        vtype[same] = "MNV"
+        vtype[same & (ref_len == 1)] = "SNV"
+        other = np.flatnonzero(~same & alt_seq & ~alt_star)
+        if other.size:
+            refs = ref.take(pa.array(other)).to_pylist()
+            alts = alt.take(pa.array(other)).to_pylist()
+            for i, r, a in zip(other.tolist(), refs, alts, strict=True):
+                if len(a) > len(r) and a.startswith(r):
+                    vtype[i] = "insertion"
+                elif len(r) > len(a) and r.startswith(a):
+                    vtype[i] = "deletion"
+        vtype[alt_sym] = "symbolic"
+        vtype[alt_dot] = "no_alt"
+        length_null |= alt_sym | alt_dot
+        n_alts = np.where(alt_dot, 0, 1).astype(np.int16)
+
+        id_null = pa.array(_np(pc.equal(ident, ".")))
+        id_col = pc.if_else(id_null, pa.scalar(None, pa.string()), ident)
+        rsid = pc.struct_field(pc.extract_regex(id_col, _RSID), [0])
+        rsid = pc.if_else(pc.is_valid(rsid), rsid, pa.scalar(None, pa.string()))
+        qual = pc.cast(pc.if_else(pa.array(qual_dot | ~ok), "0", qual_s), pa.float32())
+        qual = pc.if_else(pa.array(qual_dot), pa.scalar(None, pa.float32()), qual)
+        filt_col = pc.if_else(pa.array(_np(pc.equal(filt, "."))), pa.scalar(None, pa.string()), filt)
+
+        ac, an, af = info_cols["ac"], info_cols["an"], info_cols["af"]
+        af_from_counts = np.isnan(af) & info_cols["has_ac"] & info_cols["has_an"] & (an != 0)
+        af = np.where(af_from_counts, ac / np.where(an == 0, 1, an), af)
+        table = pa.table(
+            {
+                "chrom": chrom,
+                "pos": pa.array(pos),
+                "end": pa.array(end),
+                "ref": ref,
+                "alt": pc.if_else(pa.array(alt_dot), pa.scalar(None, pa.string()), alt),
+                "allele_index": pa.array(n_alts),
+                "n_alts": pa.array(n_alts),
+                "vtype": pa.array(vtype, type=pa.string()),
+                "length": pa.array(length, mask=length_null),
+                "id": id_col,
+                "rsid": rsid,
+                "qual": qual,
+                "filter": filt_col,
+                "ac": pa.array(ac, mask=~info_cols["has_ac"]),
+                "an": pa.array(an, mask=~info_cols["has_an"]),
+                "af": pa.array(af, mask=np.isnan(af)),
+                "info": info_cols["json"],
+            }
+        )
+        return table, ok
+
+    # ----------------------------------------------------------------- INFO
+
+    def _info(self, info: pa.StringArray, ok: np.ndarray) -> dict[str, Any]:
+        n = len(info)
+        dot = _np(pc.equal(info, "."))
+        lists = pc.split_pattern(pc.if_else(pa.array(dot), pa.scalar(None, pa.string()), info), ";")
+        pairs = pc.list_flatten(lists)
+        parent = pc.list_parent_indices(lists).to_numpy()
+        counts = np.bincount(parent, minlength=n) if parent.size else np.zeros(n, dtype=np.int64)
+        out: dict[str, Any] = {
+            "has_end": np.zeros(n, dtype=bool),
+            "end": np.zeros(n, dtype=np.int64),
+            "has_ac": np.zeros(n, dtype=bool),
+            "ac": np.zeros(n, dtype=np.int64),
+            "has_an": np.zeros(n, dtype=bool),
+            "an": np.zeros(n, dtype=np.int64),
+            "af": np.full(n, np.nan),
+        }
+        parts = pc.extract_regex(pairs, _PAIR)
+        matched = _np(pc.is_valid(parts))
+        keys = pc.struct_field(parts, [0])
+        has_eq = _np(pc.equal(pc.struct_field(parts, [1]), "="))
+        values = pc.struct_field(parts, [2])
+        encoded = pc.dictionary_encode(pc.fill_null(keys, ""))
+        key_names = encoded.dictionary.to_pylist()
+        key_idx = encoded.indices.to_numpy(zero_copy_only=False)
+        kind_of = np.array([self._kind(k) for k in key_names] or [_UNKNOWN], dtype=np.int8)
+        kinds = kind_of[key_idx]
+        bad_pairs = ~matched | (kinds == _UNKNOWN)
+        json_values = np.full(len(pairs), None, dtype=object)
+        firsts = np.full(len(pairs), None, dtype=object)
+
+        flag = kinds == _FLAG
+        bad_pairs |= flag & has_eq
+        json_values[flag] = "true"
+
+        is_int_text = _np(pc.match_substring_regex(values, _INT_TEXT))
+        simple_int = (kinds == _INT) & has_eq & is_int_text
+        int_values = np.zeros(len(pairs), dtype=np.int64)
+        if simple_int.any():
+            sel = np.flatnonzero(simple_int)
+            v = pc.cast(values.take(pa.array(sel)), pa.int64()).to_numpy()
+            in_range = (v >= _INT32_MIN_VALUE) & (v <= _INT32_MAX)
+            bad_pairs[sel[~in_range]] = True
+            int_values[sel] = v
+            json_values[sel] = np.asarray(values.take(pa.array(sel)).to_pylist(), dtype=object)
+            firsts[sel] = v.tolist()
+
+        string = kinds == _STRING
+        if string.any():
+            sel = np.flatnonzero(string)
+            texts = values.take(pa.array(sel))
+            plain = _np(pc.match_substring_regex(texts, _PLAIN_STRING)) & has_eq[sel]
+            bad_pairs[sel[~plain]] = True
+            json_values[sel] = np.asarray(pc.binary_join_element_wise('"', texts, '"', "").to_pylist(), dtype=object)
+
+        cached = ((kinds == _FLOAT) | ((kinds == _INT) & ~is_int_text)) & has_eq
+        if cached.any():
+            sel = np.flatnonzero(cached)
+            texts = values.take(pa.array(sel)).to_pylist()
+            get = self.values.get
+            for i, kind, text in zip(sel.tolist(), kinds[sel].tolist(), texts, strict=True):
+                result = get(int(kind), text)
+                if result is None:
+                    bad_pairs[i] = True
+                else:
+                    json_values[i], firsts[i] = result
+        bad_pairs |= ((kinds == _INT) | (kinds == _FLOAT) | (kinds == _STRING)) & ~has_eq
+
+        if parent.size:  # a key twice in one line: leave it to htslib
+            line_key = parent * max(len(key_names), 1) + key_idx
+            bad_pairs |= np.bincount(line_key, minlength=n * max(len(key_names), 1))[line_key] > 1
+        bad_lines = np.zeros(n, dtype=bool)
+        if bad_pairs.any():
+            bad_lines[np.unique(parent[bad_pairs])] = True
+        ok = ok & ~bad_lines
+        good_pairs = ~bad_lines[parent] if parent.size else np.zeros(0, dtype=bool)
+
+        for key, column in (("END", "end"), ("AC", "ac"), ("AN", "an"), ("AF", "af")):
+            if key not in key_names:
+                continue
+            sel = np.flatnonzero((key_idx == key_names.index(key)) & good_pairs)
+            if not sel.size:
+                continue
+            rows = parent[sel]
+            vals = firsts[sel]
+            if key == "AF":
+                out["af"][rows] = np.array([np.nan if v is None else float(v) for v in vals])
+            else:
+                out[column][rows] = np.array([0 if v is None else int(v) for v in vals], dtype=np.int64)
+                if key == "END":
+                    out["has_end"][rows] = True
+                else:
+                    out[f"has_{column}"][rows] = True
+
+        prefix_of = pa.array([_encode_str(k) + ":" for k in key_names], type=pa.string())
+        fragments = pc.binary_join_element_wise(
+            prefix_of.take(pa.array(key_idx)) if len(key_names) else pa.array([], pa.string()),
+            pa.array(np.where(good_pairs, json_values, ""), type=pa.string()),
+            "",
+        )
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), fragments), ",")
+        out["json"] = pc.binary_join_element_wise("{", joined, "}", "")
+        out["ok"] = ok
+        return out
+
+    # ----------------------------------------------------------------- genotypes
+
+    def _genotypes(
+        self, buf: np.ndarray, fmt: pa.StringArray, sample_start: np.ndarray, line_end: np.ndarray, ok: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Calls of the lines whose genotypes are one-character diploid GT only, or a single non-carrying sample.
+
+        Returns (genotypes of the lines with calls, which lines have calls, the updated fast mask).
+        """
+        n_smp = self.n_samples
+        n = ok.size
+        has_calls = np.zeros(n, dtype=bool)
+        gt_only = _np(pc.equal(fmt, "GT"))
+        width = 4 * n_smp - 1
+        fixed = ok & gt_only & (line_end - sample_start == width)
+        genotypes: np.ndarray | None = None
+        if fixed.any():
+            sel = np.flatnonzero(fixed)
+            index = sample_start[sel][:, None] + np.arange(width + 1, dtype=np.int64)[None, :]
+            index[:, -1] = np.minimum(index[:, -1], buf.size - 1)
+            raw = buf[index].reshape(sel.size, n_smp, 4)
+            a1, sep, a2, after = raw[:, :, 0], raw[:, :, 1], raw[:, :, 2], raw[:, :, 3]
+            digit1 = (a1 >= 48) & (a1 <= 57)
+            digit2 = (a2 >= 48) & (a2 <= 57)
+            good = ((digit1 | (a1 == 46)) & (digit2 | (a2 == 46)) & ((sep == 124) | (sep == 47))).all(axis=1)
+            good &= (after[:, :-1] == 9).all(axis=1)
+            genotypes = np.empty((sel.size, n_smp, 3), dtype=np.int16)
+            genotypes[:, :, 0] = np.where(digit1, a1.astype(np.int16) - 48, -1)
+            genotypes[:, :, 1] = np.where(digit2, a2.astype(np.int16) - 48, -1)
+            genotypes[:, :, 2] = sep == 124
+            carrier = ((genotypes[:, :, 0] > 0) | (genotypes[:, :, 1] > 0)).any(axis=1)
+            fixed[sel[~good]] = False
+            keep = good & carrier  # fixed-width lines without a carrier need no genotype rows
+            has_calls[sel[keep]] = True
+            full = np.zeros((n, n_smp, 3), dtype=np.int16) if keep.any() else None
+            if full is not None:
+                full[sel[keep]] = genotypes[keep]
+            genotypes = full
+        rest = ok & ~fixed
+        if n_smp == 1 and rest.any():
+            sel = np.flatnonzero(rest)
+            gt_first = _np(pc.match_substring_regex(fmt.take(pa.array(sel)), "^GT(:|$)"))
+            non_carrier = gt_first & _reference_or_missing(buf, sample_start[sel], line_end[sel])
+            rest[sel[non_carrier]] = False
+        ok = ok & ~rest
+        return genotypes, has_calls, ok
