@@ -77,6 +77,7 @@ import pyarrow.compute as pc
 import structlog
 
 from exocortex.errors import DuplicateSourceError, VcfFormatError
+from exocortex.genomics import textpath
 from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.reader import (
     FieldSpec,
@@ -90,7 +91,6 @@ from exocortex.genomics.reader import (
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES, make_vid
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 from exocortex.genomics.store import REJECTS_DIR, VariantWriter, genomics_dir
-from exocortex.genomics import textpath
 from exocortex.genomics.textpath import Block, BlockParser, TextBlocks
 
 DEFAULT_BATCH_RECORDS = 50_000
@@ -645,14 +645,6 @@ class _RecordConverter:
         if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
             self.flush_genotypes(batch)
 
-    def buffer_block_genotypes(self, batch: _Batch, vids: np.ndarray, genotypes: np.ndarray) -> None:
-        """Keep a fast text block's genotypes (one row of ``genotypes`` per vid, genotype.array() layout)."""
-        for vid, garr in zip(vids.tolist(), genotypes, strict=True):
-            batch.pending.append((vid, 1, garr, None, None, None))
-        batch.pending_cells += self.n_samples * len(vids)
-        if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
-            self.flush_genotypes(batch)
-
     def flush_genotypes(self, batch: _Batch) -> None:
         """Turn the buffered genotypes into call rows, vectorized over (records x samples)."""
         pending, batch.pending, batch.pending_cells = batch.pending, [], 0
@@ -671,32 +663,75 @@ class _RecordConverter:
                 phase[r, : p[2].shape[0]] = p[2][:, -1]
         vid0 = np.array([p[0] for p in pending], dtype=np.int64)
         n_alts = np.array([p[1] for p in pending], dtype=np.int64)
+        dp = _format_matrix([p[3] for p in pending], n_smp)
+        gq = _format_matrix([p[4] for p in pending], n_smp)
+        ad = _format_matrix([p[5] for p in pending], n_smp, per_allele=True)
+        columns = [np.ascontiguousarray(alleles[:, :, j]) for j in range(width)]
+        self._calls(batch, columns, phase, vid0, n_alts, dp, gq, ad)
+
+    def block_calls(self, batch: _Batch, vids: np.ndarray, cells: textpath.CarrierCells) -> None:
+        """Calls of single-ALT diploid records of a fast text block (``cells.line`` indexes ``vids``)."""
+        self.flush_genotypes(batch)  # records before these, to keep the calls in vid order
+        ones = np.ones(vids.size, dtype=np.int64)
+        alleles = [cells.first, cells.second]
+        self._carrier_calls(batch, cells.line, cells.sample, alleles, cells.phased, vids, ones, None, None, None)
+
+    def _calls(
+        self,
+        batch: _Batch,
+        columns: list[np.ndarray],
+        phase: np.ndarray,
+        vid0: np.ndarray,
+        n_alts: np.ndarray,
+        dp: np.ndarray | None,
+        gq: np.ndarray | None,
+        ad: np.ndarray | None,
+    ) -> None:
+        """Call rows from allele matrices: ``columns[j]`` holds allele j of every (record, sample), -1 missing,
+        -2 past the sample's ploidy; ``phase`` is nonzero where phased; ``vid0`` the first vid per record."""
         # Carriers first (any allele > 0), by elementwise passes over the ploidy columns; all the
         # rest runs on the carriers only, not on (records x samples x ploidy).
-        carrier = alleles[:, :, 0] > 0
-        for j in range(1, width):
-            carrier |= alleles[:, :, j] > 0
+        carrier = columns[0] > 0
+        for j in range(1, len(columns)):
+            carrier |= columns[j] > 0
         flat = np.flatnonzero(carrier)  # record-major: (record, sample) order
         if flat.size == 0:
             return
-        r_idx, s_idx = np.divmod(flat, n_smp)
-        cols = [np.ascontiguousarray(alleles[:, :, j]).reshape(-1)[flat] for j in range(width)]  # (ploidy) x carriers
+        r_idx, s_idx = np.divmod(flat, self.n_samples)
+        cols = [c.reshape(-1)[flat] for c in columns]  # (ploidy) x carriers
+        phases = np.ascontiguousarray(phase).reshape(-1)[flat]
+        self._carrier_calls(batch, r_idx, s_idx, cols, phases, vid0, n_alts, dp, gq, ad)
+
+    def _carrier_calls(
+        self,
+        batch: _Batch,
+        r_idx: np.ndarray,
+        s_idx: np.ndarray,
+        cols: list[np.ndarray],
+        phases: np.ndarray,
+        vid0: np.ndarray,
+        n_alts: np.ndarray,
+        dp: np.ndarray | None,
+        gq: np.ndarray | None,
+        ad: np.ndarray | None,
+    ) -> None:
+        """Call rows of carrier cells (record ``r_idx``, sample ``s_idx``, in record-major order), their
+        alleles ``cols[j]`` and phase flags; per record ``vid0`` and ``n_alts``, FORMAT matrices by (record, sample)."""
+        width = len(cols)
         present = [c >= -1 for c in cols]  # -2 marks a shorter ploidy (vector end)
         pl = present[0].astype(np.int8)
         for pr in present[1:]:
             pl += pr
-        phased = (np.ascontiguousarray(phase).reshape(-1)[flat] != 0) & (pl > 1)
-        base = int(n_alts.max()) + 3
+        phased = (phases != 0) & (pl > 1)
+        top_allele = max(int(c.max()) for c in cols)
+        base = max(int(n_alts.max()), top_allele) + 3  # digits of the GT code: allele + 2 (0: none, 1: '.')
         codes = np.zeros(r_idx.size, dtype=np.int64)
         for j in range(width - 1, -1, -1):
             codes *= base
             codes += np.where(present[j], cols[j].astype(np.int64) + 2, 0)
         codes = codes * 2 + phased
-        dp = _format_matrix([p[3] for p in pending], n_smp)
-        gq = _format_matrix([p[4] for p in pending], n_smp)
-        ad = _format_matrix([p[5] for p in pending], n_smp, per_allele=True)
         na = n_alts[r_idx]
-        top = min(max(int(c.max()) for c in cols), int(n_alts.max()))
+        top = min(top_allele, int(n_alts.max()))
         parts: dict[str, list[np.ndarray]] = {name: [] for name in CALLS.names if name != "batch"}
         for i in range(1, top + 1):
             count = (cols[0] == i).astype(np.int8)
@@ -1060,9 +1095,10 @@ def _ingest_file(
                         if call_row is not None and block.genotypes is not None:
                             with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                             if with_calls.size:
-                                converter.buffer_block_genotypes(
-                                    batch, vid0 + with_calls, block.genotypes[call_row[f0 + with_calls]]
-                                )
+                                r0 = int(call_row[f0 + with_calls[0]])
+                                cells = block.genotypes
+                                part = cells.lines(r0, r0 + with_calls.size)  # call rows are consecutive here
+                                converter.block_calls(batch, vid0 + with_calls, cells.part(part, r0))
                         allele_row += count
                         record += count
                         batch.records += count

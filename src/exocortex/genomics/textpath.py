@@ -66,7 +66,7 @@ _SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "SVLEN"})
 
 _PAIR = r"^(?P<k>[A-Za-z_][0-9A-Za-z_.]*)(?P<eq>=?)(?P<v>.*)$"
 _INT_TEXT = r"^(0|-?[1-9][0-9]{0,9})$"
-_PLAIN_STRING = r'^[ !#-\[\]-~]+$'  # printable ASCII without '"' and '\'
+_PLAIN_STRING = r"^[ !#-\[\]-~]+$"  # printable ASCII without '"' and '\'
 _BASES = r"^[ACGTNacgtn]+$"
 _ALT_SEQ = r"^[ACGTNacgtn*]+$"
 _QUAL = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
@@ -124,6 +124,28 @@ class ValueJson:
 
 
 @dataclass
+class CarrierCells:
+    """The (record, sample) cells of a block's fast genotype lines that carry an ALT, in record-major order."""
+
+    line: np.ndarray  # the cell's line among the block's fast lines with calls
+    sample: np.ndarray  # 0-based sample column
+    first: np.ndarray  # first allele (int16; -1 missing)
+    second: np.ndarray
+    phased: np.ndarray  # bool
+
+    def lines(self, start: int, stop: int) -> slice:
+        """The cells of lines ``start`` to ``stop`` (exclusive)."""
+        lo, hi = np.searchsorted(self.line, [start, stop])
+        return slice(int(lo), int(hi))
+
+    def part(self, cells: slice, first_line: int) -> CarrierCells:
+        """Those cells, their lines counted from ``first_line``."""
+        return CarrierCells(
+            self.line[cells] - first_line, self.sample[cells], self.first[cells], self.second[cells], self.phased[cells]
+        )
+
+
+@dataclass
 class Block:
     """One block of lines: which are fast, the fast lines' rows, and the slow lines' text."""
 
@@ -132,7 +154,7 @@ class Block:
     ends: np.ndarray  # per line: end (exclusive, before any \r\n)
     fast: np.ndarray  # per line: bool
     rows: pa.Table | None  # fast lines only, in order: TEXT_COLUMNS
-    genotypes: np.ndarray | None  # fast lines with calls: (lines x samples x 3) int16, cyvcf2's genotype.array() layout
+    genotypes: CarrierCells | None  # of the fast lines with calls
     has_calls: np.ndarray | None  # per fast line: whether it has a row in ``genotypes``
 
     @property
@@ -165,7 +187,7 @@ class TextBlocks:
         try:
             path: Path = self.info.path
             opener = gzip.open if self.info.format == "vcf.gz" else open
-            with opener(path, "rb") as fh:  # type: ignore[operator]
+            with opener(path, "rb") as fh:
                 skip = int(self.info.header_lines or 0)
                 rest = b""
                 while skip:  # the header: whole lines
@@ -233,7 +255,7 @@ def _gather(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.StringA
 
 
 def _reference_or_missing(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Whether the GT at ``start`` (ending at ``:`` or ``end``) is ``0/0``, ``0|0``, ``./.``, ``.|.``, ``0`` or ``.``."""
+    """Whether the GT at ``start`` (up to ``:`` or ``end``) is ``0/0``, ``0|0``, ``./.``, ``.|.``, ``0`` or ``.``."""
     length = end - start
     at = [buf[np.minimum(start + k, buf.size - 1)] for k in range(4)]
     allele = (at[0] == 48) | (at[0] == 46)  # '0' or '.'
@@ -321,19 +343,20 @@ class BlockParser:
             return block
         ok = np.ones(lines.size, dtype=bool)
         rows, ok = self._columns(cols, ok)
-        genotypes = has_calls = None
+        genotypes: CarrierCells | None = None
+        has_calls = None
         if self.n_samples:
-            genotypes, has_calls, ok = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok)
+            no_alt = rows["n_alts"].to_numpy() == 0  # ALT ".": htslib's reading keeps no calls either
+            genotypes, has_calls, ok = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
         block.fast[lines] = ok
         keep = np.flatnonzero(ok)
         if keep.size == 0:
             return block
         block.rows = rows.take(pa.array(keep))
-        if genotypes is not None:
-            with_calls = has_calls[keep]
-            if with_calls.any():
-                block.has_calls = with_calls
-                block.genotypes = genotypes[keep[with_calls]]
+        if genotypes is not None and has_calls is not None:
+            # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
+            block.has_calls = has_calls[keep]
+            block.genotypes = genotypes
         return block
 
     # ----------------------------------------------------------------- fixed columns
@@ -528,41 +551,55 @@ class BlockParser:
     # ----------------------------------------------------------------- genotypes
 
     def _genotypes(
-        self, buf: np.ndarray, fmt: pa.StringArray, sample_start: np.ndarray, line_end: np.ndarray, ok: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        self,
+        buf: np.ndarray,
+        fmt: pa.StringArray,
+        sample_start: np.ndarray,
+        line_end: np.ndarray,
+        ok: np.ndarray,
+        no_alt: np.ndarray,
+    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray]:
         """Calls of the lines whose genotypes are one-character diploid GT only, or a single non-carrying sample.
 
-        Returns (genotypes of the lines with calls, which lines have calls, the updated fast mask).
+        Returns (the carrier cells of the lines with calls, which lines have calls, the updated fast mask).
         """
         n_smp = self.n_samples
         n = ok.size
         has_calls = np.zeros(n, dtype=bool)
         gt_only = _np(pc.equal(fmt, "GT"))
-        width = 4 * n_smp - 1
-        fixed = ok & gt_only & (line_end - sample_start == width)
-        genotypes: np.ndarray | None = None
+        width = 4 * n_smp  # "a|b\t" per sample; the last one ends the line
+        fixed = ok & gt_only & (line_end - sample_start == width - 1)
+        cells = None
         if fixed.any():
             sel = np.flatnonzero(fixed)
-            index = sample_start[sel][:, None] + np.arange(width + 1, dtype=np.int64)[None, :]
-            index[:, -1] = np.minimum(index[:, -1], buf.size - 1)
-            raw = buf[index].reshape(sel.size, n_smp, 4)
-            a1, sep, a2, after = raw[:, :, 0], raw[:, :, 1], raw[:, :, 2], raw[:, :, 3]
-            digit1 = (a1 >= 48) & (a1 <= 57)
-            digit2 = (a2 >= 48) & (a2 <= 57)
-            good = ((digit1 | (a1 == 46)) & (digit2 | (a2 == 46)) & ((sep == 124) | (sep == 47))).all(axis=1)
-            good &= (after[:, :-1] == 9).all(axis=1)
-            genotypes = np.empty((sel.size, n_smp, 3), dtype=np.int16)
-            genotypes[:, :, 0] = np.where(digit1, a1.astype(np.int16) - 48, -1)
-            genotypes[:, :, 1] = np.where(digit2, a2.astype(np.int16) - 48, -1)
-            genotypes[:, :, 2] = sep == 124
-            carrier = ((genotypes[:, :, 0] > 0) | (genotypes[:, :, 1] > 0)).any(axis=1)
-            fixed[sel[~good]] = False
-            keep = good & carrier  # fixed-width lines without a carrier need no genotype rows
-            has_calls[sel[keep]] = True
-            full = np.zeros((n, n_smp, 3), dtype=np.int16) if keep.any() else None
-            if full is not None:
-                full[sel[keep]] = genotypes[keep]
-            genotypes = full
+            raw = np.empty((sel.size, width), dtype=np.uint8)
+            for r, start in enumerate(sample_start[sel].tolist()):  # one copy per line: a line is thousands of bytes
+                raw[r, : width - 1] = buf[start : start + width - 1]
+            raw[:, -1] = 9
+            # A cell is 4 bytes; the reference calls ("0|0\t", "0/0\t") are most of a cohort and need no decoding.
+            codes = raw.view("<u4").reshape(-1)
+            other = np.flatnonzero((codes != _HOM_REF_PHASED) & (codes != _HOM_REF))
+            b = raw.reshape(-1, 4)[other]
+            first, second = _ALLELE[b[:, 0]], _ALLELE[b[:, 2]]
+            bad = _BAD_SEPARATOR[b[:, 1]] | (b[:, 3] != 9) | (first < -1) | (second < -1)
+            line = other // n_smp
+            bad_line = np.zeros(sel.size, dtype=bool)
+            bad_line[line[bad]] = True
+            carrier = (first > 0) | (second > 0)
+            with_calls = np.zeros(sel.size, dtype=bool)
+            with_calls[line[carrier]] = True
+            with_calls &= ~bad_line & ~no_alt[sel]
+            fixed[sel[bad_line]] = False
+            has_calls[sel[with_calls]] = True
+            keep = np.flatnonzero(carrier & with_calls[line])
+            call_row = np.cumsum(with_calls) - 1
+            cells = CarrierCells(
+                line=call_row[line[keep]],
+                sample=(other[keep] % n_smp).astype(np.int64),
+                first=first[keep],
+                second=second[keep],
+                phased=b[keep, 1] == 124,
+            )
         rest = ok & ~fixed
         if n_smp == 1 and rest.any():
             sel = np.flatnonzero(rest)
@@ -570,4 +607,13 @@ class BlockParser:
             non_carrier = gt_first & _reference_or_missing(buf, sample_start[sel], line_end[sel])
             rest[sel[non_carrier]] = False
         ok = ok & ~rest
-        return genotypes, has_calls, ok
+        return cells, has_calls, ok
+
+
+_ALLELE = np.full(256, -3, dtype=np.int16)
+_ALLELE[48:58] = np.arange(10, dtype=np.int16)
+_ALLELE[46] = -1  # '.': missing, as cyvcf2's genotype.array() writes it
+_HOM_REF_PHASED = int.from_bytes(b"0|0\t", "little")
+_HOM_REF = int.from_bytes(b"0/0\t", "little")
+_BAD_SEPARATOR = np.ones(256, dtype=bool)
+_BAD_SEPARATOR[[47, 124]] = False  # '/' and '|'
