@@ -9,17 +9,13 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from typer.exceptions import TyperException
 
 from exocortex import __version__
-from exocortex.api import Index
-from exocortex.cli_output import DebugOpt, JsonOpt, err, out, print_json
-from exocortex.config import parse_size
+from exocortex.cli_output import DebugOpt, JsonOpt, configure_logging, err, out, print_json
 from exocortex.errors import (
     EXIT_CODES,
     ConfigError,
@@ -28,8 +24,14 @@ from exocortex.errors import (
     NoMatchesError,
     NothingToIndexError,
 )
-from exocortex.indexing.run import ProgressFn
-from exocortex.log import configure_logging
+
+if TYPE_CHECKING:
+    from exocortex.indexing.run import ProgressFn
+
+# Start-up cost: every command pays for what this module imports, so the API (pyarrow, numpy, the
+# store, the memory engine), rich's tables and progress bars, and the vcf commands' libraries
+# (cyvcf2, lancedb, ladybug) are imported inside the commands that use them.
+# tests/test_cli_startup.py checks that ``import exocortex.cli`` stays free of them.
 
 app = typer.Typer(
     name="exocortex",
@@ -71,6 +73,8 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressFn | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("indexing"),
         BarColumn(),
@@ -111,6 +115,9 @@ def index_command(
     debug: DebugOpt = False,
 ) -> None:
     """Index a directory: files, chunks, symbols and exact token counts, incrementally."""
+    from exocortex.api import Index
+    from exocortex.config import parse_size
+
     configure_logging("debug" if debug else "warning")
     settings: dict[str, Any] = {"workers": workers, "lock_wait_s": wait}
     if max_file_size is not None:
@@ -122,6 +129,8 @@ def index_command(
         if as_json:
             print_json(plan.to_dict(with_skipped_files=verbose))
             return
+        from rich.table import Table
+
         table = Table(title=f"dry run: {plan.root} (nothing written)")
         for col in ("directory", "files", "bytes", "est. tokens"):
             table.add_column(col, justify="left" if col == "directory" else "right")
@@ -178,6 +187,10 @@ def status_command(
     debug: DebugOpt = False,
 ) -> None:
     """Show what the index holds: files, chunks, tokens, languages, coverage, size, age, last run."""
+    from rich.table import Table
+
+    from exocortex.api import Index
+
     configure_logging("debug" if debug else "warning")
     index = Index.open(path, store=store)
     status = index.status()
@@ -257,6 +270,10 @@ def search_command(
     debug: DebugOpt = False,
 ) -> None:
     """Rank the indexed chunks for QUERY."""
+    from rich.table import Table
+
+    from exocortex.api import Index
+
     configure_logging("debug" if debug else "warning")
     hits = Index.open(path, store=store).search(query, k)
     if not hits:
@@ -304,6 +321,8 @@ def pack_command(
     debug: DebugOpt = False,
 ) -> None:
     """Pack the context QUERY needs into a hard token budget."""
+    from exocortex.api import Index
+
     configure_logging("debug" if debug else "warning")
     if query_file is not None:
         try:
@@ -350,6 +369,8 @@ def bench_cache_command(
     """Replay TRACE through each policy at each size and print the hit ratios."""
     import functools
     import time
+
+    from rich.table import Table
 
     from exocortex.memory.policies import POLICY_NAMES, make_policy
     from exocortex.memory.traces import TraceError, guess_format, load_requests, replay

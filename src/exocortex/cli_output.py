@@ -22,3 +22,10 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and deb
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def configure_logging(level: str = "info") -> None:
+    """:func:`exocortex.log.configure_logging`, imported on first use: structlog is not a start-up cost."""
+    from exocortex.log import configure_logging as configure
+
+    configure(level)

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from exocortex.cli_output import configure_logging
 from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, print_json, vcf_app
 from exocortex.genomics.cli_app import err as _err
 from exocortex.genomics.cli_app import out as _out
-from exocortex.log import configure_logging
 
 
 @vcf_app.command("ingest")
@@ -35,6 +33,8 @@ def ingest_command(
     debug: DebugOpt = False,
 ) -> None:
     """Stream VCF/BCF files into the variant store: alleles, non-reference calls, samples, sources."""
+    from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
+
     from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
 
     configure_logging("debug" if debug else "warning")
@@ -66,6 +66,8 @@ def ingest_command(
     if as_json:
         print_json(summary.to_dict())
         return
+    from rich.table import Table
+
     table = Table(title=f"ingested into {summary.store}")
     table.add_column("file", overflow="fold")
     for col in ("records", "alleles", "calls", "samples", "rejected", "s", "rec/s"):

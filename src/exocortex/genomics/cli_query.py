@@ -7,12 +7,21 @@ query modules are imported inside the commands, so the CLI starts fast.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def _table(**kwargs: Any) -> Table:
+    """A rich table (rich.table is imported when a command renders one, not at start-up)."""
+    from rich.table import Table
+
+    return Table(**kwargs)
 
 
 def _fmt(value: Any) -> str:
@@ -64,7 +73,7 @@ def query_command(
     if as_json:
         print_json(result.to_dict())
         return
-    table = Table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
+    table = _table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
     cols = ("key", "vtype", "gene", "consequence", "impact", "af", "qual", "filter", "clnsig", "carriers")
     for col in cols:
         table.add_column(
@@ -85,7 +94,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
     if as_json:
         print_json(stats.to_dict())
         return
-    summary = Table(show_header=False, title=f"variant store {store_dir(store)}")
+    summary = _table(show_header=False, title=f"variant store {store_dir(store)}")
     summary.add_column("field")
     summary.add_column("value")
     ti_tv = f"{stats.ti_tv:.3f}" if stats.ti_tv is not None else "n/a"
@@ -102,7 +111,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         summary.add_row(key, value)
     out.print(summary)
     if stats.samples:
-        per = Table(title="samples")
+        per = _table(title="samples")
         cols = ("sample", "het", "hom_alt", "hemi", "het_alt", "carried")
         for col in cols:
             per.add_column(col, justify="left" if col == "sample" else "right")
@@ -133,7 +142,7 @@ def similar_command(
         print_json(result.to_dict())
         return
     q = result.query
-    table = Table(title=f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
+    table = _table(title=f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
     cols = ("#", "distance", "key", "vtype", "gene", "consequence", "impact", "af")
     for col in cols:
         table.add_column(
@@ -179,7 +188,7 @@ def graph_command(
         result = run_cypher(store_dir(store), query, max_rows=limit)
         data.update(result.to_dict())
         if not as_json:
-            table = Table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
+            table = _table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
             for col in result.columns:
                 table.add_column(col, overflow="fold")
             for row in result.rows:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
+from exocortex.cli_output import configure_logging
 from exocortex.errors import VcfFormatError
 from exocortex.genomics.cli_app import out, print_json, vcf_app
-from exocortex.log import configure_logging
 
 if TYPE_CHECKING:
     from exocortex.genomics.validate import ValidationReport
@@ -59,6 +58,8 @@ def _render(report: ValidationReport) -> None:
         out.print(f"{report.path}: no problems ({where})", highlight=False)
         return
     if report.problems:
+        from rich.table import Table
+
         table = Table(title=f"{report.path}: problems")
         table.add_column(unit, justify="right")
         table.add_column("code")
