@@ -16,6 +16,7 @@ import pytest
 
 from exocortex.errors import DuplicateSourceError, InputPathError, StoreLockedError, VcfFormatError
 from exocortex.genomics.ingest import ingest_vcf
+from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT
 from exocortex.genomics.store import VariantStore, VariantWriter, read_manifest
 
@@ -163,6 +164,37 @@ def test_genotypes_equal_bcftools_query(store_all: dict[str, Any], name: str) ->
     got, calls = _stored_calls(store_all["store"], f.source)
     assert got == expected
     assert calls.num_rows == f.calls == sum(expected.values())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1kg-629samples.vcf.gz",
+        "test-haploidX.vcf",
+        "CEUTrio.20.21.gatk3.4.g.bcf",
+        "sample_all_missing_gts.vcf.gz",
+        "cyvcf2-test.vcf.gz",
+    ],
+)
+def test_no_calls_per_sample_equal_bcftools_query(store_all: dict[str, Any], name: str) -> None:
+    """A no-call is a GT with no called allele (./., .|., .); missingness divides by the stored records."""
+    f = store_all["by_name"][name]
+    expected = Counter[int]()
+    for line in bcftools.query("-f", "[%GT\t]\n", str(DATA / name)).splitlines():
+        for column, gt in enumerate(line.rstrip("\t").split("\t")):
+            if gt and all(a == "." for a in gt.replace("|", "/").split("/")):
+                expected[column] += 1
+    rows = VariantStore(store_all["store"]).read("samples").to_pylist()
+    column_of = {r["sample"]: r["column"] for r in rows if r["source"] == f.source}
+    stats = variant_stats(store_all["store"])
+    mine = [r for r in stats.samples if r["id"] in column_of]
+    got = {column_of[r["id"]]: r["no_calls"] for r in mine if r["no_calls"]}
+    assert got == dict(expected)
+    if name in ("1kg-629samples.vcf.gz", "sample_all_missing_gts.vcf.gz"):
+        assert expected  # files with no-calls in them: the comparison above is not vacuous
+    for r in mine:
+        assert r["missing_rate"] == pytest.approx(r["no_calls"] / (f.records - f.rejected), abs=1e-6)
+        assert stats.genotype_missingness is not None
 
 
 def _zygosity(gt: str, allele: int) -> str:

@@ -92,6 +92,7 @@ def _tables(store: Path) -> dict[str, pa.Table]:
         "variants": s.read("variants").sort_by("vid"),
         "calls": s.read("calls").sort_by([("vid", "ascending"), ("sample", "ascending")]),
         "samples": s.read("samples").sort_by("sample"),
+        "no_calls": s.read("no_calls").sort_by([("batch", "ascending"), ("sample", "ascending")]),
     }
 
 
@@ -126,6 +127,7 @@ def test_mixed_lines_match_htslib(tmp_path: Path, always_columnar: None, crlf: b
     assert slow.columnar == 0
     assert 0 < fast.columnar < fast.records  # both paths were used within the file
     assert a["calls"].num_rows > 0
+    assert sum(a["no_calls"]["no_calls"].to_pylist()) > 0
 
 
 def test_batches_cut_across_fast_and_slow_lines(tmp_path: Path, always_columnar: None) -> None:

@@ -88,7 +88,16 @@ from exocortex.genomics.reader import (
     open_vcf,
     raw_lines,
 )
-from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES, make_vid
+from exocortex.genomics.schema import (
+    CALLS,
+    NO_CALLS,
+    SAMPLES,
+    SOURCES,
+    VARIANTS,
+    VID_SOURCE_SHIFT,
+    ZYGOSITIES,
+    make_vid,
+)
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 from exocortex.genomics.store import REJECTS_DIR, VariantWriter, genomics_dir
 from exocortex.genomics.textpath import Block, BlockParser, TextBlocks
@@ -388,6 +397,8 @@ class _Batch:
     pending: list[tuple[int, int, np.ndarray, Any, Any, Any]] = field(default_factory=list)
     """Genotypes not yet turned into calls: (first vid, n_alts, genotype array, DP, GQ, AD) per record."""
     pending_cells: int = 0
+    no_calls: np.ndarray | None = None
+    """Per sample column: records of this batch where its GT is missing (``./.``, ``.``)."""
     pieces: list[tuple[pa.Table, int, int]] = field(default_factory=list)
     """Rows of fast text blocks (:mod:`exocortex.genomics.textpath`): (rows, first vid, first record)."""
 
@@ -460,6 +471,25 @@ class _Batch:
                 cols[name] = pa.nulls(n, type=f.type)
         cols.update(_no_annotations(n))
         return pa.table(cols)
+
+    def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
+        if self.no_calls is None or not self.no_calls.any():
+            return NO_CALLS.empty_table()
+        columns = np.flatnonzero(self.no_calls)
+        return pa.table(
+            {
+                "sample": pa.array(columns + sample_base, type=pa.int32()),
+                "source": pa.array(np.full(columns.size, self.source, dtype=np.int32)),
+                "batch": pa.array(np.full(columns.size, batch, dtype=np.int64)),
+                "no_calls": pa.array(self.no_calls[columns].astype(np.int64)),
+            },
+            schema=NO_CALLS,
+        )
+
+    def count_no_calls(self, counts: np.ndarray) -> None:
+        if self.no_calls is None:
+            self.no_calls = np.zeros(counts.size, dtype=np.int64)
+        self.no_calls += counts
 
     def calls_table(self, batch: int) -> pa.Table:
         if not self.n_calls:
@@ -623,8 +653,12 @@ class _RecordConverter:
                 (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
                  vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
             )  # fmt: skip
-        if n_alts and self.n_samples and (not self.single_sample or _one_sample_carries(v)):
-            self._buffer_genotypes(v, n_alts, vid0, batch)
+        if self.n_samples:
+            types = _gt_types(v)
+            if n_alts and (not self.single_sample or (types is not None and types[0] & 1)):
+                self._buffer_genotypes(v, n_alts, vid0, batch)
+            # a record without GT is a no-call for every sample (bcftools prints ./.)
+            batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
         return n_alts or 1
 
     def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: _Batch) -> None:
@@ -805,12 +839,13 @@ class _RecordConverter:
         return text
 
 
-def _one_sample_carries(v: Any) -> bool:
-    """Whether the only sample's call has an ALT (``gt_types``: HOM_REF 0, HET 1, UNKNOWN 2, HOM_ALT 3)."""
+def _gt_types(v: Any) -> np.ndarray | None:
+    """cyvcf2's call types (HOM_REF 0, HET 1, UNKNOWN 2 for a no-call, HOM_ALT 3); None without GT."""
     try:
-        return bool(v.gt_types[0] & 1)
+        types = v.gt_types
     except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
-        return False
+        return None
+    return None if types is None or len(types) == 0 else np.asarray(types)
 
 
 class _Reject(Exception):
@@ -868,6 +903,7 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("variants", f"source = {source}")
     writer.delete("calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("samples", f"source = {source}")
+    writer.delete("no_calls", f"source = {source}")
     writer.delete("sources", f"source = {source}")
 
 
@@ -971,12 +1007,14 @@ def _ingest_file(
         def write(
             variants: pa.Table,
             calls: pa.Table,
+            no_calls: pa.Table,
             samples: pa.Table | None,
             sources_row: pa.Table | None,
             snapshot: dict[str, Any],
         ) -> None:
             writer.append("variants", variants)
             writer.append("calls", calls)
+            writer.append("no_calls", no_calls)
             if samples is not None:
                 writer.append("samples", samples)
             others = {k: p for k, p in writer.manifest.progress.items() if k != str(source)}
@@ -1035,7 +1073,8 @@ def _ingest_file(
                     schema=SOURCES,
                 )
             wait_written()
-            future = executor.submit(write, variants, calls, samples, sources_row, dict(state))
+            no_calls = batch.no_calls_table(number, int(state["sample_base"]))
+            future = executor.submit(write, variants, calls, no_calls, samples, sources_row, dict(state))
             in_flight.append((future, int(state["records"])))
             batch = _Batch(source=source, line_base=info.header_lines)
             gc.collect(1)
@@ -1092,6 +1131,8 @@ def _ingest_file(
                         vid0 = make_vid(source, allele_row)
                         assert block.rows is not None
                         batch.pieces.append((block.rows.slice(f0, count), vid0, record + 1))
+                        if block.no_call_line is not None and block.no_call_line.size:
+                            batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
                         if call_row is not None and block.genotypes is not None:
                             with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                             if with_calls.size:

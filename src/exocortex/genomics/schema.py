@@ -108,7 +108,24 @@ SOURCES = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"variants": VARIANTS, "calls": CALLS, "samples": SAMPLES, "sources": SOURCES}
+NO_CALLS = pa.schema(
+    [
+        ("sample", pa.int32()),
+        ("source", pa.int32()),
+        ("batch", pa.int64()),
+        ("no_calls", pa.int64()),  # records of this batch where the sample's GT is missing (./. or .)
+    ]
+)
+"""Per ingest batch and sample with any: the no-calls, which ``calls`` (carriers only) cannot show.
+Absent from stores written before it existed: their missingness is unknown."""
+
+TABLES: dict[str, pa.Schema] = {
+    "variants": VARIANTS,
+    "calls": CALLS,
+    "samples": SAMPLES,
+    "sources": SOURCES,
+    "no_calls": NO_CALLS,
+}
 
 VID_SOURCE_SHIFT = 40
 

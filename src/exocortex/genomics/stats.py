@@ -10,9 +10,10 @@
 - ``samples``: per sample, how many alleles it carries as ``het``, ``hom_alt``, ``hemi`` and
   ``het_alt`` (from ``calls``);
 - ``field_missing``: per annotation field, the fraction of alleles where it is null;
-- ``genotype_missingness``: always None today. The store keeps only calls that carry an allele,
-  so a no-call (``./.``) leaves no trace: per-sample missingness needs a no-call count per
-  sample (for example a ``n_missing`` column in ``samples``, filled by the ingest).
+- ``genotype_missingness``: per sample, the share of its file's stored records where its GT is a
+  no-call (``./.`` or ``.``; a half call such as ``0/.`` counts as called, as in cyvcf2's
+  ``gt_types``). ``calls`` keeps carriers only, so the ingest counts no-calls per batch into
+  the ``no_calls`` table; stores written before that table existed report None and a note.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ TRANSITIONS = ("AG", "GA", "CT", "TC")
 TRANSVERSIONS = ("AC", "CA", "AT", "TA", "GC", "CG", "GT", "TG")
 MISSING_FIELDS = ("af", "qual", "filter", "rsid", "gene", "consequence", "impact", "clnsig")
 GENOTYPE_MISSINGNESS_NOTE = (
-    "not computable: the store keeps only calls that carry an allele, so no-calls (./.) are not "
-    "recorded; a per-sample no-call count (e.g. samples.n_missing) is needed"
+    "unknown: this store was written before the ingest counted no-calls (no `no_calls` table); re-ingest to get it"
 )
 
 
@@ -115,7 +115,10 @@ def variant_stats(store_dir: str | Path, batch_rows: int = BATCH_ROWS) -> Varian
     stats.by_filter = dict(by_filter)
     stats.field_missing = {name: (nulls[name] / stats.variants if stats.variants else 0.0) for name in MISSING_FIELDS}
     stats.samples = _sample_counts(store, batch_rows)
-    stats.notes.append(f"genotype missingness {GENOTYPE_MISSINGNESS_NOTE}")
+    if store.has("no_calls"):
+        stats.genotype_missingness = {row["sample"]: row["missing_rate"] for row in stats.samples}
+    else:
+        stats.notes.append(f"genotype missingness {GENOTYPE_MISSINGNESS_NOTE}")
     return stats
 
 
@@ -126,12 +129,29 @@ def _sample_counts(store: VariantStore, batch_rows: int) -> list[dict[str, Any]]
         grouped = pa.Table.from_batches([batch]).group_by(["sample", "zygosity"]).aggregate([([], "count_all")])
         for group in grouped.to_pylist():
             counts.setdefault(int(group["sample"]), Counter())[str(group["zygosity"])] += int(group["count_all"])
-    samples = store.read("samples", ["sample", "name"]).sort_by("sample")
+    samples = store.read("samples", ["sample", "name", "source"]).sort_by("sample")
+    no_calls: dict[int, int] = {}
+    if store.has("no_calls"):
+        grouped = store.read("no_calls", ["sample", "no_calls"]).group_by("sample").aggregate([("no_calls", "sum")])
+        no_calls = dict(zip(grouped["sample"].to_pylist(), grouped["no_calls_sum"].to_pylist(), strict=True))
+    sources = store.read("sources", ["source", "records", "rejected"])
+    stored = {  # records each source stored: the denominator of a sample's missingness
+        s: r - j
+        for s, r, j in zip(
+            sources["source"].to_pylist(), sources["records"].to_pylist(), sources["rejected"].to_pylist(), strict=True
+        )
+    }
     out = []
-    for sid, name in zip(samples["sample"].to_pylist(), samples["name"].to_pylist(), strict=True):
+    for sid, name, source in zip(
+        samples["sample"].to_pylist(), samples["name"].to_pylist(), samples["source"].to_pylist(), strict=True
+    ):
         c = counts.get(int(sid), Counter())
         row: dict[str, Any] = {"sample": name, "id": sid}
         row.update({z: c.get(z, 0) for z in ZYGOSITIES})
         row["carried"] = sum(c.values())
+        missing = int(no_calls.get(int(sid), 0))
+        row["no_calls"] = missing
+        records = stored.get(source, 0)
+        row["missing_rate"] = round(missing / records, 6) if records else None
         out.append(row)
     return out

@@ -156,6 +156,15 @@ class Block:
     rows: pa.Table | None  # fast lines only, in order: TEXT_COLUMNS
     genotypes: CarrierCells | None  # of the fast lines with calls
     has_calls: np.ndarray | None  # per fast line: whether it has a row in ``genotypes``
+    no_call_line: np.ndarray | None = None  # the fast line of every no-call (GT ./. or .), sorted
+    no_call_sample: np.ndarray | None = None  # and its sample column
+
+    def no_calls(self, start: int, stop: int, n_samples: int) -> np.ndarray:
+        """No-calls per sample among fast lines ``start`` to ``stop`` (exclusive)."""
+        if self.no_call_line is None or self.no_call_sample is None:
+            return np.zeros(n_samples, dtype=np.int64)
+        lo, hi = np.searchsorted(self.no_call_line, [start, stop])
+        return np.bincount(self.no_call_sample[lo:hi], minlength=n_samples)
 
     @property
     def lines(self) -> int:
@@ -353,6 +362,12 @@ class BlockParser:
         if keep.size == 0:
             return block
         block.rows = rows.take(pa.array(keep))
+        if self.n_samples:
+            lines_of, samples_of = self._no_calls
+            fast_row = np.cumsum(ok) - 1
+            order = np.argsort(lines_of, kind="stable")
+            block.no_call_line = fast_row[lines_of[order]].astype(np.int64)
+            block.no_call_sample = samples_of[order].astype(np.int64)
         if genotypes is not None and has_calls is not None:
             # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
             block.has_calls = has_calls[keep]
@@ -570,6 +585,8 @@ class BlockParser:
         width = 4 * n_smp  # "a|b\t" per sample; the last one ends the line
         fixed = ok & gt_only & (line_end - sample_start == width - 1)
         cells = None
+        no_call_lines: list[np.ndarray] = []
+        no_call_samples: list[np.ndarray] = []
         if fixed.any():
             sel = np.flatnonzero(fixed)
             raw = np.empty((sel.size, width), dtype=np.uint8)
@@ -590,6 +607,9 @@ class BlockParser:
             with_calls[line[carrier]] = True
             with_calls &= ~bad_line & ~no_alt[sel]
             fixed[sel[bad_line]] = False
+            no_call = np.flatnonzero((first == -1) & (second == -1) & ~bad_line[line])
+            no_call_lines.append(sel[line[no_call]])
+            no_call_samples.append(other[no_call] % n_smp)
             has_calls[sel[with_calls]] = True
             keep = np.flatnonzero(carrier & with_calls[line])
             call_row = np.cumsum(with_calls) - 1
@@ -605,8 +625,16 @@ class BlockParser:
             sel = np.flatnonzero(rest)
             gt_first = _np(pc.match_substring_regex(fmt.take(pa.array(sel)), "^GT(:|$)"))
             non_carrier = gt_first & _reference_or_missing(buf, sample_start[sel], line_end[sel])
+            missing = np.flatnonzero(non_carrier & (buf[sample_start[sel]] == 46))  # "./.", ".|.", "."
+            no_call_lines.append(sel[missing])
+            no_call_samples.append(np.zeros(missing.size, dtype=np.int64))
             rest[sel[non_carrier]] = False
         ok = ok & ~rest
+        self._no_calls = (
+            (np.concatenate(no_call_lines), np.concatenate(no_call_samples))
+            if no_call_lines
+            else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        )
         return cells, has_calls, ok
 
 
