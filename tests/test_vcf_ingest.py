@@ -16,8 +16,8 @@ import pytest
 
 from exocortex.errors import DuplicateSourceError, InputPathError, StoreLockedError, VcfFormatError
 from exocortex.genomics.ingest import ingest_vcf
-from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT
+from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.store import VariantStore, VariantWriter, read_manifest
 
 DATA = Path("/work/shared/data/vcf")
