@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -515,3 +516,152 @@ def test_missing_graph(tmp_path: Path, rows: Any) -> None:
     write_store(path, {"variants": pa.Table.from_pylist(rows[0][:5], schema=VARIANTS)})
     with pytest.raises(IndexNotFoundError, match="--build"):
         run_cypher(path, "MATCH (s:Sample) RETURN s")
+
+
+# --- the broad-query paths (top-k over position-sorted vid runs) give the full sort's answer ---------
+
+
+def _full(store: Path, **filters: Any) -> tuple[list[str], int]:
+    """Keys and matched count of a query, limit 10,000."""
+    result = run_query(store, VariantQuery(**{"limit": 10_000, **filters}))
+    return result.rows["key"].to_pylist(), result.matched
+
+
+def _truth(rows: Any, filters: dict[str, Any]) -> list[str]:
+    """The fixture's own answer to the filters used below."""
+    variants, calls, _ = rows
+    carried = {
+        c["vid"] for c in calls
+        if ("sample" not in filters or f"S{c['sample']}" == filters["sample"])
+        and ("zygosity" not in filters or c["zygosity"] == filters["zygosity"])
+    }  # fmt: skip
+    region = parse_region(filters["region"]) if "region" in filters else None
+
+    def match(v: dict[str, Any]) -> bool:
+        return (
+            (region is None or (v["chrom_norm"] == region.chrom_norm and (
+                region.start is None or (v["pos"] <= region.end and v["end"] >= region.start))))
+            and ("consequence" not in filters or v["consequence"] == filters["consequence"])
+            and ("impact" not in filters or v["impact"] == filters["impact"])
+            and ("gene" not in filters or v["gene"] == filters["gene"])
+            and ("min_af" not in filters or (v["af"] is not None and filters["min_af"] <= v["af"] <= filters["max_af"]))
+            and (not ({"sample", "zygosity"} & set(filters)) or v["vid"] in carried)
+        )  # fmt: skip
+
+    return expected(variants, match)
+
+
+BROAD_QUERIES: list[dict[str, Any]] = [
+    {}, {"consequence": "stop_gained"}, {"min_af": 0.2, "max_af": 0.6}, {"region": "chr2"},
+    {"region": "10", "impact": "LOW"},
+    {"sample": "S2"}, {"sample": "S3", "region": "X"}, {"sample": "S1", "zygosity": "hom_alt"},
+    {"sample": "S2", "region": "1", "zygosity": "het"}, {"zygosity": "hom_alt", "region": "2"},
+    {"sample": "S2", "region": "1:3000-40000"}, {"sample": "S4", "gene": "GENE_C"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 25])
+@pytest.mark.parametrize("filters", BROAD_QUERIES, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "all")
+def test_topk_paths_match_full_sort(
+    store: Path, rows: Any, filters: dict[str, Any], limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full, matched = _full(store, **filters)
+    assert full == _truth(rows, filters) != [] and matched == len(full), filters
+    variants: dict[str, Any] = {}
+    # every broad path: runs read by windows (the narrowest, one try: the Lance top-k finishes the run),
+    # calls windows read with the sample predicate, then no runs known at all (per-chromosome top-k)
+    for patch in (
+        {"SCAN_MAX": 0},
+        {"SCAN_MAX": 0, "WINDOW_MIN": 1, "WINDOW_TRIES": 1},
+        {"SCAN_MAX": 0, "WINDOW_TRIES": 0, "CALL_WINDOW_ROWS_MAX": 0},
+        {"SCAN_MAX": 0, "CALL_WINDOW_ROWS_MAX": 0, "VID_IN_MAX": 0},
+    ):
+        with monkeypatch.context() as m:
+            for name, value in patch.items():
+                m.setattr(query_mod, name, value)
+            result = run_query(store, VariantQuery(**filters, limit=limit))
+            variants[str(patch)] = result.rows["key"].to_pylist()
+            assert result.matched == matched, patch
+    real = query_mod.store_layout
+    with monkeypatch.context() as m:
+        m.setattr(query_mod, "SCAN_MAX", 0)
+        m.setattr(query_mod, "store_layout", lambda s: replace(real(s), segments=None))
+        result = run_query(store, VariantQuery(**filters, limit=limit))
+        variants["no runs"] = result.rows["key"].to_pylist()
+        assert result.matched == matched
+    assert all(got == full[:limit] for got in variants.values()), variants
+
+
+def test_limit_zero_still_counts(store: Path) -> None:
+    for filters in ({"consequence": "stop_gained"}, {"sample": "S2"}, {"region": "1:1000-9000"}):
+        result = run_query(store, VariantQuery(**filters, limit=0))
+        assert result.rows.num_rows == 0 and result.matched == _full(store, **filters)[1] > 0
+
+
+def test_top_positions_is_the_stable_full_sort() -> None:
+    rng = np.random.default_rng(7)
+    n = 2_000
+    chroms = pa.array(rng.choice(["1", "2", "10", "X", "MT", "GL000"], n))
+    pos = pa.array(rng.integers(1, 50, n))  # many ties on (chromosome, position)
+    vid = pa.array(rng.permutation(n).astype(np.int64))
+    rank = query_mod.chrom_order(chroms.to_pylist())
+    want = sorted(range(n), key=lambda i: (rank[chroms[i].as_py()], pos[i].as_py(), vid[i].as_py()))
+    for k in (0, 1, 5, 100, n, n + 10):
+        assert query_mod.top_positions(chroms, pos, vid, k).tolist() == want[:k]
+
+
+def test_unsorted_store_layout_and_answers(tmp_path: Path, rows: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vids that do not follow positions (an unsorted file), and two alleles at one position."""
+    variants, calls, samples = (list(map(dict, r)) for r in rows)
+    perm = np.random.default_rng(3).permutation(len(variants))
+    new_vid = {v["vid"]: make_vid(0, int(p)) for v, p in zip(variants, perm, strict=True)}
+    for v in variants:
+        v["vid"] = new_vid[v["vid"]]
+    for c in calls:
+        c["vid"] = new_vid[c["vid"]]
+    twin = dict(variants[5], vid=make_vid(1, 0), key=variants[5]["key"] + "T", alt="T")
+    variants.append(twin)
+    path = tmp_path / ".exocortex"
+    write_store(path, {
+        "variants": pa.Table.from_pylist(variants, schema=VARIANTS),
+        "calls": pa.Table.from_pylist(calls, schema=CALLS),
+        "samples": pa.Table.from_pylist(samples, schema=SAMPLES),
+    })  # fmt: skip
+    layout = query_mod.store_layout(VariantStore(path))
+    assert layout.chroms == ("1", "2", "10", "X") and layout.max_span == 4
+    assert layout.segments is not None and len(layout.segments) > 20  # one run per sorted stretch
+    covered = sorted(v["vid"] for v in variants)
+    assert all(any(lo <= vid <= hi for lo, hi, _ in layout.segments) for vid in covered)
+    order = {c: i for i, c in enumerate(CHROMS)}
+    by_pos = sorted(variants, key=lambda v: (order[v["chrom_norm"]], v["pos"], v["vid"]))
+    s2 = {c["vid"] for c in calls if c["sample"] == 2}
+    for patch in ({}, {"SCAN_MAX": 0}, {"SCAN_MAX": 0, "MAX_SEGMENTS": 0}):
+        with monkeypatch.context() as m:
+            for name, value in patch.items():
+                m.setattr(query_mod, name, value)
+            query_mod._LAYOUT_CACHE.clear()
+            (genomics_dir(path) / query_mod.SPAN_FILE).unlink(missing_ok=True)
+            (genomics_dir(path) / query_mod.COUNTS_FILE).unlink(missing_ok=True)
+            assert keys(path, limit=12) == [v["key"] for v in by_pos][:12]
+            assert keys(path, region="1", limit=8) == [v["key"] for v in by_pos if v["chrom_norm"] == "1"][:8]
+            got = run_query(path, VariantQuery(sample="S2", limit=9))
+            assert got.rows["key"].to_pylist() == [v["key"] for v in by_pos if v["vid"] in s2][:9]
+            assert got.matched == len(s2)
+    query_mod._LAYOUT_CACHE.clear()
+
+
+def test_call_counts_by_hand(store: Path, rows: Any) -> None:
+    _, calls, _ = rows
+    vstore = VariantStore(store)
+    counts = query_mod.call_counts(vstore, query_mod.store_layout(vstore))
+    chrom_of = {v["vid"]: v["chrom_norm"] for v in rows[0]}
+    assert counts.total == len(calls)
+    for sample in (1, 3):
+        for chrom in (None, "1", "X", "nochrom"):
+            for zyg in (None, "het", "hom_alt"):
+                want = sum(
+                    1 for c in calls
+                    if c["sample"] == sample and chrom in (None, chrom_of[c["vid"]]) and zyg in (None, c["zygosity"])
+                )  # fmt: skip
+                assert counts.count([sample], chrom, zyg) == want
+    assert counts.count([99], None, None) == 0

@@ -3,9 +3,13 @@
 The store is written directly (not ingested) so its size is cheap to choose: ``--variants N``
 alleles over chromosomes 1-22 (sorted positions up to 50 Mb, SNVs), 20,000 genes (one per 50 kb),
 five consequences with their impacts, Beta(0.5, 5) allele frequencies, and ``--samples`` samples
-each carrying 5% of the variants (30% of calls hom-alt). Seeded, so two runs build the same store.
+each carrying 5% of the variants (30% of calls hom-alt). Seeded, so two runs build the same store,
+and the store (with its scalar indexes) is kept in ``benchmarks/.cache/genomics/store-<variants>-<samples>-
+<seed>-v<STORE_FORMAT>`` and reused by the next run with the same parameters (``--rebuild`` writes it
+again; the feature vectors and the graph are rebuilt, and timed, on every run that measures them).
 
-Measured, each query over the committed store with its scalar indexes (``create_filter_indexes``):
+Measured, each query over the committed store with its scalar indexes (``create_filter_indexes``)
+and the query planner's derived caches (built, and timed, before the queries):
 region (1 Mb), gene, sample + chromosome, sample + 1 Mb region, sample alone, AF range,
 consequence + chromosome, consequence alone; ``similar`` with k = 10 after ``build_features``
 (IVF_PQ past 100k rows); ``build_graph`` edges/s. p50 and p95 over ``--repeat`` queries (the
@@ -16,11 +20,13 @@ Usage::
 
     python benchmarks/genomics/queries.py --variants 1000000          # print
     python benchmarks/genomics/queries.py --variants 5000000 --write  # the issue's size; docs
+    python benchmarks/genomics/queries.py --variants 5000000 --queries-only  # the queries alone
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -38,7 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import git_commit, machine_description, markdown_table, replace_docs_section, utc_now  # noqa: E402
 
 from exocortex.genomics.graph import build_graph  # noqa: E402
-from exocortex.genomics.query import VariantQuery, create_filter_indexes, run_query  # noqa: E402
+from exocortex.genomics.query import (  # noqa: E402
+    COUNTS_FILE,
+    SPAN_FILE,
+    VariantQuery,
+    call_counts,
+    create_filter_indexes,
+    run_query,
+    store_layout,
+)
 from exocortex.genomics.schema import CALLS, SAMPLES, VARIANTS  # noqa: E402
 from exocortex.genomics.similar import build_features, similar  # noqa: E402
 from exocortex.genomics.store import Manifest, VariantStore, genomics_dir, write_manifest  # noqa: E402
@@ -47,6 +61,9 @@ CACHE = Path(__file__).resolve().parent.parent / ".cache" / "genomics"
 CONSEQUENCES = ["missense_variant", "synonymous_variant", "intron_variant", "stop_gained", "upstream_gene_variant"]
 IMPACT_OF = ["MODERATE", "LOW", "MODIFIER", "HIGH", "MODIFIER"]
 N_GENES = 20_000
+STORE_FORMAT = 1
+"""Bump when ``write_synthetic`` changes what it writes: cached stores of another format are not reused."""
+READY = "bench-store.json"
 
 
 def log(message: str) -> None:
@@ -117,6 +134,33 @@ def write_synthetic(store: Path, n: int, n_samples: int, seed: int = 0) -> dict[
     return {"variants": n, "calls": m, "samples": n_samples}
 
 
+def cached_store(n: int, n_samples: int, seed: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
+    """The indexed synthetic store for these parameters: reused from the cache, else written there.
+
+    A store counts as cached once ``bench-store.json`` (sizes and build times) is written next to it,
+    after its indexes; a half-written one (an interrupted run) is removed and written again.
+    """
+    folder = CACHE / f"store-{n}-{n_samples}-{seed}-v{STORE_FORMAT}"
+    ready = folder / READY
+    if ready.exists() and not rebuild:
+        info: dict[str, Any] = json.loads(ready.read_text(encoding="utf-8"))
+        log(f"store: reusing {folder} ({info['sizes']})")
+        return folder / ".exocortex", info
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    store_dir = folder / ".exocortex"
+    t0 = time.perf_counter()
+    sizes = write_synthetic(store_dir, n, n_samples, seed)
+    t_write = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    create_filter_indexes(store_dir)
+    t_index = time.perf_counter() - t0
+    info = {"sizes": sizes, "write_s": t_write, "index_s": t_index}
+    ready.write_text(json.dumps(info), encoding="utf-8")
+    log(f"store: {sizes} written in {t_write:.0f}s, indexed in {t_index:.0f}s")
+    return store_dir, info
+
+
 def latencies(store: VariantStore, make: Callable[[int], VariantQuery], repeat: int) -> tuple[float, float, int]:
     times = []
     matched = 0
@@ -151,28 +195,53 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rebuild", action="store_true", help="write the cached store again")
+    parser.add_argument("--no-cache", action="store_true", help="a temporary store, removed after the run")
+    parser.add_argument("--queries-only", action="store_true", help="skip `similar` and the graph load")
+    parser.add_argument("--only", help="run only the queries whose name contains this text")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md (section genomics_queries)")
     args = parser.parse_args(argv)
+    if args.write and (args.queries_only or args.only):
+        parser.error("--write needs the whole benchmark (no --queries-only / --only)")
     CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="exo-vq-", dir=CACHE))
+    tmp: Path | None = None
     try:
-        store_dir = tmp / ".exocortex"
-        t0 = time.perf_counter()
-        sizes = write_synthetic(store_dir, args.variants, args.samples)
-        t_write = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        create_filter_indexes(store_dir)
-        t_index = time.perf_counter() - t0
-        log(f"store: {sizes} written in {t_write:.0f}s, indexed in {t_index:.0f}s")
+        if args.no_cache:
+            tmp = Path(tempfile.mkdtemp(prefix="exo-vq-", dir=CACHE))
+            store_dir = tmp / ".exocortex"
+            t0 = time.perf_counter()
+            sizes = write_synthetic(store_dir, args.variants, args.samples, args.seed)
+            t_write = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            create_filter_indexes(store_dir)
+            t_index = time.perf_counter() - t0
+            log(f"store: {sizes} written in {t_write:.0f}s, indexed in {t_index:.0f}s")
+        else:
+            store_dir, info = cached_store(args.variants, args.samples, args.seed, args.rebuild)
+            sizes, t_write, t_index = info["sizes"], info["write_s"], info["index_s"]
         store = VariantStore(store_dir)
+        for derived in (SPAN_FILE, COUNTS_FILE):  # the planner's caches: timed here, on first use
+            (genomics_dir(store_dir) / derived).unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        layout = store_layout(store)
+        if layout.segments is not None:
+            call_counts(store, layout)
+        t_caches = time.perf_counter() - t0
+        log(f"query planner caches (layout, call counts) built in {t_caches:.1f}s")
         rows = []
         checks = []
         for name, make in QUERIES:
+            if args.only and args.only not in name:
+                continue
             p50, p95, matched = latencies(store, make, args.repeat)
             log(f"{name}: p50 {p50:.1f} ms p95 {p95:.1f} ms ({matched:,} matched)")
             rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{matched:,}"])
             checks.append([name, "p95 ≤ 50 ms", f"{p95:.1f} ms", "PASS" if p95 <= 50 else "MISS"])
+        if args.queries_only or args.only:
+            print(markdown_table(["query", "p50 ms", "p95 ms", "matched"], rows))
+            return 0
         t0 = time.perf_counter()
         build_features(store_dir)
         t_features = time.perf_counter() - t0
@@ -183,14 +252,17 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - t1)
         ms = np.array(times[3:]) * 1000
         s50, s95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        log(f"similar: p50 {s50:.1f} ms p95 {s95:.1f} ms")
         rows.append(["similar, k = 10", f"{s50:.1f}", f"{s95:.1f}", "10"])
         checks.append(["similar", "p95 ≤ 50 ms", f"{s95:.1f} ms", "PASS" if s95 <= 50 else "MISS"])
         graph = build_graph(store_dir)
         checks.append(["graph load", "≥ 200,000 edges/s", f"{graph.edges_per_s:,.0f}",
                        "PASS" if graph.edges_per_s >= 200_000 else "MISS"])  # fmt: skip
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     machine = machine_description()
+    built = "written" if args.no_cache else "written (cached, reused across runs)"
     text = "\n".join([
         "## Variant queries, `similar` and the graph (`benchmarks/genomics/queries.py`)",
         "",
@@ -198,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']}, Python {machine['python']}",
         f"- Commit: {git_commit()}, {utc_now()}",
         f"- Store: {sizes['variants']:,} synthetic variants, {sizes['calls']:,} calls, {sizes['samples']} samples; "
-        f"written in {t_write:.0f} s, scalar indexes {t_index:.0f} s, feature vectors and their index "
-        f"{t_features:.0f} s; graph {graph.counts} in {graph.seconds.get('total', 0):.1f} s",
+        f"{built} in {t_write:.0f} s, scalar indexes {t_index:.0f} s, feature vectors and their index "
+        f"{t_features:.0f} s; graph {graph.counts} in {graph.seconds.get('total', 0):.1f} s; the query planner's "
+        f"caches (vid runs, calls per sample and chromosome; once per table version) {t_caches:.1f} s",
         "",
         markdown_table(["query", "p50 ms", "p95 ms", "matched"], rows),
         "",

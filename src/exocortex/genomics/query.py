@@ -1,19 +1,35 @@
 """Variant queries: a :class:`VariantQuery` of filters becomes one Lance SQL predicate.
 
-``run_query(store_dir, query)`` answers in two phases so a broad filter stays cheap:
+``run_query(store_dir, query)`` answers in two phases and never reads more than it returns when
+it can avoid it:
 
-1. the predicate selects only ``vid``, ``chrom_norm``, ``pos`` and the Lance row id of every
-   matching allele; a ``--sample``/``--zygosity`` filter is joined on vid with the ``calls``
-   table, the more selective side first (NumPy ``isin`` for large sets); the survivors are
-   sorted by chromosome (natural order: 1..22, X, Y, MT, then the rest by name) and position,
-   and cut to ``limit``;
+1. selection: the ``limit`` first matching alleles in result order, by (chromosome in natural
+   order: 1..22, X, Y, MT, then the rest by name; position; vid, i.e. file order for alleles at one
+   position), and how many match in all:
+
+   - a region with positions: its one narrow ``pos`` range is read (vid, pos, end, row id) and
+     cut to ``limit`` with a partial selection (``top_positions``);
+   - other variant filters: the count comes from the scalar indexes (``count_rows``); up to
+     ``SCAN_MAX`` matches are read and cut as above; past that, the store's position-sorted vid
+     runs (``StoreLayout.segments``: one per chromosome per sorted file) are walked chromosome by
+     chromosome, reading only the first matches of each run (in a run the smallest vids are the
+     first positions) by small vid windows, then a Lance top-k for what a window did not find;
+   - ``--sample`` (with ``--zygosity`` and/or a whole chromosome, no other filter): the count comes
+     from ``call_counts`` (calls per sample, chromosome and zygosity, one pass per table version),
+     and the first carried vids of each run are read the same way from ``calls``;
+   - other sample/zygosity queries join on vid, the variant side first when there is a variant
+     filter (its calls read by vid range), else the calls; stores whose vids do not follow
+     positions (more than ``MAX_SEGMENTS`` runs) take these general paths too;
 2. the full rows of those ``limit`` alleles are taken by row id, with their carriers (sample
    names, zygosity, GT, GQ, DP) from ``calls``.
 
+The layout (``max_span``, the chromosomes, the runs) and the call counts are derived caches,
+computed on the first query after a table changes and kept in ``genomics/spans.json`` and
+``genomics/call_counts.json``, keyed by the table versions (safe to delete).
+
 A region becomes one narrow ``pos`` range (``start - max_span .. end``, where ``max_span`` is the
-longest allele in the store, cached per variants version in ``genomics/spans.json``) with the
-``end >= start`` test applied in Arrow: Lance would otherwise intersect the near-complete
-result of an ``end`` index range.
+longest allele in the store) with the ``end >= start`` test applied in Arrow: Lance would
+otherwise intersect the near-complete result of an ``end`` index range.
 
 Filters and how they match:
 
@@ -41,8 +57,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,19 +259,11 @@ class QueryResult:
         return {"matched": self.matched, "returned": len(variants), "predicate": self.predicate, "variants": variants}
 
 
-def _run_lance(
-    store: VariantStore, name: str, columns: list[str], where: str | None, what: str, row_id: bool = False
-) -> pa.Table:
-    """The committed rows of ``name`` matching ``where``; Lance's errors about a bad predicate as one line."""
-    if not store.has(name):
-        return store.read(name, columns)
-    scan = store.table(name).search()
-    if where:
-        scan = scan.where(where)
-    if row_id:
-        scan = scan.with_row_id(True)
+@contextlib.contextmanager
+def _lance_errors(what: str) -> Iterator[None]:
+    """Lance's errors about a bad predicate as one line (``ConfigError``)."""
     try:
-        return scan.select(columns).limit(None).to_arrow()
+        yield
     except ValueError as exc:  # lancedb raises ValueError for a predicate it cannot plan
         text = str(exc)
         missing = re.search(r"No field named ([^.\s]+)", text)
@@ -268,15 +276,110 @@ def _run_lance(
         raise ConfigError(f"bad {what}: {short[:200]}") from None
 
 
-_SPAN_CACHE: dict[tuple[str, int], int] = {}
+def _run_lance(
+    store: VariantStore,
+    name: str,
+    columns: list[str],
+    where: str | None,
+    what: str,
+    row_id: bool = False,
+    top: tuple[list[str], int] | None = None,
+) -> pa.Table:
+    """The committed rows of ``name`` matching ``where`` (with ``top=(columns, k)``: the first ``k`` by
+    those columns, ascending, a top-k in Lance); Lance's errors about a bad predicate as one line."""
+    if not store.has(name):
+        return store.read(name, columns)
+    from lancedb.query import ColumnOrdering
+
+    scan = store.table(name).search()
+    if where:
+        scan = scan.where(where)
+    if row_id:
+        scan = scan.with_row_id(True)
+    scan = scan.select(columns)
+    if top is not None:
+        scan = scan.order_by([ColumnOrdering(column_name=c) for c in top[0]]).limit(top[1])
+    else:
+        scan = scan.limit(None)
+    with _lance_errors(what):
+        result: pa.Table = scan.to_arrow()
+    return result
+
+
+def _count(store: VariantStore, name: str, where: str | None, what: str) -> int:
+    """Rows of ``name`` matching ``where``: answered from the scalar indexes when they cover it."""
+    if not store.has(name):
+        return 0
+    with _lance_errors(what):
+        return int(store.table(name).count_rows(where) if where else store.table(name).count_rows())
+
+
+# --- the layout of the variants table ----------------------------------------------------------
+
 SPAN_FILE = "spans.json"
+MAX_SEGMENTS = 10_000
+"""More vid runs than this (an unsorted input): the layout keeps no segments and sample queries
+take the general path."""
 
 
-def max_span(store: VariantStore) -> int:
-    """The longest ``end - pos`` among the committed alleles (bounds the region predicate).
+@dataclass(frozen=True)
+class StoreLayout:
+    """What the query planner knows of the committed variants, computed once per table version."""
 
-    Computed once per variants version (two columns, streamed) and kept in memory and in
-    ``genomics/spans.json``, a derived cache keyed by that version (safe to delete).
+    max_span: int
+    """The longest ``end - pos`` (bounds the region predicate)."""
+    chroms: tuple[str, ...]
+    """Every ``chrom_norm`` in the table, in natural order."""
+    segments: tuple[tuple[int, int, str], ...] | None
+    """``(first vid, last vid, chrom_norm)`` of each maximal run of alleles, in vid order, on one
+    chromosome whose positions never decrease as the vid grows (one run per chromosome per sorted
+    file); every allele lies in exactly one. None when there are more than ``MAX_SEGMENTS``."""
+
+
+_LAYOUT_CACHE: dict[tuple[str, int], StoreLayout] = {}
+
+
+def _compute_layout(store: VariantStore) -> StoreLayout:
+    """One streamed pass over ``vid``, ``chrom_norm``, ``pos`` and ``end``."""
+    span = 0
+    names: dict[str, int] = {}
+    vids: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    if store.has("variants"):
+        scan = store.table("variants").search().select(["vid", "chrom_norm", "pos", "end"]).limit(None)
+        for batch in scan.to_batches(262_144):
+            pos = pc.fill_null(batch.column("pos"), 0)
+            diff = pc.subtract(pc.fill_null(batch.column("end"), 0), pos)
+            span = max(span, int(pc.max(diff).as_py() or 0))
+            chrom = pc.dictionary_encode(pc.fill_null(batch.column("chrom_norm"), ""))
+            local = np.array([names.setdefault(str(n), len(names)) for n in chrom.dictionary.to_pylist()], np.int64)
+            codes.append(local[chrom.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64))
+            vids.append(np.asarray(batch.column("vid").to_numpy(zero_copy_only=False), dtype=np.int64))
+            positions.append(np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64))
+    by_code = list(names)
+    rank = chrom_order(names)
+    chroms = tuple(sorted((c for c in names if c), key=lambda c: rank[c]))
+    if not vids or not sum(len(v) for v in vids):
+        return StoreLayout(span, chroms, ())
+    vid, pos, code = np.concatenate(vids), np.concatenate(positions), np.concatenate(codes)
+    if np.any(np.diff(vid) < 0):
+        order = np.argsort(vid, kind="stable")
+        vid, pos, code = vid[order], pos[order], code[order]
+    breaks = np.flatnonzero((np.diff(code) != 0) | (np.diff(pos) < 0)) + 1
+    if len(breaks) + 1 > MAX_SEGMENTS:
+        return StoreLayout(span, chroms, None)
+    first = np.concatenate([[0], breaks])
+    last = np.concatenate([breaks - 1, [len(vid) - 1]])
+    segments = tuple((int(vid[a]), int(vid[b]), by_code[int(code[a])]) for a, b in zip(first, last, strict=True))
+    return StoreLayout(span, chroms, segments)
+
+
+def store_layout(store: VariantStore) -> StoreLayout:
+    """The :class:`StoreLayout` of the committed variants.
+
+    Kept in memory and in ``genomics/spans.json``, a derived cache keyed by the variants version
+    (safe to delete; a file without the layout's keys is computed again).
     """
     import json
 
@@ -284,36 +387,166 @@ def max_span(store: VariantStore) -> int:
 
     version = int(store.manifest.tables.get("variants", -1))
     key = (str(store.store_dir.resolve()), version)
-    if key in _SPAN_CACHE:
-        return _SPAN_CACHE[key]
+    if key in _LAYOUT_CACHE:
+        return _LAYOUT_CACHE[key]
     path = genomics_dir(store.store_dir) / SPAN_FILE
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("variants_version") == version:
-            _SPAN_CACHE[key] = int(cached["max_span"])
-            return _SPAN_CACHE[key]
+        if cached.get("variants_version") == version and "chroms" in cached:
+            segments = cached["segments"]
+            _LAYOUT_CACHE[key] = StoreLayout(
+                int(cached["max_span"]),
+                tuple(str(c) for c in cached["chroms"]),
+                None if segments is None else tuple((int(a), int(b), str(c)) for a, b, c in segments),
+            )
+            return _LAYOUT_CACHE[key]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    span = 0
-    if store.has("variants"):
-        for batch in store.table("variants").search().select(["pos", "end"]).limit(None).to_batches(262_144):
-            diff = pc.subtract(pc.fill_null(batch.column("end"), 0), pc.fill_null(batch.column("pos"), 0))
-            span = max(span, int(pc.max(diff).as_py() or 0))
-    _SPAN_CACHE[key] = span
+    layout = _compute_layout(store)
+    _LAYOUT_CACHE[key] = layout
+    data = {
+        "variants_version": version,
+        "max_span": layout.max_span,
+        "chroms": list(layout.chroms),
+        "segments": None if layout.segments is None else [list(s) for s in layout.segments],
+    }
     with contextlib.suppress(OSError):  # a read-only store: the in-memory cache still serves this process
-        _atomic_write(path, json.dumps({"variants_version": version, "max_span": span}).encode("utf-8"))
-    return span
+        _atomic_write(path, json.dumps(data).encode("utf-8"))
+    return layout
+
+
+def max_span(store: VariantStore) -> int:
+    """The longest ``end - pos`` among the committed alleles (bounds the region predicate)."""
+    return store_layout(store).max_span
+
+
+COUNTS_FILE = "call_counts.json"
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """Calls per (sample, chromosome, zygosity) of the committed tables, computed once per version."""
+
+    samples: tuple[int, ...]
+    chroms: tuple[str, ...]
+    zygosities: tuple[str, ...]
+    counts: np.ndarray
+    """``[sample, chrom, zygosity]`` -> calls."""
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def count(self, samples: Iterable[int], chrom: str | None, zygosity: str | None) -> int:
+        """Calls of these samples (on ``chrom``, of ``zygosity``; None: any)."""
+        s_index = {s: i for i, s in enumerate(self.samples)}
+        rows = [s_index[s] for s in samples if s in s_index]
+        sub = self.counts[rows]
+        if chrom is not None:
+            sub = sub[:, [i for i, c in enumerate(self.chroms) if c == chrom], :]
+        if zygosity is not None:
+            sub = sub[:, :, [i for i, z in enumerate(self.zygosities) if z == zygosity]]
+        return int(sub.sum())
+
+
+_COUNTS_CACHE: dict[tuple[str, int, int], CallCounts] = {}
+
+
+def _compute_call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
+    """One streamed pass over the calls' ``vid``, ``sample`` and ``zygosity`` (a vid's chromosome is its run's)."""
+    assert layout.segments is not None
+    chroms = layout.chroms
+    zygosities = (*ZYGOSITIES, "")
+    samples = tuple(sorted(int(s) for s in store.read("samples", ["sample"])["sample"].to_pylist()))
+    counts = np.zeros((len(samples), len(chroms), len(zygosities)), dtype=np.int64)
+    if not store.has("calls") or not samples or not layout.segments:
+        return CallCounts(samples, chroms, zygosities, counts)
+    seg_lo = np.array([s[0] for s in layout.segments], dtype=np.int64)
+    seg_hi = np.array([s[1] for s in layout.segments], dtype=np.int64)
+    c_index = {c: i for i, c in enumerate(chroms)}
+    seg_chrom = np.array([c_index.get(s[2], -1) for s in layout.segments], dtype=np.int64)
+    sample_arr = np.array(samples, dtype=np.int64)
+    z_index = {z: i for i, z in enumerate(zygosities)}
+    scan = store.table("calls").search().select(["vid", "sample", "zygosity"]).limit(None)
+    for batch in scan.to_batches(1 << 20):
+        vid = np.asarray(batch.column("vid").to_numpy(zero_copy_only=False), dtype=np.int64)
+        seg = np.searchsorted(seg_lo, vid, side="right") - 1
+        ok = (seg >= 0) & (vid <= seg_hi[np.maximum(seg, 0)])
+        chrom = np.where(ok, seg_chrom[np.maximum(seg, 0)], -1)
+        sample = np.asarray(pc.fill_null(batch.column("sample"), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        s_pos = np.minimum(np.searchsorted(sample_arr, sample), len(samples) - 1)
+        ok &= (sample_arr[s_pos] == sample) & (chrom >= 0)
+        zyg = pc.dictionary_encode(pc.fill_null(batch.column("zygosity"), ""))
+        local = np.array([z_index.get(str(z), len(zygosities) - 1) for z in zyg.dictionary.to_pylist()], np.int64)
+        z = local[zyg.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(len(vid), np.int64)
+        flat = (s_pos[ok] * len(chroms) + chrom[ok]) * len(zygosities) + z[ok]
+        counts += np.bincount(flat, minlength=counts.size).reshape(counts.shape)
+    return CallCounts(samples, chroms, zygosities, counts)
+
+
+def call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
+    """The :class:`CallCounts` of the committed calls (needs ``layout.segments``).
+
+    Kept in memory and in ``genomics/call_counts.json``, a derived cache keyed by the variants and
+    calls versions (safe to delete).
+    """
+    import json
+
+    from exocortex.store.meta import _atomic_write
+
+    versions = (int(store.manifest.tables.get("variants", -1)), int(store.manifest.tables.get("calls", -1)))
+    key = (str(store.store_dir.resolve()), *versions)
+    if key in _COUNTS_CACHE:
+        return _COUNTS_CACHE[key]
+    path = genomics_dir(store.store_dir) / COUNTS_FILE
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("versions") == list(versions):
+            _COUNTS_CACHE[key] = CallCounts(
+                tuple(int(s) for s in cached["samples"]),
+                tuple(str(c) for c in cached["chroms"]),
+                tuple(str(z) for z in cached["zygosities"]),
+                np.array(cached["counts"], dtype=np.int64).reshape(
+                    len(cached["samples"]), len(cached["chroms"]), len(cached["zygosities"])
+                ),
+            )
+            return _COUNTS_CACHE[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    counts = _compute_call_counts(store, layout)
+    _COUNTS_CACHE[key] = counts
+    data = {
+        "versions": list(versions),
+        "samples": list(counts.samples),
+        "chroms": list(counts.chroms),
+        "zygosities": list(counts.zygosities),
+        "counts": counts.counts.ravel().tolist(),
+    }
+    with contextlib.suppress(OSError):  # a read-only store: the in-memory cache still serves this process
+        _atomic_write(path, json.dumps(data).encode("utf-8"))
+    return counts
+
+
+# --- samples and carriers --------------------------------------------------------------------
+
+
+def _samples_of(store: VariantStore, name: str) -> pa.Table:
+    """The samples named ``name`` (the samples table is read once per open store: it is small)."""
+    table: pa.Table | None = getattr(store, "_samples_table", None)
+    if table is None:
+        table = store.read("samples", ["sample", "name", "source"])
+        store._samples_table = table  # type: ignore[attr-defined]
+    samples = table.filter(pc.equal(table["name"], name))
+    if not samples.num_rows:
+        known = store.read("samples", ["name"])["name"].to_pylist()
+        shown = ", ".join(str(n) for n in known[:10]) + (", ..." if len(known) > 10 else "")
+        raise NoMatchesError(f"no sample named {name!r} in the variant store (samples: {shown or 'none'})")
+    return samples
 
 
 def sample_ids(store: VariantStore, name: str) -> list[int]:
     """The sample ids named ``name`` (one per source that has it); ``NoMatchesError`` when none."""
-    samples = store.read("samples", ["sample", "name"], f"name = {sql_string(name)}")
-    ids = samples["sample"].to_pylist()
-    if not ids:
-        known = store.read("samples", ["name"])["name"].to_pylist()
-        shown = ", ".join(str(n) for n in known[:10]) + (", ..." if len(known) > 10 else "")
-        raise NoMatchesError(f"no sample named {name!r} in the variant store (samples: {shown or 'none'})")
-    return [int(i) for i in ids]
+    return [int(i) for i in _samples_of(store, name)["sample"].to_pylist()]
 
 
 def sample_names(store: VariantStore) -> dict[int, str]:
@@ -326,16 +559,23 @@ def sample_names(store: VariantStore) -> dict[int, str]:
     return cached
 
 
-def _calls_predicate(store: VariantStore, query: VariantQuery) -> str | None:
-    """The ``calls`` predicate of ``query.sample``/``query.zygosity``, or None when neither is given."""
+def _calls_predicate(store: VariantStore, query: VariantQuery) -> tuple[str | None, bool, tuple[int, ...] | None]:
+    """The ``calls`` predicate of ``query.sample``/``query.zygosity`` (None when neither is given);
+    whether its rows are one per matching allele (a sample filter whose ids are all from different
+    sources: a vid names its source, so no allele is counted twice); the sample ids."""
     parts = []
+    one_per_allele = False
+    ids: tuple[int, ...] | None = None
     if query.sample:
-        parts.append(f"sample IN ({', '.join(str(i) for i in sample_ids(store, query.sample))})")
+        samples = _samples_of(store, query.sample)
+        ids = tuple(int(i) for i in samples["sample"].to_pylist())
+        parts.append(f"sample IN ({', '.join(str(i) for i in ids)})")
+        one_per_allele = len(set(samples["source"].to_pylist())) == len(ids)
     if query.zygosity:
         if query.zygosity not in ZYGOSITIES:
             raise ConfigError(f"unknown zygosity {query.zygosity!r} (one of {', '.join(ZYGOSITIES)})")
         parts.append(f"zygosity = {sql_string(query.zygosity)}")
-    return " AND ".join(parts) if parts else None
+    return (" AND ".join(parts) if parts else None), one_per_allele, ids
 
 
 def carriers_of(
@@ -360,42 +600,302 @@ def carriers_of(
     return out
 
 
+# --- selecting the returned alleles ----------------------------------------------------------
+
+SCAN_MAX = 5_000
+"""A query (without a sample filter) matching at most this many alleles reads them all and sorts them
+in NumPy; a broader one asks Lance for the top ``limit`` of one chromosome at a time (measured at 5M
+alleles: reading 22k scattered matches costs 60 ms, a chromosome's top-k 5-20 ms)."""
+WINDOW_MIN = 256
+"""The narrowest vid window read when walking a position-sorted run for its first matches."""
+WINDOW_TRIES = 3
+"""Windows tried (each four times as wide) before the rest of a run is asked for with a Lance top-k."""
+CALL_WINDOW_ROWS_MAX = 50_000
+"""A window of calls is read whole (and filtered on sample and zygosity in NumPy) when it should hold
+at most this many calls; else the sample predicate goes to Lance (its index then costs ~10 ms)."""
+
+_HIT_COLUMNS = ["vid", "chrom_norm", "pos"]
+_POS_BITS = 40
+
+
+def top_positions(
+    chrom_norm: pa.Array | pa.ChunkedArray, pos: pa.Array | pa.ChunkedArray, vid: pa.Array | pa.ChunkedArray, k: int
+) -> np.ndarray:
+    """Indices of the first ``k`` rows by (chromosome in natural order, position, vid), in that order.
+
+    A partial selection (``argpartition``) on the chromosome rank and position, then a sort of the
+    ``k`` (plus ties) selected: linear in the number of rows rather than a full sort.
+    """
+    n = len(vid)
+    k = max(0, min(k, n))
+    if k == 0:
+        return np.zeros(0, np.int64)
+    chrom = pc.dictionary_encode(chrom_norm.combine_chunks() if isinstance(chrom_norm, pa.ChunkedArray) else chrom_norm)
+    names = chrom.dictionary.to_numpy(zero_copy_only=False)
+    rank_of = chrom_order(names)
+    ranks = np.array([rank_of[str(n)] for n in names], dtype=np.int64)
+    chrom_rank = ranks[chrom.indices.to_numpy(zero_copy_only=False)]
+    positions = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    vids = np.asarray(pc.fill_null(vid, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if positions.min() < 0 or positions.max() >= 1 << _POS_BITS:
+        return np.lexsort((vids, positions, chrom_rank))[:k]
+    key = (chrom_rank << _POS_BITS) | positions
+    if k < n:
+        kth = key[np.argpartition(key, k - 1)[k - 1]]
+        candidates = np.flatnonzero(key <= kth)
+    else:
+        candidates = np.arange(n)
+    return candidates[np.lexsort((vids[candidates], key[candidates]))][:k]
+
+
+def _top(hits: pa.Table, k: int) -> pa.Table:
+    """The first ``k`` rows of ``hits`` in result order."""
+    return hits.take(pa.array(top_positions(hits["chrom_norm"], hits["pos"], hits["vid"], k)))
+
+
+def _and(*parts: str | None) -> str | None:
+    kept = [f"({p})" for p in parts if p]
+    return " AND ".join(kept) if kept else None
+
+
+def _vid_range(lo: int, hi: int) -> str:
+    return f"vid >= {lo} AND vid <= {hi}"
+
+
 def _vid_list(vids: np.ndarray) -> str:
     return f"vid IN ({', '.join(map(str, vids.tolist()))})" if len(vids) else "vid < 0"
 
 
-def _matches(store: VariantStore, query: VariantQuery, what: str) -> tuple[pa.Table, str | None]:
-    """(vid, chrom_norm, pos, _rowid) of every allele matching ``query``, and the variants predicate.
+@dataclass
+class _Plan:
+    """What ``_select`` needs of a query."""
 
-    With a sample/zygosity filter, the more selective side goes first: the variant predicate when
-    it leaves at most ``VID_IN_MAX`` alleles (their calls are then looked up by vid), else the calls.
-    """
-    columns = ["vid", "chrom_norm", "pos"]
-    region = parse_region(query.region) if query.region else None
-    predicate = variant_predicate(query, max_span(store) if region else None)
-    calls_where = _calls_predicate(store, query)
+    store: VariantStore
+    query: VariantQuery
+    what: str
+    region: Region | None
+    predicate: str | None
+    """Every variants-table filter, the region included."""
+    others: str | None
+    """The variants-table filters other than the region."""
+    calls_where: str | None
+    one_per_allele: bool
+    sample_ids: tuple[int, ...] | None = None
+    zygosity: str | None = None
 
-    def scan(where: str | None) -> pa.Table:
+    def scan(self, where: str | None) -> pa.Table:
+        """(vid, chrom_norm, pos, _rowid) of every allele matching ``where`` (and the region's end test)."""
+        region = self.region
         if region is None or region.start is None:
-            return _run_lance(store, "variants", columns, where, what, row_id=True)
-        found = _run_lance(store, "variants", [*columns, "end"], where, what, row_id=True)
-        return found.filter(pc.greater_equal(found["end"], region.start))
+            return _run_lance(self.store, "variants", _HIT_COLUMNS, where, self.what, row_id=True)
+        found = _run_lance(self.store, "variants", ["vid", "pos", "end"], where, self.what, row_id=True)
+        found = found.filter(pc.greater_equal(found["end"], region.start))
+        chrom = pa.array([region.chrom_norm] * found.num_rows, pa.string())  # the predicate pins it
+        return pa.table({"vid": found["vid"], "chrom_norm": chrom, "pos": found["pos"], "_rowid": found["_rowid"]})
 
-    if calls_where is None:
-        return scan(predicate), predicate
-    hits: pa.Table | None = None
-    if predicate:
-        hits = scan(predicate)
-        if hits.num_rows <= VID_IN_MAX:
-            vids = hits["vid"].to_numpy()
-            carried = store.read("calls", ["vid"], f"{calls_where} AND {_vid_list(vids)}")["vid"].to_numpy()
-            return hits.filter(pa.array(np.isin(vids, carried))), predicate
-    carried = np.unique(store.read("calls", ["vid"], calls_where)["vid"].to_numpy())
-    if hits is None:
-        if len(carried) <= VID_IN_MAX:
-            return _run_lance(store, "variants", columns, _vid_list(carried), what, row_id=True), predicate
-        hits = _run_lance(store, "variants", columns, None, what, row_id=True)
-    return hits.filter(pa.array(np.isin(hits["vid"].to_numpy(), carried))), predicate
+    def chromosome_top(self, chrom: str, where: str | None, k: int) -> pa.Table:
+        """The first ``k`` alleles of one chromosome matching ``where``, by (position, vid): a Lance top-k."""
+        return _run_lance(
+            self.store, "variants", _HIT_COLUMNS, _and(f"chrom_norm = {sql_string(chrom)}", where), self.what,
+            row_id=True, top=(["pos", "vid"], k),
+        )  # fmt: skip
+
+    def by_vids(self, vids: np.ndarray) -> pa.Table:
+        return _run_lance(self.store, "variants", _HIT_COLUMNS, _vid_list(vids), self.what, row_id=True)
+
+
+def _select(plan: _Plan, k: int) -> tuple[pa.Table, int]:
+    """(vid, chrom_norm, pos, _rowid) of the first ``k`` matching alleles in result order, and how many match."""
+    if plan.calls_where is None:
+        return _select_variants(plan, k)
+    region = plan.region
+    layout = store_layout(plan.store)
+    if (
+        plan.others is None
+        and (region is None or region.start is None)
+        and plan.one_per_allele
+        and layout.segments is not None
+    ):
+        return _select_sample_runs(plan, layout, k)
+    return _select_joined(plan, k)
+
+
+Fetch = Callable[[int, int, "int | None"], pa.Table]
+"""``fetch(lo, hi, top)``: the matches (with a ``vid`` column) whose vid is in ``[lo, hi]``; with
+``top``, only the ``top`` smallest vids."""
+
+
+def _smallest_vids(fetch: Fetch, lo: int, hi: int, need: int, density: float) -> pa.Table:
+    """The ``need`` matches of ``[lo, hi]`` with the smallest vids, ascending.
+
+    Reads growing vid windows from ``lo`` (the first sized from ``density``, the share of vids that
+    match), then asks Lance for a top-k over what is left of the range.
+    """
+    parts: list[pa.Table] = []
+    start = lo
+    width = max(WINDOW_MIN, int(need / max(density, 1e-9) * 1.5))
+    for _ in range(WINDOW_TRIES):
+        if start > hi or need <= 0:
+            break
+        stop = min(hi, start + width - 1)
+        got = fetch(start, stop, None)
+        got = got.take(pa.array(np.argsort(got["vid"].to_numpy(), kind="stable")[:need]))
+        parts.append(got)
+        need -= got.num_rows
+        start, width = stop + 1, width * 4
+    if need > 0 and start <= hi:
+        parts.append(fetch(start, hi, need))
+    return pa.concat_tables(parts)
+
+
+def _first_in_runs(
+    plan: _Plan, segments: list[tuple[int, int, str]], chroms: tuple[str, ...], fetch: Fetch, k: int, density: float
+) -> pa.Table:
+    """The first ``k`` matches by (chromosome, position, vid) among position-sorted vid runs.
+
+    Within a run the smallest vids are the first positions, so a chromosome's first ``k`` are among
+    the first ``k`` of each of its runs; chromosomes are visited in natural order until ``k`` are found.
+    """
+    rank = {c: i for i, c in enumerate(chroms)}
+    parts: list[pa.Table] = []
+    need = k
+    for chrom in sorted({c for _, _, c in segments}, key=lambda c: rank.get(c, len(rank))):
+        found = [_smallest_vids(fetch, lo, hi, need, density) for lo, hi, c in segments if c == chrom]
+        got = pa.concat_tables(found)
+        if not got.num_rows:
+            continue
+        if "pos" not in got.column_names:
+            got = plan.by_vids(got["vid"].to_numpy())
+        got = _top(got, need)
+        parts.append(got)
+        need -= got.num_rows
+        if need <= 0:
+            break
+    return pa.concat_tables(parts) if parts else plan.scan("vid < 0")
+
+
+def _select_variants(plan: _Plan, k: int) -> tuple[pa.Table, int]:
+    """No sample filter: the matches are counted from the indexes; a broad query reads only the first
+    matches of each position-sorted vid run (``StoreLayout.segments``), chromosome by chromosome, or,
+    on a store without such runs, asks Lance for each chromosome's top-k."""
+    region = plan.region
+    if region is not None and region.start is not None:  # one narrow position range: read it
+        hits = plan.scan(plan.predicate)
+        return _top(hits, k), hits.num_rows
+    matched = _count(plan.store, "variants", plan.predicate, plan.what)
+    if k == 0 or matched == 0:
+        return plan.scan("vid < 0"), matched
+    if matched <= SCAN_MAX:
+        return _top(plan.scan(plan.predicate), k), matched
+    layout = store_layout(plan.store)
+    if layout.segments is not None:
+        segments = [s for s in layout.segments if region is None or s[2] == region.chrom_norm]
+        alleles = sum(hi - lo + 1 for lo, hi, _ in segments)
+
+        def fetch(lo: int, hi: int, top: int | None) -> pa.Table:
+            where = _and(plan.others, _vid_range(lo, hi))
+            return _run_lance(
+                plan.store, "variants", _HIT_COLUMNS, where, plan.what, row_id=True,
+                top=None if top is None else (["vid"], top),
+            )  # fmt: skip
+
+        return _first_in_runs(plan, segments, layout.chroms, fetch, k, matched / max(alleles, 1)), matched
+    chroms = [region.chrom_norm] if region is not None else list(layout.chroms)
+    parts: list[pa.Table] = []
+    need = k
+    for chrom in chroms:
+        got = plan.chromosome_top(chrom, plan.others, need)
+        parts.append(got)
+        need -= got.num_rows
+        if need <= 0:
+            break
+    return pa.concat_tables(parts), matched
+
+
+def _select_sample_runs(plan: _Plan, layout: StoreLayout, k: int) -> tuple[pa.Table, int]:
+    """A sample (and zygosity) filter, alone or with a whole chromosome, on a store whose alleles lie
+    in position-sorted vid runs: the count comes from :func:`call_counts` (one call per matching
+    allele), and only the first carried vids of each run are read."""
+    region = plan.region
+    assert layout.segments is not None and plan.sample_ids is not None
+    segments = [s for s in layout.segments if region is None or s[2] == region.chrom_norm]
+    counts = call_counts(plan.store, layout)
+    matched = counts.count(plan.sample_ids, None if region is None else region.chrom_norm, plan.zygosity)
+    if k == 0 or matched == 0:
+        return plan.scan("vid < 0"), matched
+    alleles = sum(hi - lo + 1 for lo, hi, _ in segments)
+    density = matched / max(alleles, 1)
+    ids = np.array(plan.sample_ids, dtype=np.int64)
+    # a window read without the sample predicate holds every carrier's call: keep it small
+    calls_per_allele = counts.total / max(sum(hi - lo + 1 for lo, hi, _ in layout.segments), 1)
+    by_range = calls_per_allele * k / max(density, 1e-9) <= CALL_WINDOW_ROWS_MAX
+
+    def fetch(lo: int, hi: int, top: int | None) -> pa.Table:
+        if top is not None or not by_range:
+            return _run_lance(
+                plan.store, "calls", ["vid"], _and(plan.calls_where, _vid_range(lo, hi)), plan.what,
+                top=None if top is None else (["vid"], top),
+            )  # fmt: skip
+        calls = _run_lance(plan.store, "calls", ["vid", "sample", "zygosity"], _vid_range(lo, hi), plan.what)
+        keep = np.isin(calls["sample"].to_numpy(), ids)
+        if plan.zygosity:
+            keep &= pc.fill_null(pc.equal(calls["zygosity"], plan.zygosity), False).to_numpy(zero_copy_only=False)
+        return calls.filter(pa.array(keep)).select(["vid"])
+
+    return _first_in_runs(plan, segments, layout.chroms, fetch, k, density), matched
+
+
+def _carried_in(plan: _Plan, vids: np.ndarray) -> np.ndarray:
+    """The vids among ``vids`` with a call matching the sample/zygosity filter.
+
+    When the calls of the vid range ``[min, max]`` should number at most ``CALL_WINDOW_ROWS_MAX``
+    they are read whole and filtered in NumPy (no sample index lookup); else the filter goes to
+    Lance with ``vid IN (...)`` (up to ``VID_IN_MAX`` vids) or the vid range.
+    """
+    if not len(vids):
+        return vids
+    store = plan.store
+    lo, hi = int(vids.min()), int(vids.max())
+    calls_per_allele = _count(store, "calls", None, plan.what) / max(_count(store, "variants", None, plan.what), 1)
+    if (hi - lo + 1) * calls_per_allele <= CALL_WINDOW_ROWS_MAX:
+        calls = _run_lance(store, "calls", ["vid", "sample", "zygosity"], _vid_range(lo, hi), plan.what)
+        keep = np.ones(calls.num_rows, dtype=bool)
+        if plan.sample_ids is not None:
+            keep &= np.isin(calls["sample"].to_numpy(), np.array(plan.sample_ids, dtype=np.int64))
+        if plan.zygosity:
+            keep &= pc.fill_null(pc.equal(calls["zygosity"], plan.zygosity), False).to_numpy(zero_copy_only=False)
+        carried = calls["vid"].to_numpy()[keep]
+    else:
+        within = _vid_list(vids) if len(vids) <= VID_IN_MAX else _vid_range(lo, hi)
+        carried = _run_lance(store, "calls", ["vid"], _and(plan.calls_where, within), plan.what)["vid"].to_numpy()
+    return vids[np.isin(vids, carried)]
+
+
+def _select_joined(plan: _Plan, k: int) -> tuple[pa.Table, int]:
+    """A sample/zygosity filter joined on vid with the variant filters, the more selective side first:
+    the variant matches when there is a variant filter (their calls looked up in their vid range),
+    else the calls."""
+    if plan.predicate:
+        hits = plan.scan(plan.predicate)
+        vids = hits["vid"].to_numpy()
+        hits = hits.filter(pa.array(np.isin(vids, _carried_in(plan, vids))))
+        return _top(hits, k), hits.num_rows
+    carried = np.unique(_run_lance(plan.store, "calls", ["vid"], plan.calls_where, plan.what)["vid"].to_numpy())
+    if len(carried) <= VID_IN_MAX:
+        hits = plan.by_vids(carried)
+    else:
+        hits = plan.scan(None)
+        hits = hits.filter(pa.array(np.isin(hits["vid"].to_numpy(), carried)))
+    return _top(hits, k), hits.num_rows
+
+
+def _plan(store: VariantStore, query: VariantQuery, what: str) -> _Plan:
+    region = parse_region(query.region) if query.region else None
+    span = max_span(store) if region is not None and region.start is not None else None
+    predicate = variant_predicate(query, span)
+    others = variant_predicate(replace(query, region=None))
+    calls_where, one_per_allele, ids = _calls_predicate(store, query)
+    return _Plan(store, query, what, region, predicate, others, calls_where, one_per_allele, ids, query.zygosity)
 
 
 def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with_carriers: bool = True) -> QueryResult:
@@ -411,12 +911,12 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
     store = store_dir if isinstance(store_dir, VariantStore) else VariantStore(store_dir)
     table = store.table("variants")  # IndexNotFoundError when nothing was ingested
     what = "--where predicate" if query.where else "query"
-    hits, predicate = _matches(store, query, what)
+    plan = _plan(store, query, what)
+    hits, matched = _select(plan, query.limit)
     t1 = time.perf_counter()
-    order = sort_positions(hits["chrom_norm"], hits["pos"])[: query.limit]
-    top = hits["vid"].to_numpy()[order]
+    top = hits["vid"].to_numpy()
     if len(top):
-        row_ids = hits["_rowid"].to_numpy()[order]
+        row_ids = hits["_rowid"].to_numpy()
         rows = table.take_row_ids([int(r) for r in row_ids]).select(ROW_COLUMNS).to_arrow()
         rank = {int(v): i for i, v in enumerate(top.tolist())}
         rows = rows.take(pa.array(np.argsort([rank[int(v)] for v in rows["vid"].to_pylist()], kind="stable")))
@@ -428,8 +928,8 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
     return QueryResult(
         rows=rows,
         carriers=carriers,
-        matched=hits.num_rows,
-        predicate=predicate,
+        matched=matched,
+        predicate=plan.predicate,
         timings={"match_s": t1 - t0, "rows_s": t2 - t1, "carriers_s": t3 - t2},
     )
 
@@ -486,5 +986,6 @@ def create_filter_indexes(store_dir: str | Path, wait_s: float = 0.0) -> dict[st
 
 __all__ = [
     "DEFAULT_LIMIT", "QueryResult", "Region", "VariantQuery", "carriers_of", "check_where",
-    "create_filter_indexes", "parse_region", "run_query", "sample_ids", "sort_positions", "variant_predicate",
+    "StoreLayout", "create_filter_indexes", "parse_region", "run_query", "sample_ids", "sort_positions", "store_layout",
+    "top_positions", "variant_predicate",
 ]  # fmt: skip
