@@ -1,18 +1,29 @@
 """Stream VCF/BCF files into the variant store: one row per ALT allele, non-reference calls only.
 
-Reading. cyvcf2 (htslib) parses records at C speed and gives each record's genotypes as NumPy
-arrays. Per record the converter keeps one short tuple of the columns that vary (key, line,
-chrom_norm, source and the annotation columns of unannotated rows are derived per batch with
-Arrow compute), writes the INFO JSON in the same pass that reads INFO, and keeps only
-``genotype.array()`` and the DP/GQ/AD arrays; once :data:`GENOTYPE_CHUNK_CELLS` (records x
-samples) are buffered, elementwise passes over the stacked (records x samples x ploidy) array
+Reading. Text VCF (plain, BGZF, plain gzip) goes through the columnar path of
+:mod:`~exocortex.genomics.textpath` first: whole blocks of lines are tokenized with NumPy and
+turned into rows with Arrow compute, and only the lines it does not take (several ALTs,
+annotations, FORMAT fields beyond GT on a carrier, anything unusual) are parsed one by one by
+htslib (``Writer.variant_from_string``) and the record converter below. A file whose first
+block is mostly such lines, and every BCF, is read record by record through cyvcf2 instead.
+Both ways give the same rows (``tests/test_vcf_textpath.py``).
+
+The record converter: cyvcf2 (htslib) parses records at C speed and gives each record's
+genotypes as NumPy arrays. Per record the converter keeps one short tuple of the columns that
+vary (key, line, chrom_norm, source and the annotation columns of unannotated rows are derived
+per batch with Arrow compute), writes the INFO JSON in the same pass that reads INFO, and keeps
+only ``genotype.array()`` and the DP/GQ/AD arrays; once :data:`GENOTYPE_CHUNK_CELLS` (records
+x samples) are buffered, elementwise passes over the stacked (records x samples x ploidy) array
 find the carrier cells, and everything else (zygosity, phase, ploidy, GT string from a small
-cache of encoded genotypes, depths) runs on the carriers only. GT and zygosity columns are built
-as Arrow ``take`` over a small dictionary, not from Python strings. Single-sample files skip
-the arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what
-keeps a gVCF fast. The cyclic GC is off during a file (a batch is freed by reference counting;
-one young-generation collection runs per batch). Memory is bounded by two batches (one being
-built, one being written): nothing holds the whole file.
+cache of encoded genotypes, depths) runs on the carriers only; the columnar path hands its
+carrier cells to the same code. GT and zygosity columns are built as Arrow ``take`` over a
+small dictionary, not from Python strings. Single-sample files skip the arrays when
+``gt_types`` (computed in C) says the call is 0/0 or missing, which is what keeps a gVCF fast.
+No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sample and batch into
+``no_calls``: ``calls`` holds carriers only, so missingness needs its own count. The cyclic GC
+is off during a file (a batch is freed by reference counting; one young-generation collection
+runs per batch), and freed memory is handed back to the OS after every batch. Memory is
+bounded by two batches (one being built, one being written): nothing holds the whole file.
 
 Batches and the commit protocol. Records are gathered into batches of ``batch_size`` records
 (default :data:`DEFAULT_BATCH_RECORDS`, counted in *file records*, so a resume can skip an exact
@@ -50,10 +61,7 @@ order, at most one is in flight, and a failure surfaces at the next batch. Batch
 may reach the rejects file before batch N commits: a resume truncates them away. The scalar
 indexes are built once at the end (:data:`INDEX_BUILDERS` at a time).
 
-Throughput (2 shared cores, end to end through the CLI, which spends ~2 s importing lancedb
-and itself): about 50-60k records/s on the NA12878 gVCF, 30k/s on a small sites-only file,
-and ~4M genotypes/s on a 1,000-sample cohort. What remains is per-record attribute access on
-cyvcf2 records and the Python row tuple, htslib's own parsing, and the index builds.
+Throughput: see ``docs/benchmarks.md`` (section genomics, ``benchmarks/genomics/run.py``).
 """
 
 from __future__ import annotations
