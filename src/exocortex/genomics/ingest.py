@@ -380,6 +380,27 @@ _ANN_COLUMNS = (
 )  # fmt: skip
 
 
+class _AllMissing:
+    """A FORMAT column of ``size`` calls that the file does not have (written as nulls)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _concat(values: list[Any]) -> Any:
+    """Concatenated call columns; all-missing FORMAT parts stay one :class:`_AllMissing`."""
+    if all(isinstance(v, _AllMissing) for v in values):
+        return _AllMissing(sum(v.size for v in values))
+    return np.concatenate(
+        [np.full(v.size, _INT32_MISSING, dtype=np.int32) if isinstance(v, _AllMissing) else v for v in values]
+    )
+
+
 def _no_annotations(n: int) -> dict[str, pa.Array]:
     cols: dict[str, pa.Array] = {}
     for name in _ANN_COLUMNS:
@@ -397,7 +418,8 @@ class _Batch:
     line_base: int | None = None  # header lines of a text VCF (line = line_base + record + 1)
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # _ROW_COLUMNS
     ann: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # row index -> _ANN_COLUMNS, annotated rows only
-    calls: dict[str, list[np.ndarray]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
+    calls: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
+    """Per call column, one NumPy array per genotype flush (:class:`_AllMissing` for absent FORMAT fields)."""
     gt_strings: list[pa.Array] = field(default_factory=list)
     rejects: list[tuple[int | None, int, str, str]] = field(default_factory=list)
     records: int = 0
@@ -500,23 +522,28 @@ class _Batch:
         self.no_calls += counts
 
     def calls_table(self, batch: int) -> pa.Table:
+        """The calls, one Arrow chunk per genotype flush (no concatenation copy)."""
         if not self.n_calls:
             return CALLS.empty_table()
-        cat = {k: np.concatenate(v) for k, v in self.calls.items() if v}
-        arrays: list[pa.Array] = []
+        columns: list[pa.ChunkedArray] = []
         for f in CALLS:
             if f.name == "batch":
-                arrays.append(pa.array(np.full(self.n_calls, batch, dtype=np.int64)))
+                chunks = [pa.array(np.full(len(v), batch, dtype=np.int64)) for v in self.calls["vid"]]
             elif f.name == "gt":
-                arrays.append(pa.concat_arrays(self.gt_strings))
+                chunks = self.gt_strings
             elif f.name == "zygosity":
-                arrays.append(_ZYG.take(pa.array(cat["zygosity"])))
+                chunks = [_ZYG.take(pa.array(v)) for v in self.calls["zygosity"]]
             elif f.name in ("dp", "gq", "ad_ref", "ad_alt"):
-                values = cat[f.name]
-                arrays.append(pa.array(values, type=pa.int32(), mask=values == _INT32_MISSING))
+                chunks = [
+                    pa.nulls(v.size, type=pa.int32())
+                    if isinstance(v, _AllMissing)
+                    else pa.array(v, type=pa.int32(), mask=v == _INT32_MISSING)
+                    for v in self.calls[f.name]
+                ]
             else:
-                arrays.append(pa.array(cat[f.name], type=f.type))
-        return pa.Table.from_arrays(arrays, schema=CALLS)
+                chunks = [pa.array(v, type=f.type) for v in self.calls[f.name]]
+            columns.append(pa.chunked_array(chunks, type=f.type))
+        return pa.Table.from_arrays(columns, schema=CALLS)
 
 
 class _RecordConverter:
@@ -774,7 +801,7 @@ class _RecordConverter:
         codes = codes * 2 + phased
         na = n_alts[r_idx]
         top = min(top_allele, int(n_alts.max()))
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in CALLS.names if name != "batch"}
+        parts: dict[str, list[Any]] = {name: [] for name in CALLS.names if name != "batch"}
         for i in range(1, top + 1):
             count = (cols[0] == i).astype(np.int8)
             for c in cols[1:]:
@@ -798,7 +825,7 @@ class _RecordConverter:
             parts["zygosity"].append(zyg.astype(np.int8))
             parts["phased"].append(phased[k])
             parts["ploidy"].append(pk)
-            missing = np.full(k.size, _INT32_MISSING, dtype=np.int32)
+            missing = _AllMissing(k.size)
             parts["dp"].append(missing if dp is None else dp[rk, sk, 0])
             parts["gq"].append(missing if gq is None else gq[rk, sk, 0])
             if ad is None or i >= ad.shape[2]:
@@ -812,9 +839,9 @@ class _RecordConverter:
         if len(parts["vid"]) == 1:  # one allele pass: np.nonzero already gave (vid, sample) order
             cat = {name: values[0] for name, values in parts.items()}
         else:
-            cat = {name: np.concatenate(values) for name, values in parts.items()}
+            cat = {name: _concat(values) for name, values in parts.items()}
             order = np.lexsort((cat["sample"], cat["vid"]))  # calls in (vid, sample) order
-            cat = {name: values[order] for name, values in cat.items()}
+            cat = {name: values if isinstance(values, _AllMissing) else values[order] for name, values in cat.items()}
         gt_codes = cat.pop("gt")
         if int(gt_codes.max()) < 1 << 22:
             uniq = np.flatnonzero(np.bincount(gt_codes))
