@@ -17,8 +17,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 # Lance's Rust logger warns on routine events (creating a table) on stderr; keep it to errors for
-# every module that opens Lance (code store, variant store, vector tiers) unless the user asks.
+# every module that opens Lance (code store, variant store, vector tiers) unless the user asks:
+# LANCEDB_LOG for lancedb, LANCE_LOG for pylance (``import lance``, the variant store).
 os.environ.setdefault("LANCEDB_LOG", "error")
+os.environ.setdefault("LANCE_LOG", "error")
 
 __version__ = "0.1.0"
 

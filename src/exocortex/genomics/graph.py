@@ -107,7 +107,7 @@ def _write_parquet(path: Path, schema: pa.Schema, batches: Any) -> int:
 def _stream(store: VariantStore, name: str, columns: list[str]) -> Any:
     if not store.has(name):
         return iter(())
-    return store.table(name).search().select(columns).limit(None).to_batches(BATCH_ROWS)
+    return store.table(name).batches(columns, batch_rows=BATCH_ROWS)
 
 
 def _export(store: VariantStore, tmp: Path) -> dict[str, int]:

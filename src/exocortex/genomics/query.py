@@ -264,14 +264,14 @@ def _lance_errors(what: str) -> Iterator[None]:
     """Lance's errors about a bad predicate as one line (``ConfigError``)."""
     try:
         yield
-    except ValueError as exc:  # lancedb raises ValueError for a predicate it cannot plan
+    except ValueError as exc:  # the store's tables raise ValueError for a predicate Lance cannot plan
         text = str(exc)
         missing = re.search(r"No field named ([^.\s]+)", text)
         if missing:
             raise ConfigError(
                 f"unknown column {missing.group(1)} in {what} (columns: {', '.join(ROW_COLUMNS)}, ...)"
             ) from None
-        short = re.sub(r"^Invalid input, ", "", text.splitlines()[0] if text else type(exc).__name__)
+        short = re.sub(r"^Invalid (user )?input[:,] ", "", text.splitlines()[0] if text else type(exc).__name__)
         short = re.sub(r", /\S+\.rs:\d+:\d+$", "", short)
         raise ConfigError(f"bad {what}: {short[:200]}") from None
 
@@ -289,21 +289,9 @@ def _run_lance(
     those columns, ascending, a top-k in Lance); Lance's errors about a bad predicate as one line."""
     if not store.has(name):
         return store.read(name, columns)
-    from lancedb.query import ColumnOrdering
-
-    scan = store.table(name).search()
-    if where:
-        scan = scan.where(where)
-    if row_id:
-        scan = scan.with_row_id(True)
-    scan = scan.select(columns)
-    if top is not None:
-        scan = scan.order_by([ColumnOrdering(column_name=c) for c in top[0]]).limit(top[1])
-    else:
-        scan = scan.limit(None)
+    order_by, limit = top if top is not None else (None, None)
     with _lance_errors(what):
-        result: pa.Table = scan.to_arrow()
-    return result
+        return store.table(name).scan(columns, where, row_id=row_id, order_by=order_by, limit=limit)
 
 
 def _count(store: VariantStore, name: str, where: str | None, what: str) -> int:
@@ -311,7 +299,7 @@ def _count(store: VariantStore, name: str, where: str | None, what: str) -> int:
     if not store.has(name):
         return 0
     with _lance_errors(what):
-        return int(store.table(name).count_rows(where) if where else store.table(name).count_rows())
+        return store.table(name).count_rows(where)
 
 
 # --- the layout of the variants table ----------------------------------------------------------
@@ -347,8 +335,7 @@ def _compute_layout(store: VariantStore) -> StoreLayout:
     positions: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     if store.has("variants"):
-        scan = store.table("variants").search().select(["vid", "chrom_norm", "pos", "end"]).limit(None)
-        for batch in scan.to_batches(262_144):
+        for batch in store.table("variants").batches(["vid", "chrom_norm", "pos", "end"], batch_rows=262_144):
             pos = pc.fill_null(batch.column("pos"), 0)
             diff = pc.subtract(pc.fill_null(batch.column("end"), 0), pos)
             span = max(span, int(pc.max(diff).as_py() or 0))
@@ -467,8 +454,7 @@ def _compute_call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts
     seg_chrom = np.array([c_index.get(s[2], -1) for s in layout.segments], dtype=np.int64)
     sample_arr = np.array(samples, dtype=np.int64)
     z_index = {z: i for i, z in enumerate(zygosities)}
-    scan = store.table("calls").search().select(["vid", "sample", "zygosity"]).limit(None)
-    for batch in scan.to_batches(1 << 20):
+    for batch in store.table("calls").batches(["vid", "sample", "zygosity"], batch_rows=1 << 20):
         vid = np.asarray(batch.column("vid").to_numpy(zero_copy_only=False), dtype=np.int64)
         seg = np.searchsorted(seg_lo, vid, side="right") - 1
         ok = (seg >= 0) & (vid <= seg_hi[np.maximum(seg, 0)])
@@ -917,7 +903,7 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
     top = hits["vid"].to_numpy()
     if len(top):
         row_ids = hits["_rowid"].to_numpy()
-        rows = table.take_row_ids([int(r) for r in row_ids]).select(ROW_COLUMNS).to_arrow()
+        rows = table.take([int(r) for r in row_ids], ROW_COLUMNS)
         rank = {int(v): i for i, v in enumerate(top.tolist())}
         rows = rows.take(pa.array(np.argsort([rank[int(v)] for v in rows["vid"].to_pylist()], kind="stable")))
     else:
@@ -955,21 +941,16 @@ def create_filter_indexes(store_dir: str | Path, wait_s: float = 0.0) -> dict[st
     Takes the genomics writer lock. Refuses (``StoreCorruptError``) when a table has versions past
     the committed one (a writer crashed mid-batch): the next ingest rolls those back first.
     """
-    import lancedb
-    from lancedb.index import Bitmap, BTree, LabelList
-
-    from exocortex.genomics.store import DB_DIR
+    from exocortex.genomics.store import DB_DIR, LanceTable, table_path
     from exocortex.store.meta import writer_lock
 
-    configs: dict[str, Any] = {"BTREE": BTree, "BITMAP": Bitmap, "LABEL_LIST": LabelList}
     folder = genomics_dir(Path(store_dir))
     with writer_lock(folder, wait_s):
         manifest = read_manifest(Path(store_dir))
-        db = lancedb.connect(str(folder / DB_DIR))
         for name, columns in FILTER_INDEXES.items():
             if name not in manifest.tables:
                 continue
-            table = db.open_table(name)
+            table = LanceTable(table_path(folder / DB_DIR, name))
             if table.version != manifest.tables[name]:
                 raise StoreCorruptError(
                     f"table {name} has uncommitted versions past {manifest.tables[name]}: run an ingest "
@@ -978,7 +959,7 @@ def create_filter_indexes(store_dir: str | Path, wait_s: float = 0.0) -> dict[st
             present = {c for idx in table.list_indices() for c in idx.columns}
             for column, kind in columns.items():
                 if column not in present:
-                    table.create_index(column, config=configs[kind]())
+                    table.create_scalar_index(column, kind)
             manifest.tables[name] = table.version
         write_manifest(Path(store_dir), manifest)
     return dict(manifest.tables)

@@ -29,6 +29,9 @@ written by ``build_features`` under the genomics writer lock and committed in th
 schema metadata, so a stale table is rebuilt. With ``index_min_rows`` rows or more it gets an
 IVF_PQ vector index (searched with ``NPROBES`` partitions and a refine step); below, the search is
 exact (a flat scan). Distances are Lance's ``l2``: squared Euclidean.
+The features table is written and searched through lancedb (its vector search and IVF_PQ index
+builder), so ``vcf similar`` pays lancedb's import (a second or more); the variants are read through
+the store's pylance tables like every other ``vcf`` command.
 """
 
 from __future__ import annotations
@@ -163,8 +166,7 @@ def _gene_block(out: np.ndarray, genes: pa.Array | pa.ChunkedArray) -> None:
 
 
 def _features_batches(store: VariantStore) -> Iterator[pa.RecordBatch]:
-    reader = store.table("variants").search().select(FEATURE_COLUMNS).limit(None).to_batches(BATCH_ROWS)
-    for batch in reader:
+    for batch in store.table("variants").batches(FEATURE_COLUMNS, batch_rows=BATCH_ROWS):
         vectors = feature_vectors(batch)
         flat = pa.array(vectors.reshape(-1), pa.float32())
         yield pa.RecordBatch.from_arrays(

@@ -70,8 +70,7 @@ def iter_batches(
     """The committed rows of ``name``, only ``columns``, in batches."""
     if not store.has(name):
         return
-    reader = store.table(name).search().select(columns).limit(None).to_batches(batch_rows)
-    yield from reader
+    yield from store.table(name).batches(columns, batch_rows=batch_rows)
 
 
 def _count(counter: Counter[str], values: pa.Array, null_label: str = "(none)") -> None:
