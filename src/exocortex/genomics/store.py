@@ -54,7 +54,7 @@ GENOMICS_DIR = "genomics"
 MANIFEST = "manifest.json"
 DB_DIR = "lance"
 REJECTS_DIR = "rejects"
-SCALAR_INDEX_TYPES = ("BTREE", "BITMAP", "LABEL_LIST")
+SCALAR_INDEX_TYPES = ("BTREE", "BITMAP", "LABEL_LIST", "ZONEMAP")
 """The scalar index kinds :meth:`LanceTable.create_scalar_index` builds."""
 
 
@@ -222,7 +222,10 @@ class LanceTable:
         self.dataset = old
 
     def create_scalar_index(self, column: str, index_type: str = "BTREE") -> None:
-        """A ``BTREE``, ``BITMAP`` or ``LABEL_LIST`` index on ``column``, replacing one there; one new version.
+        """A ``BTREE``, ``BITMAP``, ``LABEL_LIST`` or ``ZONEMAP`` index on ``column``, replacing one there.
+
+        One new version. A zone map (min/max per 8,192 rows) is all a column stored in sorted order
+        needs: it builds in one pass with no extra memory and prunes as well as a B-tree there.
 
         Builds on its own handle of the newest version, so threads may build indexes on one table side
         by side (Lance rebases the index commits onto each other); :meth:`refresh` afterwards.
