@@ -59,7 +59,7 @@ Writes. The Lance appends and the manifest commit of batch N run on one worker t
 Rust writer releases the GIL) while the main thread reads batch N+1; commits stay in batch
 order, at most one is in flight, and a failure surfaces at the next batch. Batch N+1's rejects
 may reach the rejects file before batch N commits: a resume truncates them away. The scalar
-indexes are built once at the end (:data:`INDEX_BUILDERS` at a time).
+indexes are built once at the end (:func:`build_scalar_indexes`).
 
 Throughput: see ``docs/benchmarks.md`` (section genomics, ``benchmarks/genomics/run.py``).
 """
@@ -116,19 +116,20 @@ MAX_BATCH_CALLS = 2_000_000
 """A batch also ends once it holds this many call rows (wide cohorts)."""
 GENOTYPE_CHUNK_CELLS = 1 << 21
 """Genotypes (records x samples) buffered before one vectorized pass turns them into calls."""
-INDEX_BUILDERS = 1
-"""Scalar indexes built side by side at the end. 2 takes ~0.8 s off a 1,000-sample cohort
-but doubles the index-building memory peak (+145 MiB on the 16x gVCF), so one at a time."""
+LIGHT_INDEXES = frozenset({"ZONEMAP"})
+"""Index kinds built on a side thread while the others are built one at a time: a zone map is one
+pass with no memory to speak of, so it can overlap a B-tree build without raising the peak (two
+B-trees or bitmaps at once added ~100 MiB on the 16x gVCF)."""
 MAX_CONSECUTIVE_ERRORS = 10_000
 """This many unparseable records in a row means the file, not a record, is broken."""
 
 INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("calls", "sample", "BTREE"),
+    ("calls", "vid", "ZONEMAP"),
     ("variants", "vid", "ZONEMAP"),
     ("variants", "chrom_norm", "BITMAP"),
     ("variants", "pos", "BTREE"),
     ("variants", "gene", "BTREE"),
-    ("calls", "vid", "ZONEMAP"),
-    ("calls", "sample", "BTREE"),
 )
 """Scalar indexes built at the end of an ingest: (table, column, index type). ``vid`` is written in
 ascending order in both tables, so a zone map does what a B-tree would (measured on 6M calls:
@@ -1374,16 +1375,21 @@ def _has_values(writer: VariantWriter, table: str, column: str) -> bool:
 def build_scalar_indexes(writer: VariantWriter) -> bool:
     """Build :data:`INDEXES` and commit; ``False`` (and nothing committed) if Lance refuses one.
 
-    The builds are Rust work that releases the GIL, so :data:`INDEX_BUILDERS` run side by side (Lance rebases
-    index commits on one table onto each other); any that did not land is built again alone.
+    The builds are Rust work that releases the GIL: the :data:`LIGHT_INDEXES` run on a side thread
+    while the others run here one by one (Lance rebases index commits on one table onto each other);
+    any that did not land is built again alone.
     """
     table, column = "", ""
     try:
         wanted = [(t, c, k) for t, c, k in INDEXES if _has_values(writer, t, c)]
-        with ThreadPoolExecutor(max_workers=INDEX_BUILDERS, thread_name_prefix="vcf-index") as pool:
-            futures = [pool.submit(writer.create_scalar_index, t, c, k) for t, c, k in wanted]
-            for future in futures:
-                future.exception()  # wait; a failed build is retried below, where its error counts
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcf-index") as pool:
+            light = [pool.submit(writer.create_scalar_index, t, c, k) for t, c, k in wanted if k in LIGHT_INDEXES]
+            for t, c, k in wanted:
+                if k not in LIGHT_INDEXES:
+                    with contextlib.suppress(Exception):  # retried below, where its error counts
+                        writer.create_scalar_index(t, c, k)
+            for future in light:
+                future.exception()
         present = {t: writer.indexed_columns(t) for t in {t for t, _, _ in INDEXES}}
         for table, column, kind in wanted:
             if column not in present[table]:  # (an empty or absent table is skipped there)
