@@ -746,3 +746,30 @@ def test_default_store_is_env_then_dot_exocortex(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("EXOCORTEX_STORE", str(tmp_path / "env-store"))
     ingest_vcf(DATA / "test.snpeff.vcf", build_indexes=False)
     assert VariantStore(tmp_path / "env-store").read("sources").num_rows == 1
+
+
+def _pos_index(store: Path) -> str:
+    (kind,) = [i.index_type for i in VariantStore(store).table("variants").list_indices() if i.columns == ["pos"]]
+    return kind
+
+
+def test_pos_gets_a_zone_map_only_while_every_file_is_sorted(tmp_path: Path) -> None:
+    sorted_file = DATA / "test-haploidX.vcf"
+    lines = sorted_file.read_text().splitlines(keepends=True)
+    header = [ln for ln in lines if ln.startswith("#")]
+    body = [ln for ln in lines if not ln.startswith("#")]
+    unsorted = tmp_path / "unsorted.vcf"
+    unsorted.write_text("".join(header + body[::-1]))
+
+    store = tmp_path / "s"
+    first = ingest_vcf([sorted_file], store).files[0]
+    assert first.sorted and "zone" in _pos_index(store).lower()
+    second = ingest_vcf([unsorted], store).files[0]
+    assert not second.sorted and _pos_index(store).lower() == "btree"
+    region = VariantStore(store).read("variants", ["pos"], "chrom_norm = 'X' AND pos >= 2700000 AND pos <= 2800000")
+    assert region.num_rows > 0 and region.num_rows % 2 == 0  # both copies found through the index
+
+    other = tmp_path / "other"  # a sorted file after an unsorted one: the B-tree stays
+    ingest_vcf([unsorted], other)
+    ingest_vcf([DATA / "chr_m_indels.vcf.gz"], other)
+    assert _pos_index(other).lower() == "btree"

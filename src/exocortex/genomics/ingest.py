@@ -116,10 +116,11 @@ MAX_BATCH_CALLS = 2_000_000
 """A batch also ends once it holds this many call rows (wide cohorts)."""
 GENOTYPE_CHUNK_CELLS = 1 << 21
 """Genotypes (records x samples) buffered before one vectorized pass turns them into calls."""
-LIGHT_INDEXES = frozenset({"ZONEMAP"})
-"""Index kinds built on a side thread while the others are built one at a time: a zone map is one
-pass with no memory to speak of, so it can overlap a B-tree build without raising the peak (two
-B-trees or bitmaps at once added ~100 MiB on the 16x gVCF)."""
+SIDE_INDEXES = frozenset({("calls", "vid")})
+"""Index builds that run on a side thread while the others are built one at a time: the zone map
+on ``calls.vid`` (one pass, no measurable memory on 24M calls) overlaps the ``calls.sample``
+B-tree, the longest build of a cohort. Builds on ``variants`` stay one at a time: at 4.8M rows
+each takes 15-140 MiB, and overlapping them raised the 16x gVCF's peak by ~100 MiB."""
 MAX_CONSECUTIVE_ERRORS = 10_000
 """This many unparseable records in a row means the file, not a record, is broken."""
 
@@ -128,7 +129,7 @@ INDEXES: tuple[tuple[str, str, str], ...] = (
     ("calls", "vid", "ZONEMAP"),
     ("variants", "vid", "ZONEMAP"),
     ("variants", "chrom_norm", "BITMAP"),
-    ("variants", "pos", "BTREE"),
+    ("variants", "pos", "BTREE"),  # a zone map when the files were sorted: see _pos_index_kind
     ("variants", "gene", "BTREE"),
 )
 """Scalar indexes built at the end of an ingest: (table, column, index type). ``vid`` is written in
@@ -198,6 +199,7 @@ class FileSummary:
     resumed_from: int = 0  # records skipped because an earlier run had committed them
     rejects_path: str | None = None
     columnar: int = 0  # records the columnar text path read whole (the rest went through htslib one by one)
+    sorted: bool = True  # positions never go back within a chromosome
 
     @property
     def records_per_s(self) -> float:
@@ -1071,6 +1073,8 @@ def _ingest_file(
             number = int(state["batch"]) + 1
             converter.flush_genotypes(batch)
             variants = batch.variants_table(number)
+            if not _sorted_after(variants, state):
+                state["unsorted"] = True
             calls = batch.calls_table(number)
             samples = None
             if number == 0 and names:
@@ -1253,7 +1257,24 @@ def _ingest_file(
         resumed_from=resumed_from,
         rejects_path=str(rejects_path) if rejected else None,
         columnar=columnar,
+        sorted=not state.get("unsorted", False),
     )
+
+
+def _sorted_after(variants: pa.Table, state: dict[str, Any]) -> bool:
+    """Whether ``variants`` keep positions non-decreasing within each chromosome run, after the
+    last row of the previous batch (``state["last"]``, updated here)."""
+    if variants.num_rows == 0:
+        return True
+    chrom = variants["chrom"].to_numpy(zero_copy_only=False)
+    pos = variants["pos"].to_numpy()
+    last = state.get("last")
+    ok = not (last is not None and last[0] == chrom[0] and pos[0] < last[1])
+    if ok and pos.size > 1:
+        same = chrom[1:] == chrom[:-1]
+        ok = not bool(np.any(same & (pos[1:] < pos[:-1])))
+    state["last"] = [str(chrom[-1]), int(pos[-1])]
+    return ok
 
 
 def _libc() -> Any:
@@ -1355,7 +1376,7 @@ def ingest_vcf(
         if build_indexes:
             gc.collect()
             release_memory()
-            indexed = build_scalar_indexes(writer)
+            indexed = build_scalar_indexes(writer, pos_index=_pos_index_kind(writer, summaries))
     return IngestSummary(
         store=str(store_dir), files=tuple(summaries), seconds=time.perf_counter() - started, indexed=indexed
     )
@@ -1372,23 +1393,37 @@ def _has_values(writer: VariantWriter, table: str, column: str) -> bool:
     return int(writer.table(table).count_rows(f"{column} IS NOT NULL")) > 0
 
 
-def build_scalar_indexes(writer: VariantWriter) -> bool:
+def _pos_index_kind(writer: VariantWriter, files: Sequence[FileSummary]) -> str:
+    """``ZONEMAP`` for ``variants.pos`` while every file in the store had sorted positions (zones
+    of 8,192 rows then cover narrow position ranges: region lookups as fast as a B-tree's, built in
+    one pass with no memory), else ``BTREE``. A store that once needed a B-tree keeps it."""
+    existing = [i.index_type for i in writer.table("variants").list_indices() if i.columns == ["pos"]]
+    if existing and "zone" not in existing[0].lower():
+        return "BTREE"
+    return "ZONEMAP" if all(f.sorted for f in files) else "BTREE"
+
+
+def build_scalar_indexes(writer: VariantWriter, pos_index: str = "BTREE") -> bool:
     """Build :data:`INDEXES` and commit; ``False`` (and nothing committed) if Lance refuses one.
 
-    The builds are Rust work that releases the GIL: the :data:`LIGHT_INDEXES` run on a side thread
+    The builds are Rust work that releases the GIL: the :data:`SIDE_INDEXES` run on a side thread
     while the others run here one by one (Lance rebases index commits on one table onto each other);
     any that did not land is built again alone.
     """
     table, column = "", ""
     try:
-        wanted = [(t, c, k) for t, c, k in INDEXES if _has_values(writer, t, c)]
+        wanted = [
+            (t, c, pos_index if (t, c) == ("variants", "pos") else k)
+            for t, c, k in INDEXES
+            if _has_values(writer, t, c)
+        ]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcf-index") as pool:
-            light = [pool.submit(writer.create_scalar_index, t, c, k) for t, c, k in wanted if k in LIGHT_INDEXES]
+            side = [pool.submit(writer.create_scalar_index, t, c, k) for t, c, k in wanted if (t, c) in SIDE_INDEXES]
             for t, c, k in wanted:
-                if k not in LIGHT_INDEXES:
+                if (t, c) not in SIDE_INDEXES:
                     with contextlib.suppress(Exception):  # retried below, where its error counts
                         writer.create_scalar_index(t, c, k)
-            for future in light:
+            for future in side:
                 future.exception()
         present = {t: writer.indexed_columns(t) for t in {t for t, _, _ in INDEXES}}
         for table, column, kind in wanted:

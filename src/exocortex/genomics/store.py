@@ -236,7 +236,11 @@ class LanceTable:
         if kind not in SCALAR_INDEX_TYPES:
             raise ValueError(f"unknown scalar index type {index_type!r} (types: {', '.join(SCALAR_INDEX_TYPES)})")
         own: Any = lance.dataset(self.uri)
-        own.create_scalar_index(column, index_type=kind, replace=True)
+        for index in own.describe_indices():  # another kind on this column: replaced, not kept beside it
+            if list(index.field_names) == [column] and _index_type(index.type_url).upper() != kind.replace("_", ""):
+                own.drop_index(index.name)
+                own = lance.dataset(self.uri)
+        own.create_scalar_index(column, index_type=kind, name=f"{column}_idx", replace=True)
         self.refresh()
 
 
