@@ -665,3 +665,24 @@ def test_call_counts_by_hand(store: Path, rows: Any) -> None:
                 )  # fmt: skip
                 assert counts.count([sample], chrom, zyg) == want
     assert counts.count([99], None, None) == 0
+
+
+def test_similar_keeps_no_stale_handle_when_a_store_is_written_again(tmp_path: Path) -> None:
+    """The features handle kept open per process is keyed by the commit: a new store at the same
+    path (same table versions, other rows) is searched afresh."""
+    import shutil
+
+    from exocortex.genomics.ingest import ingest_vcf
+
+    data = Path("/work/shared/data/vcf")
+    if not data.is_dir():
+        pytest.skip("the shared VCF test data is not here")
+    store = tmp_path / "s"
+    for name in ("test-haploidX.vcf", "chr_m_indels.vcf.gz"):
+        shutil.rmtree(store, ignore_errors=True)
+        ingest_vcf([data / name], store, build_indexes=False)
+        key = VariantStore(store).read("variants", ["vid", "key"]).sort_by("vid")["key"][0].as_py()
+        result = similar(store, key, 3)
+        assert result.query["key"] == key
+        known = set(VariantStore(store).read("variants", ["vid"])["vid"].to_pylist())
+        assert {n["vid"] for n in result.neighbours} <= known

@@ -12,6 +12,8 @@ Measured, each query over the committed store with its scalar indexes (``create_
 and the query planner's derived caches (built, and timed, before the queries):
 region (1 Mb), gene, sample + chromosome, sample + 1 Mb region, sample alone, AF range,
 consequence + chromosome, consequence alone; ``similar`` with k = 10 after ``build_features``
+(in this one process, so the features table stays open after the first call, as in a server; the
+three warm-up calls dropped include the cold one, and the cold call is reported on its own)
 (IVF_PQ past 100k rows); ``build_graph`` edges/s. p50 and p95 over ``--repeat`` queries (the
 first three dropped as warm-up). Targets (the genomics issue, at 5M variants): queries and
 ``similar`` p95 ≤ 50 ms; graph load ≥ 200,000 edges/s.
@@ -252,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - t1)
         ms = np.array(times[3:]) * 1000
         s50, s95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
-        log(f"similar: p50 {s50:.1f} ms p95 {s95:.1f} ms")
+        log(f"similar: p50 {s50:.1f} ms p95 {s95:.1f} ms (first call {times[0] * 1000:.0f} ms)")
         rows.append(["similar, k = 10", f"{s50:.1f}", f"{s95:.1f}", "10"])
+        rows.append(["similar, first call of the process", f"{times[0] * 1000:.1f}", "—", "10"])
         checks.append(["similar", "p95 ≤ 50 ms", f"{s95:.1f} ms", "PASS" if s95 <= 50 else "MISS"])
         graph = build_graph(store_dir)
         checks.append(["graph load", "≥ 200,000 edges/s", f"{graph.edges_per_s:,.0f}",
