@@ -220,3 +220,41 @@ def test_the_gvcf_goes_columnar(tmp_path: Path) -> None:
     _assert_same(a, b)
     assert fast.columnar > 0.95 * fast.records
     assert a["calls"].num_rows > 0
+
+
+CUT_LINES = {
+    "empty": "",
+    "chrom only": "chr1",
+    "two columns": "chr1\t500",
+    "five columns": "chr1\t500\t.\tA\tG",
+    "seven columns": "chr1\t500\t.\tA\tG\t.\t.",
+}
+
+_CUT_SCRIPT = """
+import sys
+from exocortex.genomics import textpath
+from exocortex.genomics.ingest import ingest_vcf
+textpath.MIN_FAST_SHARE = 0.0
+f = ingest_vcf([sys.argv[1]], sys.argv[2], build_indexes=False, fast_text=sys.argv[3] == "1").files[0]
+print(f.records, f.rejected, f.alleles)
+"""
+
+
+@pytest.mark.parametrize("kind", list(CUT_LINES))
+@pytest.mark.parametrize("fast", [True, False])
+def test_empty_and_cut_lines_are_rejected_not_fatal(tmp_path: Path, kind: str, fast: bool) -> None:
+    """An empty line reached cyvcf2 as a record without alleles whose REF read segfaulted the process."""
+    import subprocess
+    import sys
+
+    lines = [_variant_line(i, "DP=3", "0|1\t0|0\t1|1") for i in range(10)]
+    lines.insert(4, CUT_LINES[kind])
+    path = _write(tmp_path / "cut.vcf", lines)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CUT_SCRIPT, str(path), str(tmp_path / "s"), "1" if fast else "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["11", "1", "10"]

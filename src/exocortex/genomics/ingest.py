@@ -579,12 +579,16 @@ class _RecordConverter:
 
     def add(self, v: Any, record: int, allele_row: int, batch: _Batch) -> int:
         """Append ``v``'s allele rows (and calls) to ``batch``; return how many allele rows."""
+        chrom: str = v.CHROM
+        if not chrom:
+            # htslib hands an empty line over as a record without a CHROM or alleles, whose REF/ID
+            # cyvcf2 would read through a null pointer (a segfault): checked before touching them
+            raise _Reject("the line is empty")
         ref: str = v.REF
         if not ref or ref == ".":
             raise _Reject("REF is missing")
         alts: list[str] = v.ALT
         n_alts = len(alts)
-        chrom: str = v.CHROM
         pos: int = v.POS
         end: int = v.end
         vid_id: str | None = v.ID
