@@ -1162,7 +1162,7 @@ def _ingest_file(
         def consume_block(block: Block, parse_line: Callable[[str], Any]) -> None:
             """Every line of a parsed text block: fast runs as whole tables, slow lines one by one."""
             nonlocal record, allele_row, columnar
-            fast_row = np.cumsum(block.fast) - 1  # line -> its row in block.rows
+            fast_row = block.row_of_line  # line -> its row in block.rows
             call_row = None if block.has_calls is None else np.cumsum(block.has_calls) - 1
             step = max(1, GENOTYPE_CHUNK_CELLS // max(converter.n_samples, 1))
             i, n = 0, block.lines
@@ -1177,6 +1177,7 @@ def _ingest_file(
                 cuts = [0, *(np.flatnonzero(np.diff(fast.view(np.int8))) + 1).tolist(), j - i]
                 for a, b in zip(cuts[:-1], cuts[1:], strict=False):
                     if fast[a]:
+                        assert fast_row is not None
                         f0, count = int(fast_row[i + a]), b - a
                         vid0 = make_vid(source, allele_row)
                         assert block.rows is not None

@@ -153,14 +153,15 @@ class Block:
     starts: np.ndarray  # per line: first byte
     ends: np.ndarray  # per line: end (exclusive, before any \r\n)
     fast: np.ndarray  # per line: bool
-    rows: pa.Table | None  # fast lines only, in order: TEXT_COLUMNS
+    rows: pa.Table | None  # per candidate line (the right number of columns), in order: TEXT_COLUMNS
     genotypes: CarrierCells | None  # of the fast lines with calls
-    has_calls: np.ndarray | None  # per fast line: whether it has a row in ``genotypes``
-    no_call_line: np.ndarray | None = None  # the fast line of every no-call (GT ./. or .), sorted
+    has_calls: np.ndarray | None  # per row of ``rows``: whether its line has calls in ``genotypes``
+    row_of_line: np.ndarray | None = None  # per line: its row in ``rows`` (meaningful for fast lines)
+    no_call_line: np.ndarray | None = None  # the row of every no-call (GT ./. or .) of a fast line, sorted
     no_call_sample: np.ndarray | None = None  # and its sample column
 
     def no_calls(self, start: int, stop: int, n_samples: int) -> np.ndarray:
-        """No-calls per sample among fast lines ``start`` to ``stop`` (exclusive)."""
+        """No-calls per sample among rows ``start`` to ``stop`` (exclusive)."""
         if self.no_call_line is None or self.no_call_sample is None:
             return np.zeros(n_samples, dtype=np.int64)
         lo, hi = np.searchsorted(self.no_call_line, [start, stop])
@@ -329,7 +330,8 @@ class BlockParser:
         first = np.searchsorted(tabs, starts)
         ntabs = np.searchsorted(tabs, ends) - first
         n_cols = 8 if self.n_samples == 0 else 9 + self.n_samples
-        fast = ntabs == n_cols - 1
+        candidate = ntabs == n_cols - 1
+        fast = candidate.copy()
         block = Block(data, starts, ends, fast, None, None, None)
         if not fast.any():
             return block
@@ -358,19 +360,20 @@ class BlockParser:
             no_alt = rows["n_alts"].to_numpy() == 0  # ALT ".": htslib's reading keeps no calls either
             genotypes, has_calls, ok = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
         block.fast[lines] = ok
-        keep = np.flatnonzero(ok)
-        if keep.size == 0:
+        if not ok.any():
             return block
-        block.rows = rows.take(pa.array(keep))
+        # Rows stay those of every candidate line (no copy of the fast ones): fast lines are
+        # found by ``row_of_line``, and a run of fast lines is a run of rows.
+        block.rows = rows
+        block.row_of_line = np.cumsum(candidate) - 1
         if self.n_samples:
             lines_of, samples_of = self._no_calls
-            fast_row = np.cumsum(ok) - 1
             order = np.argsort(lines_of, kind="stable")
-            block.no_call_line = fast_row[lines_of[order]].astype(np.int64)
+            block.no_call_line = lines_of[order].astype(np.int64)
             block.no_call_sample = samples_of[order].astype(np.int64)
         if genotypes is not None and has_calls is not None:
             # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
-            block.has_calls = has_calls[keep]
+            block.has_calls = has_calls
             block.genotypes = genotypes
         return block
 
@@ -484,44 +487,50 @@ class BlockParser:
         kind_of = np.array([self._kind(k) for k in key_names] or [_UNKNOWN], dtype=np.int8)
         kinds = kind_of[key_idx]
         bad_pairs = ~matched | (kinds == _UNKNOWN)
-        json_values = np.full(len(pairs), None, dtype=object)
-        firsts = np.full(len(pairs), None, dtype=object)
-
+        # JSON of each value, as Arrow: an integer's text as it is, a string quoted, a flag `true`,
+        # the rest (floats, lists) from the per-value cache; `firsts` only where END/AC/AN/AF need it.
+        firsts: dict[int, Any] = {}
         flag = kinds == _FLAG
         bad_pairs |= flag & has_eq
-        json_values[flag] = "true"
-
         is_int_text = _np(pc.match_substring_regex(values, _INT_TEXT))
         simple_int = (kinds == _INT) & has_eq & is_int_text
         int_values = np.zeros(len(pairs), dtype=np.int64)
         if simple_int.any():
-            sel = np.flatnonzero(simple_int)
-            v = pc.cast(values.take(pa.array(sel)), pa.int64()).to_numpy()
+            whole = bool(simple_int.all())
+            sel = None if whole else np.flatnonzero(simple_int)
+            texts = values if sel is None else values.take(pa.array(sel))
+            v = pc.cast(texts, pa.int64()).to_numpy()
             in_range = (v >= _INT32_MIN_VALUE) & (v <= _INT32_MAX)
-            bad_pairs[sel[~in_range]] = True
-            int_values[sel] = v
-            json_values[sel] = np.asarray(values.take(pa.array(sel)).to_pylist(), dtype=object)
-            firsts[sel] = v.tolist()
+            if sel is None:
+                bad_pairs |= ~in_range
+                int_values = v.copy()
+            else:
+                bad_pairs[sel[~in_range]] = True
+                int_values[sel] = v
+        json_values = pc.if_else(pa.array(flag), pa.scalar("true"), values)
 
         string = kinds == _STRING
         if string.any():
-            sel = np.flatnonzero(string)
-            texts = values.take(pa.array(sel))
-            plain = _np(pc.match_substring_regex(texts, _PLAIN_STRING)) & has_eq[sel]
-            bad_pairs[sel[~plain]] = True
-            json_values[sel] = np.asarray(pc.binary_join_element_wise('"', texts, '"', "").to_pylist(), dtype=object)
+            plain = _np(pc.match_substring_regex(values, _PLAIN_STRING))
+            bad_pairs |= string & ~(plain & has_eq)
+            quoted = pc.binary_join_element_wise('"', values, '"', "")
+            json_values = pc.if_else(pa.array(string), quoted, json_values)
 
         cached = ((kinds == _FLOAT) | ((kinds == _INT) & ~is_int_text)) & has_eq
         if cached.any():
             sel = np.flatnonzero(cached)
             texts = values.take(pa.array(sel)).to_pylist()
             get = self.values.get
+            replacements: list[str] = []
             for i, kind, text in zip(sel.tolist(), kinds[sel].tolist(), texts, strict=True):
                 result = get(int(kind), text)
                 if result is None:
                     bad_pairs[i] = True
+                    replacements.append("")
                 else:
-                    json_values[i], firsts[i] = result
+                    replacements.append(result[0])
+                    firsts[i] = result[1]
+            json_values = pc.replace_with_mask(json_values, pa.array(cached), pa.array(replacements, pa.string()))
         bad_pairs |= ((kinds == _INT) | (kinds == _FLOAT) | (kinds == _STRING)) & ~has_eq
 
         if parent.size:  # a key twice in one line: leave it to htslib
@@ -540,11 +549,12 @@ class BlockParser:
             if not sel.size:
                 continue
             rows = parent[sel]
-            vals = firsts[sel]
             if key == "AF":
-                out["af"][rows] = np.array([np.nan if v is None else float(v) for v in vals])
-            else:
-                out[column][rows] = np.array([0 if v is None else int(v) for v in vals], dtype=np.int64)
+                out["af"][rows] = np.array([float(firsts[i]) for i in sel.tolist()])
+            else:  # a plain integer, or the first of a list
+                out[column][rows] = np.array(
+                    [firsts[i] if i in firsts else int_values[i] for i in sel.tolist()], dtype=np.int64
+                )
                 if key == "END":
                     out["has_end"][rows] = True
                 else:
@@ -553,7 +563,7 @@ class BlockParser:
         prefix_of = pa.array([_encode_str(k) + ":" for k in key_names], type=pa.string())
         fragments = pc.binary_join_element_wise(
             prefix_of.take(pa.array(key_idx)) if len(key_names) else pa.array([], pa.string()),
-            pa.array(np.where(good_pairs, json_values, ""), type=pa.string()),
+            pc.if_else(pa.array(good_pairs), json_values, pa.scalar("")),
             "",
         )
         offsets = np.zeros(n + 1, dtype=np.int32)
