@@ -104,7 +104,9 @@ from exocortex.genomics.schema import (
     VARIANTS,
     VID_SOURCE_SHIFT,
     ZYGOSITIES,
+    info_float,
     make_vid,
+    variant_type,
 )
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 from exocortex.genomics.store import REJECTS_DIR, VariantWriter, genomics_dir
@@ -282,7 +284,7 @@ def default_store() -> Path:
 def _clean(value: Any) -> Any:
     """A JSON-safe copy of a cyvcf2 INFO value (tuples -> lists, NaN -> null, float32 noise off)."""
     if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else float(f"{value:.7g}")
+        return info_float(value)
     if isinstance(value, tuple | list):
         return [_clean(v) for v in value]
     if isinstance(value, np.ndarray):
@@ -306,24 +308,6 @@ def _for_allele(number: str, value: Any, i: int, n_alts: int) -> Any:
         het = i * (i + 1) // 2
         return [value[0], value[het], value[het + i]]
     return value
-
-
-def variant_type(ref: str, alt: str | None) -> str:
-    """One of ``schema.VARIANT_TYPES`` for ``ref -> alt``."""
-    if alt is None or alt == ".":
-        return "no_alt"
-    if alt.startswith("<") or alt == "*":
-        return "symbolic"
-    if "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
-        return "breakend"
-    lr, la = len(ref), len(alt)
-    if lr == la:
-        return "SNV" if lr == 1 else "MNV"
-    if la > lr and alt.startswith(ref):
-        return "insertion"
-    if lr > la and ref.startswith(alt):
-        return "deletion"
-    return "indel"
 
 
 def _first_int(value: Any) -> int | None:
@@ -1208,7 +1192,8 @@ def _ingest_file(
                 if batch_full():
                     flush(final=False)
 
-        text_blocks = TextBlocks(info) if fast_text and info.format != "bcf" else None
+        by_record = not fast_text or info.format == "bcf"  # else only if the first text block says so
+        text_blocks = None if by_record else TextBlocks(info)
         if text_blocks is not None:
             try:
                 parser = BlockParser(converter.info_specs, converter.n_samples)
@@ -1219,16 +1204,13 @@ def _ingest_file(
                 for data in text_blocks:
                     block = parser.parse(data)
                     if first_block and block.lines and block.fast.mean() < textpath.MIN_FAST_SHARE:
-                        break  # mostly lines the fast path leaves to htslib: read record by record instead
+                        by_record = True  # mostly lines the fast path leaves to htslib: read record by record
+                        break
                     first_block = False
                     consume_block(block, line_reader.variant_from_string)
-                else:
-                    text_blocks.close()
-                    text_blocks = None  # the whole file went this way
             finally:
-                if text_blocks is not None:
-                    text_blocks.close()
-        if text_blocks is not None or not fast_text or info.format == "bcf":
+                text_blocks.close()
+        if by_record:
             for v in iter_records(vcf, errors):
                 record += 1
                 if record < skip:
@@ -1269,16 +1251,18 @@ def _ingest_file(
 def _sorted_after(variants: pa.Table, state: dict[str, Any]) -> bool:
     """Whether ``variants`` keep positions non-decreasing within each chromosome run, after the
     last row of the previous batch (``state["last"]``, updated here)."""
-    if variants.num_rows == 0:
+    n = variants.num_rows
+    if n == 0:
         return True
-    chrom = variants["chrom"].to_numpy(zero_copy_only=False)
+    chrom = variants["chrom"]
     pos = variants["pos"].to_numpy()
+    first_chrom, last_chrom = chrom[0].as_py(), chrom[n - 1].as_py()
     last = state.get("last")
-    ok = not (last is not None and last[0] == chrom[0] and pos[0] < last[1])
-    if ok and pos.size > 1:
-        same = chrom[1:] == chrom[:-1]
+    ok = not (last is not None and last[0] == first_chrom and pos[0] < last[1])
+    if ok and n > 1:
+        same = pc.equal(chrom.slice(1), chrom.slice(0, n - 1)).to_numpy(zero_copy_only=False)
         ok = not bool(np.any(same & (pos[1:] < pos[:-1])))
-    state["last"] = [str(chrom[-1]), int(pos[-1])]
+    state["last"] = [last_chrom, int(pos[-1])]
     return ok
 
 

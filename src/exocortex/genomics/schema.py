@@ -17,6 +17,8 @@ Keys:
 
 from __future__ import annotations
 
+import math
+
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
@@ -140,3 +142,29 @@ def normalize_chrom(chrom: str) -> str:
     if name.upper() in ("M", "MT"):
         return "MT"
     return name.upper() if name.lower() in ("x", "y") else name
+
+
+def variant_type(ref: str, alt: str | None) -> str:
+    """One of :data:`VARIANT_TYPES` for ``ref -> alt``."""
+    if alt is None or alt == ".":
+        return "no_alt"
+    if alt.startswith("<") or alt == "*":
+        return "symbolic"
+    if "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
+        return "breakend"
+    lr, la = len(ref), len(alt)
+    if lr == la:
+        return "SNV" if lr == 1 else "MNV"
+    if la > lr and alt.startswith(ref):
+        return "insertion"
+    if lr > la and ref.startswith(alt):
+        return "deletion"
+    return "indel"
+
+
+def info_float(value: float) -> float | None:
+    """A Float INFO value as stored: None for NaN/infinity, else 7 significant digits (htslib keeps
+    float32, so ``0.3`` arrives as 0.30000001192...; this gives 0.3 back)."""
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return float(f"{value:.7g}")

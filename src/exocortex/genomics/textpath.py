@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.genomics.reader import FieldSpec, FileInfo
+from exocortex.genomics.schema import info_float, variant_type
 
 BLOCK_BYTES = 4 << 20
 """Decompressed bytes per block (whole lines; a longer line makes its block longer)."""
@@ -71,14 +71,6 @@ _BASES = r"^[ACGTNacgtn]+$"
 _ALT_SEQ = r"^[ACGTNacgtn*]+$"
 _QUAL = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 _RSID = r"(?:^|;)(?P<rs>rs[0-9]+)(?:;|$)"
-
-
-def _float_value(text: str) -> float | None:
-    """A Float INFO value as cyvcf2 gives it and the converter keeps it (float32, 7 significant digits)."""
-    value = float(np.float32(float(text)))
-    if math.isnan(value) or math.isinf(value):
-        return None
-    return float(f"{value:.7g}")
 
 
 class ValueJson:
@@ -112,7 +104,7 @@ class ValueJson:
                 else:
                     if token in ("", ".") or token.strip() != token:
                         return None
-                    value = _float_value(token)
+                    value = info_float(float(np.float32(float(token))))  # htslib's float32, as cyvcf2 gives it
                     if value is None:
                         return None
                 values.append(value)
@@ -147,7 +139,7 @@ class CarrierCells:
 
 @dataclass
 class Block:
-    """One block of lines: which are fast, the fast lines' rows, and the slow lines' text."""
+    """One block of lines: which are fast, the rows of the lines with the right column count, and the text."""
 
     data: bytes
     starts: np.ndarray  # per line: first byte
@@ -356,9 +348,10 @@ class BlockParser:
         rows, ok = self._columns(cols, ok)
         genotypes: CarrierCells | None = None
         has_calls = None
+        no_calls = None
         if self.n_samples:
             no_alt = rows["n_alts"].to_numpy() == 0  # ALT ".": htslib's reading keeps no calls either
-            genotypes, has_calls, ok = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
+            genotypes, has_calls, ok, no_calls = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
         block.fast[lines] = ok
         if not ok.any():
             return block
@@ -366,11 +359,8 @@ class BlockParser:
         # found by ``row_of_line``, and a run of fast lines is a run of rows.
         block.rows = rows
         block.row_of_line = np.cumsum(candidate) - 1
-        if self.n_samples:
-            lines_of, samples_of = self._no_calls
-            order = np.argsort(lines_of, kind="stable")
-            block.no_call_line = lines_of[order].astype(np.int64)
-            block.no_call_sample = samples_of[order].astype(np.int64)
+        if no_calls is not None:
+            block.no_call_line, block.no_call_sample = no_calls
         if genotypes is not None and has_calls is not None:
             # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
             block.has_calls = has_calls
@@ -403,7 +393,7 @@ class BlockParser:
         end = np.where(info_cols["has_end"], info_cols["end"], pos + ref_len - 1)
         ok &= ~info_cols["has_end"] | (end >= pos)  # an END before POS: htslib's business
 
-        # variant type and length, as ingest.variant_type / the converter compute them
+        # variant type and length, as the record converter computes them (schema.variant_type)
         vtype = np.full(n, "indel", dtype=object)
         length = alt_len - ref_len
         length_null = np.zeros(n, dtype=bool)
@@ -415,10 +405,7 @@ class BlockParser:
             refs = ref.take(pa.array(other)).to_pylist()
             alts = alt.take(pa.array(other)).to_pylist()
             for i, r, a in zip(other.tolist(), refs, alts, strict=True):
-                if len(a) > len(r) and a.startswith(r):
-                    vtype[i] = "insertion"
-                elif len(r) > len(a) and r.startswith(a):
-                    vtype[i] = "deletion"
+                vtype[i] = variant_type(r, a)
         vtype[alt_sym] = "symbolic"
         vtype[alt_dot] = "no_alt"
         length_null |= alt_sym | alt_dot
@@ -583,10 +570,11 @@ class BlockParser:
         line_end: np.ndarray,
         ok: np.ndarray,
         no_alt: np.ndarray,
-    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray]:
+    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Calls of the lines whose genotypes are one-character diploid GT only, or a single non-carrying sample.
 
-        Returns (the carrier cells of the lines with calls, which lines have calls, the updated fast mask).
+        Returns (the carrier cells of the lines with calls, which lines have calls, the updated fast
+        mask, and the no-calls as (line, sample) arrays sorted by line).
         """
         n_smp = self.n_samples
         n = ok.size
@@ -640,12 +628,11 @@ class BlockParser:
             no_call_samples.append(np.zeros(missing.size, dtype=np.int64))
             rest[sel[non_carrier]] = False
         ok = ok & ~rest
-        self._no_calls = (
-            (np.concatenate(no_call_lines), np.concatenate(no_call_samples))
-            if no_call_lines
-            else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        )
-        return cells, has_calls, ok
+        lines_of = np.concatenate(no_call_lines) if no_call_lines else np.zeros(0, np.int64)
+        samples_of = np.concatenate(no_call_samples) if no_call_samples else np.zeros(0, np.int64)
+        order = np.argsort(lines_of, kind="stable")
+        no_calls = (lines_of[order].astype(np.int64), samples_of[order].astype(np.int64))
+        return cells, has_calls, ok, no_calls
 
 
 _ALLELE = np.full(256, -3, dtype=np.int16)
