@@ -120,7 +120,7 @@ GENOTYPE_CHUNK_CELLS = 1 << 21
 """Genotypes (records x samples) buffered before one vectorized pass turns them into calls."""
 SIDE_INDEXES = frozenset({("calls", "vid")})
 """Index builds that run on a side thread while the others are built one at a time: the zone map
-on ``calls.vid`` (one pass, no measurable memory on 24M calls) overlaps the ``calls.sample``
+on ``calls.vid`` (one pass, no measurable memory on 6M calls) overlaps the ``calls.sample``
 B-tree, the longest build of a cohort. Builds on ``variants`` stay one at a time: at 4.8M rows
 each takes 15-140 MiB, and overlapping them raised the 16x gVCF's peak by ~100 MiB."""
 MAX_CONSECUTIVE_ERRORS = 10_000
@@ -1384,8 +1384,9 @@ def _has_values(writer: VariantWriter, table: str, column: str) -> bool:
 
 def _pos_index_kind(writer: VariantWriter, files: Sequence[FileSummary]) -> str:
     """``ZONEMAP`` for ``variants.pos`` while every file in the store had sorted positions (zones
-    of 8,192 rows then cover narrow position ranges: region lookups as fast as a B-tree's, built in
-    one pass with no memory), else ``BTREE``. A store that once needed a B-tree keeps it."""
+    of 8,192 rows then cover narrow position ranges: 1 Mb region queries on the 16x gVCF store took
+    64.5 ms p50 against the B-tree's 71.7, and the build needs no sort), else ``BTREE``. A store
+    that once needed a B-tree keeps it."""
     existing = [i.index_type for i in writer.table("variants").list_indices() if i.columns == ["pos"]]
     if existing and "zone" not in existing[0].lower():
         return "BTREE"
