@@ -686,3 +686,24 @@ def test_similar_keeps_no_stale_handle_when_a_store_is_written_again(tmp_path: P
         assert result.query["key"] == key
         known = set(VariantStore(store).read("variants", ["vid"])["vid"].to_pylist())
         assert {n["vid"] for n in result.neighbours} <= known
+
+
+def test_planner_caches_follow_a_store_written_again(tmp_path: Path) -> None:
+    """The layout and call-count caches are keyed by the commit: a new store at the same path
+    (the same table versions, other rows) gets its own totals."""
+    import shutil
+
+    from exocortex.genomics.ingest import ingest_vcf
+
+    data = Path("/work/shared/data/vcf")
+    if not data.is_dir():
+        pytest.skip("the shared VCF test data is not here")
+    store = tmp_path / "s"
+    for name in ("test-haploidX.vcf", "1kg-629samples.vcf.gz"):
+        shutil.rmtree(store, ignore_errors=True)
+        ingest_vcf([data / name], store, build_indexes=False)
+        vs = VariantStore(store)
+        first = vs.read("samples", ["name"])["name"][0].as_py()
+        result = run_query(store, VariantQuery(sample=first, limit=5))
+        assert result.matched == len(vs.read("calls", ["vid"], "sample = 1"))
+        assert result.matched > 0

@@ -324,7 +324,7 @@ class StoreLayout:
     file); every allele lies in exactly one. None when there are more than ``MAX_SEGMENTS``."""
 
 
-_LAYOUT_CACHE: dict[tuple[str, int], StoreLayout] = {}
+_LAYOUT_CACHE: dict[tuple[Any, ...], StoreLayout] = {}
 
 
 def _compute_layout(store: VariantStore) -> StoreLayout:
@@ -373,7 +373,7 @@ def store_layout(store: VariantStore) -> StoreLayout:
     from exocortex.store.meta import _atomic_write
 
     version = int(store.manifest.tables.get("variants", -1))
-    key = (str(store.store_dir.resolve()), version)
+    key = _cache_key(store, version)
     if key in _LAYOUT_CACHE:
         return _LAYOUT_CACHE[key]
     path = genomics_dir(store.store_dir) / SPAN_FILE
@@ -400,6 +400,20 @@ def store_layout(store: VariantStore) -> StoreLayout:
     with contextlib.suppress(OSError):  # a read-only store: the in-memory cache still serves this process
         _atomic_write(path, json.dumps(data).encode("utf-8"))
     return layout
+
+
+CACHED_COMMITS = 8
+"""Store commits whose layout and call counts stay in memory per process."""
+
+
+def _cache_key(store: VariantStore, *versions: int) -> tuple[Any, ...]:
+    """An in-memory cache key: the store, the table versions, and the manifest's commit time (a
+    store removed and written again at the same path restarts its versions; its commit time differs)."""
+    key = (str(store.store_dir.resolve()), *versions, float(store.manifest.updated_at))
+    for cache in (_LAYOUT_CACHE, _COUNTS_CACHE):  # a few commits' worth: the oldest go first
+        while key not in cache and len(cache) >= CACHED_COMMITS:
+            cache.pop(next(iter(cache)))
+    return key
 
 
 def max_span(store: VariantStore) -> int:
@@ -436,7 +450,7 @@ class CallCounts:
         return int(sub.sum())
 
 
-_COUNTS_CACHE: dict[tuple[str, int, int], CallCounts] = {}
+_COUNTS_CACHE: dict[tuple[Any, ...], CallCounts] = {}
 
 
 def _compute_call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
@@ -481,7 +495,7 @@ def call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
     from exocortex.store.meta import _atomic_write
 
     versions = (int(store.manifest.tables.get("variants", -1)), int(store.manifest.tables.get("calls", -1)))
-    key = (str(store.store_dir.resolve()), *versions)
+    key = _cache_key(store, *versions)
     if key in _COUNTS_CACHE:
         return _COUNTS_CACHE[key]
     path = genomics_dir(store.store_dir) / COUNTS_FILE
