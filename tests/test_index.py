@@ -361,7 +361,8 @@ def test_corrupted_store_is_reported_and_rebuildable(sample_repo: Path, damage: 
     else:
         import shutil
 
-        shutil.rmtree(index.store / "lance" / "chunks.lance")
+        db_dir = json.loads(meta_path.read_text())["db_dir"]
+        shutil.rmtree(index.store / db_dir / "chunks.lance")
     with pytest.raises(StoreCorruptError, match="--rebuild"):
         StoreReader(index.store).read("chunks")
     assert index.update(rebuild=True).files == len(SAMPLE_FILES)
@@ -370,8 +371,9 @@ def test_corrupted_store_is_reported_and_rebuildable(sample_repo: Path, damage: 
 
 def test_interrupted_first_run_means_no_index(sample_repo: Path) -> None:
     store = sample_repo / ".exocortex"
-    (store / "lance").mkdir(parents=True)
-    (store / "lance" / "junk").write_text("half-written")
+    (store / "lance-0123456789abcdef").mkdir(parents=True)
+    (store / "lance-0123456789abcdef" / "junk").write_text("half-written")
+    (store / "exocortex-store").write_text("")
     with pytest.raises(IndexNotFoundError):
         Index.open(sample_repo).status()
     assert Index.open(sample_repo).update().files == len(SAMPLE_FILES)

@@ -25,7 +25,7 @@ from exocortex.chunking import FileAnalysis, analyze, language_for_path
 from exocortex.memory.engine import EngineMemory, engine_memory
 from exocortex.search.tokenize import content_term_counts, skeleton_terms, with_path_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
-from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS
+from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS, text_digest
 from exocortex.tokens import count_tokens
 
 
@@ -175,6 +175,7 @@ def _add_file_row(
     c["lines"].append(item.lines if item else 0)
     c["chunks"].append(len(a.chunks) if a else 0)
     c["skeleton"].append(a.skeleton if a else None)
+    c["skeleton_hash"].append(text_digest(a.skeleton) if a else None)
     c["skeleton_lines"].append([n for pair in a.skeleton_lines for n in pair] if a else None)
     c["imports"].append(list(a.imports) if a else None)
     c["references"].append(list(a.references) if a else None)
@@ -195,6 +196,7 @@ def _add_chunk_rows(chunks: _Columns, path: str, item: _Analysed, opts: ProcessO
         c["kind"].append(chunk.kind)
         c["symbol"].append(chunk.symbol)
         c["text"].append(chunk.text)
+        c["text_hash"].append(text_digest(chunk.text))
         term_list, term_counts = with_path_terms(path, item.chunk_terms[ordinal])
         c["term_list"].append(term_list)
         c["term_counts"].append(term_counts)
@@ -211,6 +213,7 @@ def _add_symbol_rows(symbols: _Columns, path: str, item: _Analysed) -> None:
         c["start_line"].append(d.start_line)
         c["end_line"].append(d.end_line)
         c["signature"].append(d.signature)
+        c["signature_hash"].append(text_digest(d.signature))
 
 
 def hash_file(root: str, path: str, max_bytes: int) -> str | None:

@@ -8,11 +8,14 @@ appended to Lance tables as batches fill up, but only ``StoreWriter.commit``
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,8 +38,12 @@ from exocortex.store.meta import (
     MANIFEST_COLUMNS,
     META_FILE,
     StoreMeta,
+    check_writable,
+    claim_store,
+    new_commit_id,
     read_manifest,
     read_meta,
+    read_meta_if_any,
     write_manifest,
     write_meta,
     writer_lock,
@@ -135,18 +142,21 @@ def run_index(
     walk = walk_source_files(root, config, exclude_dirs=[store_dir])
     t = lap("walk", started)
 
+    claim_store(store_dir)
+    check_writable(store_dir)
     with writer_lock(store_dir, config.lock_wait_s):
         fingerprint = config_fingerprint(config)
         previous = None if rebuild or not (store_dir / META_FILE).exists() else read_meta(store_dir)
+        replaces = read_meta_if_any(store_dir) if previous is None else previous
         usable = previous is not None and previous.fingerprint == fingerprint and previous.root == str(root)
         manifest_table = read_manifest(store_dir, previous) if usable and previous else None
         manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
         writer: StoreWriter | None = None
         if usable and previous is not None and manifest_table is None:  # no sidecar: read the files table
-            writer = _open_writer(store_dir, root, previous)
+            writer = _open_writer(store_dir, root, previous, replaces)
             manifest_table = writer.read("files", MANIFEST_COLUMNS)
             manifest = Manifest.from_table(manifest_table)
-            sidecar = write_manifest(store_dir, manifest_table, previous.tables["files"])
+            sidecar = write_manifest(store_dir, manifest_table, new_commit_id()[:16])
             previous = dataclasses.replace(previous, manifest=sidecar)
         plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes)
         t = lap("plan", t)
@@ -165,7 +175,7 @@ def run_index(
         def prepare() -> StoreWriter:
             """Open the writer and drop stale rows (imports lancedb: about a second)."""
             began = time.perf_counter()
-            ready = writer if writer is not None else _open_writer(store_dir, root, previous)
+            ready = writer if writer is not None else _open_writer(store_dir, root, previous, replaces)
             timings["store_open"] = round(time.perf_counter() - began, 4)
             if previous is not None and not usable:
                 log.info("full re-index", reason="settings or root changed since the last run")
@@ -241,10 +251,12 @@ def run_index(
     return dataclasses.replace(report, seconds=seconds, timings=timings)
 
 
-def _open_writer(store_dir: Path, root: Path, previous: StoreMeta | None) -> StoreWriter:
+def _open_writer(
+    store_dir: Path, root: Path, previous: StoreMeta | None, replaces: StoreMeta | None
+) -> StoreWriter:
     from exocortex.store.lance import StoreWriter  # imports lancedb: about a second
 
-    return StoreWriter(store_dir, root, previous=previous)
+    return StoreWriter(store_dir, root, previous=previous, replaces=replaces)
 
 
 def _record_noop(
@@ -325,9 +337,39 @@ def _start_pool(jobs: list[FileJob], config: Config) -> cf.ProcessPoolExecutor |
     if workers <= 1 or sum(j.size for j in jobs) <= config.inline_max_bytes:
         return None
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_worker_start,
+        initargs=(os.getpid(),),
+    )
     pool.submit(int).result()  # start the workers now, not at the first real batch
     return pool
+
+
+def _worker_start(parent: int) -> None:
+    """Run first in every worker: die with the parent, leave Ctrl-C to it.
+
+    A worker whose parent is killed (kill -9, a crash) gets SIGKILL from the kernel at once
+    (Linux's parent-death signal) instead of waiting for work forever. SIGINT from a terminal
+    reaches the whole process group: the parent ends the run, so workers ignore it rather
+    than each printing a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 def _process(

@@ -12,9 +12,12 @@ A process that packs from the same store snapshot more than once (a server, an
 agent loop, a benchmark) reads the snapshot whole, once, into Arrow columns held
 in memory (``_Snapshot``); later packs of that snapshot read nothing from disk
 and make Python objects only for the files they touch. The snapshot is named by
-the store path, its tables' committed versions and the commit time, so a new
-commit is never served stale data. Only the most recent snapshot is held, and
+the store path and its commit id, so a new commit is never served stale data. Only the most recent snapshot is held, and
 only when its Arrow size is within ``pack_snapshot_max_bytes``.
+
+Every text a pack serves (a chunk, a skeleton, a signature) is checked against
+the xxh3 hash stored beside it at index time: bytes damaged on disk are refused
+with ``StoreCorruptError`` rather than handed to an agent as if they were code.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.errors import StoreCorruptError
 from exocortex.memory.heap import release_freed_memory
 from exocortex.search.lexical import segment_positions
-from exocortex.store.schema import TOKEN_COLUMNS
+from exocortex.store.schema import TOKEN_COLUMNS, text_digest
 from exocortex.tokens import count_tokens
 
 _PATHS_PER_QUERY = 1000
@@ -39,27 +43,39 @@ _WHOLE_TABLE_FRACTION = 0.25
 """Past this fraction of the index's files, one scan of the whole table is cheaper."""
 
 
+def verified(text: str, digest: int | None, what: str) -> str:
+    """``text`` when it hashes to ``digest`` (the hash stored at index time), else ``StoreCorruptError``."""
+    if digest is not None and text_digest(text) != digest:
+        raise StoreCorruptError(
+            f"the index's copy of {what} is damaged (it does not match the hash stored with it); "
+            "re-index with `exocortex index --rebuild`"
+        )
+    return text
+
+
 class ChunkText:
     """One chunk of a file: the unit a pack includes in full.
 
     The text may be left in the Arrow column it was read from (``source``, ``row``)
     and is made a Python string the first time it is asked for: a pack looks at
-    every chunk of the files it loads but shows only some of them.
+    every chunk of the files it loads but shows only some of them. It is checked
+    against its stored hash then.
     """
 
-    __slots__ = ("path", "ordinal", "start_line", "end_line", "kind", "symbol", "tokens", "_text", "_source",
-                 "_row")
+    __slots__ = ("path", "ordinal", "start_line", "end_line", "kind", "symbol", "tokens", "digest", "_text",
+                 "_source", "_row")
 
     def __init__(self, path: str, ordinal: int, start_line: int, end_line: int, kind: str, symbol: str,
-                 text: str | None, tokens: int, source: Any = None, row: int = 0) -> None:
+                 text: str | None, tokens: int, source: Any = None, row: int = 0, digest: int | None = None) -> None:
         self.path, self.ordinal, self.start_line, self.end_line = path, ordinal, start_line, end_line
-        self.kind, self.symbol, self.tokens = kind, symbol, tokens
+        self.kind, self.symbol, self.tokens, self.digest = kind, symbol, tokens, digest
         self._text, self._source, self._row = text, source, row
 
     @property
     def text(self) -> str:
         if self._text is None:
-            self._text = self._source[self._row].as_py() or ""
+            text = self._source[self._row].as_py() or ""
+            self._text = verified(text, self.digest, f"{self.path} lines {self.start_line}-{self.end_line}")
             self._source = None
         return self._text
 
@@ -83,14 +99,14 @@ def _sql_list(values: Iterable[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-_CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text"]
-_FILE_COLUMNS = ["path", "language", "skip_reason", "skeleton", "skeleton_lines"]
-_SYMBOL_COLUMNS = ["path", "name", "signature"]
+_CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text", "text_hash"]
+_FILE_COLUMNS = ["path", "language", "skip_reason", "skeleton", "skeleton_lines", "skeleton_hash"]
+_SYMBOL_COLUMNS = ["path", "name", "signature", "signature_hash"]
 
 
 def _outline(path: str, language: str | None, skeleton: str | None, flat: list[int] | None,
-             count: int | None, tokenizer: str) -> FileOutline:
-    skeleton = skeleton or ""
+             count: int | None, tokenizer: str, digest: int | None) -> FileOutline:
+    skeleton = verified(skeleton, digest, f"the skeleton of {path}") if skeleton is not None else ""
     flat = flat or []
     ranges = tuple(zip(flat[0::2], flat[1::2], strict=False))
     if count is None:
@@ -172,7 +188,7 @@ def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | N
     path = getattr(reader, "path", None)
     if meta is None or path is None or max_bytes <= 0:
         return None
-    key = (str(path), tuple(sorted(meta.tables.items())), meta.updated_at, tokenizer)
+    key = (str(path), meta.data_id, tokenizer)
     with _SNAPSHOT_LOCK:
         if key != _snapshot_key:
             _snapshot_key, _snapshot_seen, _snapshot, _snapshot_refused = key, 0, None, False
@@ -197,8 +213,8 @@ class PackCorpus:
         self._chunks: dict[str, list[ChunkText]] = {}
         self._by_key: dict[tuple[str, int], ChunkText] = {}
         self._files: dict[str, FileOutline] = {}
-        self._raw_files: dict[str, tuple[str | None, str | None, list[int] | None, int | None]] = {}
-        self._signatures: dict[tuple[str, str], str] = {}
+        self._raw_files: dict[str, tuple[str | None, str | None, list[int] | None, int | None, int | None]] = {}
+        self._signatures: dict[tuple[str, str], tuple[str, int | None]] = {}
         self._loaded: set[str] = set()
         summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
         self._index_files = int(summary.get("files", 0)) or 0
@@ -242,17 +258,17 @@ class PackCorpus:
         texts = chunk_rows.column("text").combine_chunks()
         cols = {name: chunk_rows.column(name).to_pylist() for name in chunk_rows.column_names if name != "text"}
         fresh: dict[str, list[ChunkText]] = {}
-        for row, (path, ordinal, start, end, kind, symbol, count) in enumerate(zip(
+        for row, (path, ordinal, start, end, kind, symbol, count, digest) in enumerate(zip(
             cols["path"], cols["ordinal"], cols["start_line"], cols["end_line"],
-            cols["kind"], cols["symbol"], cols[self._column], strict=True,
+            cols["kind"], cols["symbol"], cols[self._column], cols["text_hash"], strict=True,
         )):
             if path in self._loaded:
                 continue
             if count is None:  # not counted with this tokenizer at index time
-                text = texts[row].as_py() or ""
+                text = verified(texts[row].as_py() or "", digest, f"{path} lines {start}-{end}")
                 chunk = ChunkText(path, ordinal, start, end, kind, symbol, text, count_tokens(text, self.tokenizer))
             else:
-                chunk = ChunkText(path, ordinal, start, end, kind, symbol, None, count, texts, row)
+                chunk = ChunkText(path, ordinal, start, end, kind, symbol, None, count, texts, row, digest)
             fresh.setdefault(path, []).append(chunk)
         for path, chunks in fresh.items():
             chunks.sort(key=lambda c: c.ordinal)
@@ -261,20 +277,20 @@ class PackCorpus:
                 self._by_key[(path, chunk.ordinal)] = chunk
 
         cols = {name: file_rows.column(name).to_pylist() for name in file_rows.column_names}
-        for path, language, skip, skeleton, flat, count in zip(
+        for path, language, skip, skeleton, flat, count, digest in zip(
             cols["path"], cols["language"], cols["skip_reason"], cols["skeleton"],
-            cols["skeleton_lines"], cols[self._skeleton_column], strict=True,
+            cols["skeleton_lines"], cols[self._skeleton_column], cols["skeleton_hash"], strict=True,
         ):
             if skip is not None or path in self._loaded:
                 continue
-            self._raw_files[path] = (language, skeleton, flat, count)  # made into an outline on first use
+            self._raw_files[path] = (language, skeleton, flat, count, digest)  # made into an outline on first use
 
-        for path, name, signature in zip(
+        for path, name, signature, digest in zip(
             *(symbol_rows.column(name).to_pylist() for name in _SYMBOL_COLUMNS), strict=True
         ):
             if path in self._loaded:
                 continue
-            self._signatures.setdefault((path, name), signature)
+            self._signatures.setdefault((path, name), (signature, digest))
 
     # --- access ------------------------------------------------------------------
 
@@ -290,12 +306,16 @@ class PackCorpus:
             raw = self._raw_files.get(path)
             if raw is None:
                 return None
-            language, skeleton, flat, count = raw
-            outline = self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer)
+            language, skeleton, flat, count, digest = raw
+            outline = self._files[path] = _outline(path, language, skeleton, flat, count, self.tokenizer, digest)
         return outline
 
     def signature(self, path: str, symbol: str) -> str | None:
-        return self._signatures.get((path, symbol))
+        found = self._signatures.get((path, symbol))
+        if found is None:
+            return None
+        signature, digest = found
+        return verified(signature, digest, f"the signature of {symbol} in {path}")
 
     def class_headers(self, chunk: ChunkText) -> list[ChunkText]:
         """The header chunks of the classes enclosing ``chunk`` (outermost first).

@@ -1,16 +1,23 @@
 """What search needs, built once per store commit and kept on disk and in memory.
 
-``<store>/search/v<files>-<chunks>-<symbols>/`` holds the chunk and skeleton
+``<store>/search/f<format>-<commit id>/`` holds the chunk and skeleton
 lexical indexes, the structure graph, the definition index (name -> chunks
 that define it) and the chunk keys. It is built lazily by the first search
 after a commit (written to a temporary folder, then renamed), memory-mapped by
-later ones, and older folders are removed. Within one process the loaded data
-is kept per store and version.
+later ones, and older folders are removed. The folder is named by the commit's
+id, which no other commit has (table versions start again after a rebuild), and
+its ``done`` file lists the size and xxh3 hash of every file in it: a process
+checks them when it first loads the folder, and a damaged folder (a truncated,
+deleted or overwritten file) is built again. Within one process the loaded data
+is kept per store and commit.
 """
 
 from __future__ import annotations
 
+import json
+import mmap
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -22,7 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+import xxhash
 
+from exocortex.log import get_logger
 from exocortex.memory.heap import release_freed_memory
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
@@ -34,7 +43,8 @@ if TYPE_CHECKING:
     from exocortex.store.lance import StoreReader
 
 CACHE_DIRNAME = "search"
-FORMAT = 3  # bump when the cached layout changes
+FORMAT = 4  # bump when the cached layout changes
+DONE_FILE = "done"
 
 DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type")
 _CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
@@ -69,11 +79,12 @@ class SearchData:
 
 _memory: dict[tuple[str, str], SearchData] = {}
 _lock = threading.Lock()
+log = get_logger(__name__)
 
 
 def cache_key(reader: StoreReader) -> str:
-    t = reader.meta.tables
-    return f"f{FORMAT}-v{t['files']}-{t['chunks']}-{t['symbols']}"
+    """The folder name of a commit's search data: the format and the commit's id."""
+    return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", reader.meta.data_id)
 
 
 def load_search_data(reader: StoreReader) -> SearchData:
@@ -84,23 +95,91 @@ def load_search_data(reader: StoreReader) -> SearchData:
         if data is not None:
             return data
         folder = reader.path / CACHE_DIRNAME / key
-        if not (folder / "done").exists():
+        data = _load_checked(folder) if (folder / DONE_FILE).exists() else None
+        if data is None:
             _build_to(reader, folder)
             release_freed_memory()  # the build's transient arrays are gone; so is their memory
-        data = _load(folder)
+            data = _load_checked(folder)
+            if data is None:
+                from exocortex.errors import StoreCorruptError
+
+                raise StoreCorruptError(
+                    f"the search data just built in {folder} does not read back: check the disk it is on"
+                )
         for old in [k for k in _memory if k[0] == mem_key[0]]:
             del _memory[old]
         _memory[mem_key] = data
         return data
 
 
+def _load_checked(folder: Path) -> SearchData | None:
+    """The folder's search data when every file is as written, else None (and the folder is removed)."""
+    problem = _damage(folder)
+    if problem is None:
+        try:
+            return _load(folder)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            problem = f"unreadable: {exc}"
+    log.warning("search data damaged: building it again", folder=str(folder), problem=problem)
+    _remove_folder(folder)
+    return None
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return xxhash.xxh3_64_hexdigest(b"")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return xxhash.xxh3_64_hexdigest(view)
+
+
+def _checksums(folder: Path) -> dict[str, list[int | str]]:
+    """``name -> [size, xxh3]`` of every file in a built folder (folders nested one level)."""
+    sums: dict[str, list[int | str]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != DONE_FILE:
+            sums[path.relative_to(folder).as_posix()] = [path.stat().st_size, _file_digest(path)]
+    return sums
+
+
+def _damage(folder: Path) -> str | None:
+    """What is wrong with a built folder (a file missing, of another size or content), or None."""
+    try:
+        expected = json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))["files"]
+        if not isinstance(expected, dict) or not expected:
+            return "no file list"
+        for name, (size, digest) in expected.items():
+            path = folder / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != size:
+                return f"{name} has {path.stat().st_size} bytes, not {size}"
+            if _file_digest(path) != digest:
+                return f"{name} was changed"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{DONE_FILE} unreadable: {exc}"
+    return None
+
+
+def _remove_folder(folder: Path) -> None:
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _build_to(reader: StoreReader, folder: Path) -> None:
     parent = folder.parent
+    if parent.exists() and not parent.is_dir() or parent.is_symlink():
+        _remove_folder(parent)  # something put in place of the folder: it holds nothing of ours
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=parent))
     try:
         _build(reader, tmp)
-        (tmp / "done").write_text("ok\n")
+        (tmp / DONE_FILE).write_text(json.dumps({"files": _checksums(tmp)}) + "\n")
+        if folder.exists() or folder.is_symlink():
+            _remove_folder(folder)  # a damaged copy
         try:
             os.rename(tmp, folder)
         except OSError:  # another process built it meanwhile
@@ -110,7 +189,7 @@ def _build_to(reader: StoreReader, folder: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     for old in parent.iterdir():
         if old.name != folder.name and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_folder(old)
 
 
 def _write_arrow(path: Path, table: pa.Table) -> None:

@@ -2,9 +2,11 @@
 
 Layout of a store directory::
 
-    meta.json   schema version, root, the committed version of every table, last run
-    lock        held (flock) by the one writer; readers never take it
-    lance/      the LanceDB database: files, chunks, symbols
+    meta.json         schema version, root, the database folder and committed version of every table,
+                      the commit id, last run
+    lock              held (flock) by the one writer; readers never take it
+    exocortex-store   marks the folder as a store (a writer refuses any other non-empty folder)
+    lance-<id>/       the LanceDB database of the commit: files, chunks, symbols (``lance/`` in old stores)
 
 Every ``add`` or ``delete`` on a Lance table makes a new table version, but a
 run touches three tables. A run's writes only become visible when
@@ -14,6 +16,10 @@ names. A run that crashes leaves extra table versions nobody points at; the
 next writer restores each table to its committed version before it starts.
 Lance keeps old versions readable, so a reader that opened the store before a
 writer committed keeps seeing its snapshot.
+
+A rebuild (or a first run) writes a new database folder and never touches the
+committed one: an interrupted rebuild leaves the previous index as it was, and
+readers keep reading it until ``meta.json`` names the new folder.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import pyarrow as pa  # noqa: E402
 
 from exocortex.errors import StoreCorruptError  # noqa: E402
 from exocortex.store.meta import (  # noqa: E402
-    DB_DIR,
+    DB_DIR_PREFIX,
     StoreMeta,
     first_line,
+    new_commit_id,
     read_meta,
     rebuild_hint,
     write_manifest,
@@ -53,7 +60,7 @@ class StoreReader:
         self.path = store_dir
         self.meta = read_meta(store_dir)
         try:
-            self._db = lancedb.connect(str(store_dir / DB_DIR))
+            self._db = lancedb.connect(str(store_dir / self.meta.db_dir))
             self._tables = {}
             for name, version in self.meta.tables.items():
                 table = self._db.open_table(name)
@@ -92,16 +99,20 @@ class StoreWriter:
     Use only while holding ``writer_lock``.
     """
 
-    def __init__(self, store_dir: Path, root: Path, *, previous: StoreMeta | None) -> None:
-        """Open the tables at ``previous``'s commit, or start empty tables when it is None."""
+    def __init__(
+        self, store_dir: Path, root: Path, *, previous: StoreMeta | None, replaces: StoreMeta | None = None
+    ) -> None:
+        """Open the tables at ``previous``'s commit, or start empty tables in a new folder when it is None.
+
+        ``replaces`` is the commit a rebuild replaces (its folder is kept for its readers until the
+        next commit); it defaults to ``previous``.
+        """
         self.path = store_dir
         self.root = root
         self._previous = previous
-        db_dir = store_dir / DB_DIR
-        if previous is None and db_dir.exists():
-            # An interrupted first run or a rebuild: nothing committed to keep.
-            _remove_tree(db_dir)
-        self._db = lancedb.connect(str(db_dir))
+        self._replaces = replaces if replaces is not None else previous
+        self.db_dir = previous.db_dir if previous is not None else DB_DIR_PREFIX + new_commit_id()[:16]
+        self._db = lancedb.connect(str(store_dir / self.db_dir))
         self._tables: dict[str, Any] = {}
         try:
             existing = set(self._db.list_tables().tables) if self._previous else set()
@@ -173,6 +184,8 @@ class StoreWriter:
         """Make this run's writes visible: manifest sidecar first, then ``meta.json``."""
         now = time.time()
         tables = {name: int(table.version) for name, table in self._tables.items()}
+        commit_id = new_commit_id()
+        replaced = self._replaces.db_dir if self._replaces is not None else ""
         meta = StoreMeta(
             schema_version=SCHEMA_VERSION,
             root=str(self.root),
@@ -180,14 +193,11 @@ class StoreWriter:
             created_at=self._previous.created_at if self._previous else now,
             updated_at=now,
             fingerprint=fingerprint,
-            manifest=write_manifest(self.path, manifest, tables["files"]),
+            manifest=write_manifest(self.path, manifest, commit_id[:16]),
             last_run=last_run,
+            db_dir=self.db_dir,
+            previous_db_dir=replaced if replaced != self.db_dir else "",
+            commit_id=commit_id,
         )
         write_meta(self.path, meta)
         return meta
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

@@ -7,8 +7,16 @@ a store written with another version is refused with a message to re-index.
 from __future__ import annotations
 
 import pyarrow as pa
+import xxhash
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+"""4: the texts a pack serves carry their xxh3 hash (``text_hash``, ``skeleton_hash``, ``signature_hash``)."""
+
+
+def text_digest(text: str) -> int:
+    """The hash stored beside every text a pack serves, checked when it is served (xxh3, 64 bits)."""
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+
 
 TOKEN_COLUMNS = {
     "o200k_base": "tokens_o200k",
@@ -36,6 +44,7 @@ FILES = pa.schema(
         pa.field("chunks", pa.int64(), nullable=False),
         *_token_fields,
         pa.field("skeleton", pa.string(), nullable=True),
+        pa.field("skeleton_hash", pa.uint64(), nullable=True),
         pa.field("skeleton_lines", pa.list_(pa.int32()), nullable=True),
         *[pa.field("skeleton_" + col, pa.int64(), nullable=True) for col in TOKEN_COLUMNS.values()],
         pa.field("imports", pa.list_(pa.string()), nullable=True),
@@ -56,6 +65,7 @@ CHUNKS = pa.schema(
         pa.field("kind", pa.string(), nullable=False),
         pa.field("symbol", pa.string(), nullable=False),
         pa.field("text", pa.large_string(), nullable=False),
+        pa.field("text_hash", pa.uint64(), nullable=False),
         *_token_fields,
         # The distinct code-aware tokens of path, symbol and text (search/tokenize.py),
         # in order of first occurrence, and how often each occurs: what lexical search
@@ -74,6 +84,7 @@ SYMBOLS = pa.schema(
         pa.field("start_line", pa.int32(), nullable=False),
         pa.field("end_line", pa.int32(), nullable=False),
         pa.field("signature", pa.string(), nullable=False),
+        pa.field("signature_hash", pa.uint64(), nullable=False),
     ]
 )
 
