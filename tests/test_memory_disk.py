@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,15 @@ import structlog.testing
 
 from exocortex.memory import DiskLevel, DiskLevelLockedError
 from exocortex.memory.cache import Level, MultiLevelCache, Record
-from exocortex.memory.disk import HEADER_SIZE, decode_key, encode_key
+from exocortex.memory.disk import (
+    HEADER_SIZE,
+    MAX_KEY_DEPTH,
+    TAG_BYTES,
+    _pack_header,
+    decode_key,
+    encode_key,
+    key_digest,
+)
 from exocortex.memory.policies import LRU, MISSING, OversizeError, Reason
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -488,3 +496,225 @@ def test_an_entry_too_big_for_the_disk_level_is_dropped_and_reported_on_demotion
         assert dropped == [("big", Reason.CAPACITY)]
         assert cache.get("small") == "s" and cache.get("big") is None
         assert "big" not in disk and cache.stats()["dropped"] == 1
+
+
+# -- things put in the directory that are not entries (issue 13, item 11) ------------------
+
+
+def _key_in_shard(shard: str, prefix: str = "k") -> str:
+    """A str key whose entry file lands in ``shard`` (the first two hex digits of its digest)."""
+    i = 0
+    while key_digest(encode_key(f"{prefix}{i}"))[:2] != shard:
+        i += 1
+    return f"{prefix}{i}"
+
+
+def _entry_path(root: Path, key: Any) -> Path:
+    digest = key_digest(encode_key(key))
+    return root / digest[:2] / f"{digest}.xc"
+
+
+def test_a_key_nested_150000_deep_in_a_file_is_corrupt_not_a_crash(tmp_path: Path) -> None:
+    # Python hashes a nested tuple recursively in C: building such a key from a file would crash
+    # the process; decoding it recursively raised RecursionError out of open().
+    root = tmp_path / "c"
+    root.mkdir()
+    key_bytes = b"t\x01\x00\x00\x00" * 150_000 + b"i\x01\x00\x00\x001"
+    payload = b"value"
+    digest = key_digest(key_bytes)
+    (root / digest[:2]).mkdir()
+    path = root / digest[:2] / f"{digest}.xc"
+    path.write_bytes(_pack_header(TAG_BYTES, key_bytes, payload, 1, None) + key_bytes + payload)
+    with DiskLevel(root) as level:
+        assert len(level) == 0
+        st = level.stats()
+        assert st["corrupt"] == 1 and any("deep" in reason for reason in st["corrupt_reasons"])
+        assert not path.exists()
+
+
+def test_keys_nested_too_deep_are_refused_with_a_value_error(disk: DiskLevel) -> None:
+    deep: Any = 1
+    for _ in range(150_000):
+        deep = (deep,)
+    with pytest.raises(ValueError, match="at most 64 deep"):
+        encode_key(deep)
+    ok: Any = "x"
+    for _ in range(MAX_KEY_DEPTH):
+        ok = (ok,)
+    disk.set(ok, rec(b"v"))
+    got = disk.get(ok)
+    assert got is not MISSING and got.value == b"v"
+    with pytest.raises(ValueError, match="deep"):
+        disk.set((ok,), rec(b"w"))
+    assert len(disk) == 1 and len(entry_files(disk.root)) == 1 and temp_files(disk.root) == []
+
+
+def test_a_symlinked_shard_is_never_followed_out_of_the_cache(tmp_path: Path) -> None:
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    precious = {
+        ".tmp-notes": b"a temp-looking file",  # open() deleted 'temp files' in the shard
+        "ab" + "0" * 38 + ".xc": b"not an entry",  # ... and 'corrupt entries'
+        "keep.txt": b"data",
+    }
+    for name, data in precious.items():
+        (victim / name).write_bytes(data)
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "ab").symlink_to(victim, target_is_directory=True)
+    with DiskLevel(root) as level:
+        st = level.stats()
+        assert st["corrupt_reasons"].get("shard is a symlink") == 1
+        assert not (root / "ab").is_symlink()  # the link went, never what it points to
+        key = _key_in_shard("ab")
+        level.set(key, rec(b"payload"))
+        assert _entry_path(root, key).is_file() and not (root / "ab").is_symlink()
+        # A shard swapped for a symlink while open: a delete does not reach into its target.
+        (root / "ab").rename(tmp_path / "moved")
+        (root / "ab").symlink_to(victim, target_is_directory=True)
+        (victim / _entry_path(root, key).name).write_bytes(b"the target's own file")
+        assert level.delete(key)
+        level.set(_key_in_shard("ab", "j"), rec(b"again"))  # writes go to a real shard again
+        assert not (root / "ab").is_symlink()
+    assert sorted(p.name for p in victim.iterdir()) == sorted([*precious, _entry_path(root, key).name])
+    for name, data in precious.items():
+        assert (victim / name).read_bytes() == data
+
+
+def test_an_entry_that_is_a_symlink_is_not_served_and_its_target_is_kept(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        level.set("k", rec(b"real"))
+    path = _entry_path(root, "k")
+    outside = tmp_path / "outside.xc"
+    path.rename(outside)  # a valid entry, outside the cache directory
+    path.symlink_to(outside)
+    with DiskLevel(root) as level:
+        assert level.get("k") is MISSING and len(level) == 0
+        assert level.stats()["corrupt_reasons"] == {"not a regular file": 1}
+    assert not path.is_symlink() and outside.is_file()
+
+
+def test_a_symlinked_lock_file_or_quarantine_is_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    root.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("do not truncate me")
+    (root / ".lock").symlink_to(target)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "quarantine").symlink_to(elsewhere, target_is_directory=True)
+    (root / "ab").mkdir()
+    (root / "ab" / ("ab" + "1" * 38 + ".xc")).write_bytes(b"garbage")
+    with DiskLevel(root, quarantine=True) as level:
+        assert level.stats()["corrupt"] == 3  # the lock link, the quarantine link, the garbage entry
+    assert target.read_text() == "do not truncate me"
+    assert list(elsewhere.iterdir()) == []
+    assert (root / ".lock").is_file() and not (root / ".lock").is_symlink()
+    assert len(list((root / "quarantine").iterdir())) == 1
+
+
+def test_a_directory_in_place_of_an_entry_is_replaced_on_set(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        level.set("k", rec(b"one"))
+        path = _entry_path(root, "k")
+        path.unlink()
+        path.mkdir()
+        (path / "inner").write_bytes(b"x")
+        level.set("k", rec(b"two"))  # used to raise IsADirectoryError
+        got = level.get("k")
+        assert got is not MISSING and got.value == b"two"
+        assert level.stats()["corrupt_reasons"] == {"entry is a directory": 1}
+        other = _entry_path(root, "fresh")  # not indexed: a directory there before the first set
+        other.parent.mkdir(exist_ok=True)
+        other.mkdir()
+        level.set("fresh", rec(b"new"))
+        assert other.is_file()
+    with DiskLevel(root) as level:
+        assert sorted(level.keys()) == ["fresh", "k"] and level.stats()["corrupt"] == 0
+        path.unlink()
+        path.mkdir()
+        assert level.get("k") is MISSING  # read: reported and removed, never raised
+        assert level.stats()["corrupt_reasons"] == {"not a regular file": 1} and not path.exists()
+
+
+def test_directories_and_fifos_in_a_shard_are_cleaned_at_open(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        level.set("k", rec(b"v"))
+    shard = _entry_path(root, "k").parent
+    (shard / ".tmp-leftover").mkdir()  # a temp 'file' that is a directory made open() raise
+    (shard / ("f" * 40 + ".xc")).mkdir()
+    os.mkfifo(shard / ("e" * 40 + ".xc"))
+    (shard / "zz").write_bytes(b"")  # a non-shard file in the root level and odd names are left alone
+    odd = os.fsencode(str(shard)) + b"/\xff\xfe" + b".xc"
+    with open(odd, "wb") as fh:
+        fh.write(b"garbage with an undecodable name")
+    with structlog.testing.capture_logs() as logs, DiskLevel(root) as level:
+        assert level.keys() == ["k"]
+        st = level.stats()
+        assert st["temp_files_removed"] == 1 and st["corrupt"] == 3
+    assert sorted(os.listdir(os.fsencode(str(shard)))) == sorted([b"zz", os.fsencode(_entry_path(root, "k").name)])
+    assert any("\\xff" in str(e.get("path", "")) for e in logs)  # escaped, not raw bytes, in the log
+
+
+_FIFO_READER = textwrap.dedent(
+    """
+    import os, sys
+    from exocortex.memory.cache import Record
+    from exocortex.memory.disk import DiskLevel, encode_key, key_digest
+
+    root = sys.argv[1]
+    level = DiskLevel(root)
+    level.set("k", Record(b"value", None, 1))
+    digest = key_digest(encode_key("k"))
+    path = f"{root}/{digest[:2]}/{digest}.xc"
+    os.unlink(path)
+    os.mkfifo(path)
+    print("get", repr(level.get("k")), flush=True)
+    print("reasons", level.stats()["corrupt_reasons"], flush=True)
+    print("fifo left", os.path.exists(path), flush=True)
+    level.close()
+    os.mkfifo(path)
+    level = DiskLevel(root)
+    print("reopen", len(level), level.stats()["corrupt"], os.path.exists(path), flush=True)
+    """
+)
+
+
+def test_a_fifo_in_place_of_an_entry_does_not_block_get(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _FIFO_READER, str(tmp_path / "c")], capture_output=True, env=env, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("DiskLevel.get blocked on a FIFO in place of an entry")
+    assert out.returncode == 0, out.stderr.decode()
+    lines = out.stdout.decode().splitlines()
+    assert lines[0] == "get MISSING"
+    assert lines[1] == "reasons {'not a regular file': 1}"
+    assert lines[2] == "fifo left False"
+    assert lines[3] == "reopen 0 1 False"
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda d: d[: HEADER_SIZE - 1], "truncated header"),
+        (lambda d: d[:8] + (2**32 - 1).to_bytes(4, "little") + d[12:], "implausible key length"),
+        (lambda d: d[:12] + (2**63).to_bytes(8, "little") + d[20:], "header checksum mismatch"),
+    ],
+    ids=["truncated-header", "huge-key-length", "huge-payload-length"],
+)
+def test_damaged_headers_are_corrupt_without_allocating(
+    tmp_path: Path, damage: Callable[[bytes], bytes], reason: str
+) -> None:
+    root = tmp_path / "c"
+    with DiskLevel(root) as level:
+        level.set("k", rec(b"v" * 100))
+    path = _entry_path(root, "k")
+    path.write_bytes(damage(path.read_bytes()))
+    with DiskLevel(root) as level:
+        assert len(level) == 0 and level.stats()["corrupt_reasons"] == {reason: 1}

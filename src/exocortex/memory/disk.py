@@ -23,6 +23,16 @@ does not hash to its file name) is treated as absent: it is deleted (or moved to
 ``<root>/quarantine`` with ``quarantine=True``), counted in ``stats()["corrupt"]`` and logged as a
 warning; it is never returned and never raises.
 
+Nothing is followed out of the directory. Every change (write, rename, delete) goes through a
+descriptor of the shard directory opened with ``O_NOFOLLOW`` from a descriptor of the root, so a
+shard, lock file or ``quarantine`` folder replaced by a symlink is reported and the *link*
+removed, never anything it points to. Entries are opened with ``O_NOFOLLOW | O_NONBLOCK`` and
+checked with ``fstat``: a symlink, FIFO (which would block a plain ``open`` for ever), directory
+or device in place of an entry is a corrupt entry like any other (reported, removed, never
+served). A directory in the way of a ``set`` is reported and removed so the write succeeds. Keys
+nest tuples at most ``MAX_KEY_DEPTH`` deep: a deeper key is refused (``ValueError``) and a file
+holding one is corrupt (building such a tuple and hashing it would crash the interpreter).
+
 Serialization is safe by default: ``bytes``, ``bytearray``, ``str``, JSON values (dict with str
 keys, list, str, int, float, bool, None; checked exactly, so a tuple is not silently turned into
 a list), NumPy arrays (``np.save`` with ``allow_pickle=False``: object arrays are refused) and
@@ -68,6 +78,8 @@ import math
 import os
 import pickle
 import secrets
+import shutil
+import stat
 import struct
 import sys
 import time
@@ -95,6 +107,14 @@ _TMP_PREFIX: Final = ".tmp-"
 _LOCK_NAME: Final = ".lock"
 _QUARANTINE: Final = "quarantine"
 _MAX_KEY_BYTES: Final = 1 << 20  # a header claiming a larger key is corrupt, not a reason to allocate
+# Tuples nest at most this deep in a key. Python hashes a tuple recursively in C, so a key
+# nested 100,000 deep crashes the interpreter (a segfault, not an exception) the moment it is
+# hashed: a file holding one must be refused before its key is built, and so must such a key.
+MAX_KEY_DEPTH: Final = 64
+_SHARD_CHARS: Final = 2
+_DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO put in place of an entry must not wait for a writer that never comes.
+_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 # Serializer tags (one byte in the header). Never renumber: files on disk carry them.
 TAG_BYTES: Final = 1
@@ -123,13 +143,14 @@ def encode_key(key: object) -> bytes:
 
     Deterministic so the same key always maps to the same file name across processes and
     restarts (``hash()`` of str is salted per process, ``pickle`` output is not guaranteed stable).
+    Tuples may nest at most ``MAX_KEY_DEPTH`` deep (``ValueError`` beyond).
     """
     out = bytearray()
-    _encode_key(key, out)
+    _encode_key(key, out, 0)
     return bytes(out)
 
 
-def _encode_key(key: object, out: bytearray) -> None:
+def _encode_key(key: object, out: bytearray, depth: int) -> None:
     if isinstance(key, bool):
         raise TypeError("bool keys are not supported by DiskLevel (True == 1 would alias two keys); use an int or str")
     if isinstance(key, str):
@@ -141,9 +162,11 @@ def _encode_key(key: object, out: bytearray) -> None:
         data = format(key, "x").encode("ascii")  # hex: no int-to-str digit limit, still canonical
         out += b"i" + struct.pack("<I", len(data)) + data
     elif isinstance(key, tuple):
+        if depth >= MAX_KEY_DEPTH:
+            raise ValueError(f"DiskLevel keys may nest tuples at most {MAX_KEY_DEPTH} deep")
         out += b"t" + struct.pack("<I", len(key))
         for item in key:
-            _encode_key(item, out)
+            _encode_key(item, out, depth + 1)
     else:
         raise TypeError(
             "DiskLevel keys must be str, bytes, int or tuples of those, "
@@ -153,22 +176,26 @@ def _encode_key(key: object, out: bytearray) -> None:
 
 def decode_key(data: bytes) -> Any:
     """Inverse of ``encode_key``; raises ``CorruptEntryError`` on anything malformed."""
-    key, end = _decode_key(data, 0)
+    key, end = _decode_key(data, 0, 0)
     if end != len(data):
         raise CorruptEntryError("trailing bytes after key")
     return key
 
 
-def _decode_key(data: bytes, pos: int) -> tuple[Any, int]:
+def _decode_key(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if pos + 5 > len(data):
         raise CorruptEntryError("truncated key")
     tag = data[pos : pos + 1]
     (n,) = struct.unpack_from("<I", data, pos + 1)
     pos += 5
     if tag == b"t":
+        if depth >= MAX_KEY_DEPTH:
+            raise CorruptEntryError(f"key nests tuples more than {MAX_KEY_DEPTH} deep")
+        if n * 5 > len(data) - pos:  # every item takes at least 5 bytes
+            raise CorruptEntryError("truncated key")
         items = []
         for _ in range(n):
-            item, pos = _decode_key(data, pos)
+            item, pos = _decode_key(data, pos, depth + 1)
             items.append(item)
         return tuple(items), pos
     if pos + n > len(data):
@@ -350,18 +377,65 @@ def _check_header(raw: bytes, fields: tuple[Any, ...], key_bytes: bytes, file_si
     return header
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable; silently skipped where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
+def _fsync_fd(fd: int) -> None:
+    """Make a rename or unlink in the directory open as ``fd`` durable (skipped where not supported)."""
+    with contextlib.suppress(OSError):
         os.fsync(fd)
-    except OSError:
-        pass
-    finally:
+
+
+def _shown(path: str) -> str:
+    """A path fit for a log line: undecodable bytes and control characters escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _remove_at(dir_fd: int, name: str) -> None:
+    """Remove ``name`` in the directory ``dir_fd``, whatever it is, without following a symlink.
+
+    A symlink is unlinked itself (its target is never touched); a directory is removed with its
+    contents by ``shutil.rmtree`` on the descriptor, which does not follow symlinks inside it either.
+    """
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    except (IsADirectoryError, PermissionError) as exc:  # Linux says EISDIR, macOS EPERM, for a directory
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise exc from None
+        shutil.rmtree(name, dir_fd=dir_fd)
+
+
+def _open_entry(name: str, dir_fd: int | None = None) -> int:
+    """Open an entry file for reading: never through a symlink, never waiting on a FIFO.
+
+    Raises ``CorruptEntryError`` for anything that is not a regular file (a symlink, a FIFO,
+    a directory, a device), so it is reported and removed like any other bad entry.
+    """
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise CorruptEntryError("not a regular file: a symlink") from None
+        if exc.errno == errno.ENXIO:  # a socket
+            raise CorruptEntryError("not a regular file: a socket") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or other"
+        raise CorruptEntryError(f"not a regular file: {kind}")
+    return fd
+
+
+def _is_symlink(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +460,7 @@ class _DiskStats:
     expired_on_open: int = 0
     evicted_on_open: int = 0
     temp_files_removed: int = 0
-    corrupt: int = 0
+    corrupt: int = 0  # entry files that did not parse, and anything else found where it has no place
     corrupt_reasons: dict[str, int] = field(default_factory=dict)
     lost: int = 0  # indexed entries whose file vanished (deleted behind our back)
 
@@ -424,7 +498,6 @@ class DiskLevel(PolicyLevel):
         self.name = name
         self.root = Path(path)
         self._root_str = os.fspath(self.root)
-        self._shards: set[str] = set()  # shard directories known to exist
         self.allow_pickle = allow_pickle
         self.durable = durable
         self.quarantine = quarantine
@@ -434,9 +507,13 @@ class DiskLevel(PolicyLevel):
         self._stats = _DiskStats()
         self._log = get_logger(__name__)
         self._lock_fd: int | None = None
+        self._root_fd: int | None = None
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        # Every change under the root goes through this descriptor and shard descriptors opened
+        # from it with O_NOFOLLOW: a symlink put in the directory is never followed out of it.
+        self._root_fd = os.open(self._root_str, _DIR_FLAGS & ~os.O_NOFOLLOW)
         try:
+            self._lock()
             self._rebuild()
         except BaseException:
             self.close()
@@ -459,7 +536,7 @@ class DiskLevel(PolicyLevel):
     # -- lifecycle ----------------------------------------------------------------------
 
     def _lock(self) -> None:
-        fd = os.open(self.root / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open_lock_file()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -478,8 +555,35 @@ class DiskLevel(PolicyLevel):
         os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
         self._lock_fd = fd
 
+    def _open_lock_file(self) -> int:
+        """The lock file, opened without following a symlink or waiting on a FIFO.
+
+        Anything but a regular file there (a symlink, which would make us truncate its target; a
+        FIFO; a directory) was not made by a ``DiskLevel``, so nobody holds it: it is reported,
+        removed (a symlink's target is left alone) and replaced by a fresh lock file.
+        """
+        assert self._root_fd is not None
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        for _ in range(3):
+            try:
+                fd = os.open(_LOCK_NAME, flags, 0o644, dir_fd=self._root_fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK):
+                    raise
+                kind = "a symlink" if exc.errno in (errno.ELOOP, errno.EMLINK) else "not a regular file"
+            else:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    return fd
+                os.close(fd)
+                kind = "not a regular file"
+            self._foreign(self._root_fd, "", _LOCK_NAME, f"lock file is {kind}")
+        raise OSError(errno.EEXIST, f"cannot make a lock file at {self.root / _LOCK_NAME}")
+
     def close(self) -> None:
         """Release the directory lock; the files stay for the next open. Idempotent."""
+        root_fd, self._root_fd = self._root_fd, None
+        if root_fd is not None:
+            os.close(root_fd)
         if self._lock_fd is not None:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -513,114 +617,179 @@ class DiskLevel(PolicyLevel):
         Oldest first so an LRU-like policy starts with a sensible recency order; if the files
         exceed the bounds (a crash between writing a new entry and deleting its victims, or the
         bounds were lowered), the policy evicts the excess here and those files are deleted.
+
+        Nothing is followed out of the directory: a shard that is a symlink (or not a directory
+        at all) is reported and the link removed, never its target; an entry that is a symlink, a
+        FIFO, a directory or anything but a regular file is reported as corrupt and removed.
         """
-        found: list[tuple[float, str, Path, _Header]] = []
+        assert self._root_fd is not None
+        found: list[tuple[float, str, _Header]] = []
         now = self._clock()
-        for shard in sorted(self.root.iterdir()):
-            if not shard.is_dir() or len(shard.name) != 2 or shard.name == _QUARANTINE:
+        with os.scandir(self._root_fd) as it:
+            shards = sorted(e.name for e in it if len(e.name) == _SHARD_CHARS)
+        for shard in shards:
+            try:
+                sfd = self._open_shard(shard, create=False)
+            except FileNotFoundError:
                 continue
-            for entry in shard.iterdir():
-                fname = entry.name
-                if fname.startswith(_TMP_PREFIX):
-                    self._unlink(entry)
-                    self._stats.temp_files_removed += 1
-                    continue
-                if not fname.endswith(_SUFFIX) or not entry.is_file():
-                    continue
-                digest = fname[: -len(_SUFFIX)]
-                try:
-                    with open(entry, "rb") as f:
-                        st = os.fstat(f.fileno())
-                        header = _read_header(f, st.st_size)
-                    if key_digest(header.key_bytes) != digest or shard.name != digest[:2]:
-                        raise CorruptEntryError("key does not hash to the file name")
-                    decode_key(header.key_bytes)
-                except CorruptEntryError as exc:
-                    self._corrupt(entry, str(exc))
-                    continue
-                except OSError as exc:
-                    self._corrupt(entry, f"unreadable: {exc}")
-                    continue
-                if header.expires_at is not None and header.expires_at <= now:
-                    self._unlink(entry)
-                    self._stats.expired_on_open += 1
-                    continue
-                found.append((st.st_mtime, digest, entry, header))
+            try:
+                self._scan_shard(shard, sfd, now, found)
+            finally:
+                os.close(sfd)
         found.sort(key=lambda item: (item[0], item[1]))
-        for _, digest, entry, header in found:
+        for _, digest, header in found:
             key = decode_key(header.key_bytes)
             meta = _Meta(digest, header.payload_len, header.record_size, header.expires_at)
             try:
                 evicted = self.policy.set(key, meta, size=max(1, header.payload_len))
             except OversizeError:  # bounds were lowered below this entry's size
-                self._unlink(entry)
+                self._unlink(digest)
                 self._stats.evicted_on_open += 1
                 continue
             if key in self.policy:
                 self._meta[key] = meta
             else:
-                self._unlink(entry)
+                self._unlink(digest)
                 self._stats.evicted_on_open += 1
             for ev in evicted:
                 if ev.key == key:
                     continue
                 old = self._meta.pop(ev.key)
-                self._unlink(self._path(old.name))
+                self._unlink(old.name)
                 self._stats.evicted_on_open += 1
         if self._stats.corrupt or self._stats.temp_files_removed:
             self._log.warning(
                 "disk_cache.opened_with_damage",
-                path=str(self.root),
+                path=_shown(self._root_str),
                 corrupt=self._stats.corrupt,
                 temp_files_removed=self._stats.temp_files_removed,
             )
 
-    # -- helpers ------------------------------------------------------------------------
+    def _scan_shard(self, shard: str, sfd: int, now: float, found: list[tuple[float, str, _Header]]) -> None:
+        """Collect the valid entries of one shard; clean up temp files and anything corrupt."""
+        with os.scandir(sfd) as it:
+            names = [e.name for e in it]
+        for fname in names:
+            if fname.startswith(_TMP_PREFIX):
+                self._remove_quietly(sfd, shard, fname)
+                self._stats.temp_files_removed += 1
+                continue
+            if not fname.endswith(_SUFFIX):
+                continue
+            digest = fname[: -len(_SUFFIX)]
+            try:
+                fd = _open_entry(fname, sfd)
+                try:
+                    st = os.fstat(fd)
+                    with open(fd, "rb", closefd=False) as f:
+                        header = _read_header(f, st.st_size)
+                finally:
+                    os.close(fd)
+                if key_digest(header.key_bytes) != digest or shard != digest[:_SHARD_CHARS]:
+                    raise CorruptEntryError("key does not hash to the file name")
+                decode_key(header.key_bytes)
+            except CorruptEntryError as exc:
+                self._corrupt(sfd, shard, fname, str(exc))
+                continue
+            except OSError as exc:
+                self._corrupt(sfd, shard, fname, f"unreadable: {exc}")
+                continue
+            if header.expires_at is not None and header.expires_at <= now:
+                self._remove_quietly(sfd, shard, fname)
+                self._stats.expired_on_open += 1
+                continue
+            found.append((st.st_mtime, digest, header))
 
-    def _path(self, digest: str) -> Path:
-        return Path(self._file(digest))
+    # -- helpers ------------------------------------------------------------------------
 
     def _file(self, digest: str) -> str:
         """The entry's file name as a string: no ``Path`` objects on the read path (they cost ~40%)."""
-        return f"{self._root_str}/{digest[:2]}/{digest}{_SUFFIX}"
+        return f"{self._root_str}/{digest[:_SHARD_CHARS]}/{digest}{_SUFFIX}"
 
-    def _unlink(self, path: Path) -> None:
+    def _open_shard(self, shard: str, *, create: bool) -> int:
+        """A descriptor of the shard directory ``shard``, never through a symlink.
+
+        Something else in its place (a symlink, a file, a FIFO) is reported and removed; with
+        ``create`` a real directory is then made, without it ``FileNotFoundError`` is raised.
+        """
+        root_fd = self._root_fd
+        if root_fd is None:
+            raise ValueError(f"DiskLevel {self.name!r} at {self.root} is closed")
+        for _ in range(3):
+            try:
+                return os.open(shard, _DIR_FLAGS, dir_fd=root_fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise
+                is_link = exc.errno != errno.ENOTDIR or _is_symlink(shard, root_fd)
+                self._foreign(root_fd, "", shard, "shard is a symlink" if is_link else "shard is not a directory")
+                if not create:
+                    raise FileNotFoundError(errno.ENOENT, "shard removed", shard) from None
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(shard, 0o755, dir_fd=root_fd)
+        raise OSError(errno.EEXIST, f"cannot make the shard directory {self.root / shard}")
+
+    def _unlink(self, digest: str) -> None:
+        """Delete an entry's file (whatever is in its place), durably if ``durable``."""
+        shard = digest[:_SHARD_CHARS]
         try:
-            path.unlink()
+            sfd = self._open_shard(shard, create=False)
         except FileNotFoundError:
             return
-        if self.durable:
-            _fsync_dir(path.parent)
+        try:
+            self._remove_quietly(sfd, shard, digest + _SUFFIX)
+        finally:
+            os.close(sfd)
 
-    def _corrupt(self, path: Path, reason: str) -> None:
-        """Report a bad file and get it out of the way (deleted, or moved aside with ``quarantine``)."""
+    def _remove_quietly(self, sfd: int, shard: str, name: str) -> None:
+        try:
+            _remove_at(sfd, name)
+        except OSError as exc:
+            self._log.warning("disk_cache.cleanup_failed", path=_shown(f"{self._root_str}/{shard}/{name}"),
+                              error=str(exc))  # fmt: skip
+            return
+        if self.durable:
+            _fsync_fd(sfd)
+
+    def _foreign(self, dir_fd: int, shard: str, name: str, reason: str) -> None:
+        """Report something that has no place in the cache directory and remove it (never its target)."""
+        self._count_corrupt(reason)
+        where = f"{self._root_str}/{shard}/{name}" if shard else f"{self._root_str}/{name}"
+        self._log.warning("disk_cache.foreign_file", path=_shown(where), reason=reason)
+        self._remove_quietly(dir_fd, shard, name)
+
+    def _count_corrupt(self, reason: str) -> None:
         st = self._stats
         st.corrupt += 1
         kind = reason.split(":")[0]
         st.corrupt_reasons[kind] = st.corrupt_reasons.get(kind, 0) + 1
-        self._log.warning("disk_cache.corrupt_entry", path=str(path), reason=reason, quarantined=self.quarantine)
-        try:
-            if self.quarantine:
-                qdir = self.root / _QUARANTINE
-                qdir.mkdir(exist_ok=True)
-                os.replace(path, qdir / f"{path.name}.{secrets.token_hex(4)}")
-            else:
-                self._unlink(path)
-        except OSError as exc:
-            self._log.warning("disk_cache.cleanup_failed", path=str(path), error=str(exc))
 
-    def _write_temp(self, digest: str, data: list[bytes]) -> Path:
-        shard = f"{self._root_str}/{digest[:2]}"
-        if shard not in self._shards:
-            os.makedirs(shard, exist_ok=True)
-            self._shards.add(shard)
-        tmp = f"{shard}/{_TMP_PREFIX}{digest}-{os.getpid()}-{secrets.token_hex(4)}"
+    def _corrupt(self, sfd: int, shard: str, name: str, reason: str) -> None:
+        """Report a bad entry and get it out of the way (deleted, or moved aside with ``quarantine``)."""
+        self._count_corrupt(reason)
+        path = f"{self._root_str}/{shard}/{name}"
+        self._log.warning("disk_cache.corrupt_entry", path=_shown(path), reason=reason, quarantined=self.quarantine)
+        if not self.quarantine:
+            self._remove_quietly(sfd, shard, name)
+            return
         try:
+            qfd = self._open_shard(_QUARANTINE, create=True)
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileNotFoundError:  # the shard was removed behind our back: make it again
-                os.makedirs(shard, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.replace(name, f"{name}.{secrets.token_hex(4)}", src_dir_fd=sfd, dst_dir_fd=qfd)
+            finally:
+                os.close(qfd)
+        except OSError as exc:
+            self._log.warning("disk_cache.cleanup_failed", path=_shown(path), error=str(exc))
+            self._remove_quietly(sfd, shard, name)
+
+    def _write_temp(self, sfd: int, digest: str, data: list[bytes]) -> str:
+        """Write ``data`` to a new temp file in the shard open as ``sfd``; its name."""
+        tmp = f"{_TMP_PREFIX}{digest}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=sfd)
             try:
                 view = memoryview(b"".join(data))
                 while view:
@@ -631,9 +800,21 @@ class DiskLevel(PolicyLevel):
                 os.close(fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=sfd)
             raise
-        return Path(tmp)
+        return tmp
+
+    def _install(self, sfd: int, shard: str, tmp: str, fname: str) -> None:
+        """Rename the temp file over the entry's name; a directory in the way is reported and removed."""
+        try:
+            os.replace(tmp, fname, src_dir_fd=sfd, dst_dir_fd=sfd)
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            self._foreign(sfd, shard, fname, "entry is a directory")
+            os.replace(tmp, fname, src_dir_fd=sfd, dst_dir_fd=sfd)
+        if self.durable:
+            _fsync_fd(sfd)
 
     def _read(self, key: Any, meta: _Meta) -> Record[Any] | _Missing:
         """Read and verify an entry's file; anything wrong is reported and the entry dropped."""
@@ -642,7 +823,7 @@ class DiskLevel(PolicyLevel):
         try:
             # One read of the whole file (a byte more than expected, so a longer file shows).
             expected = HEADER_SIZE + len(key_bytes := encode_key(key)) + meta.payload_len
-            fd = os.open(path, os.O_RDONLY)
+            fd = _open_entry(path)
             try:
                 data = os.read(fd, expected + 1)
             finally:
@@ -655,12 +836,21 @@ class DiskLevel(PolicyLevel):
             value = deserialize(header.tag, view.tobytes(), allow_pickle=self.allow_pickle)
         except FileNotFoundError:
             self._stats.lost += 1
-            self._log.warning("disk_cache.entry_missing", path=str(path))
+            self._log.warning("disk_cache.entry_missing", path=_shown(path))
             self._forget(key)
             return MISSING
         except (CorruptEntryError, OSError) as exc:
-            self._corrupt(Path(path), str(exc))
             self._forget(key)
+            shard = meta.name[:_SHARD_CHARS]
+            try:
+                sfd = self._open_shard(shard, create=False)
+            except OSError:  # the shard itself is gone or was not a directory (now reported)
+                self._count_corrupt(str(exc))
+                return MISSING
+            try:
+                self._corrupt(sfd, shard, meta.name + _SUFFIX, str(exc))
+            finally:
+                os.close(sfd)
             return MISSING
         return Record(value, header.expires_at, header.record_size)
 
@@ -703,25 +893,37 @@ class DiskLevel(PolicyLevel):
             )
         digest = key_digest(key_bytes)
         header = _pack_header(tag, key_bytes, payload, record.size, record.expires_at)
-        tmp = self._write_temp(digest, [header, key_bytes, payload])
-        meta = _Meta(digest, len(payload), record.size, record.expires_at)
+        shard, fname = digest[:_SHARD_CHARS], digest + _SUFFIX
+        sfd = self._open_shard(shard, create=True)
         try:
-            evicted_meta = self.policy.set(key, meta, size=size)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        final = self._path(digest)
-        if key in self.policy:
-            os.replace(tmp, final)
-            if self.durable:
-                _fsync_dir(final.parent)
-            self._meta[key] = meta
-            self._stats.writes += 1
-            self._stats.written_bytes += len(header) + len(key_bytes) + len(payload)
-        else:  # not admitted (an admission filter said no): the old copy, if any, is superseded too
-            tmp.unlink(missing_ok=True)
-            self._meta.pop(key, None)
-            self._unlink(final)
+            tmp = self._write_temp(sfd, digest, [header, key_bytes, payload])
+            meta = _Meta(digest, len(payload), record.size, record.expires_at)
+            try:
+                evicted_meta = self.policy.set(key, meta, size=size)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=sfd)
+                raise
+            if key in self.policy:
+                try:
+                    self._install(sfd, shard, tmp, fname)
+                except BaseException:
+                    # Neither the index nor the next open may serve the value this write replaced.
+                    self._forget(key)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp, dir_fd=sfd)
+                    self._remove_quietly(sfd, shard, fname)
+                    raise
+                self._meta[key] = meta
+                self._stats.writes += 1
+                self._stats.written_bytes += len(header) + len(key_bytes) + len(payload)
+            else:  # not admitted (an admission filter said no): the old copy, if any, is superseded too
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=sfd)
+                self._meta.pop(key, None)
+                self._remove_quietly(sfd, shard, fname)
+        finally:
+            os.close(sfd)
         out: list[Evicted[Any, Record[Any]]] = []
         for ev in evicted_meta:
             if ev.key == key:
@@ -732,7 +934,7 @@ class DiskLevel(PolicyLevel):
                 continue
             value = self._read(ev.key, old)  # on failure it is reported and forgotten already
             self._meta.pop(ev.key, None)
-            self._unlink(self._path(old.name))
+            self._unlink(old.name)
             self._stats.evictions += 1
             if value is not MISSING:
                 out.append(Evicted(ev.key, value, ev.reason))
@@ -744,7 +946,7 @@ class DiskLevel(PolicyLevel):
         if meta is None:
             return False
         self.policy.delete(key)
-        self._unlink(self._path(meta.name))
+        self._unlink(meta.name)
         self._stats.deletes += 1
         return True
 
