@@ -36,8 +36,10 @@ def ingest_command(
     from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
+    from exocortex.genomics.reader import show_htslib_messages
 
     configure_logging("debug" if debug else "warning")
+    show_htslib_messages(debug)
     with Progress(
         TextColumn("ingesting {task.description}"),
         TextColumn("{task.completed:,.0f} records"),

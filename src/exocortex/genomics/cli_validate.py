@@ -38,7 +38,10 @@ def validate_command(
     missing.
     """
     configure_logging("debug" if debug else "warning")
+    from exocortex.genomics.reader import show_htslib_messages
     from exocortex.genomics.validate import validate_vcf
+
+    show_htslib_messages(debug)
 
     report = validate_vcf(file, max_problems=max_problems)
     if as_json:

@@ -90,11 +90,13 @@ from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.reader import (
     FieldSpec,
     FileInfo,
+    allele_less_problem,
     header_fields,
     inspect_file,
     iter_records,
     open_vcf,
     raw_lines,
+    record_line_problem,
 )
 from exocortex.genomics.schema import (
     CALLS,
@@ -568,10 +570,14 @@ class _RecordConverter:
             # htslib hands an empty line over as a record without a CHROM or alleles, whose REF/ID
             # cyvcf2 would read through a null pointer (a segfault): checked before touching them
             raise _Reject("the line is empty")
+        alts: list[str] = v.ALT  # safe without alleles: an empty list
+        if not alts and (problem := allele_less_problem(v)) is not None:
+            # a header line among the records or space-separated columns reach cyvcf2 as a record
+            # without alleles, whose REF it would read through a null pointer (a segfault)
+            raise _Reject(problem)
         ref: str = v.REF
         if not ref or ref == ".":
             raise _Reject("REF is missing")
-        alts: list[str] = v.ALT
         n_alts = len(alts)
         pos: int = v.POS
         end: int = v.end
@@ -919,8 +925,12 @@ def _fill_raw_lines(path: Path, info: FileInfo) -> None:
         fh.write("line\trecord\treason\traw\n")
         for r in rows:
             r = (r + ["", "", "", ""])[:4]
-            if r[0].isdigit() and not r[3]:
-                r[3] = found.get(int(r[0]), "")
+            if r[0].isdigit() and not r[3] and int(r[0]) in found:
+                r[3] = found[int(r[0])]
+                # a line that is not a record at all: the same reason as the columnar path gives
+                # (htslib's is a bare return code, or a guess from the allele-less record it made)
+                if problem := record_line_problem(r[3]):
+                    r[2] = problem
             fh.write("\t".join(r) + "\n")
     os.replace(tmp, path)
 
@@ -1117,8 +1127,8 @@ def _ingest_file(
             if after_commit is not None and not final:
                 after_commit(number)
 
-        def consume(v: Any) -> None:
-            """One record (``None``: htslib could not parse it, the reason is ``errors[-1]``)."""
+        def consume(v: Any, problem: str | None = None) -> None:
+            """One record (``None``: not parsed, the reason is ``problem`` or htslib's ``errors[-1]``)."""
             nonlocal allele_row, consecutive_errors
             line = None if info.header_lines is None else info.header_lines + record + 1
             if v is None:
@@ -1128,7 +1138,8 @@ def _ingest_file(
                         f"{info.path}: {consecutive_errors} unreadable records in a row at record {record}: "
                         "the file is damaged"
                     )
-                batch.rejects.append((line, record, f"htslib could not parse the record: {errors[-1]}", ""))
+                reason = problem or f"htslib could not parse the record: {errors[-1]}"
+                batch.rejects.append((line, record, reason, ""))
             else:
                 consecutive_errors = 0
                 try:
@@ -1182,12 +1193,15 @@ def _ingest_file(
                     else:
                         for line in range(i + a, i + b):
                             record += 1
-                            try:
-                                v = parse_line(block.line_text(line))
-                            except Exception as exc:
-                                errors.append(_parse_error(exc))
-                                v = None
-                            consume(v)
+                            text = block.line_text(line)
+                            problem = record_line_problem(text)  # not a record: htslib never sees it
+                            v = None
+                            if problem is None:
+                                try:
+                                    v = parse_line(text)
+                                except Exception as exc:
+                                    errors.append(_parse_error(exc))
+                            consume(v, problem)
                 i = j
                 if batch_full():
                     flush(final=False)

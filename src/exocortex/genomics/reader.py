@@ -168,10 +168,39 @@ def raw_lines(path: Path, compressed: bool, wanted: set[int]) -> dict[int, str]:
     return found
 
 
+HTSLIB_QUIET = 0  # HTS_LOG_OFF
+HTSLIB_DEFAULT = 3  # HTS_LOG_WARNING: what htslib prints unless told otherwise
+_htslib_level = HTSLIB_QUIET
+
+
+def show_htslib_messages(show: bool) -> None:
+    """Let htslib print its own ``[W::...]``/``[E::...]`` lines on stderr (``--debug``), or not (the default).
+
+    By default they are silenced: a command's stderr is its one-line error, and what htslib said
+    about a line that is not stored is in the rejects file (``vcf ingest``) or the problem list
+    (``vcf validate``). ``CYVCF2_HTSLIB_LOG_LEVEL`` in the environment overrides both.
+    """
+    global _htslib_level
+    _htslib_level = HTSLIB_DEFAULT if show else HTSLIB_QUIET
+    apply_htslib_level()
+
+
+def apply_htslib_level() -> None:
+    """Set htslib's log level (a process-wide setting) before it reads anything."""
+    if os.environ.get("CYVCF2_HTSLIB_LOG_LEVEL"):
+        return
+    from cyvcf2 import cyvcf2
+
+    setter = getattr(cyvcf2, "set_htslib_log_level", None)  # cyvcf2 >= 0.31
+    if setter is not None:
+        setter(_htslib_level)
+
+
 def open_vcf(info: FileInfo) -> Any:
-    """A cyvcf2 reader over the file (htslib warnings go to stderr, as htslib prints them)."""
+    """A cyvcf2 reader over the file (htslib's own messages silenced: :func:`show_htslib_messages`)."""
     from cyvcf2 import VCF
 
+    apply_htslib_level()
     try:
         return VCF(str(info.path), threads=min(2, os.cpu_count() or 1) if info.format != "vcf" else None)
     except Exception as exc:  # htslib: "not valid bcf or vcf", "cannot parse VCF header"
@@ -192,6 +221,48 @@ def header_fields(vcf: Any, kind: str) -> dict[str, FieldSpec]:
             description=str(d.get("Description", "")).strip('"'),
         )
     return fields
+
+
+def record_line_problem(text: str) -> str | None:
+    """Why a record line cannot be a VCF record by its shape alone, or ``None``.
+
+    htslib reads such lines as records without alleles (or refuses them with a bare return code),
+    and cyvcf2 reads REF of an allele-less record through a null pointer: these lines are
+    rejected before htslib sees them, with a reason a person can act on.
+    """
+    if not text.strip():
+        return "the line is empty"
+    if text.startswith("#"):
+        return "a header line (starting with #) after the #CHROM line"
+    tabs = text.count("\t")
+    if tabs >= 7:
+        return None
+    columns = tabs + 1
+    reason = f"{columns} tab-separated column{'s' if columns > 1 else ''}; a record needs at least 8"
+    if len(text.split()) >= 8:
+        reason += " (its columns are separated by spaces, not tabs)"
+    return reason
+
+
+def allele_less_problem(v: Any) -> str | None:
+    """Why a cyvcf2 record that htslib parsed has no alleles at all, or ``None`` when it has them.
+
+    Asked only of records without ALT: a record without alleles (htslib's reading of a line that
+    is not a record: a header line among the records, space-separated columns) would make
+    cyvcf2 read REF through a null pointer. ``str(v)`` is safe: htslib writes ``.`` for it.
+    """
+    try:
+        fields = str(v).split("\t", 4)
+    except Exception:
+        return "htslib could not write the record back"
+    if len(fields) > 3 and fields[3] != ".":
+        return None
+    chrom = fields[0]
+    if chrom.startswith("#"):
+        return "a header line (starting with #) after the #CHROM line"
+    if len(chrom.split()) > 1:
+        return "its columns are separated by spaces, not tabs"
+    return "REF is missing"
 
 
 def iter_records(vcf: Any, errors: list[str]) -> Iterator[Any]:

@@ -512,14 +512,14 @@ def _stream_text(fh: IO[str], report: ValidationReport, cur: _Cursor) -> None:
         lineno += 1
         cur.line = lineno
         line = raw.rstrip("\r\n")
+        if line.startswith("#"):  # a second #CHROM line too: its columns are not a record's
+            add(lineno, "MISPLACED_HEADER", "a header line after the #CHROM line")
+            continue
         cols = line.split("\t")
         records += 1
         if len(cols) < 8:
-            if line.startswith("#"):
-                add(lineno, "MISPLACED_HEADER", "a header line after the #CHROM line")
-                records -= 1
-            else:
-                add(lineno, "TOO_FEW_COLUMNS", f"{len(cols)} tab-separated columns; a record needs at least 8")
+            spaces = " (its columns are separated by spaces, not tabs)" if len(line.split()) >= 8 else ""
+            add(lineno, "TOO_FEW_COLUMNS", f"{len(cols)} tab-separated columns; a record needs at least 8{spaces}")
             continue
         if len(cols) != n_cols:
             add(lineno, "SAMPLE_COUNT", f"{len(cols) - 9 if len(cols) > 8 else 0} sample columns; "
@@ -613,6 +613,9 @@ def _stream_text(fh: IO[str], report: ValidationReport, cur: _Cursor) -> None:
 def _validate_bcf(path: Path, report: ValidationReport) -> None:
     import cyvcf2  # heavy: only when a BCF is validated
 
+    from exocortex.genomics.reader import apply_htslib_level
+
+    apply_htslib_level()  # htslib's own stderr lines are off unless --debug: the problems are the report
     try:
         vcf = cyvcf2.VCF(str(path))
     except (OSError, RuntimeError, ValueError) as exc:
