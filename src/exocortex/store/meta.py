@@ -112,6 +112,8 @@ def read_meta(store_dir: Path) -> StoreMeta:
             f"no committed index in {store_dir} (a first run may have been interrupted): "
             "run `exocortex index` first"
         )
+    if meta_path.is_dir():
+        raise StoreCorruptError(f"store {store_dir} is damaged: its {META_FILE} is a directory: remove it")
     try:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except PermissionError:
