@@ -12,6 +12,7 @@ import json
 import lzma
 import struct
 import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from exocortex.memory.policies import (
     TTL,
     Belady,
     Evicted,
+    FrequencySketch,
     OversizeError,
     Policy,
     Random,
@@ -39,7 +41,7 @@ from exocortex.memory.policies import (
 )
 from exocortex.memory.traces import TraceError, read_lirs, read_oracle_general, read_scarab, replay
 
-TRACES = Path("/work/shared/bench/cache-traces")
+TRACES = Path(__file__).parent / "fixtures" / "traces"  # origin, licence and checksums in its README.md
 
 Factory = Callable[..., Policy[Any, Any]]
 FACTORIES: dict[str, Factory] = {
@@ -326,6 +328,41 @@ def test_wtinylfu_sketch_has_four_counters_per_entry_in_each_row() -> None:
     assert WTinyLFU(3).sketch.width == 16  # the floor
 
 
+def test_wtinylfu_sketch_is_sized_by_what_is_held_not_by_the_bound() -> None:
+    # Bounded at 10**10 entries (or 10**21 bytes) and holding a few: the sketch used to be sized
+    # for the bound (40 GB, a MemoryError); it starts small and doubles as entries come in.
+    tracemalloc.start()
+    try:
+        huge: WTinyLFU[int, bool] = WTinyLFU(10**10)
+        by_bytes: WTinyLFU[int, bool] = WTinyLFU(None, 10**21)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    start = huge.sketch.width
+    assert start == by_bytes.sketch.width == 4 * 2**16
+    for key in range(2**16 + 1):  # one entry more than the starting size
+        huge.set(key, True, 1)
+    assert huge.sketch.width == 2 * start and huge.sketch.sample_size == 10 * 2**17
+    assert len(huge) == 2**16 + 1 and huge.get(0) is True
+
+
+def test_a_growing_sketch_keeps_every_estimate() -> None:
+    sketch = FrequencySketch(64, 10**9)
+    counts = {key: key % 7 + 1 for key in range(300)}  # more keys than counters: collisions too
+    for key, n in counts.items():
+        for _ in range(n):
+            sketch.increment(key)
+    before = {key: sketch.frequency(key) for key in counts}
+    assert all(before[key] >= min(n, 15) for key, n in counts.items())  # count-min: never below the truth
+    sketch.grow(1024, 10**9)
+    assert sketch.width == 1024
+    assert {key: sketch.frequency(key) for key in counts} == before
+    for _ in range(3):
+        sketch.increment(0)
+    assert sketch.frequency(0) >= before[0] + 3 or sketch.frequency(0) == 15
+
+
 def test_wtinylfu_sketch_counts_every_request_once() -> None:
     w: WTinyLFU[int, str] = WTinyLFU(10, adaptive=False)
     w.set(5, "x")  # a write with no read before it: one request
@@ -445,8 +482,8 @@ def test_bounds_and_values_hold(name: str, max_entries: int | None, max_bytes: i
 
 def _needs(name: str) -> Path:
     path = TRACES / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared bench traces are not mounted here)")
+    if not path.is_file():  # the trace ships with the tests: a missing one is a failure, never a skip
+        pytest.fail(f"{path} is missing: restore tests/fixtures/traces (see its README.md)")
     return path
 
 

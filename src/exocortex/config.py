@@ -147,6 +147,11 @@ class Config:
     memory_level: str = "balanced"
     """How early the governor acts: ``conservative`` (above 90% of the budget), ``balanced`` (80%),
     ``aggressive`` (65%)."""
+    bench_max_requests: int = 10_000_000
+    """``bench cache`` holds at most this many trace requests in memory (about 100 bytes each with
+    every policy's state); a longer trace is refused with a hint to replay a prefix (``--limit``)."""
+    bench_max_seconds: float = 3600.0
+    """``bench cache`` stops with an error once its replays have run this long (0: no limit)."""
 
     # --- store -------------------------------------------------------------
     store: str | None = None

@@ -782,6 +782,8 @@ class S3FIFO(Policy[K, V]):
 
 
 _HALVE: Final = bytes(i >> 1 for i in range(256))
+_SKETCH_START_ENTRIES: Final = 1 << 16
+"""W-TinyLFU's sketch starts sized for this many entries (1 MiB) and grows with what is held."""
 _ROW_SEEDS: Final = (0x97CB3127F6A8E5B1, 0xB492B66FBE98F273, 0x9AE16A3B2F90404F, 0xCBF29CE484222325)
 
 
@@ -803,6 +805,10 @@ class FrequencySketch:
 
     Indexes derive from ``hash(key)``: str keys therefore sketch differently in each
     process unless PYTHONHASHSEED is fixed (ints are stable).
+
+    ``grow`` doubles the rows without losing what they know: a row index is the top bits of a
+    hash, so after doubling each counter's two children both start from the parent's count,
+    and every key's estimate is unchanged (still an upper bound on its true count).
     """
 
     def __init__(self, width: int, sample_size: int, *, doorkeeper: bool = False) -> None:
@@ -817,6 +823,22 @@ class FrequencySketch:
     @property
     def width(self) -> int:
         return self._width
+
+    def grow(self, width: int, sample_size: int) -> None:
+        """Widen each row to at least ``width`` counters (a power of two) and set the reset period."""
+        while self._width < width:
+            rows = []
+            for row in self._rows:
+                wide = bytearray(2 * self._width)
+                wide[0::2] = row
+                wide[1::2] = row
+                rows.append(wide)
+            self._rows = rows
+            self._width *= 2
+            self._shift -= 1
+        if self._door is not None and len(self._door) != self._width:
+            self._door = bytearray(self._width)  # bit positions move with the width: start it afresh
+        self.sample_size = max(1, sample_size)
 
     def _indexes(self, h: int) -> list[int]:
         shift = self._shift
@@ -911,8 +933,13 @@ class WTinyLFU(Policy[K, V]):
         self._ww = self._pw = self._qw = 0  # window, probation, protected weights
         entries = max_entries if max_entries is not None else max(1024, c // 4096)
         # 4 counters per entry in each row, as Caffeine's sketch (16 per entry in all): with
-        # one per entry, collisions add several phantom requests to every estimate.
-        self.sketch = FrequencySketch(4 * entries, 10 * entries, doorkeeper=doorkeeper)
+        # one per entry, collisions add several phantom requests to every estimate. The sketch
+        # is sized for what the cache holds, not for its bound: it starts at most
+        # _SKETCH_START_ENTRIES wide and doubles as entries come in, so a cache bounded at
+        # 10**10 entries (or 10**21 bytes) that holds a thousand does not allocate 40 GB.
+        self._sketch_max = entries
+        self._sketch_entries = min(entries, _SKETCH_START_ENTRIES)
+        self.sketch = FrequencySketch(4 * self._sketch_entries, 10 * self._sketch_entries, doorkeeper=doorkeeper)
         self._rng = random.Random(seed)
         self._adaptive = adaptive
         self._sample = 10 * entries
@@ -1016,6 +1043,8 @@ class WTinyLFU(Policy[K, V]):
     def _admit(self, key: K, value: V, size: int, evicted: list[Evicted[K, V]]) -> None:
         self._record_write(key)
         self._store(key, value, size)
+        if len(self._values) > self._sketch_entries < self._sketch_max:
+            self._grow_sketch()
         self._window[key] = None
         self._ww += self._w(key)
         candidates: list[K] = []  # moved from the window into probation this time, oldest first
@@ -1040,6 +1069,14 @@ class WTinyLFU(Policy[K, V]):
                 candidates.pop()
             self._unlink(victim)
             self._evict(victim, evicted)
+
+    def _grow_sketch(self) -> None:
+        """Double the sketch until it is sized for the entries held (or for the bound)."""
+        n = self._sketch_entries
+        while n < len(self._values) and n < self._sketch_max:
+            n *= 2
+        self._sketch_entries = n = min(n, self._sketch_max)
+        self.sketch.grow(4 * n, 10 * n)
 
     def _admit_candidate(self, candidate: K, victim: K) -> bool:
         cf = self.sketch.frequency(candidate)
