@@ -83,6 +83,8 @@ def query_command(
         carriers = _carrier_text(result.carriers.get(row["vid"], []), row.get("n_carriers"))
         table.add_row(*[_fmt(row.get(c)) for c in cols[:-1]], carriers)
     out.print(table)
+    for entry in result.incomplete:
+        out.print(f"note: {entry['note']}", highlight=False, markup=False)
 
 
 @vcf_app.command("stats")

@@ -193,6 +193,9 @@ def variant_pack(store_dir: str | Path, question: str, budget: int, tokenizer: s
         summaries.append(f"- {label}: {result.matched:,} matching alleles{detail}")
     narrowing = ", ".join(f"{k}={v}" for k, v in asked.narrowing.items())
     head = [f"# Variants for: {question.strip()}", ""]
+    incomplete = store.incomplete_ingests()
+    if incomplete:  # said first: every count below leaves out the rest of these files
+        head += [f"Note: {entry['note']}" for entry in incomplete] + [""]
     if narrowing:
         head += [f"Filters read from the question: {narrowing}", ""]
     head += summaries
@@ -254,7 +257,7 @@ def variant_pack(store_dir: str | Path, question: str, budget: int, tokenizer: s
         text=text,
         items=items,
         index={"store": str(store.store_dir), "kind": "variants", "matched": total_matched,
-               "tables": dict(manifest.tables)},  # fmt: skip
+               "tables": dict(manifest.tables), "incomplete": incomplete},  # fmt: skip
         format="markdown",
     )
 

@@ -84,7 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
-from exocortex.errors import DuplicateSourceError, VcfFormatError
+from exocortex.errors import ConfigError, DuplicateSourceError, VcfFormatError
 from exocortex.genomics import textpath
 from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.reader import (
@@ -1356,7 +1356,9 @@ def ingest_vcf(
     if isinstance(paths, str | Path):
         paths = [paths]
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise ConfigError(f"--batch-size must be at least 1 (got {batch_size})")
+    if not (lock_wait_s >= 0 and math.isfinite(lock_wait_s)):  # nan fails the first test
+        raise ConfigError(f"--wait must be 0 or more seconds (got {lock_wait_s})")
     store_dir = Path(store) if store is not None else default_store()
     started = time.perf_counter()
     infos = [inspect_file(p) for p in paths]  # every file-level problem before anything is written

@@ -56,6 +56,7 @@ columns) and commits the new table versions in the manifest, under the writer lo
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -199,6 +200,9 @@ def variant_predicate(query: VariantQuery, max_span: int | None = None) -> str |
         if unknown or not wanted:
             raise ConfigError(f"unknown impact {', '.join(unknown) or query.impact!r} (one of {', '.join(IMPACTS)})")
         parts.append(f"impact IN ({', '.join(sql_string(i) for i in wanted)})")
+    for flag, bound in (("--min-af", query.min_af), ("--max-af", query.max_af), ("--min-qual", query.min_qual)):
+        if bound is not None and not math.isfinite(bound):  # nan/inf would be written as a column name
+            raise ConfigError(f"{flag} must be a finite number (got {bound})")
     if query.min_af is not None:
         parts.append(f"af >= {float(query.min_af)!r}")
     if query.max_af is not None:
@@ -250,13 +254,22 @@ class QueryResult:
     """Variants matching every filter (before ``limit``)."""
     predicate: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    incomplete: list[dict[str, Any]] = field(default_factory=list)
+    """Files whose ingest was interrupted: the answer holds only their committed part
+    (:meth:`VariantStore.incomplete_ingests`, with the command that finishes each)."""
 
     def to_dict(self) -> dict[str, Any]:
         variants = []
         for row in self.rows.to_pylist():
             row["carriers"] = self.carriers.get(row["vid"], [])
             variants.append(row)
-        return {"matched": self.matched, "returned": len(variants), "predicate": self.predicate, "variants": variants}
+        return {
+            "matched": self.matched,
+            "returned": len(variants),
+            "predicate": self.predicate,
+            "variants": variants,
+            "incomplete": self.incomplete,
+        }
 
 
 @contextlib.contextmanager
@@ -931,6 +944,7 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
         matched=matched,
         predicate=plan.predicate,
         timings={"match_s": t1 - t0, "rows_s": t2 - t1, "carriers_s": t3 - t2},
+        incomplete=store.incomplete_ingests(),
     )
 
 

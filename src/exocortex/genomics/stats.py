@@ -10,6 +10,8 @@
 - ``samples``: per sample, how many alleles it carries as ``het``, ``hom_alt``, ``hemi`` and
   ``het_alt`` (from ``calls``);
 - ``field_missing``: per annotation field, the fraction of alleles where it is null;
+- ``incomplete``: files whose ingest was interrupted (a kill, a crash): the figures count what
+  they had committed, and a note says how to finish them (``vcf ingest --resume FILE``);
 - ``genotype_missingness``: per sample, the share of its file's stored records where its GT is a
   no-call (``./.`` or ``.``; a half call such as ``0/.`` counts as called, as in cyvcf2's
   ``gt_types``). ``calls`` keeps carriers only, so the ingest counts no-calls per batch into
@@ -53,6 +55,9 @@ class VariantStats:
     field_missing: dict[str, float] = field(default_factory=dict)
     genotype_missingness: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    incomplete: list[dict[str, Any]] = field(default_factory=list)
+    """Files whose ingest was interrupted (counted here as far as they were committed): see
+    :meth:`VariantStore.incomplete_ingests`; each also gives a line in ``notes``."""
 
     @property
     def ti_tv(self) -> float | None:
@@ -118,6 +123,8 @@ def variant_stats(store_dir: str | Path, batch_rows: int = BATCH_ROWS) -> Varian
         stats.genotype_missingness = {row["sample"]: row["missing_rate"] for row in stats.samples}
     else:
         stats.notes.append(f"genotype missingness {GENOTYPE_MISSINGNESS_NOTE}")
+    stats.incomplete = store.incomplete_ingests()
+    stats.notes.extend(entry["note"] for entry in stats.incomplete)
     return stats
 
 

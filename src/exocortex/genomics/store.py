@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -323,6 +324,26 @@ class VariantStore:
         if name not in self.manifest.tables:
             return _empty(name, columns)
         return self.table(name).scan(columns, where)
+
+    def incomplete_ingests(self) -> list[dict[str, Any]]:
+        """Files whose ingest was interrupted: their committed batches are in the tables (queries
+        see them), but not the rest of the file. Each: path, source, records committed so far, the
+        command that finishes it and a one-line note saying so."""
+        out = []
+        for key, entry in sorted(self.manifest.progress.items(), key=lambda kv: str(kv[0])):
+            path = str(entry.get("path") or "?")
+            records = entry.get("records")
+            records = int(records) if isinstance(records, int) and not isinstance(records, bool) else None
+            command = f"exocortex vcf ingest --resume {shlex.quote(path)} --store {shlex.quote(str(self.store_dir))}"
+            done = f"{records:,} records committed" if records is not None else "part of it committed"
+            out.append({
+                "path": path,
+                "source": int(key) if str(key).isdigit() else key,
+                "records_committed": records,
+                "resume": command,
+                "note": f"the ingest of {path} is incomplete ({done}): finish it with `{command}`",
+            })  # fmt: skip
+        return out
 
 
 class VariantWriter:
