@@ -1,4 +1,4 @@
-"""`exocortex vcf ingest` against the real VCF/BCF files in /work/shared/data/vcf, checked with bcftools."""
+"""`exocortex vcf ingest` against the real VCF/BCF files in tests/fixtures/vcf, checked with bcftools."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOU
 from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.store import VariantStore, VariantWriter, read_manifest
 
-DATA = Path("/work/shared/data/vcf")
+DATA = Path(__file__).parent / "fixtures" / "vcf"  # origins and licences: fixtures/vcf/README.md
 EDGE = DATA / "edge-cases"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="the shared VCF test data is not here")
 
 bcftools = pytest.importorskip("pysam.bcftools")
 

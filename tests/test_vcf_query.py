@@ -674,9 +674,7 @@ def test_similar_keeps_no_stale_handle_when_a_store_is_written_again(tmp_path: P
 
     from exocortex.genomics.ingest import ingest_vcf
 
-    data = Path("/work/shared/data/vcf")
-    if not data.is_dir():
-        pytest.skip("the shared VCF test data is not here")
+    data = Path(__file__).parent / "fixtures" / "vcf"
     store = tmp_path / "s"
     for name in ("test-haploidX.vcf", "chr_m_indels.vcf.gz"):
         shutil.rmtree(store, ignore_errors=True)
@@ -695,9 +693,7 @@ def test_planner_caches_follow_a_store_written_again(tmp_path: Path) -> None:
 
     from exocortex.genomics.ingest import ingest_vcf
 
-    data = Path("/work/shared/data/vcf")
-    if not data.is_dir():
-        pytest.skip("the shared VCF test data is not here")
+    data = Path(__file__).parent / "fixtures" / "vcf"
     store = tmp_path / "s"
     for name in ("test-haploidX.vcf", "1kg-629samples.vcf.gz"):
         shutil.rmtree(store, ignore_errors=True)
