@@ -46,6 +46,7 @@ _EXPORTS = {
     "WorkerCrashedError": "exocortex.errors",
     "BudgetTooSmallError": "exocortex.errors",
     "NoMatchesError": "exocortex.errors",
+    "UsageError": "exocortex.errors",
     "SearchHit": "exocortex.search.hits",
     "Pack": "exocortex.pack",
     "PackItem": "exocortex.pack",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
         SchemaVersionError,
         StoreCorruptError,
         StoreLockedError,
+        UsageError,
         WorkerCrashedError,
     )
     from exocortex.indexing.dryrun import DirectoryEstimate, DryRunReport

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exocortex.config import STORE_DIRNAME, Config, load_config
+from exocortex.config import STORE_DIRNAME, TOKENIZERS, Config, load_config
 from exocortex.errors import ConfigError, InputPathError
 from exocortex.indexing.run import IndexReport, ProgressFn, run_index
 from exocortex.store.meta import read_meta, store_size_bytes
@@ -49,7 +49,13 @@ class IndexStatus:
 
 def resolve_root(path: str | os.PathLike[str]) -> Path:
     """The absolute directory to index, or an ``InputPathError`` that says what is wrong."""
-    raw = Path(path).expanduser()
+    text = os.fspath(path)
+    if isinstance(text, bytes) or not text.strip():
+        # Path("") is ".": an empty argument would quietly index the working directory.
+        raise InputPathError(f"the path is empty ({text!r}): pass a directory, such as . for this one")
+    if "\x00" in text:
+        raise InputPathError(f"the path {text!r} holds a NUL character")
+    raw = Path(text).expanduser()
     try:
         root = raw.resolve(strict=True)
     except FileNotFoundError:
@@ -67,11 +73,33 @@ def resolve_root(path: str | os.PathLike[str]) -> Path:
     return root
 
 
-def _check_query(query: str) -> None:
-    from exocortex.errors import NoMatchesError
+def _check_query(query: str, max_bytes: int) -> None:
+    """Refuse a query that is not text (exit 2), is empty (exit 12) or is longer than ``max_bytes`` UTF-8 bytes (2)."""
+    from exocortex.errors import NoMatchesError, UsageError
 
+    if not isinstance(query, str):
+        raise UsageError(f"the query must be text (str), not {type(query).__name__}")
     if not query or not query.strip():
         raise NoMatchesError("the query is empty: say what the context is for")
+    # A character takes at most 4 bytes: count them only when the length leaves a doubt.
+    if len(query) * 4 > max_bytes and len(query.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise UsageError(f"the query is longer than max_query_bytes ({max_bytes:,} bytes): shorten it "
+                         "or raise EXOCORTEX_MAX_QUERY_BYTES")
+
+
+def _check_count(name: str, value: object) -> int:
+    """``value`` as a whole number of at least 1 (a NumPy integer too), or ``UsageError`` (exit 2)."""
+    import operator
+
+    from exocortex.errors import UsageError
+
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise UsageError(f"{name} must be a whole number, got {value!r}") from None
+    if isinstance(value, bool) or number < 1:
+        raise UsageError(f"{name} must be at least 1, got {value!r}")
+    return number
 
 
 def _pack_candidates(budget: int, minimum: int) -> int:
@@ -153,9 +181,9 @@ class Index:
         from exocortex.search import search
         from exocortex.store.lance import StoreReader
 
-        _check_query(query)
+        _check_query(query, self.config.max_query_bytes)
+        k = self.config.search_k if k is None else _check_count("k", k)
         reader = StoreReader(self.store)
-        k = k or self.config.search_k
         return self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
 
     def _cached_search(
@@ -215,8 +243,10 @@ class Index:
         from exocortex.search import search
         from exocortex.store.lance import StoreReader
 
-        _check_query(query)
-        tokens = parse_budget(budget) if isinstance(budget, str) else int(budget)
+        _check_query(query, self.config.max_query_bytes)
+        tokens = parse_budget(budget)
+        if tokenizer is not None and tokenizer not in TOKENIZERS:
+            raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
         name = tokenizer or self.config.tokenizer
         variants = self._variant_pack(query, tokens, name, format)
         if variants is not None:

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
-import json
 import os
+import signal
+import stat
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
 from exocortex import __version__
-from exocortex.cli_output import DebugOpt, JsonOpt, configure_logging, err, out, print_json
+from exocortex.cli_output import (
+    DebugOpt,
+    JsonOpt,
+    cell,
+    configure_logging,
+    err,
+    json_text,
+    out,
+    print_json,
+    printable,
+)
 from exocortex.errors import (
     EXIT_CODES,
+    INTERRUPTED_EXIT_CODE,
+    TERMINATED_EXIT_CODE,
     ConfigError,
     ExocortexError,
     InputPathError,
     NoMatchesError,
     NothingToIndexError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -95,6 +111,28 @@ def _skipped_table(skipped: dict[str, int]) -> str:
     return ", ".join(f"{reason} {count}" for reason, count in skipped.items()) or "none"
 
 
+def _store_option(store: str | None) -> str | None:
+    """``--store`` as given; an empty one is refused rather than read as "the default store"."""
+    if store is not None and not store.strip():
+        raise InputPathError("--store is empty: pass the store directory, or leave --store out for PATH/.exocortex")
+    return store
+
+
+def _flag(flag: str, name: str, value: Any) -> Any:
+    """A flag's value for the setting ``name``, refused (exit 7) when out of the setting's range."""
+    if value is None:
+        return None
+    from exocortex.config import check_setting
+
+    check_setting(name, value, origin=flag)
+    return value
+
+
+def _print_skipped(skipped_files: list[Any]) -> None:
+    for s in skipped_files:
+        out.print(f"  skip {s.reason:<11} {printable(s.path)}  {printable(s.detail)}", highlight=False, markup=False)
+
+
 @app.command("index")
 def index_command(
     path: Annotated[str, typer.Argument(help="Directory to index.")] = ".",
@@ -119,10 +157,11 @@ def index_command(
     from exocortex.config import parse_size
 
     configure_logging("debug" if debug else "warning")
-    settings: dict[str, Any] = {"workers": workers, "lock_wait_s": wait}
+    settings: dict[str, Any] = {"workers": _flag("--workers", "workers", workers),
+                                "lock_wait_s": _flag("--wait", "lock_wait_s", wait)}
     if max_file_size is not None:
-        settings["max_file_bytes"] = parse_size(max_file_size)
-    index = Index.open(path, store=store, **settings)
+        settings["max_file_bytes"] = _flag("--max-file-size", "max_file_bytes", parse_size(max_file_size))
+    index = Index.open(path, store=_store_option(store), **settings)
 
     if dry_run:
         plan = index.dry_run()
@@ -131,17 +170,16 @@ def index_command(
             return
         from rich.table import Table
 
-        table = Table(title=f"dry run: {plan.root} (nothing written)")
+        table = Table(title=cell(f"dry run: {plan.root} (nothing written)"))
         for col in ("directory", "files", "bytes", "est. tokens"):
             table.add_column(col, justify="left" if col == "directory" else "right")
         for d in plan.directories:
-            table.add_row(d.directory, f"{d.files:,}", _human_bytes(d.bytes), f"{d.est_tokens:,}")
+            table.add_row(cell(d.directory), f"{d.files:,}", _human_bytes(d.bytes), f"{d.est_tokens:,}")
         table.add_row("total", f"{plan.files:,}", _human_bytes(plan.bytes), f"{plan.est_tokens:,}", style="bold")
         out.print(table)
-        out.print(f"skipped: {_skipped_table(plan.skipped)}")
+        out.print(f"skipped: {_skipped_table(plan.skipped)}", highlight=False, markup=False)
         if verbose:
-            for s in plan.skipped_files:
-                out.print(f"  skip {s.reason:<11} {s.path}  {s.detail}", highlight=False)
+            _print_skipped(plan.skipped_files)
         if plan.existing_index:
             out.print(f"existing index: {plan.would_process:,} files to (re)process, {plan.would_remove:,} to remove")
         out.print(
@@ -156,9 +194,10 @@ def index_command(
         print_json(report.to_dict(with_skipped_files=verbose))
     else:
         out.print(
-            f"indexed {report.root}: {report.files:,} files, {report.chunks:,} chunks, "
+            f"indexed {printable(report.root)}: {report.files:,} files, {report.chunks:,} chunks, "
             f"{report.tokens:,} tokens, {_human_bytes(report.bytes)}",
             highlight=False,
+            markup=False,
         )
         out.print(
             f"this run: {report.processed:,} processed ({report.added:,} new, {report.changed:,} changed), "
@@ -166,11 +205,10 @@ def index_command(
             f"{_human_bytes(report.bytes_read)} read in {report.seconds:.2f} s",
             highlight=False,
         )
-        out.print(f"skipped: {_skipped_table(report.skipped)}", highlight=False)
+        out.print(f"skipped: {_skipped_table(report.skipped)}", highlight=False, markup=False)
         if verbose:
-            for s in report.skipped_files:
-                out.print(f"  skip {s.reason:<11} {s.path}  {s.detail}", highlight=False)
-        out.print(f"store: {report.store}", highlight=False)
+            _print_skipped(report.skipped_files)
+        out.print(f"store: {printable(report.store)}", highlight=False, markup=False)
     if report.files == 0:
         skipped = sum(report.skipped.values())
         raise NothingToIndexError(f"nothing to index in {report.root}: no indexable files ({skipped} skipped)")
@@ -192,7 +230,7 @@ def status_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    index = Index.open(path, store=store)
+    index = Index.open(path, store=_store_option(store))
     status = index.status()
     unstructured = index.unstructured_files() if verbose else []
     memory = index.memory_stats()
@@ -203,7 +241,7 @@ def status_command(
             data["unstructured_files"] = unstructured
         print_json(data)
         return
-    table = Table(show_header=False, title=f"exocortex index of {status.root}")
+    table = Table(show_header=False, title=cell(f"exocortex index of {status.root}"))
     table.add_column("field")
     table.add_column("value")
     last = status.last_run
@@ -224,12 +262,12 @@ def status_command(
         *_memory_rows(memory),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, cell(value))
     out.print(table)
     if verbose:
-        out.print(f"files chunked by line windows ({len(unstructured)}):")
+        out.print(f"files chunked by line windows ({len(unstructured)}):", highlight=False, markup=False)
         for row in unstructured:
-            out.print(f"  {row['path']}  ({row['language'] or 'text'})", highlight=False)
+            out.print(f"  {printable(row['path'])}  ({row['language'] or 'text'})", highlight=False, markup=False)
 
 
 def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:
@@ -263,7 +301,7 @@ PathOpt = Annotated[str, typer.Option("--path", "-C", help="The indexed director
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help="What to look for: a question, identifiers, an error message.")],
-    k: Annotated[int, typer.Option("-k", help="How many results.")] = 20,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many results (at least 1).")] = 20,
     path: PathOpt = ".",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -275,9 +313,9 @@ def search_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    hits = Index.open(path, store=store).search(query, k)
+    hits = Index.open(path, store=_store_option(store)).search(query, k)
     if not hits:
-        raise NoMatchesError(f"nothing in the index matches {query!r}")
+        raise NoMatchesError(f"nothing in the index matches {_shown_query(query)}")
     if as_json:
         print_json(
             {
@@ -296,12 +334,18 @@ def search_command(
             }
         )
         return
-    table = Table(title=f"search: {query}")
+    table = Table(title=cell(f"search: {query}"))
     for col in ("#", "score", "location", "symbol", "kind"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for rank, h in enumerate(hits, 1):
-        table.add_row(str(rank), f"{h.score:.4f}", f"{h.path}:{h.lines[0]}-{h.lines[1]}", h.symbol, h.kind)
+        table.add_row(str(rank), f"{h.score:.4f}", cell(f"{h.path}:{h.lines[0]}-{h.lines[1]}"), cell(h.symbol),
+                      cell(h.kind))
     out.print(table)
+
+
+def _shown_query(query: str, limit: int = 200) -> str:
+    """The query for a one-line message: quoted, and cut when long."""
+    return repr(query) if len(query) <= limit else repr(query[:limit]) + f"... ({len(query):,} characters)"
 
 
 @app.command("pack")
@@ -324,22 +368,114 @@ def pack_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    if query_file is not None:
-        try:
-            query = Path(query_file).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise InputPathError(f"cannot read the query file {query_file}: {exc.strerror}") from None
-    if not query:
-        raise NoMatchesError("no query: pass QUERY or --query-file FILE")
+    if query_file is not None and query is not None:
+        raise UsageError("pass QUERY or --query-file FILE, not both")
     if fmt not in ("markdown", "xml", "json"):
         raise ConfigError(f"unknown format {fmt!r} (choose markdown, xml or json)")
-    pack = Index.open(path, store=store).pack(query, budget, tokenizer=tokenizer, format=fmt)
-    rendered = json.dumps(pack.to_dict(), indent=2) + "\n" if fmt == "json" else pack.text
-    if out_file is not None:
-        Path(out_file).write_text(rendered, encoding="utf-8")
-        err.print(f"wrote {pack.tokens:,} tokens ({pack.tokenizer}) to {out_file}", highlight=False)
+    target = _out_target(out_file) if out_file is not None else None
+    index = Index.open(path, store=_store_option(store))
+    if query_file is not None:
+        query = _read_query_file(query_file, index.config.max_query_bytes)
+    if not query:
+        raise NoMatchesError("no query: pass QUERY or --query-file FILE")
+    pack = index.pack(query, budget, tokenizer=tokenizer, format=fmt)
+    rendered = json_text(pack.to_dict()) + "\n" if fmt == "json" else pack.text
+    if target is not None:
+        _write_atomically(target, rendered)
+        err.print(f"wrote {pack.tokens:,} tokens ({pack.tokenizer}) to {printable(out_file)}",
+                  highlight=False, markup=False)
     else:
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+
+
+def _read_query_file(name: str, max_bytes: int) -> str:
+    """The text of ``--query-file NAME`` (``-``: standard input), at most ``max_bytes`` bytes of UTF-8.
+
+    Only a regular file (or ``-``) is read: a directory, a FIFO or a device (``/dev/zero``) is
+    refused before any read, so nothing blocks or reads for ever.
+    """
+    if name == "-":
+        data = sys.stdin.buffer.read(max_bytes + 1)
+        where = "standard input"
+    else:
+        if not name:
+            raise InputPathError("--query-file is empty: pass a text file (or - for standard input)")
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InputPathError(f"cannot read the query file {name}: {exc.strerror}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise InputPathError(f"the query file {name} is a directory: pass a text file")
+            if not stat.S_ISREG(mode):
+                raise InputPathError(f"the query file {name} is not a regular file (a FIFO, socket or device): "
+                                     "pass a text file, or - to read standard input")
+            with open(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputPathError(f"cannot read the query file {name}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        where = f"the query file {name}"
+    if len(data) > max_bytes:
+        raise UsageError(f"{where} holds more than max_query_bytes ({max_bytes:,} bytes): shorten the query "
+                         "or raise EXOCORTEX_MAX_QUERY_BYTES")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputPathError(f"{where} is not UTF-8 text (invalid byte at offset {exc.start:,})") from None
+
+
+def _out_target(out_file: str) -> Path:
+    """Where ``--out`` writes, checked before any work: not a directory, in a folder that exists."""
+    if not out_file:
+        raise InputPathError("--out is empty: pass a file name")
+    target = Path(out_file).expanduser().resolve()
+    if target.is_dir():
+        raise InputPathError(f"--out {out_file} is a directory: pass a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise InputPathError(f"cannot write {out_file}: the folder {folder} {what}")
+    return target
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Write ``text`` to ``target``: a regular file is replaced whole (a temporary file renamed over it),
+    so an error or an interrupt never leaves a partial one; a device or FIFO is written to directly."""
+    import tempfile
+
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        if mode is not None and not stat.S_ISREG(mode):  # /dev/stdout, /dev/null, a FIFO
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        with open(fd, "w", encoding="utf-8", closefd=True) as fh:
+            fh.write(text)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        else:
+            os.chmod(temporary, stat.S_IMODE(mode))
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise InputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
 
 
 bench_app = typer.Typer(help="Measurements: replay a cache trace through the eviction policies.", no_args_is_help=True)
@@ -464,39 +600,90 @@ def exit_codes_command() -> None:
         out.print(f"{code:>3}  {meaning}", highlight=False)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so a run ends the same clean way."""
+
+
+@contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """While a command runs, SIGTERM ends it as Ctrl-C does: cleanups run, then one line, exit 143.
+
+    Without this, SIGTERM's default action kills the process at once (workers orphaned, no message).
+    Forked workers inherit the handler; in them it does what the default action would.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _usage_error(exc: TyperException) -> None:
+    """One line for a usage error (the whole help for a command given no arguments)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+            return
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "exocortex"
+    message = " ".join(exc.format_message().split())
+    err.print(f"exocortex: usage error: {printable(message)} (see `{printable(command)} --help`)",
+              highlight=False, markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("EXOCORTEX_DEBUG"))
+    received: list[int] = []
     try:
-        app(args=args, prog_name="exocortex", standalone_mode=False)
-        return 0
+        with _sigterm_as_interrupt(received):
+            # Not standalone: typer *returns* an exit code (130 for Ctrl-C, that of typer.Exit).
+            result = app(args=args, prog_name="exocortex", standalone_mode=False)
+        code = result if isinstance(result, int) and not isinstance(result, bool) else 0
     except typer.Exit as exc:
-        return int(exc.exit_code)
-    except TyperException as exc:  # usage errors: bad options, missing arguments
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            err.print(f"exocortex: usage error: {exc.format_message()}", highlight=False, markup=False)
-        return 2
+        code = int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("exocortex: interrupted; the last committed index is intact", highlight=False)
-        return 130
+        code = INTERRUPTED_EXIT_CODE
+    except TyperException as exc:  # usage errors: bad options, missing arguments
+        _usage_error(exc)
+        return UsageError.exit_code
     except ExocortexError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"exocortex: error: {exc.message}", highlight=False, markup=False)
+        err.print(f"exocortex: error: {printable(exc.message)}", highlight=False, markup=False)
         return exc.exit_code
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         if debug:
             traceback.print_exc()
         err.print(
-            f"exocortex: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            f"exocortex: internal error: {type(exc).__name__}: {printable(exc)} (run with --debug for the traceback)",
             highlight=False,
             markup=False,
         )
         return 1
+    if code == INTERRUPTED_EXIT_CODE:
+        if signal.SIGTERM in received:
+            err.print("exocortex: terminated (SIGTERM); what was committed before is intact",
+                      highlight=False, markup=False)
+            return TERMINATED_EXIT_CODE
+        err.print("exocortex: interrupted; what was committed before is intact", highlight=False, markup=False)
+    return code
 
 
 if __name__ == "__main__":

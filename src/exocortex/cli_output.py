@@ -2,16 +2,23 @@
 
 The consoles write to whatever ``sys.stdout`` / ``sys.stderr`` are at the time (so tests and
 hosts that swap the streams see the output); JSON goes to stdout, logs and errors to stderr.
+
+Text meant for a terminal goes through :func:`printable` first: a file name can hold escape
+sequences or a newline, and printing it raw would let it drive the terminal or split a line.
+JSON keeps every string exactly (JSON escapes control characters itself).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -19,9 +26,55 @@ err = Console(stderr=True, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and
+lone surrogates (undecodable bytes of a file name): what could move the cursor, recolour the
+terminal, split a line or reorder what is shown."""
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\n``): safe on a terminal, one line."""
+    s = str(text)
+    return _UNPRINTABLE.sub(_escape, s) if _UNPRINTABLE.search(s) else s
+
+
+def cell(text: object) -> Text:
+    """A table cell or title showing ``text`` as it is: escaped by :func:`printable`, no markup read in it."""
+    return Text(printable(text))
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
+def json_text(data: Any) -> str:
+    """``data`` as strict JSON, indented (a NaN or an infinity, which JSON cannot carry, becomes null)."""
+    try:
+        return json.dumps(data, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=2, default=str, allow_nan=False)
+
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as one JSON document on stdout (see :func:`json_text`)."""
+    sys.stdout.write(json_text(data) + "\n")
 
 
 def configure_logging(level: str = "info") -> None:

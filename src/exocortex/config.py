@@ -11,6 +11,7 @@ literal thresholds.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -157,6 +158,11 @@ class Config:
     store: str | None = None
     """Store directory; default ``<root>/.exocortex``."""
 
+    # --- queries -------------------------------------------------------------
+    max_query_bytes: int = 1024 * 1024
+    """A query (argument, ``--query-file`` or API call) longer than this many UTF-8 bytes is refused;
+    ``--query-file`` reads at most this many bytes plus one."""
+
     def effective_workers(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
@@ -181,8 +187,12 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 raise ValueError(value)
             return bool(value)
         if isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise TypeError(value)
             return int(value)
         if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError(value)
             return float(value)
         if isinstance(default, tuple):
             if isinstance(value, str):
@@ -216,61 +226,166 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def load_config(root: Path | None = None, **overrides: Any) -> Config:
     """Build the configuration for an index rooted at ``root``."""
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     if root is not None:
         pyproject = root / "pyproject.toml"
         if pyproject.is_file():
             section = _read_toml(pyproject).get("tool", {}).get("exocortex", {})
             if isinstance(section, dict):
-                values.update(_from_mapping(section, str(pyproject)))
+                found = _from_mapping(section, str(pyproject))
+                values.update(found)
+                origins.update(dict.fromkeys(found, str(pyproject)))
         own = root / ".exocortex.toml"
         if own.is_file():
-            values.update(_from_mapping(_read_toml(own), str(own)))
+            found = _from_mapping(_read_toml(own), str(own))
+            values.update(found)
+            origins.update(dict.fromkeys(found, str(own)))
     for name in _FIELDS:
-        env = os.environ.get(f"EXOCORTEX_{name.upper()}")
+        variable = f"EXOCORTEX_{name.upper()}"
+        env = os.environ.get(variable)
         if env is not None:
-            values[name] = _coerce(name, env, f"EXOCORTEX_{name.upper()}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            values[name] = _coerce(name, env, variable)
+            origins[name] = variable
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting '{name}'")
+        values[name] = value
+        origins.pop(name, None)
     config = Config(**values)
-    validate(config)
+    validate(config, origins)
     return config
 
 
-def validate(config: Config) -> None:
+_INT_MAX = 2**63 - 1
+"""Counts and sizes fit a signed 64-bit integer (Arrow and NumPy columns)."""
+_WEIGHT_MAX = 1e6
+"""Weights, priors and multipliers are relative; this bound keeps sums of them finite."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def refusal(self, value: float) -> str:
+        """Why ``value`` is out of this range, for a message."""
+        if self.high < 1e6:  # a narrow range: say both ends
+            exclusive = " (exclusive)" if self.low_open and self.high_open else ""
+            return f"must be between {_number(self.low)} and {_number(self.high)}{exclusive}"
+        if value > self.high or (self.high_open and value == self.high):
+            return f"must be at most {_number(self.high)}"
+        if self.low == 0:
+            return "must be positive" if self.low_open else "must not be negative"
+        return f"must be at least {_number(self.low)}"
+
+
+def _number(value: float) -> str:
+    if not float(value).is_integer():
+        return f"{value:g}"
+    return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
+
+
+_COUNT = _Range(0, _INT_MAX)
+_AT_LEAST_ONE = _Range(1, _INT_MAX)
+_WEIGHT = _Range(0, _WEIGHT_MAX)
+_SHARE = _Range(0, 1)
+
+RANGES: dict[str, _Range] = {
+    "max_file_bytes": _AT_LEAST_ONE,
+    "binary_sniff_bytes": _AT_LEAST_ONE,
+    "max_chunk_lines": _AT_LEAST_ONE,
+    "text_window_lines": _AT_LEAST_ONE,
+    "markdown_max_section_lines": _AT_LEAST_ONE,
+    "workers": _Range(0, 1024),
+    "write_batch_bytes": _AT_LEAST_ONE,
+    "worker_batch_files": _AT_LEAST_ONE,
+    "inline_max_bytes": _COUNT,
+    "lock_wait_s": _Range(0, 1e6),
+    "estimate_mb_per_s": _Range(0, 1e6, low_open=True),
+    "search_k": _AT_LEAST_ONE,
+    "fusion_k": _Range(0, _WEIGHT_MAX, low_open=True),
+    "weight_bm25": _WEIGHT,
+    "weight_skeleton": _WEIGHT,
+    "weight_file": _WEIGHT,
+    "weight_pagerank": _WEIGHT,
+    "weight_expand": _WEIGHT,
+    "expand_files": _COUNT,
+    "weight_named": _WEIGHT,
+    "weight_neighbor": _WEIGHT,
+    "prior_tests": _WEIGHT,
+    "prior_docs": _WEIGHT,
+    "query_title_weight": _WEIGHT,
+    "search_candidates": _AT_LEAST_ONE,
+    "pagerank_damping": _Range(0, 1, low_open=True, high_open=True),
+    "bm25_k1": _Range(0, 1000),
+    "bm25_b": _SHARE,
+    "pagerank_seed_chunks": _COUNT,
+    "pagerank_seed_files": _COUNT,
+    "pagerank_steps": _Range(0, 100),
+    "pagerank_max_frontier": _AT_LEAST_ONE,
+    "pagerank_files": _COUNT,
+    "pagerank_names": _COUNT,
+    "neighbor_sources": _COUNT,
+    "neighbors_per_source": _COUNT,
+    "pack_search_candidates": _AT_LEAST_ONE,
+    "pack_whole_files": _COUNT,
+    "pack_whole_file_share": _SHARE,
+    "pack_snapshot_max_bytes": _COUNT,
+    "pack_count_memo_entries": _COUNT,
+    "query_cache_l1_entries": _COUNT,
+    "query_cache_l1_bytes": _COUNT,
+    "query_cache_l2_entries": _COUNT,
+    "query_cache_l2_bytes": _COUNT,
+    "parsed_cache_bytes": _COUNT,
+    "bench_max_requests": _AT_LEAST_ONE,
+    "bench_max_seconds": _Range(0, 1e9),
+    "max_query_bytes": _AT_LEAST_ONE,
+}
+"""The allowed range of every numeric setting (a test checks that each int and float field has one)."""
+
+
+def check_setting(name: str, value: Any, origin: str | None = None) -> None:
+    """Refuse (``ConfigError``) a value of the numeric setting ``name`` that is not a finite number in its range."""
+    where = f"{origin}: " if origin else ""
+    default = _FIELDS[name].default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ConfigError(f"{where}{name} must be {kind}, got {value!r}")
+    if isinstance(default, int) and not isinstance(value, int):
+        raise ConfigError(f"{where}{name} must be a whole number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}{name} must be a finite number, got {value!r}")
+    allowed = RANGES[name]
+    if not allowed.holds(value):
+        raise ConfigError(f"{where}{name} {allowed.refusal(value)}, got {value!r}")
+
+
+def validate(config: Config, origins: dict[str, str] | None = None) -> None:
+    """Refuse a configuration with an unknown name or a value out of its range (``ConfigError``, exit 7).
+
+    ``origins`` names where a setting came from (a file, an environment variable) for the message.
+    """
+    origins = origins or {}
     if config.tokenizer not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{config.tokenizer}' (choose from {', '.join(TOKENIZERS)})")
     for name in config.index_tokenizers:
         if name not in TOKENIZERS:
             raise ConfigError(f"unknown tokenizer '{name}' in index_tokenizers")
-    if config.max_file_bytes <= 0:
-        raise ConfigError("max_file_bytes must be positive")
-    for name in ("max_chunk_lines", "text_window_lines", "markdown_max_section_lines", "search_candidates",
-                 "pack_search_candidates",
-                 "pagerank_max_frontier"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name} must be at least 1")
-    for name in ("pagerank_seed_chunks", "pagerank_seed_files", "pagerank_steps", "pagerank_files",
-                 "pagerank_names", "neighbor_sources", "neighbors_per_source", "expand_files", "pack_whole_files",
-                 "pack_snapshot_max_bytes", "pack_count_memo_entries"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must not be negative")
-    for name in ("weight_bm25", "weight_skeleton", "weight_file", "weight_pagerank", "weight_neighbor",
-                 "weight_named", "bm25_k1",
-                 "query_title_weight",
-                 "prior_tests", "prior_docs", "weight_expand"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must not be negative")
-    for name in ("bm25_b", "pack_whole_file_share"):
-        if not 0 <= getattr(config, name) <= 1:
-            raise ConfigError(f"{name} must be between 0 and 1")
-    for name in ("query_cache_l1_entries", "query_cache_l1_bytes", "query_cache_l2_entries", "query_cache_l2_bytes",
-                 "parsed_cache_bytes"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must not be negative")
+    for name in config.extra_ignore_files:
+        if not name or name in (".", "..") or "/" in name or "\x00" in name:
+            raise ConfigError(f"extra_ignore_files: {name!r} is not a file name")
+    for name in RANGES:
+        check_setting(name, getattr(config, name), origins.get(name))
     _validate_memory(config)
-    if not 0 < config.pagerank_damping < 1:
-        raise ConfigError("pagerank_damping must be between 0 and 1 (exclusive)")
-    if config.fusion_k <= 0:
-        raise ConfigError("fusion_k must be positive")
 
 
 def _validate_memory(config: Config) -> None:
@@ -299,9 +414,16 @@ def parse_size(text: str) -> int:
         value = float(number)
     except ValueError as exc:
         raise ConfigError(f"not a size: {text!r} (try 2MiB, 512k or 1048576)") from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"not a size: {text!r} (a size is a finite number of bytes, such as 2MiB)")
     if value <= 0:
         raise ConfigError(f"size must be positive: {text!r}")
-    return int(value * factor)
+    size = value * factor
+    if size < 1:
+        raise ConfigError(f"size must be at least 1 byte: {text!r}")
+    if size > _INT_MAX:
+        raise ConfigError(f"size too large: {text!r} (at most {_INT_MAX:,} bytes)")
+    return int(size)
 
 
-__all__ = ["Config", "TOKENIZERS", "STORE_DIRNAME", "load_config", "parse_size"]
+__all__ = ["Config", "RANGES", "TOKENIZERS", "STORE_DIRNAME", "check_setting", "load_config", "parse_size"]

@@ -20,6 +20,8 @@ code  meaning
 12    nothing matches the query (or the query is empty)
 13    not a readable VCF/BCF: empty, no header, not VCF, truncated compression
 14    this file's content is already in the variant store (pass --replace)
+130   interrupted (Ctrl-C, SIGINT): what was committed before is intact
+143   terminated (SIGTERM): what was committed before is intact
 ====  =====================================================================
 """
 
@@ -34,6 +36,12 @@ class ExocortexError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class UsageError(ExocortexError):
+    """A bad argument: a count below 1, a query too long (the command line's own errors use this code too)."""
+
+    exit_code = 2
 
 
 class InputPathError(ExocortexError):
@@ -88,10 +96,15 @@ class DuplicateSourceError(ExocortexError):
     exit_code = 14
 
 
+INTERRUPTED_EXIT_CODE = 130
+"""Exit code of a run ended by SIGINT (Ctrl-C): 128 + the signal's number, as shells report it."""
+TERMINATED_EXIT_CODE = 143
+"""Exit code of a run ended by SIGTERM."""
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (run with --debug and report it)",
-    2: "bad command-line usage",
+    UsageError.exit_code: "bad command-line usage (or a bad argument to an API call)",
     InputPathError.exit_code: "bad input path: missing, not a directory, unreadable",
     StoreCorruptError.exit_code: "the store is corrupted or half-written: re-index with --rebuild",
     SchemaVersionError.exit_code: "the store was written by another schema version: re-index",
@@ -104,4 +117,6 @@ EXIT_CODES: dict[int, str] = {
     NoMatchesError.exit_code: "nothing matches the query (or the query is empty)",
     VcfFormatError.exit_code: "not a readable VCF/BCF: empty, no header, not VCF, truncated compression",
     DuplicateSourceError.exit_code: "this file's content is already in the variant store (pass --replace)",
+    INTERRUPTED_EXIT_CODE: "interrupted (Ctrl-C, SIGINT): what was committed before is intact",
+    TERMINATED_EXIT_CODE: "terminated (SIGTERM): what was committed before is intact",
 }

@@ -292,8 +292,37 @@ def _fence(body: str) -> str:
 
 
 def _attr(value: str) -> str:
-    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\n", "&#10;"))
+    """``value`` as an XML attribute value that a parser reads back unchanged (but for the control
+    characters XML 1.0 cannot carry, which become U+FFFD): tabs and line breaks as character
+    references, which attribute-value normalization would otherwise turn into spaces."""
+    value = (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+             .replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;"))
+    return _XML_FORBIDDEN.sub("\ufffd", value) if _XML_FORBIDDEN.search(value) else value
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""What must not reach a heading or a tree line as it is: control characters (a newline would split
+the line, an escape sequence would drive a terminal showing the pack), line separators,
+bidirectional overrides and lone surrogates."""
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown_path(path: str) -> str:
+    """``path`` for one line of text: control characters shown as escapes (``\\n``, ``\\x1b``).
+
+    Markdown headings and tree lines use it, so one file is always one line; ``PackItem.path``,
+    the JSON format and XML attributes keep the exact path.
+    """
+    return _UNPRINTABLE.sub(_escape_char, path) if _UNPRINTABLE.search(path) else path
 
 
 def render_tree(paths: list[str]) -> str:
@@ -301,7 +330,7 @@ def render_tree(paths: list[str]) -> str:
     out: list[str] = []
     printed: list[str] = []
     for path in sorted(paths):
-        parts = path.split("/")
+        parts = shown_path(path).split("/")
         for depth, name in enumerate(parts[:-1]):
             if depth < len(printed) and printed[depth] == name:
                 continue
@@ -346,7 +375,7 @@ def render_block(path: str, language: str | None, body: str, fmt: str) -> str:
         lang = f' language="{_attr(language)}"' if language else ""
         return f'<file path="{_attr(path)}"{lang}>{_cdata(body)}</file>\n'
     fence = _fence(body)
-    return f"### {path}\n{fence}{_FENCE_LANGUAGES.get(language or '', '')}\n{body}{fence}\n\n"
+    return f"### {shown_path(path)}\n{fence}{_FENCE_LANGUAGES.get(language or '', '')}\n{body}{fence}\n\n"
 
 
 @dataclass
