@@ -313,3 +313,26 @@ def test_readme_lists_every_exit_code() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for code in EXIT_CODES:
         assert f"| {code} |" in readme, code
+
+
+def test_fusion_refuses_non_finite_constants_from_a_hand_built_config() -> None:
+    import numpy as np
+
+    from exocortex.errors import ConfigError
+    from exocortex.search.fuse import reciprocal_rank_fusion
+
+    ranked = {"bm25": (np.array([3, 1]), np.array([2.0, 1.0])), "pagerank": (np.array([1]), np.array([0.5]))}
+    fused = reciprocal_rank_fusion(ranked, {"bm25": 1.0, "pagerank": 0.5}, 60.0)
+    assert list(fused.docs) == [1, 3] and np.isfinite(fused.scores).all()
+    for weights, fusion_k in [({"bm25": float("nan")}, 60.0), ({"bm25": float("inf")}, 60.0),
+                              ({"bm25": 1.0}, float("nan")), ({"bm25": 1.0}, 0.0), ({"bm25": -1.0}, 60.0)]:
+        with pytest.raises(ConfigError):
+            reciprocal_rank_fusion(ranked, weights, fusion_k)
+
+
+def test_config_replace_is_checked() -> None:
+    from exocortex.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fusion_k"):
+        Config().replace(fusion_k=float("nan"))
+    assert Config().replace(fusion_k=10.0).fusion_k == 10.0

@@ -167,7 +167,10 @@ class Config:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
     def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` (None leaves a field as it is), checked like a loaded configuration."""
+        config = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        validate(config)
+        return config
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -9,10 +9,13 @@ each signal is trusted and come from the configuration.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from exocortex.errors import ConfigError
 
 Ranked = tuple[np.ndarray, np.ndarray]
 """One signal's ranking: (doc ids, values), best first, docs distinct."""
@@ -55,6 +58,7 @@ def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, f
     ``values``. Contributions are added in signal order, so the sums are those of
     a plain loop over the lists.
     """
+    _check_constants(weights, fusion_k)
     used = [(name, docs, values, float(weights.get(name, 0.0))) for name, (docs, values) in ranked.items()]
     used = [u for u in used if u[3] > 0.0 and u[1].size]
     if not used:
@@ -73,3 +77,13 @@ def reciprocal_rank_fusion(ranked: Mapping[str, Ranked], weights: Mapping[str, f
         at += docs.size
         fused_values[name] = column[order]
     return Fused(uniq[order], scores[order], fused_values)
+
+
+def _check_constants(weights: Mapping[str, float], fusion_k: float) -> None:
+    """Refuse what would make scores NaN or drop a signal unseen (``load_config`` refuses them first;
+    this guards a ``Config`` built by hand)."""
+    if not (math.isfinite(fusion_k) and fusion_k > 0):
+        raise ConfigError(f"fusion_k must be a finite positive number, got {fusion_k!r}")
+    for name, weight in weights.items():
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ConfigError(f"the fusion weight of {name} must be a finite number of at least 0, got {weight!r}")
