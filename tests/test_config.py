@@ -46,6 +46,9 @@ def test_later_sources_override_earlier_ones(tmp_path: Path, monkeypatch: pytest
         ("weight_bm25 = false", "invalid value False for 'weight_bm25'"),
         ("workers = -3", "workers must be between 0 and 1024"),
         ("extra_ignore_files = ['../x']", "not a file name"),
+        ("tokenizer = ''", "invalid value '' for 'tokenizer'"),
+        ("index_tokenizers = []", "index_tokenizers is empty"),
+        ("memory_level = ''", "invalid value '' for 'memory_level'"),
         ("no_such_setting = 1", "unknown setting 'no_such_setting'"),
     ],
 )

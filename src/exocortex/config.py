@@ -201,7 +201,11 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
             return tuple(str(v) for v in value)
-        return None if value in (None, "") else str(value)
+        if value in (None, ""):
+            if default is not None:  # a setting with a value by default: empty is a mistake, not "unset"
+                raise ValueError(value)
+            return None
+        return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: invalid value {value!r} for '{name}'") from exc
 
@@ -380,6 +384,8 @@ def validate(config: Config, origins: dict[str, str] | None = None) -> None:
     origins = origins or {}
     if config.tokenizer not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{config.tokenizer}' (choose from {', '.join(TOKENIZERS)})")
+    if not config.index_tokenizers:
+        raise ConfigError(f"index_tokenizers is empty: name at least one of {', '.join(TOKENIZERS)}")
     for name in config.index_tokenizers:
         if name not in TOKENIZERS:
             raise ConfigError(f"unknown tokenizer '{name}' in index_tokenizers")
