@@ -502,3 +502,21 @@ def test_property_bounds_and_faithful_gets(ops: list[tuple[Any, ...]], mode: str
                         assert not set(level.keys()) & set(other.keys())
     s = cache.stats()
     assert sum(s["hits"].values()) + s["misses"] == s["requests"]
+
+
+@pytest.mark.parametrize("mode", ["exclusive", "inclusive"])
+def test_entry_on_disk_larger_than_a_smaller_upper_level_is_served_not_raised(tmp_path, mode: str) -> None:
+    from exocortex.memory.disk import DiskLevel
+
+    disk = DiskLevel(tmp_path / "l3")
+    writer = MultiLevelCache([disk], sizeof=len)
+    writer.set("big", b"x" * 5000)
+    writer.set("small", b"y" * 10)
+    disk.close()
+    # Reopened later with an L1 made smaller than the entry: the hit is served from disk.
+    cache = MultiLevelCache([Level("L1", LRU(10, 1000)), DiskLevel(tmp_path / "l3")], mode=mode, sizeof=len)
+    assert cache.get("big") == b"x" * 5000
+    assert cache.get("big") == b"x" * 5000
+    assert "big" not in cache.levels[0] and cache.stats()["hits"]["L3"] == 2
+    assert cache.get("small") == b"y" * 10  # one that fits is promoted as before
+    assert "small" in cache.levels[0]

@@ -371,12 +371,17 @@ class MultiLevelCache(Generic[K, V]):
         return MISSING
 
     def _promote(self, i: int, key: Any, record: Record[Any]) -> None:
+        # Only into the levels that can hold it: an entry found on disk may be larger than an
+        # upper level that was made smaller since it was written. It is served from where it is.
+        targets = [j for j in range(i) if self.levels[j].max_bytes is None or record.size <= self.levels[j].max_bytes]
+        if not targets:
+            return
         self._stats.promotions += 1
         if self.mode == "exclusive":
             self.levels[i].delete(key)
-            self._place(0, key, record)
+            self._place(targets[0], key, record)
         else:
-            for j in range(i - 1, -1, -1):  # bottom-up, so upper evictions find the key below
+            for j in reversed(targets):  # bottom-up, so upper evictions find the key below
                 self._place(j, key, record)
 
     # -- writes ---------------------------------------------------------------------
