@@ -105,5 +105,31 @@ def test_bad_sizes_are_configuration_errors(text: str) -> None:
 
 def test_sizes() -> None:
     assert parse_size("2MiB") == 2 * 1024 * 1024
+    assert parse_size("9223372036854775807") == 2**63 - 1  # exact: not through a float
+    with pytest.raises(ConfigError, match="too large"):
+        parse_size("9223372036854775808")
     assert parse_size("1.5k") == 1536
     assert parse_size("1e3") == 1000
+    assert parse_size("1TiB") == 1024**4 and parse_size("2tb") == 2 * 1000**4
+
+
+def test_max_file_bytes_has_a_usable_bound(tmp_path: Path) -> None:
+    from exocortex import Index
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / ".exocortex.toml").write_text(f"max_file_bytes = {1024**3}\n")
+    assert Index.open(tmp_path).update().files == 2  # a.py and the .exocortex.toml
+    for too_big in (1024**3 + 1, 100 * 1024**3, 2**63 - 1):  # 100 GiB was a MemoryError (exit 1)
+        (tmp_path / ".exocortex.toml").write_text(f"max_file_bytes = {too_big}\n")
+        with pytest.raises(ConfigError, match="max_file_bytes must be at most 1,073,741,824"):
+            load_config(tmp_path)
+
+
+@pytest.mark.parametrize("pyproject", ["[tool]\nexocortex = 'yes'\n", "tool = 5\n"])
+def test_a_pyproject_section_that_is_not_a_table(tmp_path: Path, pyproject: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    if pyproject.startswith("tool ="):
+        assert load_config(tmp_path) == Config()  # not our section: nothing to read
+    else:
+        with pytest.raises(ConfigError, match="tool.exocortex must be a table"):
+            load_config(tmp_path)

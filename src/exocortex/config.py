@@ -237,11 +237,14 @@ def load_config(root: Path | None = None, **overrides: Any) -> Config:
     if root is not None:
         pyproject = root / "pyproject.toml"
         if pyproject.is_file():
-            section = _read_toml(pyproject).get("tool", {}).get("exocortex", {})
-            if isinstance(section, dict):
-                found = _from_mapping(section, str(pyproject))
-                values.update(found)
-                origins.update(dict.fromkeys(found, str(pyproject)))
+            tool = _read_toml(pyproject).get("tool", {})
+            section = tool.get("exocortex", {}) if isinstance(tool, dict) else {}
+            if not isinstance(section, dict):
+                raise ConfigError(f"{pyproject}: tool.exocortex must be a table ([tool.exocortex]), "
+                                  f"not {type(section).__name__}")
+            found = _from_mapping(section, str(pyproject))
+            values.update(found)
+            origins.update(dict.fromkeys(found, str(pyproject)))
         own = root / ".exocortex.toml"
         if own.is_file():
             found = _from_mapping(_read_toml(own), str(own))
@@ -267,6 +270,9 @@ def load_config(root: Path | None = None, **overrides: Any) -> Config:
 
 _INT_MAX = 2**63 - 1
 """Counts and sizes fit a signed 64-bit integer (Arrow and NumPy columns)."""
+_FILE_MAX = 1024**3
+"""The largest ``max_file_bytes``: a file is read whole (a buffer of max_file_bytes + 1 is asked for),
+then chunked and counted; a bound of 100 GiB was a MemoryError, not a setting."""
 _WEIGHT_MAX = 1e6
 """Weights, priors and multipliers are relative; this bound keeps sums of them finite."""
 
@@ -307,7 +313,7 @@ _WEIGHT = _Range(0, _WEIGHT_MAX)
 _SHARE = _Range(0, 1)
 
 RANGES: dict[str, _Range] = {
-    "max_file_bytes": _AT_LEAST_ONE,
+    "max_file_bytes": _Range(1, _FILE_MAX),
     "binary_sniff_bytes": _AT_LEAST_ONE,
     "max_chunk_lines": _AT_LEAST_ONE,
     "text_window_lines": _AT_LEAST_ONE,
@@ -410,19 +416,23 @@ def parse_size(text: str) -> int:
     """Parse a byte size such as ``2MiB``, ``512k`` or ``1048576``."""
     s = text.strip().lower().replace(" ", "")
     units = {
-        "kib": 1024, "mib": 1024**2, "gib": 1024**3,
-        "kb": 1000, "mb": 1000**2, "gb": 1000**3,
-        "k": 1024, "m": 1024**2, "g": 1024**3, "b": 1,
+        "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+        "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+        "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "b": 1,
     }
     number, factor = s, 1
     for suffix, multiplier in units.items():
         if s.endswith(suffix):
             number, factor = s[: -len(suffix)], multiplier
             break
+    value: int | float
     try:
-        value = float(number)
-    except ValueError as exc:
-        raise ConfigError(f"not a size: {text!r} (try 2MiB, 512k or 1048576)") from exc
+        value = int(number)  # exact, however large
+    except ValueError:
+        try:
+            value = float(number)
+        except ValueError as exc:
+            raise ConfigError(f"not a size: {text!r} (try 2MiB, 512k or 1048576)") from exc
     if not math.isfinite(value):
         raise ConfigError(f"not a size: {text!r} (a size is a finite number of bytes, such as 2MiB)")
     if value <= 0:
