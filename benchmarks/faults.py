@@ -69,7 +69,7 @@ def make_tree(root: Path, files: int, seed: int) -> None:
         body = "\n\n".join(
             f"def func_{i}_{j}(value):\n    \"\"\"Step {j} of module {i}.\"\"\"\n"
             f"    total = value * {rng.randint(1, 99)}\n    return total + {j}\n"
-            for j in range(rng.randint(8, 24))
+            for j in range(rng.randint(20, 60))
         )
         path.write_text(f'"""Module {i}."""\n\n{body}\n')
 
