@@ -254,7 +254,8 @@ class Case:
     no_escape: bool = False  # stdout and stderr must carry no raw ESC
     check: Check | None = None
     python: str | None = None  # a Python API case: source run instead of argv (always its own process)
-    interrupt: Callable[[Ctx], bool] | None = None  # SIGINT to the process group once this holds
+    interrupt: Callable[[Ctx], bool] | None = None  # send interrupt_signal once this holds
+    interrupt_signal: int = signal.SIGINT  # SIGINT goes to the process group (Ctrl-C), others to the process
     prelude: str | None = None  # Python run before the CLI in the case's own process (placeholders expanded)
 
     @property
@@ -480,6 +481,57 @@ def hold_lock(store_rel: str, *, genomics: bool = False, index_first: bool = Fal
     return run
 
 
+def hold_lock_as_orphan(ctx: Ctx) -> None:
+    """A process holds the flock of ``{own}``'s store while the lock file names a writer that is dead (a worker
+    an older version left behind)."""
+    code = textwrap.dedent(
+        f"""
+        import fcntl, os, sys, time
+        fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"{2**22 + 12345} 1", 0)
+        print("locked", flush=True)
+        time.sleep(120)
+        """
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(ctx.own_store / "lock")], stdout=subprocess.PIPE,
+                              text=True, env=_environment({}))
+
+    def stop() -> None:
+        holder.kill()
+        holder.wait()
+
+    ctx.cleanups.append(stop)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+
+
+def leftover_rebuild_folder(store: Path) -> None:
+    """A rebuild killed before its commit: a second database folder, half written, beside the committed one."""
+    committed = store / _meta(store)["db_dir"]
+    half = store / "lance-0123456789abcdef"
+    shutil.copytree(committed, half)
+    shutil.rmtree(half / "symbols.lance")
+    for data in (half / "chunks.lance" / "data").iterdir():
+        data.write_bytes(data.read_bytes()[:10])
+
+
+def partly_ingested(ctx: Ctx) -> None:
+    """A variant store whose ingest crashed after its first committed batch."""
+    from exocortex.genomics.ingest import ingest_vcf
+
+    class Crash(Exception):
+        pass
+
+    def crash(batch: int) -> None:
+        raise Crash
+
+    path = ctx.tmp / "x.vcf"
+    path.write_text(vcf_text(multi=False))
+    with contextlib.suppress(Crash):
+        ingest_vcf([path], ctx.tmp / "s", batch_size=3, after_commit=crash, build_indexes=False)
+
+
 def own_vstore(ctx: Ctx) -> None:
     shutil.copytree(ctx.shared.vstore(), ctx.tmp / "vs", symlinks=True)
 
@@ -627,11 +679,14 @@ for value, code in (("nan", 7), ("inf", 7), ("-1", 7), ("abc", 2), ("1e400", 7))
     case(f"index-wait-{value}", "index", f"--wait {value}", ["index", "{own}", "--wait", value], code,
          setup=own_index())
 case("index-locked", "index", "a second writer while another process holds the lock", ["index", "{own}"], 6,
-     setup=chain(own_index(), hold_lock("own/.exocortex")))
+     setup=chain(own_index(), hold_lock("own/.exocortex")),
+     check=lambda ctx, r: "the lock message shows 'pid ?'" if "pid ?" in r.stderr else None)
 case("index-locked-wait", "index", "a second writer with --wait 0.5", ["index", "{own}", "--wait", "0.5"], 6,
      setup=chain(own_index(), hold_lock("own/.exocortex")))
 case("index-sigint", "index", "Ctrl-C (SIGINT to the process group) during an index run", ["index", "{tmp}/big"],
      130, setup=big_tree, interrupt=_lock_taken, isolate="a signal", timeout_s=120)
+case("index-sigterm", "index", "SIGTERM to the process during an index run", ["index", "{tmp}/big"], 143,
+     setup=big_tree, interrupt=_lock_taken, interrupt_signal=signal.SIGTERM, isolate="a signal", timeout_s=120)
 case("index-rebuild-sigint", "index", "Ctrl-C during index --rebuild",
      ["index", "{tmp}/big", "--rebuild"], 130, setup=chain(big_tree, lambda ctx: index_tree(ctx.tmp / "big")),
      interrupt=_lock_taken, isolate="a signal", timeout_s=120)
@@ -662,8 +717,8 @@ for value, code in (("-1", 2), ("0", 2), ("abc", 2), ("1e3", 2), ("9999999999999
     case(f"search-k-{value[:12]}", "search", f"-k {value}", ["search", "slugify", "-k", value, "-C", "{repo}"], code)
 case("search-ok-json", "search", "a healthy search, --json", ["search", "slugify", "--json", "-C", "{repo}"], 0,
      check=valid_json)
-case("search-huge-query", "search", "a 2 MB query (bigger than max_query_bytes)",
-     ["search", "slugify " * 300_000, "-C", "{repo}"], 2)
+case("search-huge-query", "search", "a 100 kB query, over max_query_bytes (1,000 here)",
+     ["search", "slugify " * 12_500, "-C", "{repo}"], 2, env={"EXOCORTEX_MAX_QUERY_BYTES": "1000"}, isolate=ENV)
 case("search-long-query-ok", "search", "a 100 kB query", ["search", "slugify user " * 8000, "-C", "{repo}"], 0)
 case("search-escape-filename", "search", "a file name with terminal escape sequences (table output)",
      ["search", "evil_func", "-C", "{tmp}/esc"], 0, no_escape=True,
@@ -701,6 +756,8 @@ case("pack-query-file-binary", "pack", "--query-file holding bytes that are not 
      ["pack", "--query-file", "{tmp}/q.bin", "-C", "{repo}"], 3, setup=write("q.bin", bytes(range(256)) * 4))
 case("pack-query-file-dev-zero", "pack", "--query-file /dev/zero (endless)",
      ["pack", "--query-file", "/dev/zero", "-C", "{repo}"], 3, isolate=HANG, timeout_s=60)
+case("pack-query-file-stdin-empty", "pack", "--query-file - with nothing on standard input",
+     ["pack", "--query-file", "-", "-C", "{repo}"], 12, isolate="reads standard input")
 case("pack-query-file-huge", "pack", "--query-file of 3 MB (over max_query_bytes)",
      ["pack", "--query-file", "{tmp}/q.txt", "-C", "{repo}"], 2, setup=write("q.txt", "slugify text\n" * 250_000))
 case("pack-newline-filename", "pack", "a file name with a newline (markdown headings)",
@@ -749,6 +806,10 @@ def _read_only_store(ctx: Ctx) -> None:
     ctx.cleanups.append(lambda: [p.chmod(0o755) for p in [ctx.own_store, *ctx.own_store.rglob("*")] if p.is_dir()])
 
 
+_UNREADABLE_PRELUDE = _READ_ONLY_PRELUDE.replace("os.W_OK:", "(os.R_OK | os.X_OK):").replace("read-only mount",
+                                                                                            "unreadable folder")
+case("store-unreadable", "store", "status on a store it may not read", ["status", "{own}"], 3, setup=own_index(),
+     prelude=_UNREADABLE_PRELUDE, isolate="an unreadable folder is emulated in the process (root reads anything)")
 case("store-read-only", "store", "index into a read-only store", ["index", "{own}"], 3, setup=_read_only_store,
      prelude=_READ_ONLY_PRELUDE, isolate="a read-only mount is emulated in the process (root ignores modes)")
 
@@ -793,6 +854,12 @@ case("store-lock-is-a-dir-search", "store", "search on a store whose lock file i
      ["search", "slugify", "-C", "{own}"], 0, setup=own_index(replace_by_dir("lock")))
 case("store-lock-garbage", "store", "index on a store whose lock file holds garbage", ["index", "{own}"], 0,
      setup=own_index(lambda store: (store / "lock").write_text("garbage \x00 pid")))
+case("store-lock-orphan-holder", "store", "index while an orphan of a dead writer holds the lock",
+     ["index", "{own}"], 0, setup=chain(own_index(), hold_lock_as_orphan), stderr_max=None)
+case("store-leftover-rebuild-search", "store", "search beside the half-written folder of a killed rebuild",
+     ["search", "slugify", "-C", "{own}"], 0, setup=own_index(leftover_rebuild_folder))
+case("store-leftover-rebuild-index", "store", "index beside the half-written folder of a killed rebuild",
+     ["index", "{own}"], 0, setup=own_index(leftover_rebuild_folder))
 case("store-lock-dead-pid", "store", "index on a store whose lock names a dead writer", ["index", "{own}"], 0,
      setup=own_index(lambda store: (store / "lock").write_text(f"{2**22 + 12345} 1")))
 case("store-chunk-bytes-overwritten", "store", "pack on a store whose chunk data bytes were overwritten",
@@ -1140,6 +1207,8 @@ case("vcf-query-ok-json", "vcf", "a healthy query, --json", q("--gene", "BRCA2",
 case("vcf-stats-no-store", "vcf", "stats on a folder with no variant store", ["vcf", "stats", "--store",
      "{tmp}/s"], 8)
 case("vcf-stats-ok", "vcf", "stats on a healthy variant store", ["vcf", "stats", "--store", "{vstore}"], 0)
+case("vcf-stats-partial-ingest", "vcf", "stats on a store whose ingest crashed half way (says so)",
+     ["vcf", "stats", "--store", "{tmp}/s"], 0, setup=partly_ingested, check=stdout_has("incomplete"))
 case("vcf-stats-manifest-garbage", "vcf", "stats on a variant store whose manifest is garbage",
      ["vcf", "stats", "--store", "{tmp}/vs"], 4,
      setup=chain(own_vstore, lambda ctx: (ctx.tmp / "vs" / "genomics" / "manifest.json").write_text("{oops")))
@@ -1205,6 +1274,7 @@ class Result:
     seconds: float
     hang: bool = False
     check_problem: str | None = None
+    runner_error: str | None = None  # the case could not be set up or run (a bug in the catalogue or the runner)
 
     @property
     def stderr_lines(self) -> int:
@@ -1228,6 +1298,8 @@ class Result:
 
     @property
     def problems(self) -> list[str]:
+        if self.runner_error:
+            return [f"the case could not run: {self.runner_error}"]
         found = []
         c = self.case
         if self.hang:
@@ -1256,6 +1328,8 @@ class Result:
 
     @property
     def got(self) -> str:
+        if self.runner_error:
+            return "not run"
         if self.hang:
             return "hang"
         if self.signal is not None:
@@ -1337,7 +1411,10 @@ def _run_subprocess(case: Case, ctx: Ctx, argv: list[str], env: dict[str, str]) 
                 if not interrupted and case.interrupt is not None and case.interrupt(ctx):
                     time.sleep(0.3)
                     with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole group
+                        if case.interrupt_signal == signal.SIGINT:
+                            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole group
+                        else:
+                            os.kill(proc.pid, case.interrupt_signal)  # kill PID, a service manager
                     interrupted = True
                 time.sleep(0.02)
         finally:
@@ -1415,6 +1492,9 @@ def run_case(case: Case, shared: Shared, base: Path, mode: str = "subprocess") -
         if case.check is not None and not result.hang:
             result.check_problem = case.check(ctx, result)
         return result
+    except Exception as exc:  # noqa: BLE001 - reported as this case's failure, the run goes on
+        return Result(case, mode, None, "", traceback.format_exc(), 0.0,
+                      runner_error=f"{type(exc).__name__}: {exc}"[:300])
     finally:
         for cleanup in reversed(ctx.cleanups):
             with contextlib.suppress(Exception):
