@@ -154,6 +154,14 @@ class Config:
     bench_max_seconds: float = 3600.0
     """``bench cache`` stops with an error once its replays have run this long (0: no limit)."""
 
+    # --- genomics ------------------------------------------------------------
+    graph_query_timeout_s: float = 60.0
+    """Wall-clock limit of one ``vcf graph`` Cypher query (``--timeout``); past it the query is stopped."""
+    graph_query_memory_bytes: int = 1024 * 1024 * 1024
+    """Memory one ``vcf graph`` query may take: LadybugDB's buffer pool, and as much again outside it."""
+    graph_max_rows: int = 1_000_000
+    """The most rows ``vcf graph --max-rows`` may return (they are held in memory)."""
+
     # --- store -------------------------------------------------------------
     store: str | None = None
     """Store directory; default ``<root>/.exocortex``."""
@@ -362,6 +370,9 @@ RANGES: dict[str, _Range] = {
     "bench_max_requests": _AT_LEAST_ONE,
     "bench_max_seconds": _Range(0, 1e9),
     "max_query_bytes": _AT_LEAST_ONE,
+    "graph_query_timeout_s": _Range(0, 86_400, low_open=True),
+    "graph_query_memory_bytes": _Range(64 * 1024 * 1024, 1 << 40),
+    "graph_max_rows": _Range(0, 100_000_000),
 }
 """The allowed range of every numeric setting (a test checks that each int and float field has one)."""
 

@@ -163,19 +163,31 @@ def graph_command(
     build: Annotated[
         bool, typer.Option("--build", help="(Re)build the graph from the committed tables first.")
     ] = False,
-    limit: Annotated[int, typer.Option("--max-rows", help="Return at most this many rows.")] = 10_000,
+    limit: Annotated[
+        int, typer.Option("--max-rows", help="Return at most this many rows (the rest are counted).")
+    ] = 10_000,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Stop the query after this many seconds (default 60: graph_query_timeout_s)."),
+    ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Run read-only Cypher over Sample-[CARRIES]->Variant-[IN_GENE]->Gene (build it with --build)."""
+    """Run read-only Cypher over Sample-[CARRIES]->Variant-[IN_GENE]->Gene (build it with --build).
+
+    The query runs in a process that cannot write files, with a time limit (--timeout, default
+    60 s) and a memory limit (EXOCORTEX_GRAPH_QUERY_MEMORY_BYTES, default 1 GiB): past either it
+    is stopped with exit 7 and a line saying which limit to raise.
+    """
     from exocortex.errors import ConfigError
-    from exocortex.genomics.graph import build_graph, check_read_only, run_cypher
+    from exocortex.genomics.graph import build_graph, check_read_only, query_limits, run_cypher
 
     if query is None and not build:
         raise ConfigError("give a Cypher QUERY, or --build to (re)build the graph")
     if query is not None:
         check_read_only(query)  # refuse before a long build
+        query_limits(limit, timeout)  # and a negative --max-rows or a NaN --timeout
     data: dict[str, Any] = {}
     if build:
         report = build_graph(store_dir(store))
@@ -187,7 +199,7 @@ def graph_command(
                 highlight=False,
             )
     if query is not None:
-        result = run_cypher(store_dir(store), query, max_rows=limit)
+        result = run_cypher(store_dir(store), query, max_rows=limit, timeout_s=timeout)
         data.update(result.to_dict())
         if not as_json:
             table = _table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))

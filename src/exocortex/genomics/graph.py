@@ -15,16 +15,24 @@ each table is streamed to a Parquet file in a temporary directory and loaded wit
 database file that then replaces the old one atomically, under the genomics writer lock. A
 ``graph.json`` sidecar records the table versions it was built from, counts and load rates.
 
-``run_cypher(store_dir, query)`` opens the database read-only and returns the rows; a query with a
-write or file clause (``CREATE``, ``MERGE``, ``SET``, ``DELETE``, ``REMOVE``, ``DROP``, ``ALTER``,
-``COPY``, ``LOAD``, ``INSTALL``, ``ATTACH``, ...) or a second statement is refused first.
+``run_cypher(store_dir, query)`` returns the rows. A query with a write or file clause (``CREATE``,
+``MERGE``, ``SET``, ``DELETE``, ``REMOVE``, ``DROP``, ``ALTER``, ``COPY``, ``LOAD``, ``INSTALL``,
+``ATTACH``, ...) or a second statement is refused first, by keyword. That check is for the
+message; what keeps a query from writing is its process (:mod:`.cypher_worker`): it opens the
+database read-only, and has given up its own right to write any file (Landlock, and a file-size
+limit of 0) before the query runs, so ``COPY ... TO`` (which a read-only database allows) writes
+nothing. The worker also has a memory limit, the query a time limit (LadybugDB's query timeout,
+and the worker is killed shortly after it), and at most ``max_rows`` rows come back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,15 +42,21 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import structlog
 
-from exocortex.errors import ConfigError, IndexNotFoundError
+from exocortex.errors import ConfigError, IndexNotFoundError, WorkerCrashedError
 from exocortex.genomics.store import VariantStore, genomics_dir
 
 GRAPH_FILE = "graph"
 GRAPH_META = "graph.json"
 BATCH_ROWS = 262_144
 MAX_ROWS = 10_000
-"""Rows ``run_cypher`` returns at most (the rest are counted, not returned)."""
+"""Rows ``run_cypher`` returns by default (the rest are counted, not returned); at most
+``graph_max_rows`` of the configuration may be asked for."""
+KILL_GRACE_S = 2.0
+"""The worker is killed this long after the time limit, if LadybugDB did not stop the query itself."""
+WORKER_ARGS = ("-m", "exocortex.genomics.cypher_worker")
+"""How the query worker is started (after ``sys.executable``)."""
 
 SCHEMA_DDL = (
     "CREATE NODE TABLE Sample(id INT32, name STRING, source INT32, PRIMARY KEY(id))",
@@ -245,13 +259,61 @@ class CypherResult:
         return {"columns": self.columns, "rows": self.rows, "truncated": self.truncated, "stale": self.stale}
 
 
-def run_cypher(
-    store_dir: str | Path, query: str, parameters: dict[str, Any] | None = None, max_rows: int = MAX_ROWS
-) -> CypherResult:
-    """Run one read-only Cypher query against the graph; rows as lists, at most ``max_rows``."""
-    check_read_only(query)
-    import ladybug
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one Cypher query may take: wall-clock seconds, memory, rows returned."""
 
+    timeout_s: float
+    memory_bytes: int
+    max_rows: int
+
+
+def query_limits(
+    max_rows: int | None = None, timeout_s: float | None = None, memory_bytes: int | None = None
+) -> QueryLimits:
+    """The limits of a query: the arguments given, else the configuration (``EXOCORTEX_GRAPH_*``,
+    checked there); ``ConfigError`` for a value out of its setting's range (negative, NaN,
+    infinite) or rows past ``graph_max_rows``."""
+    from exocortex.config import RANGES, load_config
+
+    config = load_config()
+    rows = MAX_ROWS if max_rows is None else max_rows
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= config.graph_max_rows:
+        raise ConfigError(f"--max-rows must be between 0 and {config.graph_max_rows:,} (got {max_rows})")
+    for flag, name, value in (
+        ("--timeout", "graph_query_timeout_s", timeout_s),
+        ("memory_bytes", "graph_query_memory_bytes", memory_bytes),
+    ):
+        allowed = RANGES[name]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not allowed.holds(value)
+        ):  # NaN holds in no range
+            raise ConfigError(f"{flag} {allowed.refusal(value)} (got {value})")
+    return QueryLimits(
+        timeout_s=float(config.graph_query_timeout_s if timeout_s is None else timeout_s),
+        memory_bytes=int(config.graph_query_memory_bytes if memory_bytes is None else memory_bytes),
+        max_rows=rows,
+    )
+
+
+def run_cypher(
+    store_dir: str | Path,
+    query: str,
+    parameters: dict[str, Any] | None = None,
+    max_rows: int | None = MAX_ROWS,
+    *,
+    timeout_s: float | None = None,
+    memory_bytes: int | None = None,
+) -> CypherResult:
+    """Run one read-only Cypher query against the graph; rows as lists, at most ``max_rows``.
+
+    The query runs in a worker process that cannot write files (:mod:`.cypher_worker`), with a
+    time limit (``timeout_s``, default ``graph_query_timeout_s``) and a memory limit
+    (``graph_query_memory_bytes``): past either, ``ConfigError`` (exit 7: the limits are settings), one line
+    saying which limit and how to raise it.
+    """
+    check_read_only(query)
+    limits = query_limits(max_rows, timeout_s, memory_bytes)
     store = VariantStore(store_dir)  # IndexNotFoundError when nothing was ingested
     path = graph_path(store_dir)
     if not path.exists():
@@ -262,27 +324,63 @@ def run_cypher(
         stale = any(store.manifest.tables.get(k) != v for k, v in built.items())
     except (OSError, ValueError):
         stale = True
-    db = ladybug.Database(str(path), read_only=True)
-    conn = ladybug.Connection(db)
+    reply = _run_worker(
+        {
+            "path": str(path),
+            "query": query,
+            "parameters": parameters or {},
+            "max_rows": limits.max_rows,
+            "timeout_ms": max(1, int(limits.timeout_s * 1000)),
+            "memory_bytes": limits.memory_bytes,
+        },
+        limits,
+    )
+    rows = reply["rows"]
+    return CypherResult(columns=reply["columns"], rows=rows, truncated=reply["total"] - len(rows), stale=stale)
+
+
+def _run_worker(request: dict[str, Any], limits: QueryLimits) -> dict[str, Any]:
+    """The worker's reply to ``request``; the errors it reports raised here as one line each."""
+    proc = subprocess.Popen(
+        [sys.executable, *WORKER_ARGS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        try:
-            result = conn.execute(query, parameters or {})
-        except RuntimeError as exc:
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(f"Cypher query failed: {line[:300]}") from None
-        if isinstance(result, list):
-            raise ConfigError("`exocortex vcf graph` runs one Cypher statement at a time")
-        columns = list(result.get_column_names())
-        rows: list[list[Any]] = []
-        truncated = 0
-        while result.has_next():
-            row = result.get_next()
-            if len(rows) < max_rows:
-                rows.append(list(row))
-            else:
-                truncated += 1
-        result.close()
-    finally:
-        conn.close()
-        db.close()
-    return CypherResult(columns=columns, rows=rows, truncated=truncated, stale=stale)
+        out, err = proc.communicate(pickle.dumps(request), timeout=limits.timeout_s + KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise _timeout(limits) from None
+    except BaseException:  # Ctrl-C: the worker goes with us
+        proc.kill()
+        proc.wait()
+        raise
+    try:
+        reply: dict[str, Any] = pickle.loads(out) if out else {}
+    except Exception:
+        reply = {}
+    if not reply:
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        detail = (err.decode("utf-8", "replace").strip().splitlines() or [""])[-1][:200]
+        structlog.get_logger(__name__).debug("cypher worker died", returncode=proc.returncode, stderr=detail)
+        raise WorkerCrashedError(f"the Cypher query's process died ({how}){': ' + detail if detail else ''}")
+    if reply["ok"]:
+        return reply
+    kind, message = reply["kind"], str(reply["message"])
+    if kind == "timeout":
+        raise _timeout(limits)
+    if kind == "memory":
+        raise ConfigError(
+            f"the Cypher query needed more than its memory limit of {limits.memory_bytes / 2**20:,.0f} MiB "
+            "(narrow it, or raise EXOCORTEX_GRAPH_QUERY_MEMORY_BYTES)"
+        )
+    raise ConfigError(f"Cypher query failed: {message[:300]}")
+
+
+def _timeout(limits: QueryLimits) -> ConfigError:
+    return ConfigError(
+        f"the Cypher query ran past its time limit of {limits.timeout_s:g} s and was stopped "
+        "(narrow it, or raise --timeout / EXOCORTEX_GRAPH_QUERY_TIMEOUT_S)"
+    )
