@@ -91,3 +91,20 @@ def test_other_negative_counts_are_refused(
     got, _, err = _run(capsys, *args, *(["--store", str(store)] if args[1] != "validate" else []))
     assert got == code, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("region", ["chr1:99999999999999999999999", "chr1:1-99999999999999999999"])
+def test_region_positions_past_32_bits_are_refused(
+    store: Path, capsys: pytest.CaptureFixture[str], region: str
+) -> None:
+    """They reached Lance as a float literal it could not convert (a raw planner message)."""
+    code, _, err = _run(capsys, "vcf", "query", "--store", str(store), "--region", region)
+    assert code == 7
+    assert "positions are at most 2,147,483,647" in err and "Float64" not in err
+
+
+def test_a_huge_k_returns_every_neighbour(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--k 10^20 was an internal error (OverflowError: Python int too large to convert to C long)."""
+    code, out, err = _run(capsys, "vcf", "similar", "chr1:100:A:G", "--k", str(10**20), "--store", str(store), "--json")
+    assert code == 0, err
+    assert len(__import__("json").loads(out)["neighbours"]) == 29

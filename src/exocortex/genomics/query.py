@@ -83,6 +83,8 @@ ROW_COLUMNS = [
 ]  # fmt: skip
 """Columns of a result row (the JSON ``info`` and ``annotations`` blobs are left out)."""
 
+MAX_POS = 2**31 - 1
+"""The largest position a region may name: VCF (BCF) positions are signed 32-bit integers."""
 _REGION = re.compile(r"^\s*([A-Za-z0-9_.\-]+?)(?::([0-9][0-9,_]*)(?:-([0-9][0-9,_]*))?)?\s*$")
 
 
@@ -107,6 +109,8 @@ def parse_region(text: str) -> Region:
     end = int(end_s.replace(",", "").replace("_", "")) if end_s is not None else start
     if start < 1 or end < start:
         raise ConfigError(f"bad region {text!r}: positions are 1-based and START must not exceed END")
+    if end > MAX_POS:
+        raise ConfigError(f"bad region {text!r}: positions are at most {MAX_POS:,} (VCF POS is a 32-bit integer)")
     return Region(normalize_chrom(chrom), start, end)
 
 

@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from exocortex.errors import NoMatchesError
+from exocortex.errors import ConfigError, NoMatchesError
 from exocortex.genomics.schema import IMPACTS, VARIANT_TYPES, normalize_chrom
 from exocortex.genomics.store import DB_DIR, VariantStore, genomics_dir, read_manifest, write_manifest
 
@@ -284,6 +284,8 @@ def similar(
 
     Builds the features table first when it is missing or stale (that takes the writer lock).
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"--k must be at least 1 (got {k})")
     t0 = time.perf_counter()
     store = VariantStore(store_dir)
     vid = resolve_variant(store, ident)
@@ -298,6 +300,7 @@ def similar(
     if found.num_rows == 0:
         raise NoMatchesError(f"variant {vid} has no feature vector: rebuild with `exocortex vcf similar --rebuild`")
     vector = np.asarray(found["vector"][0].as_py(), np.float32)
+    k = min(k, table.count_rows())  # no more neighbours than rows: a huge --k is no C long overflow
     indexed = any(idx.index_type.startswith("Ivf") or "Pq" in idx.index_type for idx in table.list_indices())
     search = (
         table.search(vector, vector_column_name="vector").distance_type("l2").select(["vid", "_distance"]).limit(k + 1)
