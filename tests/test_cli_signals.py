@@ -148,3 +148,38 @@ def test_a_signal_while_a_command_waits_for_its_input(
     assert proc.returncode == code
     _assert_one_line(stderr, words)
     assert stdout == ""
+
+
+STUCK_CLEANUP = """
+import sys, time
+from exocortex import cli
+
+interrupts = cli._Interrupts(exit_after_s=float(sys.argv[1]))
+with cli._signals_end_the_run(interrupts):
+    try:
+        print("ready", flush=True)
+        time.sleep(60)
+    finally:
+        time.sleep(60)  # a cleanup that never ends (a lock a KeyboardInterrupt left held)
+"""
+
+
+@pytest.mark.parametrize(("exit_after_s", "signals", "words"), [(0.5, 1, "cleanup took over 0.5 s"),
+                                                               (60.0, 2, "again")])
+def test_a_stuck_cleanup_does_not_keep_the_process_alive(exit_after_s: float, signals: int, words: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_CLEANUP, str(exit_after_s)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        for _ in range(signals):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130
+    _assert_one_line(stderr, words)

@@ -22,6 +22,10 @@ from exocortex.errors import ConfigError
 
 TOKENIZERS = ("o200k_base", "cl100k_base")
 STORE_DIRNAME = ".exocortex"
+INTERRUPT_CLEANUP_S = 10.0
+"""After Ctrl-C or SIGTERM, a command that has not exited within this many seconds (its cleanup
+stuck) exits at once; a second signal does so at once too. Not a per-index setting: it applies
+before any configuration is read."""
 
 
 @dataclass(frozen=True, slots=True)
