@@ -712,9 +712,9 @@ def _signals_end_the_run(interrupts: _Interrupts) -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, before in previous.items():
+        for number, before in previous.items():
             if before is not None:
-                signal.signal(signum, before)
+                signal.signal(number, before)
 
 
 def _usage_error(exc: TyperException) -> None:
