@@ -336,3 +336,26 @@ def test_config_replace_is_checked() -> None:
     with pytest.raises(ConfigError, match="fusion_k"):
         Config().replace(fusion_k=float("nan"))
     assert Config().replace(fusion_k=10.0).fusion_k == 10.0
+
+
+def test_pack_out_writes_in_place_where_no_file_can_be_made_beside(
+    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    target = tmp_path / "context.md"
+    target.write_text("old\n")
+    real_mkstemp = tempfile.mkstemp
+
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        if Path(str(kwargs.get("dir"))) == tmp_path:
+            raise PermissionError(13, "Permission denied")  # a folder the user cannot write, a file they can
+        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = run(capsys, "pack", "slugify", "-C", str(indexed), "--out", str(target))
+    assert code == 0, err
+    assert "app/util.py" in target.read_text()
+    target.unlink()
+    code, _, err = run(capsys, "pack", "slugify", "-C", str(indexed), "--out", str(target))
+    assert code == 3 and "Permission denied" in one_line(err)

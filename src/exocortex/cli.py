@@ -457,7 +457,15 @@ def _write_atomically(target: Path, text: str) -> None:
             with open(target, "w", encoding="utf-8") as fh:
                 fh.write(text)
             return
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except PermissionError:
+            if mode is None or not os.access(target, os.W_OK):
+                raise
+            # A writable file in a folder where no file can be made: written in place (not atomic).
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
     except OSError as exc:
         raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
     try:
