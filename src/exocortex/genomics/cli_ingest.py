@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from exocortex.cli_output import configure_logging
+from exocortex.cli_output import cell, configure_logging, printable
 from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, print_json, vcf_app
 from exocortex.genomics.cli_app import err as _err
 from exocortex.genomics.cli_app import out as _out
@@ -70,13 +70,13 @@ def ingest_command(
         return
     from rich.table import Table
 
-    table = Table(title=f"ingested into {summary.store}")
+    table = Table(title=cell(f"ingested into {summary.store}"))
     table.add_column("file", overflow="fold")
     for col in ("records", "alleles", "calls", "samples", "rejected", "s", "rec/s"):
         table.add_column(col, justify="right", no_wrap=True)
     for f in summary.files:
         table.add_row(
-            Path(f.path).name,
+            cell(Path(f.path).name),
             f"{f.records:,}",
             f"{f.alleles:,}",
             f"{f.calls:,}",
@@ -100,8 +100,13 @@ def ingest_command(
     _out.print(table)
     for f in summary.files:
         if f.resumed_from:
-            _out.print(f"{f.path}: resumed after {f.resumed_from:,} committed records", highlight=False)
+            resumed = f"{printable(f.path)}: resumed after {f.resumed_from:,} committed records"
+            _out.print(resumed, highlight=False, markup=False)
         if f.rejects_path:
-            _out.print(f"{f.path}: {f.rejected:,} rejected records listed in {f.rejects_path}", highlight=False)
+            _out.print(
+                f"{printable(f.path)}: {f.rejected:,} rejected records listed in {printable(f.rejects_path)}",
+                highlight=False,
+                markup=False,
+            )
     if not summary.indexed:
         _err.print("scalar indexes were not built (--no-index, or Lance refused them)", highlight=False)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from exocortex.cli_output import cell, printable
 from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
 
 if TYPE_CHECKING:
@@ -81,10 +82,10 @@ def query_command(
         )
     for row in result.rows.to_pylist():
         carriers = _carrier_text(result.carriers.get(row["vid"], []), row.get("n_carriers"))
-        table.add_row(*[_fmt(row.get(c)) for c in cols[:-1]], carriers)
+        table.add_row(*[cell(_fmt(row.get(c))) for c in cols[:-1]], cell(carriers))
     out.print(table)
     for entry in result.incomplete:
-        out.print(f"note: {entry['note']}", highlight=False, markup=False)
+        out.print(f"note: {printable(entry['note'])}", highlight=False, markup=False)
 
 
 @vcf_app.command("stats")
@@ -96,7 +97,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
     if as_json:
         print_json(stats.to_dict())
         return
-    summary = _table(show_header=False, title=f"variant store {store_dir(store)}")
+    summary = _table(show_header=False, title=cell(f"variant store {store_dir(store)}"))
     summary.add_column("field")
     summary.add_column("value")
     ti_tv = f"{stats.ti_tv:.3f}" if stats.ti_tv is not None else "n/a"
@@ -110,7 +111,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         ("missing fields", ", ".join(f"{k} {v:.1%}" for k, v in stats.field_missing.items())),
         *(("note", n) for n in stats.notes),
     ):
-        summary.add_row(key, value)
+        summary.add_row(key, cell(value))
     out.print(summary)
     if stats.samples:
         per = _table(title="samples")
@@ -118,7 +119,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         for col in cols:
             per.add_column(col, justify="left" if col == "sample" else "right")
         for row in stats.samples:
-            per.add_row(*[str(row[c]) if c == "sample" else f"{row[c]:,}" for c in cols])
+            per.add_row(*[cell(row[c]) if c == "sample" else f"{row[c]:,}" for c in cols])
         out.print(per)
 
 
@@ -144,14 +145,16 @@ def similar_command(
         print_json(result.to_dict())
         return
     q = result.query
-    table = _table(title=f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
+    table = _table(
+        title=cell(f"nearest to {q['key']} ({q['vtype']}, {q['gene'] or 'no gene'}, {q['consequence'] or '-'})")
+    )
     cols = ("#", "distance", "key", "vtype", "gene", "consequence", "impact", "af")
     for col in cols:
         table.add_column(
             col, justify="right" if col in ("#", "distance", "af") else "left", no_wrap=col == "key", overflow="fold"
         )
     for rank, n in enumerate(result.neighbours, 1):
-        table.add_row(str(rank), f"{n['distance']:.4f}", *[_fmt(n.get(c)) for c in cols[2:]])
+        table.add_row(str(rank), f"{n['distance']:.4f}", *[cell(_fmt(n.get(c))) for c in cols[2:]])
     out.print(table)
 
 
@@ -204,9 +207,9 @@ def graph_command(
         if not as_json:
             table = _table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
             for col in result.columns:
-                table.add_column(col, overflow="fold")
+                table.add_column(cell(col), overflow="fold")
             for row in result.rows:
-                table.add_row(*[_fmt(v) for v in row])
+                table.add_row(*[cell(_fmt(v)) for v in row])
             out.print(table)
             if result.truncated:
                 out.print(f"{result.truncated:,} more rows not shown (--max-rows)", highlight=False)

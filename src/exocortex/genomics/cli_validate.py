@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exocortex.cli_output import configure_logging
+from exocortex.cli_output import cell, configure_logging, printable
 from exocortex.errors import VcfFormatError
 from exocortex.genomics.cli_app import out, print_json, vcf_app
 
@@ -58,17 +58,17 @@ def _render(report: ValidationReport) -> None:
     unit = report.position
     where = f"{report.records:,} records, {report.format}, {report.seconds:.2f} s"
     if report.ok:
-        out.print(f"{report.path}: no problems ({where})", highlight=False)
+        out.print(f"{printable(report.path)}: no problems ({where})", highlight=False, markup=False)
         return
     if report.problems:
         from rich.table import Table
 
-        table = Table(title=f"{report.path}: problems")
+        table = Table(title=cell(f"{report.path}: problems"))
         table.add_column(unit, justify="right")
         table.add_column("code")
         table.add_column("message")
         for p in report.problems:
-            table.add_row(str(p.line) if p.line else "-", p.code, p.message)
+            table.add_row(str(p.line) if p.line else "-", p.code, cell(p.message))
         out.print(table)
     if report.truncated:
         out.print(f"(showing the first {len(report.problems):,} of {report.total_problems:,} problems)",
@@ -77,4 +77,6 @@ def _render(report: ValidationReport) -> None:
         counts = ", ".join(f"{code} {n:,}" for code, n in sorted(report.counts.items()))
         out.print(f"{report.total_problems:,} problems ({where}): {counts}", highlight=False)
     if report.fatal is not None and report.records:
-        out.print(f"{report.path}: read {where} before the file became unreadable", highlight=False)
+        out.print(
+            f"{printable(report.path)}: read {where} before the file became unreadable", highlight=False, markup=False
+        )

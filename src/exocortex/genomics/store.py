@@ -47,7 +47,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from exocortex.errors import IndexNotFoundError, SchemaVersionError, StoreCorruptError
+from exocortex.errors import IndexNotFoundError, InputPathError, SchemaVersionError, StoreCorruptError
 from exocortex.genomics.schema import SCHEMA_VERSION, TABLES
 from exocortex.store.meta import _atomic_write, writer_lock
 
@@ -79,6 +79,8 @@ def genomics_dir(store_dir: Path) -> Path:
 def read_manifest(store_dir: Path) -> Manifest:
     """The committed manifest; ``IndexNotFoundError`` when nothing was ever ingested here."""
     path = genomics_dir(store_dir) / MANIFEST
+    if Path(store_dir).exists() and not Path(store_dir).is_dir():
+        raise InputPathError(f"--store {store_dir} is not a directory: a store is a folder")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
