@@ -44,8 +44,13 @@ Rejects. A record htslib cannot parse, or that has no REF, is not stored: it goe
 is counted in the summary; every other record is kept. Text VCF line numbers are the header's
 line count plus the record index; BCF has no lines, so the record index is the address. The raw
 text of rejected text-VCF lines is fetched in one extra pass at the end, only when there are
-rejects. File-level problems (empty, not VCF, no header, truncated gzip) raise
-``VcfFormatError`` before anything is written (:mod:`exocortex.genomics.reader`).
+rejects. A line that cannot be a record by its shape (empty, fewer than 8 tab-separated columns,
+columns separated by spaces, a second ``#CHROM`` or other header line among the records) is
+rejected with that reason (:func:`~exocortex.genomics.reader.record_line_problem`): on the columnar
+path before htslib sees it, on the record-by-record path when cyvcf2 hands it over as a record
+without alleles, whose REF it would read through a null pointer. htslib's own stderr messages are
+silenced (``--debug`` shows them). File-level problems (empty, not VCF, no header, truncated gzip)
+raise ``VcfFormatError`` before anything is written (:mod:`exocortex.genomics.reader`).
 
 Per-allele INFO. For a split allele, ``Number=A`` fields keep that allele's value, ``Number=R``
 keep ``[ref, allele]``, ``Number=G`` keep the diploid genotype values made of REF and the allele
