@@ -86,10 +86,10 @@ def render(results: list[Result], seconds: float, command: str) -> str:
         lines.append("")
     rows = [
         (r.case.area, f"`{r.case.id}`: {_cell(r.case.description)}", f"`{_cell(r.case.command())}`",
-         r.case.expected, r.got, r.stderr_lines, _cell(_verdict(r)))
+         r.case.expected, r.got, r.stderr_lines, f"{r.seconds:.1f}", _cell(_verdict(r)))
         for r in results
     ]
-    lines.append(markdown_table(["area", "case", "command", "expected", "got", "stderr lines", "verdict"], rows))
+    lines.append(markdown_table(["area", "case", "command", "expected", "got", "stderr lines", "s", "verdict"], rows))
     return "\n".join(lines)
 
 
