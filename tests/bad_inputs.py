@@ -341,6 +341,11 @@ def indexed_tree(rel: str, files: Mapping[str, str | bytes]) -> Setup:
     return run
 
 
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
 def own_index(damage: Callable[[Path], None] | None = None) -> Setup:
     """A copy of the shared indexed repository at ``{own}`` (store included), then ``damage(store)``."""
 
@@ -593,6 +598,43 @@ def oracle(rel: str, records: Sequence[tuple[int, int]], cut: int = 0) -> Setup:
     return write(rel, data[: len(data) - cut])
 
 
+def special_files(ctx: Ctx) -> None:
+    """A tree holding a FIFO and a symlink to /dev/zero named like source files (reading either never ends),
+    and a file whose name is not UTF-8."""
+    root = ctx.tmp / "t"
+    write_tree(root, {"a.py": "def fine():\n    return 1\n"})
+    os.mkfifo(root / "fifo.py")
+    (root / "zero.py").symlink_to("/dev/zero")
+    with open(os.fsencode(root) + b"/bad\xffname.py", "w") as fh:
+        fh.write("def undecodable():\n    return 1\n")
+
+
+def deep_tree(ctx: Ctx) -> None:
+    """1,500 nested folders: the deepest file's path is longer than PATH_MAX."""
+    root = ctx.tmp / "deep"
+    write_tree(root, {"top.py": "x = 1\n"})
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(1500):
+            os.mkdir("dddd", dir_fd=fd)
+            inner = os.open("dddd", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        leaf = os.open("leaf.py", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(leaf, b"def leaf():\n    return 1\n")
+        os.close(leaf)
+    finally:
+        os.close(fd)
+
+
+def broken_git(ctx: Ctx) -> None:
+    """A git work tree whose HEAD is garbage (git ls-files fails)."""
+    root = ctx.tmp / "g"
+    write_tree(root, {"a.py": "x = 1\n"})
+    subprocess.run(["git", "init", "-q", str(root)], check=True, capture_output=True)
+    (root / ".git" / "HEAD").write_text("garbage\n")
+
+
 def _lock_taken(ctx: Ctx) -> bool:
     lock = ctx.tmp / "big" / ".exocortex" / "lock"
     try:
@@ -673,6 +715,20 @@ case("index-escape-filename-verbose", "index", "--verbose lists a skipped binary
 case("index-escape-filename-dry-run", "index", "--dry-run --verbose with a file name holding terminal escapes",
      ["index", "{tmp}/esc", "--dry-run", "--verbose"], 0, no_escape=True,
      setup=tree("esc", {"a.py": "x = 1\n", "evil\x1b[31m\x1b]0;pwned\x07.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}))
+case("index-special-files", "index", "a tree with a FIFO, a symlink to /dev/zero and a name that is not UTF-8",
+     ["index", "{tmp}/t", "--verbose"], 0, setup=special_files, isolate=HANG, no_escape=True)
+case("index-deep-tree", "index", "a tree 1,500 folders deep (paths past PATH_MAX)", ["index", "{tmp}/deep"], 0,
+     setup=deep_tree)
+case("index-one-huge-line", "index", "a 1.9 MB source file on one line", ["index", "{tmp}/t"], 0,
+     setup=tree("t", {"line.py": "x = 1; " * 270_000}), isolate=HANG)
+case("index-sparse-1gib", "index", "a sparse 1 GiB file (skipped by its size, never read)", ["index", "{tmp}/t"], 0,
+     setup=chain(tree("t", {"a.py": "x = 1\n"}), lambda ctx: os.truncate(_touch(ctx.tmp / "t" / "huge.log"), 1 << 30)))
+case("index-bad-gitignore", "index", "a .gitignore with malformed patterns", ["index", "{tmp}/t"], 0,
+     setup=tree("t", {"a.py": "x = 1\n", ".gitignore": "[z-a]\n\\\n!\n[\n"}))
+case("index-git-file-dangling", "index", "a .git file pointing nowhere", ["index", "{tmp}/t"], 0,
+     setup=tree("t", {"a.py": "x = 1\n", ".git": "gitdir: /nonexistent/x\n"}))
+case("index-git-broken-head", "index", "a git work tree whose HEAD is garbage", ["index", "{tmp}/g"], 0,
+     setup=broken_git)
 case("index-too-many-args", "index", "two PATHs", ["index", "{tmp}", "{tmp}"], 2)
 case("index-unknown-option", "index", "an unknown option", ["index", "{tmp}", "--bogus"], 2)
 case("index-ok", "index", "a healthy re-index (no change)", ["index", "{own}"], 0, setup=own_index())
@@ -1177,6 +1233,9 @@ case("vcf-query-escape-gene", "vcf", "query a store whose gene names and IDs hol
      ["vcf", "query", "--store", "{tmp}/s"], 0, no_escape=True, isolate=SEGV,
      setup=lambda ctx: _ingest_text(ctx, GOOD_VCF.replace("|BRCA2|", "|EVIL\x1b[2J\x1b]0;pwned\x07|").replace(
          "\trs1\t", "\trs\x1b[31m1\t")))
+case("vcf-stats-escape-sample", "vcf", "stats on a store whose sample names hold terminal escapes",
+     ["vcf", "stats", "--store", "{tmp}/s"], 0, no_escape=True, isolate=SEGV,
+     setup=lambda ctx: _ingest_text(ctx, GOOD_VCF.replace("\tA\tB\n", "\tA\x1b[2J\tB\x1b]0;pwned\x07\n")))
 case("vcf-ingest-duplicate", "vcf", "ingest a file already in the store",
      ["vcf", "ingest", "{vcf}", "--store", "{tmp}/vs"], 14, setup=own_vstore)
 case("vcf-ingest-duplicate-replace", "vcf", "ingest a file already in the store with --replace",
