@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -183,3 +184,29 @@ def test_a_stuck_cleanup_does_not_keep_the_process_alive(exit_after_s: float, si
     assert time.monotonic() - started < 10
     assert proc.returncode == 130
     _assert_one_line(stderr, words)
+
+
+def test_ctrl_c_while_the_program_starts_is_one_line(sample_repo: Path) -> None:
+    """A Ctrl-C while the program is still importing (its first few hundred ms) is one line, not a traceback.
+
+    The signal is sent from an import hook at the moment the CLI imports typer, so it lands in
+    the middle of the program's start-up every time.
+    """
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.argv = ["exocortex", "status", {str(sample_repo)!r}]
+        class InterruptOnTyper:
+            def find_spec(self, name, path=None, target=None):
+                if name == "typer":
+                    os.kill(os.getpid(), signal.SIGINT)
+                return None
+        sys.meta_path.insert(0, InterruptOnTyper())
+        from exocortex.cli import main
+        sys.exit(main())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 130
+    _assert_one_line(proc.stderr, "interrupted")

@@ -330,3 +330,18 @@ def test_lock_replaced_by_a_directory_is_reported(sample_repo: Path, capsys) -> 
     (index.store / "lock").mkdir()
     assert cli_main(["index", str(sample_repo)]) == StoreCorruptError.exit_code
     assert "lock" in capsys.readouterr().err
+
+
+def test_vcf_ingest_into_a_folder_that_is_not_a_store_is_refused(tmp_path: Path, capsys) -> None:
+    vcf = Path(__file__).parent / "fixtures" / "vcf" / "chr22.vcf.gz"
+    foreign = tmp_path / "d"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    assert cli_main(["vcf", "ingest", str(vcf), "--store", str(foreign)]) == InputPathError.exit_code
+    assert "not an exocortex store" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    # A code store takes variants beside its index.
+    store = tmp_path / "store"
+    write_tree(tmp_path / "repo", SAMPLE_FILES)
+    Index.open(tmp_path / "repo", store=store).update()
+    assert cli_main(["vcf", "ingest", str(vcf), "--store", str(store)]) == 0

@@ -14,11 +14,26 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-from typer.exceptions import TyperException
 
-from exocortex import __version__
-from exocortex.cli_output import (
+def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or SIGTERM) before ``main`` runs: nothing has started, so say so and leave at once."""
+    os.write(2, b"exocortex: interrupted while starting; nothing was changed\n")
+    os._exit(130 if signum == signal.SIGINT else 143)
+
+
+# The ``exocortex`` program (or ``python -m exocortex.cli``) spends its first few hundred ms importing;
+# a Ctrl-C then would print Python's traceback. ``main`` puts the run's own handlers in place.
+_STARTING_AS_PROGRAM = __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "exocortex"
+if _STARTING_AS_PROGRAM and threading.current_thread() is threading.main_thread():
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(_signum) in (signal.default_int_handler, signal.SIG_DFL):
+            signal.signal(_signum, _interrupted_while_starting)
+
+import typer  # noqa: E402
+from typer.exceptions import TyperException  # noqa: E402
+
+from exocortex import __version__  # noqa: E402
+from exocortex.cli_output import (  # noqa: E402
     DebugOpt,
     JsonOpt,
     cell,
@@ -29,7 +44,7 @@ from exocortex.cli_output import (
     print_json,
     printable,
 )
-from exocortex.errors import (
+from exocortex.errors import (  # noqa: E402
     EXIT_CODES,
     INTERRUPTED_EXIT_CODE,
     TERMINATED_EXIT_CODE,
@@ -751,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("EXOCORTEX_DEBUG"))
     interrupts = _Interrupts(INTERRUPT_CLEANUP_S)
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) is _interrupted_while_starting:  # started: the run's handlers from here
+            signal.signal(signum, default)
     try:
         return _run(args, debug, interrupts)
     finally:

@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from exocortex.errors import IndexNotFoundError, InputPathError, SchemaVersionError, StoreCorruptError
 from exocortex.genomics.schema import SCHEMA_VERSION, TABLES
-from exocortex.store.meta import _atomic_write, writer_lock
+from exocortex.store.meta import _atomic_write, claim_store, writer_lock
 
 GENOMICS_DIR = "genomics"
 MANIFEST = "manifest.json"
@@ -368,6 +368,7 @@ class VariantWriter:
 
     def __enter__(self) -> VariantWriter:
         folder = genomics_dir(self.store_dir)
+        claim_store(self.store_dir)  # never write into a folder that holds something else
         self._stack.enter_context(writer_lock(folder, wait_s=self.lock_wait_s))
         try:
             try:
