@@ -52,6 +52,7 @@ class Trial:
     outcome: str  # "previous", "new", or what went wrong
     orphans: int
     workers_seen: int
+    exit_after_s: float  # from the signal to the process's end
 
 
 @dataclass
@@ -130,6 +131,7 @@ def one_trial(root: Path, store: Path, mode: str, sig: signal.Signals, delay_s: 
         except psutil.NoSuchProcess:
             break
         time.sleep(0.02)
+    signalled = time.perf_counter()
     if proc.poll() is None:
         if sig == signal.SIGINT:  # Ctrl-C on a terminal reaches the whole process group
             os.killpg(proc.pid, sig)
@@ -141,6 +143,7 @@ def one_trial(root: Path, store: Path, mode: str, sig: signal.Signals, delay_s: 
         proc.kill()
         _, stderr = proc.communicate()
         stderr = "HANG after the signal\n" + stderr
+    exit_after_s = time.perf_counter() - signalled
     _, alive = psutil.wait_procs(list(seen.values()), timeout=ORPHAN_GRACE_S)
     for orphan in alive:  # do not let one trial's leftovers distort the next
         orphan.kill()
@@ -155,7 +158,8 @@ def one_trial(root: Path, store: Path, mode: str, sig: signal.Signals, delay_s: 
     except Exception as exc:  # noqa: BLE001 - the failure is the measurement
         outcome = f"BROKEN: {type(exc).__name__}: {exc}"
     lines = [line for line in stderr.splitlines() if line.strip()]
-    return Trial(mode, sig.name, round(delay_s, 2), proc.returncode, len(lines), outcome, len(alive), len(seen))
+    return Trial(mode, sig.name, round(delay_s, 2), proc.returncode, len(lines), outcome, len(alive), len(seen),
+                 round(exit_after_s, 2))
 
 
 def api_reader(root: Path, store: Path, stop: threading.Event, reads: Reads) -> None:
@@ -202,14 +206,15 @@ def render(trials: list[Trial], reads: Reads, args: argparse.Namespace, duration
                 sum(t.outcome not in ("previous", "new") for t in group),
                 sum(t.orphans for t in group), max(t.workers_seen for t in group),
                 ", ".join(str(c) for c in codes), max(t.stderr_lines for t in group),
-                sum(verdict_ok(t) for t in group),
+                f"{max(t.exit_after_s for t in group):.2f}", sum(verdict_ok(t) for t in group),
             ])
     table = markdown_table(
         ["mode", "signal", "trials", "at previous commit", "at new commit", "broken", "orphans",
-         "workers seen (max)", "exit codes", "stderr lines (max)", "ok"], rows)
+         "workers seen (max)", "exit codes", "stderr lines (max)", "exit after signal s (max)", "ok"], rows)
     detail = markdown_table(
-        ["mode", "signal", "delay s", "exit", "stderr lines", "store", "orphans"],
-        [[t.mode, t.signal, f"{t.delay_s:.2f}", t.exit_code, t.stderr_lines, t.outcome, t.orphans] for t in trials])
+        ["mode", "signal", "delay s", "exit", "exit after s", "stderr lines", "store", "orphans"],
+        [[t.mode, t.signal, f"{t.delay_s:.2f}", t.exit_code, f"{t.exit_after_s:.2f}", t.stderr_lines, t.outcome,
+          t.orphans] for t in trials])
     errors = "\n".join(f"- {e}" for e in reads.errors[:20]) or "none"
     return f"""## Faults: kills and interrupts during index runs (`benchmarks/faults.py`)
 
