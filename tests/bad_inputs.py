@@ -610,14 +610,15 @@ def special_files(ctx: Ctx) -> None:
 
 
 def deep_tree(ctx: Ctx) -> None:
-    """1,500 nested folders: the deepest file's path is longer than PATH_MAX."""
+    """100 nested folders of 50-character names: the deepest file's path is longer than PATH_MAX (4,096), and
+    the tree is shallow enough for ``shutil.rmtree`` (recursive) to clean up."""
     root = ctx.tmp / "deep"
     write_tree(root, {"top.py": "x = 1\n"})
     fd = os.open(root, os.O_RDONLY)
     try:
-        for _ in range(1500):
-            os.mkdir("dddd", dir_fd=fd)
-            inner = os.open("dddd", os.O_RDONLY, dir_fd=fd)
+        for _ in range(100):
+            os.mkdir("d" * 50, dir_fd=fd)
+            inner = os.open("d" * 50, os.O_RDONLY, dir_fd=fd)
             os.close(fd)
             fd = inner
         leaf = os.open("leaf.py", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
@@ -717,7 +718,7 @@ case("index-escape-filename-dry-run", "index", "--dry-run --verbose with a file 
      setup=tree("esc", {"a.py": "x = 1\n", "evil\x1b[31m\x1b]0;pwned\x07.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}))
 case("index-special-files", "index", "a tree with a FIFO, a symlink to /dev/zero and a name that is not UTF-8",
      ["index", "{tmp}/t", "--verbose"], 0, setup=special_files, isolate=HANG, no_escape=True)
-case("index-deep-tree", "index", "a tree 1,500 folders deep (paths past PATH_MAX)", ["index", "{tmp}/deep"], 0,
+case("index-deep-tree", "index", "a tree 100 folders deep (a path past PATH_MAX)", ["index", "{tmp}/deep"], 0,
      setup=deep_tree)
 case("index-one-huge-line", "index", "a 1.9 MB source file on one line", ["index", "{tmp}/t"], 0,
      setup=tree("t", {"line.py": "x = 1; " * 270_000}), isolate=HANG)
