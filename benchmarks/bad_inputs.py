@@ -59,6 +59,13 @@ def _verdict(result: Result) -> str:
     return "ok" if result.ok else "FAIL: " + "; ".join(result.problems)
 
 
+def _by_area(results: list[Result]) -> dict[str, list[Result]]:
+    areas: dict[str, list[Result]] = {}
+    for r in results:
+        areas.setdefault(r.case.area, []).append(r)
+    return areas
+
+
 def render(results: list[Result], seconds: float, command: str) -> str:
     machine = machine_description()
     failures = [r for r in results if not r.ok]
@@ -77,6 +84,11 @@ def render(results: list[Result], seconds: float, command: str) -> str:
         f"{seconds:.0f} s in all.",
         "",
         markdown_table(["total", "count"], totals),
+        "",
+        markdown_table(["area", "cases", "ok", "exit codes expected"], [
+            (area, len(rs), sum(r.ok for r in rs), ", ".join(str(c) for c in sorted({r.case.expected for r in rs})))
+            for area, rs in sorted(_by_area(results).items())
+        ]),
         "",
     ]
     if failures:
