@@ -252,6 +252,10 @@ class _Stats:
     evictions: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def _fits(max_bytes: int | None, size: int) -> bool:
+    return max_bytes is None or size <= max_bytes
+
+
 class MultiLevelCache(Generic[K, V]):
     """Levels searched top-down; see the module docstring for the modes, expiry and statistics.
 
@@ -373,7 +377,7 @@ class MultiLevelCache(Generic[K, V]):
     def _promote(self, i: int, key: Any, record: Record[Any]) -> None:
         # Only into the levels that can hold it: an entry found on disk may be larger than an
         # upper level that was made smaller since it was written. It is served from where it is.
-        targets = [j for j in range(i) if self.levels[j].max_bytes is None or record.size <= self.levels[j].max_bytes]
+        targets = [j for j in range(i) if _fits(self.levels[j].max_bytes, record.size)]
         if not targets:
             return
         self._stats.promotions += 1
