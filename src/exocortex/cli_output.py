@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from typing import Annotated, Any
 
@@ -20,32 +19,13 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from exocortex.escape import printable
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-"""Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and
-lone surrogates (undecodable bytes of a file name): what could move the cursor, recolour the
-terminal, split a line or reorder what is shown."""
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: object) -> str:
-    """``text`` with control characters shown as escapes (``\\x1b``, ``\\n``): safe on a terminal, one line."""
-    s = str(text)
-    return _UNPRINTABLE.sub(_escape, s) if _UNPRINTABLE.search(s) else s
 
 
 def cell(text: object) -> Text:

@@ -55,6 +55,7 @@ from typing import Any
 import xxhash
 
 from exocortex.chunking.text import split_lines
+from exocortex.escape import printable
 from exocortex.pack.corpus import ChunkText, FileOutline
 from exocortex.tokens import count_tokens
 
@@ -300,29 +301,13 @@ def _attr(value: str) -> str:
     return _XML_FORBIDDEN.sub("\ufffd", value) if _XML_FORBIDDEN.search(value) else value
 
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-"""What must not reach a heading or a tree line as it is: control characters (a newline would split
-the line, an escape sequence would drive a terminal showing the pack), line separators,
-bidirectional overrides and lone surrogates."""
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED_ESCAPES.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def shown_path(path: str) -> str:
     """``path`` for one line of text: control characters shown as escapes (``\\n``, ``\\x1b``).
 
     Markdown headings and tree lines use it, so one file is always one line; ``PackItem.path``,
     the JSON format and XML attributes keep the exact path.
     """
-    return _UNPRINTABLE.sub(_escape_char, path) if _UNPRINTABLE.search(path) else path
+    return printable(path)
 
 
 def render_tree(paths: list[str]) -> str:
