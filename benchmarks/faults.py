@@ -224,7 +224,7 @@ def render(trials: list[Trial], reads: Reads, args: argparse.Namespace, duration
 
 A generated tree of {files:,} Python files, indexed with `--workers 2`. Each trial edits the tree
 (incremental mode: 30% of files changed, 1% removed, 1% added), starts `exocortex index` (with
-`--rebuild` in rebuild mode), sends the signal after a random delay within the run's duration
+`--rebuild` in rebuild mode), sends the signal after a random delay of up to twice the run's duration
 (measured before the trials: incremental {durations['incremental']:.1f} s, rebuild
 {durations['rebuild']:.1f} s; SIGKILL to the main process as a crash does, SIGINT to the
 process group as Ctrl-C does), then opens the store, checks its commit and file count against
@@ -279,7 +279,7 @@ def main() -> int:
             for sig in signals:
                 if mode == "incremental":
                     edit_tree(root, rng, 0.3)
-                delay = rng.uniform(0.05, durations[mode])
+                delay = rng.uniform(0.05, 2.0 * durations[mode])  # some land after the commit
                 trial = one_trial(root, store, mode, sig, delay)
                 log(f"{mode} {sig.name} at {delay:.2f}s: exit {trial.exit_code}, {trial.outcome}, "
                     f"{trial.orphans} orphans of {trial.workers_seen} workers")
