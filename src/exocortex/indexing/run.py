@@ -209,9 +209,14 @@ def run_index(
                     writer.append("symbols", batch.symbols)
                 if opening is not None:
                     writer = opening.result()
-            finally:
+            except BaseException:
+                # Ending early (Ctrl-C, an error): the batches in flight are not waited for. The
+                # workers finish theirs and exit, or die with this process if it exits first.
                 if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            if pool is not None:
+                pool.shutdown(wait=True)
         assert writer is not None
         t = lap("process", t)
 
