@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from exocortex.escape import printable
+from exocortex.escape import printable as printable  # re-exported: the commands print through it
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
