@@ -345,3 +345,27 @@ def test_vcf_ingest_into_a_folder_that_is_not_a_store_is_refused(tmp_path: Path,
     write_tree(tmp_path / "repo", SAMPLE_FILES)
     Index.open(tmp_path / "repo", store=store).update()
     assert cli_main(["vcf", "ingest", str(vcf), "--store", str(store)]) == 0
+
+
+def test_commands_run_from_a_subdirectory_use_the_enclosing_index(sample_repo: Path, capsys,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    Index.open(sample_repo).update()
+    monkeypatch.chdir(sample_repo / "app")
+    assert Index.find().root == sample_repo
+    assert cli_main(["search", "slugify", "--json"]) == 0
+    assert "app/util.py" in capsys.readouterr().out
+    assert cli_main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["root"] == str(sample_repo)
+    assert cli_main(["pack", "slugify", "--budget", "2k"]) == 0
+    # With no index anywhere above, the error still names where the search was run.
+    monkeypatch.chdir(sample_repo.parent)
+    assert cli_main(["search", "slugify"]) == 8
+    assert str(sample_repo.parent) in capsys.readouterr().err
+
+
+def test_the_store_keeps_git_status_clean(sample_repo: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(sample_repo)], check=True)
+    Index.open(sample_repo).update()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=sample_repo,
+                            capture_output=True, text=True, check=True).stdout
+    assert status and ".exocortex" not in status

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from exocortex.config import STORE_DIRNAME, TOKENIZERS, Config, load_config
 from exocortex.errors import ConfigError, InputPathError
 from exocortex.indexing.run import IndexReport, ProgressFn, run_index
-from exocortex.store.meta import read_meta, store_size_bytes
+from exocortex.store.meta import is_store, read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -137,6 +137,27 @@ class Index:
         where = store if store is not None else config.store
         store_dir = Path(where).expanduser().absolute() if where else root / STORE_DIRNAME
         return cls(root, store_dir, config)
+
+    @classmethod
+    def find(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        store: str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> Index:
+        """The index that holds ``path``: its own, or the nearest enclosing directory's, as git finds ``.git``.
+
+        A search run from ``src/pkg`` of an indexed repository answers from the repository's
+        index. A ``store`` given here, by ``$EXOCORTEX_STORE`` or by ``path``'s own configuration
+        is used as :meth:`open` would; with no index anywhere above, the error names ``path``.
+        """
+        start = cls.open(path, store=store, **settings)
+        if store is not None or start.config.store or is_store(start.store):
+            return start
+        for parent in start.root.parents:
+            if is_store(parent / STORE_DIRNAME):
+                return cls.open(parent, **settings)
+        return start
 
     def update(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> IndexReport:
         """Bring the index up to date; only changed, added and removed files are processed."""

@@ -254,7 +254,7 @@ def status_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    index = Index.open(path, store=_store_option(store))
+    index = Index.find(path, store=_store_option(store))
     status = index.status()
     unstructured = index.unstructured_files() if verbose else []
     memory = index.memory_stats()
@@ -337,7 +337,7 @@ def search_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    hits = Index.open(path, store=_store_option(store)).search(query, k)
+    hits = Index.find(path, store=_store_option(store)).search(query, k)
     if not hits:
         raise NoMatchesError(f"nothing in the index matches {_shown_query(query)}")
     if as_json:
@@ -397,7 +397,7 @@ def pack_command(
     if fmt not in ("markdown", "xml", "json"):
         raise ConfigError(f"unknown format {fmt!r} (choose markdown, xml or json)")
     target = _out_target(out_file) if out_file is not None else None
-    index = Index.open(path, store=_store_option(store))
+    index = Index.find(path, store=_store_option(store))
     if query_file is not None:
         query = _read_query_file(query_file, index.config.max_query_bytes)
     if not query:

@@ -229,6 +229,9 @@ def claim_store(store_dir: Path) -> None:
         marker = store_dir / STORE_MARKER
         if not marker.is_file():
             _atomic_write(marker, b"exocortex store: written by exocortex, safe to delete with the whole folder\n")
+        ignore = store_dir / ".gitignore"
+        if not ignore.exists():  # `git status` of the indexed repository stays clean
+            _atomic_write(ignore, b"# written by exocortex: nothing in its store belongs in git\n*\n")
     except PermissionError:
         raise InputPathError(f"cannot write the store {store_dir}: permission denied") from None
     except OSError as exc:
