@@ -100,3 +100,19 @@ def test_pack_bad_input(
 def test_pack_without_index(sample_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "pack", "slugify", "-C", str(sample_repo))
     assert code == 8
+
+
+def test_piped_search_prints_one_whole_line_per_hit(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = indexed / "a_rather_long_folder_name" / "with_another_long_folder_name_inside_it"
+    deep.mkdir(parents=True)
+    source = "def zanzibar_frobnicate(text):\n    return text\n"
+    (deep / "and_a_long_module_name_for_good_measure.py").write_text(source)
+    assert run(capsys, "index", str(indexed))[0] == 0
+    code, out, _ = run(capsys, "search", "zanzibar_frobnicate", "-C", str(indexed), "-k", "3")
+    assert code == 0
+    lines = out.splitlines()
+    assert 1 <= len(lines) <= 3
+    location, symbol, kind, score = lines[0].split("\t")
+    assert location == ("a_rather_long_folder_name/with_another_long_folder_name_inside_it/"
+                        "and_a_long_module_name_for_good_measure.py:1-2")
+    assert (symbol, kind) == ("zanzibar_frobnicate", "function") and float(score) > 0

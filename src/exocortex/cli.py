@@ -358,6 +358,12 @@ def search_command(
             }
         )
         return
+    if not out.is_terminal:  # piped (an agent, grep): one whole line per hit, never cut to a width
+        sys.stdout.write("".join(
+            f"{printable(h.path)}:{h.lines[0]}-{h.lines[1]}\t{printable(h.symbol)}\t{h.kind}\t{h.score:.4f}\n"
+            for h in hits
+        ))
+        return
     table = Table(title=cell(f"search: {query}"))
     for col in ("#", "score", "location", "symbol", "kind"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
