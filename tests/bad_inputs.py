@@ -56,62 +56,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .samples import SAMPLE_FILES, write_tree
+
 ESC = "\x1b"
 HTSLIB_NOISE = ("[W::", "[E::", "[I::")
 OUTPUT_LIMIT = 1 << 20  # bytes of stdout / stderr kept per case
 
 # --------------------------------------------------------------------------- shared inputs
-
-SAMPLE_FILES: dict[str, str] = {
-    "app/models.py": '''
-        """Domain models."""
-        import dataclasses
-        from .util import slugify
-
-
-        @dataclasses.dataclass
-        class User:
-            """A user of the system."""
-
-            name: str
-
-            def slug(self) -> str:
-                return slugify(self.name)
-
-
-        def make_user(name: str) -> User:
-            return User(name)
-        ''',
-    "app/util.py": '''
-        import re
-
-
-        def slugify(text: str) -> str:
-            """Lower-case and dash-join the words of text."""
-            return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-        ''',
-    "web/client.js": """
-        export class Client {
-          constructor(base) {
-            this.base = base;
-          }
-
-          async user(id) {
-            return fetch(`${this.base}/users/${id}`);
-          }
-        }
-        """,
-    "docs/guide.md": """
-        # Guide
-
-        Start here.
-
-        ## Install
-
-        Run `make run`.
-        """,
-    "notes.txt": "plain text line\n" * 5,
-}
 
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
@@ -144,16 +95,6 @@ def vcf_text(*records: str, multi: bool = True) -> str:
     lines = [f"chr1\t{1000 + i}\t.\tA\t{alt}\t50\tPASS\tDP=3\tGT\t0|1\t0|0" for i in range(10)]
     lines[4:4] = list(records)
     return VCF_HEADER + CHROM_LINE + "\n" + "\n".join(lines) + "\n"
-
-
-def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
 
 
 def index_tree(root: Path, store: Path | None = None) -> None:

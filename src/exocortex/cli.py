@@ -14,20 +14,33 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
+# Imported before the start-up signal handlers below: a handler must not import while the
+# program may be in the middle of an import.
+from exocortex.errors import INTERRUPTED_EXIT_CODE, TERMINATED_EXIT_CODE
+
+
+def _leave(code: int, line: str = "") -> None:
+    """End the process at once with ``code``: what was written is flushed first, then ``line`` on stderr."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):  # a closed pipe (`| head`) is not an error of ours
+            stream.flush()
+    if line:
+        os.write(2, line.encode() + b"\n")
+    os._exit(code)
+
+
+def _signal_code(signum: int) -> int:
+    return INTERRUPTED_EXIT_CODE if signum == signal.SIGINT else TERMINATED_EXIT_CODE
+
 
 def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C (or SIGTERM) before ``main`` runs: nothing has started, so say so and leave at once."""
-    os.write(2, b"exocortex: interrupted while starting; nothing was changed\n")
-    os._exit(130 if signum == signal.SIGINT else 143)
+    _leave(_signal_code(signum), "exocortex: interrupted while starting; nothing was changed")
 
 
 def _interrupted_while_finishing(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C (or SIGTERM) after the command has ended, while the interpreter shuts down."""
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(Exception):
-            stream.flush()
-    os.write(2, b"exocortex: interrupted while exiting; what was committed before is intact\n")
-    os._exit(130 if signum == signal.SIGINT else 143)
+    """Ctrl-C (or SIGTERM) after the command has ended, while the process exits."""
+    _leave(_signal_code(signum), "exocortex: interrupted while exiting; what was committed before is intact")
 
 
 # The ``exocortex`` program (or ``python -m exocortex.cli``) spends its first few hundred ms importing;
@@ -55,8 +68,6 @@ from exocortex.cli_output import (  # noqa: E402
 )
 from exocortex.errors import (  # noqa: E402
     EXIT_CODES,
-    INTERRUPTED_EXIT_CODE,
-    TERMINATED_EXIT_CODE,
     ConfigError,
     ExocortexError,
     InputPathError,
@@ -709,11 +720,7 @@ class _Interrupts:
         raise _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     def _exit_now(self, note: str) -> None:
-        code = self.report(note)
-        for stream in (sys.stdout, sys.stderr):
-            with suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        _leave(self.report(note))
 
     def stop_watching(self) -> None:
         if self._timer is not None:
@@ -796,16 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv is not None:
             interrupts.stop_watching()
     if argv is None:
-        _exit_now(code)
+        _leave(code)
     return code
-
-
-def _exit_now(code: int) -> None:
-    """Flush what was written and leave the process at once with ``code``."""
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(Exception):  # a closed pipe (`| head`) is not an error of ours
-            stream.flush()
-    os._exit(code)
 
 
 def _run(args: list[str], debug: bool, interrupts: _Interrupts, *, program: bool = False) -> int:

@@ -38,7 +38,6 @@ from exocortex.store.meta import (
     MANIFEST_COLUMNS,
     META_FILE,
     StoreMeta,
-    check_writable,
     claim_store,
     new_commit_id,
     read_manifest,
@@ -143,7 +142,6 @@ def run_index(
     t = lap("walk", started)
 
     claim_store(store_dir)
-    check_writable(store_dir)
     with writer_lock(store_dir, config.lock_wait_s):
         fingerprint = config_fingerprint(config)
         previous = None if rebuild or not (store_dir / META_FILE).exists() else read_meta(store_dir)

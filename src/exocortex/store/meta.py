@@ -207,7 +207,7 @@ def is_store(store_dir: Path) -> bool:
 
 
 def claim_store(store_dir: Path) -> None:
-    """Make ``store_dir`` a store folder: create it, or check that it is one (or empty) before writing.
+    """Make ``store_dir`` a store folder: create it, or check that it is one (or empty) and writable.
 
     A folder that holds anything else is refused: a writer removes what it does not recognise
     inside a store, so it must never be pointed at someone's data.
@@ -226,6 +226,8 @@ def claim_store(store_dir: Path) -> None:
                         "pass --store a new or empty folder"
                     )
         store_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(store_dir, os.W_OK | os.X_OK):  # a read-only folder or file system
+            raise PermissionError
         marker = store_dir / STORE_MARKER
         if not marker.is_file():
             _atomic_write(marker, b"exocortex store: written by exocortex, safe to delete with the whole folder\n")
@@ -233,7 +235,7 @@ def claim_store(store_dir: Path) -> None:
         if not ignore.exists():  # `git status` of the indexed repository stays clean
             _atomic_write(ignore, b"# written by exocortex: nothing in its store belongs in git\n*\n")
     except PermissionError:
-        raise InputPathError(f"cannot write the store {store_dir}: permission denied") from None
+        raise InputPathError(f"cannot write the store {store_dir}: permission denied (read-only?)") from None
     except OSError as exc:
         raise InputPathError(f"cannot use the store {store_dir}: {exc.strerror or exc}") from None
 
@@ -246,12 +248,6 @@ def read_meta_if_any(store_dir: Path) -> StoreMeta | None:
         return read_meta(store_dir)
     except ExocortexError:
         return None
-
-
-def check_writable(store_dir: Path) -> None:
-    """Refuse a store a writer could not change (read-only folder or file system) before any work."""
-    if not os.access(store_dir, os.W_OK | os.X_OK):
-        raise InputPathError(f"cannot write the store {store_dir}: permission denied (read-only?)")
 
 
 def _fsync_dir(path: Path) -> None:
