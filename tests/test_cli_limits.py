@@ -167,7 +167,7 @@ def test_search_json_is_strict_json(indexed: Path, capsys: pytest.CaptureFixture
 
 
 def test_print_json_never_writes_nan(capsys: pytest.CaptureFixture[str]) -> None:
-    from exocortex.cli_output import print_json
+    from exocortex.cli.output import print_json
 
     print_json({"score": float("nan"), "rows": [float("inf"), 1.5, -float("inf")]})
     out = capsys.readouterr().out
@@ -272,7 +272,7 @@ def test_pack_out_replaces_a_file_whole_and_keeps_its_mode(
 def test_pack_out_failing_midway_leaves_the_old_file(
     indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import exocortex.cli as cli
+    import exocortex.cli.search as cli
 
     target = tmp_path / "context.md"
     target.write_text("the previous context\n")

@@ -153,7 +153,7 @@ def test_a_signal_while_a_command_waits_for_its_input(
 
 STUCK_CLEANUP = """
 import sys, time
-from exocortex import cli
+from exocortex.cli import runner as cli
 
 interrupts = cli._Interrupts(exit_after_s=float(sys.argv[1]))
 with cli._signals_end_the_run(interrupts):

@@ -719,7 +719,7 @@ def test_memory_does_not_grow_with_input_size(tmp_path: Path) -> None:
 
 
 def test_cli_ingest_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import exocortex.genomics.cli_ingest  # noqa: F401  (registers `vcf ingest`)
+    import exocortex.cli.vcf_ingest  # noqa: F401  (registers `vcf ingest`)
     from exocortex.cli import main
 
     store = str(tmp_path / "s")

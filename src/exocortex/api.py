@@ -87,6 +87,11 @@ def _check_query(query: str, max_bytes: int) -> None:
                          "or raise EXOCORTEX_MAX_QUERY_BYTES")
 
 
+def shown_query(query: str, limit: int = 200) -> str:
+    """The query for a one-line message: quoted, and cut when long."""
+    return repr(query) if len(query) <= limit else repr(query[:limit]) + f"... ({len(query):,} characters)"
+
+
 def _check_count(name: str, value: object) -> int:
     """``value`` as a whole number of at least 1 (a NumPy integer too), or ``UsageError`` (exit 2)."""
     import operator
@@ -198,14 +203,21 @@ class Index:
         )
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]:
-        """Chunks ranked for ``query`` (BM25, structure graph and neighbours, fused)."""
+        """Chunks ranked for ``query`` (BM25, structure graph and neighbours, fused), best first.
+
+        Raises ``NoMatchesError`` when the query is empty or nothing in the index matches it.
+        """
+        from exocortex.errors import NoMatchesError
         from exocortex.search import search
         from exocortex.store.lance import StoreReader
 
         _check_query(query, self.config.max_query_bytes)
         k = self.config.search_k if k is None else _check_count("k", k)
         reader = StoreReader(self.store)
-        return self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
+        hits = self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
+        if not hits:
+            raise NoMatchesError(f"nothing in the index matches {shown_query(query)}")
+        return hits
 
     def _cached_search(
         self, reader: Any, query: str, k: int, candidates: int | None, run: Callable[[], list[SearchHit]]

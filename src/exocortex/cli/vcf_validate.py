@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exocortex.cli_output import cell, configure_logging, printable
+from exocortex.cli.output import cell, configure_logging, printable
+from exocortex.cli.vcf import out, print_json, vcf_app
 from exocortex.errors import VcfFormatError
-from exocortex.genomics.cli_app import out, print_json, vcf_app
 
 if TYPE_CHECKING:
     from exocortex.genomics.validate import ValidationReport

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exocortex.cli_output import cell, printable
-from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
+from exocortex.cli.output import cell, printable
+from exocortex.cli.vcf import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
 
 if TYPE_CHECKING:
     from rich.table import Table

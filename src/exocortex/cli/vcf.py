@@ -1,8 +1,7 @@
-"""The ``exocortex vcf`` command group and what its commands share.
+"""What the ``exocortex vcf`` commands share: the variant store option and where it points.
 
-Each ``cli_*`` module adds its commands to ``vcf_app``. They print through ``out`` / ``err``
-(rich consoles that write to whatever ``sys.stdout`` / ``sys.stderr`` are at the time) and
-``print_json``; they do not import ``exocortex.cli``, which imports them.
+The commands themselves are in ``vcf_ingest``, ``vcf_query`` and ``vcf_validate``; the group,
+``vcf_app``, is in ``exocortex.cli.app``.
 """
 
 from __future__ import annotations
@@ -13,14 +12,10 @@ from typing import Annotated
 
 import typer
 
-from exocortex.cli_output import DebugOpt, JsonOpt, err, out, print_json
+from exocortex.cli.app import vcf_app
+from exocortex.cli.output import DebugOpt, JsonOpt, err, out, print_json
 
 __all__ = ["DebugOpt", "JsonOpt", "StoreOpt", "err", "out", "print_json", "store_dir", "vcf_app"]
-
-vcf_app = typer.Typer(
-    help="Variant files: ingest VCF/BCF into the store, query, stats, similar variants, graph, validate.",
-    no_args_is_help=True,
-)
 
 StoreOpt = Annotated[
     str | None,

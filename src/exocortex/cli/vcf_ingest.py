@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from exocortex.cli_output import cell, configure_logging, printable
-from exocortex.genomics.cli_app import DebugOpt, JsonOpt, StoreOpt, print_json, vcf_app
-from exocortex.genomics.cli_app import err as _err
-from exocortex.genomics.cli_app import out as _out
+from exocortex.cli.output import cell, configure_logging, printable
+from exocortex.cli.vcf import DebugOpt, JsonOpt, StoreOpt, print_json, vcf_app
+from exocortex.cli.vcf import err as _err
+from exocortex.cli.vcf import out as _out
 
 
 @vcf_app.command("ingest")

@@ -1,4 +1,4 @@
-"""What every command of the CLI prints through, shared by ``cli.py`` and ``genomics/cli_*.py``.
+"""What every command of the CLI prints through.
 
 The consoles write to whatever ``sys.stdout`` / ``sys.stderr`` are at the time (so tests and
 hosts that swap the streams see the output); JSON goes to stdout, logs and errors to stderr.

@@ -1,0 +1,174 @@
+"""``exocortex index`` and ``exocortex status``: build an index, and say what it holds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from exocortex.cli.app import StoreOpt, app, flag, human_bytes, print_skipped, progress_bar, skipped_table, store_option
+from exocortex.cli.output import DebugOpt, JsonOpt, cell, configure_logging, err, out, print_json, printable
+from exocortex.errors import NothingToIndexError
+
+
+@app.command("index")
+def index_command(
+    path: Annotated[str, typer.Argument(help="Directory to index.")] = ".",
+    store: StoreOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write nothing; show files, bytes, estimated tokens and time.")
+    ] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Discard the existing index and start over.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file with its reason.")] = False,
+    max_file_size: Annotated[
+        str | None, typer.Option("--max-file-size", help="Skip files larger than this (default 2MiB).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: one per core).")] = None,
+    wait: Annotated[
+        float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Index a directory: files, chunks, symbols and exact token counts, incrementally."""
+    from exocortex.api import Index
+    from exocortex.config import parse_size
+
+    configure_logging("debug" if debug else "warning")
+    settings: dict[str, Any] = {"workers": flag("--workers", "workers", workers),
+                                "lock_wait_s": flag("--wait", "lock_wait_s", wait)}
+    if max_file_size is not None:
+        settings["max_file_bytes"] = flag("--max-file-size", "max_file_bytes", parse_size(max_file_size))
+    index = Index.open(path, store=store_option(store), **settings)
+
+    if dry_run:
+        plan = index.dry_run()
+        if as_json:
+            print_json(plan.to_dict(with_skipped_files=verbose))
+            return
+        from rich.table import Table
+
+        table = Table(title=cell(f"dry run: {plan.root} (nothing written)"))
+        for col in ("directory", "files", "bytes", "est. tokens"):
+            table.add_column(col, justify="left" if col == "directory" else "right")
+        for d in plan.directories:
+            table.add_row(cell(d.directory), f"{d.files:,}", human_bytes(d.bytes), f"{d.est_tokens:,}")
+        table.add_row("total", f"{plan.files:,}", human_bytes(plan.bytes), f"{plan.est_tokens:,}", style="bold")
+        out.print(table)
+        out.print(f"skipped: {skipped_table(plan.skipped)}", highlight=False, markup=False)
+        if verbose:
+            print_skipped(plan.skipped_files)
+        if plan.existing_index:
+            out.print(f"existing index: {plan.would_process:,} files to (re)process, {plan.would_remove:,} to remove")
+        out.print(
+            f"estimated indexing time: {plan.est_seconds:.1f} s on {index.config.effective_workers()} workers "
+            f"(tokens estimated at {plan.tokens_per_byte:.3f} per byte from a sample)"
+        )
+        return
+
+    with progress_bar(err.is_terminal and not debug) as progress:
+        report = index.update(rebuild=rebuild, progress=progress)
+    if as_json:
+        print_json(report.to_dict(with_skipped_files=verbose))
+    else:
+        out.print(
+            f"indexed {printable(report.root)}: {report.files:,} files, {report.chunks:,} chunks, "
+            f"{report.tokens:,} tokens, {human_bytes(report.bytes)}",
+            highlight=False,
+            markup=False,
+        )
+        out.print(
+            f"this run: {report.processed:,} processed ({report.added:,} new, {report.changed:,} changed), "
+            f"{report.unchanged + report.touched:,} unchanged, {report.removed:,} removed, "
+            f"{human_bytes(report.bytes_read)} read in {report.seconds:.2f} s",
+            highlight=False,
+        )
+        out.print(f"skipped: {skipped_table(report.skipped)}", highlight=False, markup=False)
+        if verbose:
+            print_skipped(report.skipped_files)
+        out.print(f"store: {printable(report.store)}", highlight=False, markup=False)
+    if report.files == 0:
+        skipped = sum(report.skipped.values())
+        raise NothingToIndexError(f"nothing to index in {report.root}: no indexable files ({skipped} skipped)")
+
+
+@app.command("status")
+def status_command(
+    path: Annotated[str, typer.Argument(help="Indexed directory.")] = ".",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List files that were not chunked by structure.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show what the index holds: files, chunks, tokens, languages, coverage, size, age, last run."""
+    from rich.table import Table
+
+    from exocortex.api import Index
+
+    configure_logging("debug" if debug else "warning")
+    index = Index.find(path, store=store_option(store))
+    status = index.status()
+    unstructured = index.unstructured_files() if verbose else []
+    memory = index.memory_stats()
+    if as_json:
+        data = status.to_dict()
+        data["memory"] = memory
+        if verbose:
+            data["unstructured_files"] = unstructured
+        print_json(data)
+        return
+    table = Table(show_header=False, title=cell(f"exocortex index of {status.root}"))
+    table.add_column("field")
+    table.add_column("value")
+    last = status.last_run
+    rows = [
+        ("store", f"{status.store} ({human_bytes(status.store_bytes)}, schema v{status.schema_version})"),
+        ("files", f"{status.files:,} ({human_bytes(status.bytes)})"),
+        ("chunks", f"{status.chunks:,}"),
+        ("tokens", f"{status.tokens:,} ({status.tokenizer})"),
+        ("languages", ", ".join(f"{k} {v:,}" for k, v in status.languages.items()) or "none"),
+        (
+            "structural chunking",
+            f"{status.structural_files:,} of {status.files:,} files ({status.structural_coverage:.0%})",
+        ),
+        ("index age", f"{status.age_s:,.0f} s"),
+        ("last run", f"{last.get('seconds') or 0:.2f} s, {last.get('processed') or 0:,} files processed"),
+        ("timings", ", ".join(f"{k} {v:.2f}s" for k, v in (last.get("timings") or {}).items())),
+        ("skipped", skipped_table(last.get("skipped") or {})),
+        *_memory_rows(memory),
+    ]
+    for key, value in rows:
+        table.add_row(key, cell(value))
+    out.print(table)
+    if verbose:
+        out.print(f"files chunked by line windows ({len(unstructured)}):", highlight=False, markup=False)
+        for row in unstructured:
+            out.print(f"  {printable(row['path'])}  ({row['language'] or 'text'})", highlight=False, markup=False)
+
+
+def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:
+    """``exocortex status`` rows for the process's memory: the governor, then each cache's levels."""
+    gov = memory["governor"]
+    th = gov["thresholds"]
+    rows = [(
+        "memory (this process)",
+        f"RSS {human_bytes(gov['rss'])} of a {human_bytes(gov['budget'])} budget ({gov['fraction']:.0%}), "
+        f"level {gov['level']} (frees above {th['act']:.0%}, down to {th['target']:.0%}), "
+        f"{gov['actions']} actions in {gov['checks']} checks",
+    )]
+    for name, cache in memory["caches"].items():
+        if cache is None:
+            rows.append((f"cache {name}", "off"))
+            continue
+        levels = ", ".join(
+            f"{level} {lv['entries']:,}/{lv['max_entries'] or '∞'} entries "
+            f"{human_bytes(lv['bytes'])}/{human_bytes(lv['max_bytes']) if lv['max_bytes'] else '∞'} ({lv['policy']})"
+            for level, lv in cache["levels"].items()
+        )
+        rows.append((f"cache {name}", f"{levels}; {cache['requests']:,} requests, hit ratio {cache['hit_ratio']:.0%}"))
+    tiers = memory.get("vector_tiers")
+    rows.append(("vector tiers", "none (this index holds no embeddings)" if tiers is None else str(tiers)))
+    return rows
+
