@@ -18,6 +18,7 @@ from exocortex.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from exocortex.indexing.dryrun import DryRunReport
+    from exocortex.indexing.watch import ChangeWatcher
     from exocortex.pack import Pack
     from exocortex.search.hits import SearchHit
 
@@ -45,6 +46,40 @@ class IndexStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the index behind an answer is: every answer carries this as ``index``.
+
+    ``checked`` says how the answer knows: ``"scan"`` (the tree was walked and compared with the
+    index just now), ``"watcher"`` (a file watcher saw every change made before the question),
+    ``"off"`` (``refresh_before_answer`` is off: the last commit, as it is), ``"read-only"``
+    (the store cannot be written by this user: the last commit) or ``"busy"``
+    (another process was writing the index for longer than the answer waits; the last commit).
+    """
+
+    root: str
+    updated_at: float
+    """When the index last committed or was confirmed current (seconds since the epoch)."""
+    age_s: float
+    changed_files: int
+    """Files added, changed or removed by the update this answer made first (0: it was current)."""
+    changed_paths: tuple[str, ...]
+    """Those files' root-relative paths (the first 1,000)."""
+    checked: str
+    refresh_s: float
+    """Seconds this answer spent making sure the index was current."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["changed_paths"] = list(self.changed_paths)
+        return data
+
+
+REFRESH_LOCK_WAIT_S = 5.0
+"""How long an answer waits for another writer (``exocortex watch``, an ``index`` run) before it
+answers from the last commit and says so (``checked="busy"``)."""
 
 
 def resolve_root(path: str | os.PathLike[str]) -> Path:
@@ -107,6 +142,17 @@ def _check_count(name: str, value: object) -> int:
     return number
 
 
+def _no_index(index: Index) -> Exception:
+    """The error for an answer asked of a store that holds no index (what ``read_meta`` raises)."""
+    try:
+        read_meta(index.store)
+    except Exception as exc:  # noqa: BLE001  (the store's own error: not found, corrupt, other schema)
+        return exc
+    from exocortex.errors import IndexNotFoundError
+
+    return IndexNotFoundError(f"no index at {index.store}: run `exocortex index` first")
+
+
 def _pack_candidates(budget: int, minimum: int) -> int:
     """How many ranked chunks to ask for: enough to fill the budget (a chunk is ~100+ tokens)."""
     return max(minimum, budget // 50)
@@ -124,6 +170,9 @@ class Index:
         self.root = root
         self.store = store
         self.config = config
+        self.freshness: Freshness | None = None
+        """How current the index was for the last answer (see :meth:`refresh`)."""
+        self._watcher: ChangeWatcher | None = None
 
     @classmethod
     def open(
@@ -167,6 +216,95 @@ class Index:
     def update(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> IndexReport:
         """Bring the index up to date; only changed, added and removed files are processed."""
         return run_index(self.root, self.store, self.config, rebuild=rebuild, progress=progress)
+
+    def refresh(self) -> Freshness:
+        """Make sure the index matches the disk before an answer, and say how current it is.
+
+        With a watcher running (:meth:`watch`), nothing is read when the watcher saw no change
+        since the last refresh; otherwise the tree is walked and what changed is re-indexed
+        (a walk and a stat of each file when nothing did). An index that does not exist yet is
+        not created here: the answer's own call raises ``IndexNotFoundError``. Search, pack and
+        the lookups call this first unless ``refresh_before_answer`` is off.
+        """
+        import dataclasses
+
+        from exocortex.errors import StoreLockedError
+        from exocortex.store.meta import META_FILE
+
+        started = time.perf_counter()
+        if not (self.store / META_FILE).is_file():
+            raise _no_index(self)
+        if not self.config.refresh_before_answer:
+            return self._freshness("off", None, started)
+        if not os.access(self.store, os.W_OK):  # a store this user may read but not write
+            return self._freshness("read-only", None, started)
+        watcher = self._watcher
+        taken: set[str] = set()
+        if watcher is not None and watcher.settle():
+            taken, overflow = watcher.take()
+            if not taken and not overflow:
+                return self._freshness("watcher", None, started, touch=True)
+            checked = "watcher"
+        else:
+            checked = "scan"
+        config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
+        try:
+            report = run_index(self.root, self.store, config)
+        except StoreLockedError:
+            if watcher is not None:
+                watcher.put_back(taken)
+            return self._freshness("busy", None, started)
+        except BaseException:
+            if watcher is not None:
+                watcher.put_back(taken)
+            raise
+        return self._freshness(checked, report, started)
+
+    def _freshness(self, checked: str, report: IndexReport | None, started: float, *, touch: bool = False) -> Freshness:
+        meta = read_meta(self.store)
+        now = time.time()
+        updated_at = now if touch else meta.updated_at
+        changed = (report.added + report.changed + report.removed) if report is not None else 0
+        fresh = Freshness(
+            root=meta.root,
+            updated_at=updated_at,
+            age_s=round(max(0.0, now - updated_at), 3),
+            changed_files=changed,
+            changed_paths=tuple(report.changed_paths) if report is not None else (),
+            checked=checked,
+            refresh_s=round(time.perf_counter() - started, 4),
+        )
+        self.freshness = fresh
+        return fresh
+
+    def _answer_from_current_index(self) -> None:
+        """What every answer does first: :meth:`refresh` (its result is kept as ``self.freshness``).
+
+        A store with no code index (none yet, or variants only) is left to the answer's own call.
+        """
+        from exocortex.store.meta import META_FILE
+
+        if (self.store / META_FILE).is_file():
+            self.refresh()
+
+    def watch(self, *, debounce_ms: int | None = None) -> ChangeWatcher:
+        """Follow the tree's changes on a thread, so :meth:`refresh` only re-indexes when something changed.
+
+        Returns the running watcher (``.stop()`` ends it). The MCP server and ``exocortex watch``
+        start one; a plain CLI call does not (it walks the tree instead).
+        """
+        from exocortex.indexing.watch import ChangeWatcher
+
+        if self._watcher is not None and self._watcher.alive:
+            return self._watcher
+        debounce = self.config.watch_debounce_ms if debounce_ms is None else debounce_ms
+        self._watcher = ChangeWatcher(self.root, self.store, debounce_ms=debounce).start()
+        return self._watcher
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
 
     def dry_run(self) -> DryRunReport:
         """What ``update`` would index and skip, with estimated tokens and time; writes nothing."""
@@ -213,6 +351,7 @@ class Index:
 
         _check_query(query, self.config.max_query_bytes)
         k = self.config.search_k if k is None else _check_count("k", k)
+        self._answer_from_current_index()
         reader = StoreReader(self.store)
         hits = self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
         if not hits:
@@ -284,16 +423,26 @@ class Index:
         variants = self._variant_pack(query, tokens, name, format)
         if variants is not None:
             return variants
+        self._answer_from_current_index()
         reader = StoreReader(self.store)
         k = _pack_candidates(tokens, self.config.search_k)
         pool = self.config.pack_search_candidates
         hits = self._cached_search(reader, query, k, pool,
                                    lambda: search(reader, query, k, self.config, candidates=pool))
-        return pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
+        pack = pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
                             snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
                             count_memo_entries=self.config.pack_count_memo_entries,
                             whole_files=self.config.pack_whole_files,
                             whole_file_share=self.config.pack_whole_file_share)
+        return self._with_freshness(pack)
+
+    def _with_freshness(self, pack: Pack) -> Pack:
+        """``pack`` whose ``index`` also says how current the index was (:class:`Freshness`)."""
+        import dataclasses
+
+        if self.freshness is None:
+            return pack
+        return dataclasses.replace(pack, index={**pack.index, **self.freshness.to_dict()})
 
     def unstructured_files(self) -> list[dict[str, Any]]:
         """Indexed files that were chunked by line windows rather than by their structure."""

@@ -175,6 +175,15 @@ class Config:
     """A query (argument, ``--query-file`` or API call) longer than this many UTF-8 bytes is refused;
     ``--query-file`` reads at most this many bytes plus one."""
 
+    # --- answers in an agent's loop ----------------------------------------------
+    refresh_before_answer: bool = True
+    """Every search, pack or lookup first brings the index up to date with the disk (a no-op walk
+    when nothing changed, or nothing at all when a watcher says so); off answers from the last commit."""
+    watch_debounce_ms: int = 200
+    """``exocortex watch`` and the MCP server group file events arriving within this many ms into one update."""
+    mcp_max_answer_tokens: int = 20_000
+    """The most tokens one MCP tool result may hold (Claude Code refuses results over 25,000)."""
+
     def effective_workers(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
@@ -377,6 +386,8 @@ RANGES: dict[str, _Range] = {
     "graph_query_timeout_s": _Range(0, 86_400, low_open=True),
     "graph_query_memory_bytes": _Range(64 * 1024 * 1024, 1 << 40),
     "graph_max_rows": _Range(0, 100_000_000),
+    "watch_debounce_ms": _Range(1, 60_000),
+    "mcp_max_answer_tokens": _Range(100, 10_000_000),
 }
 """The allowed range of every numeric setting (a test checks that each int and float field has one)."""
 
