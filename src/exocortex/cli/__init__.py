@@ -6,15 +6,8 @@ modules import, so the API and the libraries behind it are imported inside the c
 them (``tests/test_cli_startup.py`` keeps it so).
 """
 
-from exocortex.cli import (  # noqa: F401  (add commands)
-    _startup,  # noqa: F401  (first: the start-up signal handlers)
-    bench,
-    index,
-    search,
-    vcf_ingest,
-    vcf_query,
-    vcf_validate,
-)
+from exocortex.cli import _startup  # noqa: F401, I001  (first, before typer: the start-up signal handlers)
+from exocortex.cli import bench, index, mcp, search, vcf_ingest, vcf_query, vcf_validate  # noqa: F401  (add commands)
 from exocortex.cli.app import app
 from exocortex.cli.runner import main
 
