@@ -65,3 +65,10 @@ def test_the_documented_exit_code_tables_are_the_generated_one() -> None:
             f"{doc}: regenerate the table with `exocortex exit-codes --markdown`")
     assert "docs/cli.md" in (errors.__doc__ or "") and (ROOT / "docs" / "cli.md").is_file()
 
+
+def test_the_variant_store_has_a_public_class() -> None:
+    assert "Variants" in exocortex.__all__
+    variants = exocortex.Variants
+    for method in ("open", "ingest", "validate", "query", "stats", "similar", "graph"):
+        assert callable(getattr(variants, method)), method
+    assert "Variants.open" in (variants.__doc__ or "")

@@ -13,7 +13,6 @@ import pysam.bcftools
 import pytest
 
 from exocortex.cli import main
-from exocortex.genomics import cli_validate  # noqa: F401  (adds `vcf validate`)
 from exocortex.genomics.validate import PROBLEM_CODES, ValidationReport, validate_vcf
 
 DATA = Path(__file__).parent / "fixtures" / "vcf"  # origins and licences: fixtures/vcf/README.md

@@ -2,10 +2,11 @@
 
 The public API::
 
-    from exocortex import Index
+    from exocortex import Index, Variants
     index = Index.open("path/to/repo")
     report = index.update()          # IndexReport
     status = index.status()          # IndexStatus
+    variants = Variants.open()       # the variant store: ingest, validate, query, stats, similar, graph
 
 Names are imported lazily so that worker processes and ``exocortex --version``
 do not pay for the store's imports.
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Index": "exocortex.api",
+    "Variants": "exocortex.genomics.variants",
     "IndexStatus": "exocortex.api",
     "IndexReport": "exocortex.indexing.run",
     "DryRunReport": "exocortex.indexing.dryrun",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
         VcfFormatError,
         WorkerCrashedError,
     )
+    from exocortex.genomics.variants import Variants
     from exocortex.indexing.dryrun import DirectoryEstimate, DryRunReport
     from exocortex.indexing.run import IndexReport
     from exocortex.pack import Pack, PackItem

@@ -1,4 +1,4 @@
-"""``exocortex vcf ingest FILE...``: a thin wrapper over :func:`exocortex.genomics.ingest.ingest_vcf`."""
+"""``exocortex vcf ingest FILE...``: one call on :meth:`exocortex.genomics.variants.Variants.ingest`."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def ingest_command(
     """Stream VCF/BCF files into the variant store: alleles, non-reference calls, samples, sources."""
     from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
     from exocortex.genomics.reader import show_htslib_messages
+    from exocortex.genomics.variants import Variants
 
     configure_logging("debug" if debug else "warning")
     show_htslib_messages(debug)
@@ -55,14 +55,13 @@ def ingest_command(
                 tasks[path] = bar.add_task(Path(path).name, total=None)
             bar.update(tasks[path], completed=records)
 
-        summary = ingest_vcf(
+        summary = Variants.open(store).ingest(
             files,
-            store,
-            batch_size=batch_size or DEFAULT_BATCH_RECORDS,
+            batch_size=batch_size,
             resume=resume,
             replace=replace,
             build_indexes=not no_index,
-            lock_wait_s=wait or 0.0,
+            wait_s=wait,
             progress=progress,
         )
     if as_json:

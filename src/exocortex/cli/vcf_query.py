@@ -1,8 +1,8 @@
-"""``exocortex vcf query | stats | similar | graph``: thin wrappers over the genomics query modules.
+"""``exocortex vcf query | stats | similar | graph``: each one call on :class:`~exocortex.genomics.variants.Variants`.
 
 Each command takes ``--store`` (default ``$EXOCORTEX_STORE`` or ``./.exocortex``) and ``--json``
-(one JSON object on stdout); without ``--json`` it prints a Rich table. lancedb, ladybug and the
-query modules are imported inside the commands, so the CLI starts fast.
+(one JSON object on stdout); without ``--json`` it prints a Rich table. ``Variants`` imports
+lancedb, ladybug and the query modules inside its methods, so the CLI starts fast.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from exocortex.cli.output import cell, printable
-from exocortex.cli.vcf import DebugOpt, JsonOpt, StoreOpt, out, print_json, store_dir, vcf_app
+from exocortex.cli.vcf import DebugOpt, JsonOpt, StoreOpt, out, print_json, vcf_app
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from exocortex.genomics.graph import GraphReport
 
 
 def _table(**kwargs: Any) -> Table:
@@ -63,14 +65,13 @@ def query_command(
     debug: DebugOpt = False,
 ) -> None:
     """Find variants by region, gene, sample, frequency, quality, annotation or a SQL predicate."""
-    from exocortex.genomics.query import VariantQuery, run_query
+    from exocortex.genomics.variants import Variants
 
-    q = VariantQuery(
-        region=region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
+    result = Variants.open(store).query(
+        region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
         min_qual=min_qual, filter=filter_, consequence=consequence, impact=impact, clnsig=clnsig,
         where=where, limit=limit,
     )  # fmt: skip
-    result = run_query(store_dir(store), q)
     if as_json:
         print_json(result.to_dict())
         return
@@ -91,13 +92,14 @@ def query_command(
 @vcf_app.command("stats")
 def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Counts by type and chromosome, Ti/Tv, per-sample het/hom-alt counts, missing fields."""
-    from exocortex.genomics.stats import variant_stats
+    from exocortex.genomics.variants import Variants
 
-    stats = variant_stats(store_dir(store))
+    variants = Variants.open(store)
+    stats = variants.stats()
     if as_json:
         print_json(stats.to_dict())
         return
-    summary = _table(show_header=False, title=cell(f"variant store {store_dir(store)}"))
+    summary = _table(show_header=False, title=cell(f"variant store {variants.store}"))
     summary.add_column("field")
     summary.add_column("value")
     ti_tv = f"{stats.ti_tv:.3f}" if stats.ti_tv is not None else "n/a"
@@ -133,14 +135,9 @@ def similar_command(
     debug: DebugOpt = False,
 ) -> None:
     """The K variants nearest to VARIANT by type, length, position, frequency, consequence, impact, gene."""
-    from exocortex.errors import ConfigError
-    from exocortex.genomics.similar import build_features, similar
+    from exocortex.genomics.variants import Variants
 
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1 (got {k})")
-    if rebuild:
-        build_features(store_dir(store))
-    result = similar(store_dir(store), variant, k)
+    result = Variants.open(store).similar(variant, k, rebuild=rebuild)
     if as_json:
         print_json(result.to_dict())
         return
@@ -183,35 +180,27 @@ def graph_command(
     60 s) and a memory limit (EXOCORTEX_GRAPH_QUERY_MEMORY_BYTES, default 1 GiB): past either it
     is stopped with exit 7 and a line saying which limit to raise.
     """
-    from exocortex.errors import ConfigError
-    from exocortex.genomics.graph import build_graph, check_read_only, query_limits, run_cypher
+    from exocortex.genomics.variants import Variants
 
-    if query is None and not build:
-        raise ConfigError("give a Cypher QUERY, or --build to (re)build the graph")
-    if query is not None:
-        check_read_only(query)  # refuse before a long build
-        query_limits(limit, timeout)  # and a negative --max-rows or a NaN --timeout
-    data: dict[str, Any] = {}
-    if build:
-        report = build_graph(store_dir(store))
-        data["build"] = report.to_dict()
+    def built(report: GraphReport) -> None:  # printed as soon as the graph is built, before the query runs
         if not as_json:
             counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
             out.print(
                 f"built {report.path}: {counts} in {report.seconds['total']:.2f} s ({report.edges_per_s:,.0f} edges/s)",
                 highlight=False,
             )
-    if query is not None:
-        result = run_cypher(store_dir(store), query, max_rows=limit, timeout_s=timeout)
-        data.update(result.to_dict())
-        if not as_json:
-            table = _table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
-            for col in result.columns:
-                table.add_column(cell(col), overflow="fold")
-            for row in result.rows:
-                table.add_row(*[cell(_fmt(v)) for v in row])
-            out.print(table)
-            if result.truncated:
-                out.print(f"{result.truncated:,} more rows not shown (--max-rows)", highlight=False)
+
+    answer = Variants.open(store).graph(query, build=build, max_rows=limit, timeout_s=timeout, on_build=built)
     if as_json:
-        print_json(data)
+        print_json(answer.to_dict())
+        return
+    result = answer.result
+    if result is not None:
+        table = _table(title=f"{len(result.rows)} rows" + (" (graph is stale: --build)" if result.stale else ""))
+        for col in result.columns:
+            table.add_column(cell(col), overflow="fold")
+        for row in result.rows:
+            table.add_row(*[cell(_fmt(v)) for v in row])
+        out.print(table)
+        if result.truncated:
+            out.print(f"{result.truncated:,} more rows not shown (--max-rows)", highlight=False)

@@ -8,17 +8,18 @@ import typer
 
 from exocortex.cli.output import cell, configure_logging, printable
 from exocortex.cli.vcf import out, print_json, vcf_app
-from exocortex.errors import VcfFormatError
+from exocortex.genomics.variants import DEFAULT_MAX_PROBLEMS
 
 if TYPE_CHECKING:
     from exocortex.genomics.validate import ValidationReport
+
 
 @vcf_app.command("validate")
 def validate_command(
     file: Annotated[str, typer.Argument(help="A VCF, VCF.gz (gzip or bgzip) or BCF file; told by its bytes.")],
     max_problems: Annotated[
         int, typer.Option("--max-problems", min=0, help="Keep and show at most N problems in detail (all are counted).")
-    ] = 100,
+    ] = DEFAULT_MAX_PROBLEMS,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 13 when any problem is found, not only when the file is unreadable.")
     ] = False,
@@ -39,19 +40,17 @@ def validate_command(
     """
     configure_logging("debug" if debug else "warning")
     from exocortex.genomics.reader import show_htslib_messages
-    from exocortex.genomics.validate import validate_vcf
+    from exocortex.genomics.variants import Variants
 
     show_htslib_messages(debug)
 
-    report = validate_vcf(file, max_problems=max_problems)
-    if as_json:
-        print_json(report.to_dict())
-    else:
-        _render(report)
-    if report.fatal is not None:
-        raise VcfFormatError(f"{file}: {report.fatal}")
-    if strict and report.total_problems:
-        raise VcfFormatError(f"{file}: {report.total_problems:,} problems found (--strict)")
+    def shown(report: ValidationReport) -> None:  # printed before Variants.validate raises for it
+        if as_json:
+            print_json(report.to_dict())
+        else:
+            _render(report)
+
+    Variants.validate(file, strict=strict, max_problems=max_problems, on_report=shown)
 
 
 def _render(report: ValidationReport) -> None:

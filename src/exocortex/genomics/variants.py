@@ -1,0 +1,316 @@
+"""The variant store's public class: ``Variants.open(store)``, then one method per question.
+
+``exocortex vcf ingest | validate | query | stats | similar | graph`` and the variant tools of
+the MCP server are each one call on :class:`Variants`; every check of an argument lives here, so
+the Python API and the command line refuse the same things with the same errors (and exit codes).
+
+The genomics modules it calls (cyvcf2, Lance, LadybugDB, pyarrow behind them) and the
+configuration are imported inside the methods: the CLI imports this module at start-up for free.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exocortex.errors import ConfigError, UsageError, VcfFormatError
+
+if TYPE_CHECKING:
+    from exocortex.config import Config
+    from exocortex.genomics.graph import CypherResult, GraphReport
+    from exocortex.genomics.ingest import IngestSummary
+    from exocortex.genomics.query import QueryResult
+    from exocortex.genomics.similar import SimilarResult
+    from exocortex.genomics.stats import VariantStats
+    from exocortex.genomics.validate import ValidationReport
+
+DEFAULT_MAX_PROBLEMS = 100
+"""Problems :meth:`Variants.validate` keeps in detail unless told otherwise (all are counted)."""
+
+PathArg = str | os.PathLike[str]
+
+
+def variant_store_dir(store: PathArg | None = None, configured: str | None = None) -> Path:
+    """``store``, else ``configured`` (``$EXOCORTEX_STORE``), else ``./.exocortex``: as for a code index.
+
+    An empty ``store`` counts as none given. The path is kept as written (relative stays relative).
+    """
+    from exocortex.config import STORE_DIRNAME
+
+    text = os.fspath(store) if store is not None else ""
+    return Path(text or configured or STORE_DIRNAME)
+
+
+@dataclass(frozen=True)
+class GraphAnswer:
+    """What :meth:`Variants.graph` did: the build report (``build=True``) and the query's rows (a query given)."""
+
+    build: GraphReport | None
+    result: CypherResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"build": ...}`` when the graph was built, then the result's ``columns, rows, truncated, stale``."""
+        data: dict[str, Any] = {}
+        if self.build is not None:
+            data["build"] = self.build.to_dict()
+        if self.result is not None:
+            data.update(self.result.to_dict())
+        return data
+
+
+def _whole(value: object, error: type[ConfigError] | type[UsageError], refusal: str) -> int:
+    """``value`` as an int (a NumPy integer too, never a bool), or ``error(refusal)``."""
+    if isinstance(value, bool):
+        raise error(refusal)
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise error(refusal) from None
+
+
+class Variants:
+    """The variant store in one directory: ingest VCF/BCF files into it, then ask it questions.
+
+    >>> from exocortex import Variants
+    >>> variants = Variants.open("/tmp/store")                    # doctest: +SKIP
+    >>> variants.ingest(["calls.vcf.gz"]).records                  # doctest: +SKIP
+    >>> result = variants.query(gene="BRCA2", min_qual=30)         # doctest: +SKIP
+    >>> result.matched, result.rows.num_rows                       # doctest: +SKIP
+    >>> variants.similar("chr13:32315508:G:A", k=5).neighbours     # doctest: +SKIP
+    >>> variants.graph("MATCH (g:Gene) RETURN g.symbol", build=True).result.rows  # doctest: +SKIP
+
+    ``Variants.open()`` with no store uses ``$EXOCORTEX_STORE``, else ``./.exocortex``.
+    ``Variants.validate(file)`` checks a file without a store. Errors are the classes of
+    :mod:`exocortex.errors`: ``ConfigError`` for a bad filter, limit or setting, ``UsageError``
+    for a bad count or no file, ``IndexNotFoundError`` before anything was ingested,
+    ``NoMatchesError`` for an unknown sample or variant, ``VcfFormatError`` for an unreadable file.
+    """
+
+    def __init__(self, store: Path, config: Config) -> None:
+        self.store = store
+        """The store directory (the variant store is its ``genomics/`` folder)."""
+        self.config = config
+
+    @classmethod
+    def open(cls, store: PathArg | None = None, **settings: Any) -> Variants:
+        """The variant store at ``store`` (default ``$EXOCORTEX_STORE`` or ``./.exocortex``); reads nothing yet.
+
+        ``settings`` override fields of :class:`exocortex.config.Config` (``lock_wait_s``,
+        ``graph_query_timeout_s``, ``graph_query_memory_bytes``); the ``EXOCORTEX_*`` variables
+        are read, config files are not (a store has no project root). ``graph_max_rows`` is read
+        from ``EXOCORTEX_GRAPH_MAX_ROWS`` by the graph module itself.
+        Raises ``ConfigError`` for an unknown or out-of-range setting.
+        """
+        from exocortex.config import load_config
+
+        config = load_config(None, **settings)
+        return cls(variant_store_dir(store, config.store), config)
+
+    def holds_variants(self) -> bool:
+        """Whether variants were ingested here: the variant store's manifest exists (no table is opened)."""
+        from exocortex.genomics.store import GENOMICS_DIR, MANIFEST
+
+        return (self.store / GENOMICS_DIR / MANIFEST).is_file()
+
+    # --------------------------------------------------------------------------- writing
+
+    def ingest(
+        self,
+        files: PathArg | Iterable[PathArg],
+        *,
+        batch_size: int | None = None,
+        resume: bool = False,
+        replace: bool = False,
+        build_indexes: bool = True,
+        wait_s: float | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> IngestSummary:
+        """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
+
+        ``batch_size`` records are committed at a time (default 50,000); ``resume`` continues an
+        interrupted ingest of the same file after its last batch; ``replace`` re-ingests a file
+        whose content is already in the store; ``build_indexes=False`` skips the scalar indexes;
+        ``wait_s`` is how long to wait for another writer (default ``lock_wait_s``);
+        ``progress(path, records)`` is called as records are read.
+
+        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
+        ``VcfFormatError`` (every file is checked before anything is written),
+        ``DuplicateSourceError`` and ``StoreLockedError``.
+        """
+        from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
+
+        paths = [files] if isinstance(files, str | os.PathLike) else list(files)
+        if not paths:
+            raise UsageError("give at least one VCF/BCF file to ingest")
+        size = DEFAULT_BATCH_RECORDS
+        if batch_size is not None:
+            size = _whole(batch_size, UsageError, f"--batch-size must be at least 1 (got {batch_size!r})")
+            if size < 1:
+                raise UsageError(f"--batch-size must be at least 1 (got {batch_size!r})")
+        return ingest_vcf(
+            [p if isinstance(p, str) else Path(p) for p in paths],
+            self.store,
+            batch_size=size,
+            resume=resume,
+            replace=replace,
+            build_indexes=build_indexes,
+            lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
+            progress=progress,
+        )
+
+    @staticmethod
+    def validate(
+        file: PathArg,
+        *,
+        strict: bool = False,
+        max_problems: int = DEFAULT_MAX_PROBLEMS,
+        on_report: Callable[[ValidationReport], None] | None = None,
+    ) -> ValidationReport:
+        """Stream ``file`` and report its header and record problems, with line (or BCF record) numbers.
+
+        A file of the store's kind, not the store: call it on the class (``Variants.validate(path)``)
+        or on an open store. The first ``max_problems`` problems are kept in detail, all are
+        counted. ``on_report(report)`` is called with the report before any error below is raised
+        (the CLI prints it that way).
+
+        Raises ``VcfFormatError`` when the file cannot be read as VCF/BCF at all (empty, not VCF,
+        no ``#CHROM`` line, truncated), and with ``strict`` when any problem was found;
+        ``InputPathError`` when ``file`` is missing or not a file; ``UsageError`` for a negative
+        ``max_problems``.
+        """
+        refusal = f"--max-problems must be 0 or more (got {max_problems!r})"
+        if _whole(max_problems, UsageError, refusal) < 0:
+            raise UsageError(refusal)
+        from exocortex.genomics.validate import validate_vcf
+
+        name = os.fspath(file)
+        report = validate_vcf(name, max_problems=max_problems)
+        if on_report is not None:
+            on_report(report)
+        if report.fatal is not None:
+            raise VcfFormatError(f"{name}: {report.fatal}")
+        if strict and report.total_problems:
+            raise VcfFormatError(f"{name}: {report.total_problems:,} problems found (--strict)")
+        return report
+
+    # --------------------------------------------------------------------------- questions
+
+    def query(
+        self,
+        region: str | None = None,
+        *,
+        gene: str | None = None,
+        sample: str | None = None,
+        zygosity: str | None = None,
+        min_af: float | None = None,
+        max_af: float | None = None,
+        min_qual: float | None = None,
+        filter: str | None = None,  # the VCF column's name, as in VariantQuery
+        consequence: str | None = None,
+        impact: str | None = None,
+        clnsig: str | None = None,
+        where: str | None = None,
+        limit: int | None = None,
+        with_carriers: bool = True,
+    ) -> QueryResult:
+        """The variants matching every filter given, by chromosome and position, at most ``limit`` (default 20).
+
+        ``region``: ``CHROM``, ``CHROM:POS`` or ``CHROM:START-END`` (``chr`` or not);
+        ``gene``, ``consequence``: any annotation's; ``sample`` (with ``zygosity``: ``het``,
+        ``hom_alt``, ``hemi``, ``het_alt``): alleles it carries; ``min_af``/``max_af``/``min_qual``:
+        inclusive bounds; ``filter``: ``PASS`` or one failed filter; ``impact``: ``HIGH``,
+        ``MODERATE``, ``LOW``, ``MODIFIER`` (comma list); ``clnsig``: a ClinVar term; ``where``: an
+        extra Lance SQL predicate. The result's ``matched`` counts every match; ``carriers``
+        lists each returned variant's carriers unless ``with_carriers=False``.
+
+        Raises ``ConfigError`` (a region, impact, zygosity, bound or predicate that is wrong, a
+        negative limit), ``NoMatchesError`` (a sample the store does not hold),
+        ``IndexNotFoundError`` (nothing ingested), ``InputPathError`` (the store is a file).
+        """
+        from exocortex.genomics.query import DEFAULT_LIMIT, VariantQuery, run_query
+
+        count = DEFAULT_LIMIT
+        if limit is not None:
+            count = _whole(limit, ConfigError, f"--limit must be a whole number of 0 or more (got {limit!r})")
+        q = VariantQuery(
+            region=region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
+            min_qual=min_qual, filter=filter, consequence=consequence, impact=impact, clnsig=clnsig,
+            where=where, limit=count,
+        )  # fmt: skip
+        return run_query(self.store, q, with_carriers=with_carriers)  # a negative limit: ConfigError there
+
+    def stats(self) -> VariantStats:
+        """Counts by type, chromosome, impact and filter; Ti/Tv; per-sample zygosity counts; missing fields.
+
+        Raises ``IndexNotFoundError`` when nothing was ingested.
+        """
+        from exocortex.genomics.stats import variant_stats
+
+        return variant_stats(self.store)
+
+    def similar(self, variant: str | int, k: int = 10, *, rebuild: bool = False) -> SimilarResult:
+        """The ``k`` variants nearest to ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
+
+        Nearness is by type, length, position, frequency, consequence, impact and gene. The
+        feature vectors are built first when missing or older than the variants, and always with
+        ``rebuild``. Raises ``ConfigError`` for ``k`` below 1, ``NoMatchesError`` for a variant
+        the store does not hold, ``IndexNotFoundError`` when nothing was ingested.
+        """
+        refusal = f"--k must be at least 1 (got {k})"
+        if _whole(k, ConfigError, refusal) < 1:
+            raise ConfigError(refusal)
+        from exocortex.genomics.similar import build_features, similar
+
+        if rebuild:
+            build_features(self.store, wait_s=self.config.lock_wait_s)
+        return similar(self.store, variant, operator.index(k))
+
+    def graph(
+        self,
+        query: str | None = None,
+        *,
+        build: bool = False,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+        on_build: Callable[[GraphReport], None] | None = None,
+    ) -> GraphAnswer:
+        """Run read-only Cypher over ``Sample-[CARRIES]->Variant-[IN_GENE]->Gene``; ``build`` (re)builds it first.
+
+        At most ``max_rows`` rows come back (default 10,000; the rest are counted in
+        ``result.truncated``); the query stops after ``timeout_s`` (default
+        ``graph_query_timeout_s``) or past ``graph_query_memory_bytes``. ``on_build(report)`` is
+        called once the graph is built, before the query runs.
+
+        Raises ``ConfigError`` (neither a query nor ``build``; a query that writes or holds two
+        statements, checked before a long build; a limit out of range; a query stopped by its
+        limits or refused by LadybugDB), ``IndexNotFoundError`` (nothing ingested, or the graph
+        not built), ``WorkerCrashedError`` (the query's process died).
+        """
+        from exocortex.genomics.graph import build_graph, check_read_only, query_limits, run_cypher
+
+        if query is None and not build:
+            raise ConfigError("give a Cypher QUERY, or --build to (re)build the graph")
+        timeout = self.config.graph_query_timeout_s if timeout_s is None else timeout_s
+        memory = self.config.graph_query_memory_bytes
+        if query is not None:
+            check_read_only(query)  # refuse before a long build
+            query_limits(max_rows, timeout_s)  # and a negative max_rows or a NaN timeout
+        report = None
+        if build:
+            report = build_graph(self.store, wait_s=self.config.lock_wait_s)
+            if on_build is not None:
+                on_build(report)
+        result = None
+        if query is not None:
+            result = run_cypher(self.store, query, max_rows=max_rows, timeout_s=timeout, memory_bytes=memory)
+        return GraphAnswer(build=report, result=result)
+
+    def __repr__(self) -> str:
+        return f"Variants(store={str(self.store)!r})"
+
+
+__all__ = ["DEFAULT_MAX_PROBLEMS", "GraphAnswer", "Variants", "variant_store_dir"]
