@@ -95,7 +95,7 @@ def test_pack_one_heading_per_file_in_markdown_exact_paths_in_xml_and_json(
     assert code == 0
     assert_clean(out)
     headings = [line for line in out.splitlines() if line.startswith("### ")]
-    assert sorted(headings) == ["### e\\x1b[31mvil.py", "### new\\nline.py"]
+    assert sorted(headings) == ["### e\\x1b[31mvil.py:1-2", "### new\\nline.py:1-2"]
     assert "line.py" not in [line.strip() for line in out.splitlines()]  # the tree did not split either
 
     code, out, _ = run(capsys, "pack", *query, "--format", "xml")

@@ -55,6 +55,45 @@ def check_verbatim(pack: Pack, root: Path) -> None:
             position = found + len(block)
 
 
+def blocks_of(pack: Pack) -> list[tuple[str, str, str]]:
+    """(path, label, body) of every block of the pack's text, markdown or XML."""
+    if pack.format == "xml":
+        import xml.etree.ElementTree as ET
+
+        return [(el.get("path"), el.get("lines"), el.text[1:]) for el in ET.fromstring(pack.text).iter("file")]
+    out = []
+    lines = split_lines(pack.text)
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("### "):
+            path, label = lines[i][4:].rstrip("\n").rsplit(":", 1)
+            fence = lines[i + 1].rstrip("\n").rstrip("abcdefghijklmnopqrstuvwxyz")
+            end = lines.index(fence + "\n", i + 2)
+            out.append((path, label, "".join(lines[i + 2 : end])))
+            i = end
+        i += 1
+    return out
+
+
+def check_labels(pack: Pack, root: Path) -> None:
+    """Each block's label lists its runs' line ranges in order, and line i of a run is source line START + i."""
+    blocks = blocks_of(pack)
+    assert [b[0] for b in blocks] == list(dict.fromkeys(it.path for it in pack.items if it.kind != "path"))
+    for path, label, body in blocks:
+        source = split_lines((root / path).read_bytes().decode())
+        ranges = [tuple(int(n) for n in part.split("-")) * (2 if "-" not in part else 1) for part in label.split(",")]
+        runs = body.split("…\n")
+        assert len(runs) == len(ranges), (path, label, body)
+        for (start, end), run in zip(ranges, runs, strict=True):
+            shown = split_lines(run)
+            assert len(shown) == end - start + 1, (path, start, end, run)
+            for row, line in enumerate(shown, start):
+                want = source[row - 1].rstrip("\r\n")
+                assert line.rstrip("\r\n") == want or not want.strip() and not line.strip(), (path, row, line)
+        covered = {n for it in pack.items if it.path == path for s, e in it.lines for n in range(s, e + 1)}
+        assert all(any(s <= n <= e for s, e in ranges) for n in covered)  # every item's lines are labelled
+
+
 def check_no_duplicates(pack: Pack) -> None:
     """Ranges of one file never overlap, across all its items."""
     by_path: dict[str, list[tuple[int, int]]] = {}
@@ -106,6 +145,7 @@ def test_text_never_exceeds_budget_and_tokens_are_exact(sample_repo: Path, reade
                 assert pack.tokens == count_tokens(pack.text, tokenizer) <= budget
                 check_verbatim(pack, sample_repo)
                 check_no_duplicates(pack)
+                check_labels(pack, sample_repo)
 
 
 def test_a_large_budget_reproduces_every_non_blank_line(sample_repo: Path, reader: StoreReader) -> None:
@@ -228,6 +268,7 @@ def test_skeleton_and_chunks_of_one_file_do_not_repeat_lines(tmp_path: Path) -> 
         seen.add(tuple(sorted(it.kind for it in pack.items)))
         check_verbatim(pack, root)
         check_no_duplicates(pack)
+        check_labels(pack, root)
         assert pack.text.count("def small(x):") <= 1
     assert ("chunk", "skeleton") in seen, seen
 
@@ -274,7 +315,8 @@ def test_markdown_xml_and_json_carry_the_same_items(sample_repo: Path, reader: S
     assert packs["json"].text == packs["markdown"].text
     xml = packs["xml"].text
     assert xml.startswith("<context>\n<tree><![CDATA[\n") and xml.endswith("</context>\n")
-    assert '<file path="app/models.py" language="python"><![CDATA[' in xml
+    assert '<file path="app/models.py" language="python" lines="6-13"><![CDATA[' in xml
+    assert "### app/models.py:6-13\n```python\n@dataclasses.dataclass\n" in packs["markdown"].text
     for pack in packs.values():
         check_verbatim(pack, sample_repo)
 
@@ -317,6 +359,7 @@ def test_crlf_and_unicode_lines_stay_verbatim(tmp_path: Path) -> None:
             lines = split_lines((root / item.path).read_bytes().decode())
             for s, e in item.lines:
                 assert "".join(lines[s - 1 : e]) in pack.text
+        check_labels(pack, root)
 
 
 def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_path: Path) -> None:
@@ -394,3 +437,81 @@ def test_the_count_memo_is_exact_and_bounded(tmp_path: Path) -> None:
     for _ in range(2):
         remembered = pack_context("f", hits, reader, budget=500, count_memo_entries=100)
         assert remembered.text == plain.text and remembered.tokens == plain.tokens == count_tokens(plain.text)
+
+
+# --- line ranges ---------------------------------------------------------------------------------
+
+
+def test_a_whole_file_is_one_block_labelled_from_its_first_to_its_last_line(sample_repo: Path,
+                                                                            reader: StoreReader) -> None:
+    for fmt in ("markdown", "xml"):
+        pack = pack_context("anything", hits_for(chunk_rows(reader)), reader, budget=parse_budget("1m"), fmt=fmt)
+        labels = {path: label for path, label, _ in blocks_of(pack)}
+        for item in pack.items:
+            last = len((sample_repo / item.path).read_text(encoding="utf-8").rstrip("\n").split("\n"))
+            assert labels[item.path] == f"1-{last}", (item.path, labels)
+        check_labels(pack, sample_repo)
+    # The blank lines between two functions are kept, so line numbers inside the block are exact.
+    assert "    return slugify(self.name)\n\n    def greet" in pack.text
+
+
+def test_each_run_of_a_file_says_which_lines_it_holds(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    body = "".join(f"        total += {i}\n" for i in range(30))
+    (root / "calc.py").write_text(
+        "import math\n\n\nclass Calc:\n    \"\"\"Sums.\"\"\"\n\n    def big(self):\n        total = 0\n" + body
+        + "        return total\n\n    def small(self, x):\n        return math.sqrt(x)\n\n\n"
+        "def helper(y):\n" + body.replace("        ", "    ") + "    return y\n",
+        encoding="utf-8",
+    )
+    reader = open_reader(root)
+    rows = chunk_rows(reader)
+    small = [_hit(rows, "calc.py", "Calc.small", 2.0)]
+    helper = _hit(rows, "calc.py", "helper", 1.0)
+    for fmt in ("markdown", "xml"):
+        # A method with its class header: two runs, each labelled, a gap line between them.
+        pack = pack_context("q", small, reader, budget=2000, fmt=fmt)
+        ((_, label, body),) = blocks_of(pack)
+        assert label == "4-5,41-42", label
+        assert body == 'class Calc:\n    """Sums."""\n…\n    def small(self, x):\n        return math.sqrt(x)\n'
+        check_labels(pack, root)
+        # A skeleton: every kept line is labelled, and no elision marker stands among them.
+        skeleton_only = None
+        for budget in range(40, 400, 5):
+            try:
+                candidate = pack_context("q", [helper], reader, budget=budget, fmt=fmt)
+            except BudgetTooSmallError:
+                continue
+            if [it.kind for it in candidate.items] == ["skeleton"]:
+                skeleton_only = candidate
+                break
+        assert skeleton_only is not None
+        ((_, label, body),) = blocks_of(skeleton_only)
+        assert label.count(",") >= 2 and "..." not in body, (label, body)
+        check_labels(skeleton_only, root)
+
+
+def test_a_signature_written_over_several_lines_is_shown_as_its_lines(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    body = "".join(f"    value = value + {i} * weight  # step {i}\n" for i in range(40))
+    (root / "long.py").write_text(
+        "def weigh(\n    value: int,\n    weight: int = 2,\n) -> int:\n" + body + "    return value\n",
+        encoding="utf-8",
+    )
+    reader = open_reader(root)
+    rows = chunk_rows(reader)
+    hit = [_hit(rows, "long.py", "weigh", 1.0)]
+    forms = {}
+    for budget in range(20, 120, 2):
+        try:
+            pack = pack_context("q", hit, reader, budget=budget)
+        except BudgetTooSmallError:
+            continue
+        forms.setdefault(pack.items[0].kind, pack)
+    signature = forms["signature"]
+    assert signature.items[0].lines == ((1, 4),)
+    assert "def weigh(\n    value: int,\n    weight: int = 2,\n) -> int:\n" in signature.text
+    assert blocks_of(signature)[0][1] == "1-4"
+    check_verbatim(signature, root)

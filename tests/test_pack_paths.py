@@ -29,3 +29,13 @@ def test_xml_attributes_give_the_exact_path_back(path: str) -> None:
     expected = path.replace("\x1b", "\ufffd")  # XML 1.0 cannot carry ESC at all
     assert element.get("path") == expected
     assert element.text == "\nx = 1\n"
+
+
+def test_the_label_follows_the_path_in_markdown_and_is_an_attribute_in_xml() -> None:
+    ranges = ((3, 9), (12, 12), (20, 31))
+    markdown = render_block("src/a:b.py", "python", "x = 1\n…\ny = 2\n…\nz = 3\n", "markdown", ranges)
+    assert markdown.startswith("### src/a:b.py:3-9,12,20-31\n```python\n")
+    block = render_block("src/a:b.py", None, "x\n", "xml", ranges)
+    text = render_head(["src/a:b.py"], "xml") + block + render_tail("xml")
+    (element,) = ET.fromstring(text).iter("file")
+    assert element.get("path") == "src/a:b.py" and element.get("lines") == "3-9,12,20-31"

@@ -13,7 +13,7 @@ from exocortex.errors import BudgetTooSmallError
 from exocortex.pack import pack_context
 from exocortex.store.lance import StoreReader
 from exocortex.tokens import count_tokens
-from tests.test_pack import check_no_duplicates, check_verbatim, chunk_rows, hits_for, open_reader
+from tests.test_pack import check_labels, check_no_duplicates, check_verbatim, chunk_rows, hits_for, open_reader
 
 _WORDS = ["alpha", "beta", "gamma", "délta", "ε", "✓", "```", "<tag>", "&amp;", "x" * 40, "0", "_", "名前"]
 
@@ -117,6 +117,8 @@ def test_pack_properties(seed: int, order_seed: int, budget: int, tokenizer: str
     # Every claimed line is verbatim, in order; merged ranges never repeat text.
     check_verbatim(pack, root)
     check_no_duplicates(pack)
+    # Every block's label gives each run's source lines.
+    check_labels(pack, root)
     # The top hit is always represented.
     assert any(item.path == hits[0].path for item in pack.items)
     # A huge budget holds every hit in full.

@@ -4,12 +4,17 @@ Both formats render the same files, in the same order, with the same content:
 
 - a head holding a short tree of every included path (the outline),
 - one block per file that has content, files ordered by their best rank,
-  the file's pieces ordered by line: chunks (verbatim), skeleton lines
-  (verbatim) and their elision markers, signatures,
-- ``…`` on a line of its own where non-blank source lines are left out
-  between or around pieces.
+- in a block, the file's *runs*: consecutive source lines as they are (chunks,
+  skeleton lines, signatures, joined when only blank lines lie between them,
+  which are kept), in line order, with a ``…`` line between two runs,
+- the block's label: the line range of each of its runs, in order, as
+  ``START-END`` (``N`` for a single line), separated by commas. Line ``i`` of a
+  run is source line ``START + i``, so an agent can edit the file without
+  reading it again. A whole file is one run, ``1-LAST`` (from its first to its
+  last non-blank line). Skeleton elision markers are not shown: the ranges say
+  what is left out.
 
-Markdown::
+Markdown (the label follows the path and a colon in the heading)::
 
     ## Files
     ```text
@@ -17,25 +22,27 @@ Markdown::
       models.py
     ```
 
-    ### app/models.py
+    ### app/models.py:5-12,20-31
     ```python
-    <verbatim lines>
+    <source lines 5-12>
     …
-    <verbatim lines>
+    <source lines 20-31>
     ```
 
 XML (well-formed: attribute values are escaped and the content is in CDATA
 sections, so a parser gives back the source lines as they are; a ``]]>`` in the
 source is split across two sections, and the few control characters XML 1.0
-cannot carry at all become U+FFFD)::
+cannot carry at all become U+FFFD); the label is the ``lines`` attribute::
 
     <context>
     <tree><![CDATA[
     app/
       models.py
     ]]></tree>
-    <file path="app/models.py" language="python"><![CDATA[
-    <verbatim lines>
+    <file path="app/models.py" language="python" lines="5-12,20-31"><![CDATA[
+    <source lines 5-12>
+    …
+    <source lines 20-31>
     ]]></file>
     </context>
 
@@ -60,7 +67,7 @@ from exocortex.pack.corpus import ChunkText, FileOutline
 from exocortex.tokens import count_tokens
 
 GAP = "…\n"
-"""Stands for non-blank source lines left out."""
+"""Stands between two runs of a block: the source lines between them are left out."""
 
 FORMATS = ("markdown", "xml")
 
@@ -69,11 +76,10 @@ FORMATS = ("markdown", "xml")
 class Signature:
     symbol: str
     text: str
-    """The line to render, ending with a newline."""
-    row: int | None
-    """The 1-based source line ``text`` reproduces verbatim, or None when it is not verbatim."""
-    position: int
-    """Where it sorts among the file's pieces (its symbol's first line)."""
+    """The source lines ``row``..``end_row`` as they are (a signature may span several lines)."""
+    row: int
+    """The 1-based first source line of ``text``."""
+    end_row: int
     score: float
     tokens: int
 
@@ -143,54 +149,98 @@ def _ranges_of_rows(rows: list[int]) -> tuple[tuple[int, int], ...]:
 # --- one file ---------------------------------------------------------------------
 
 
-@dataclass
-class _Piece:
-    start: float
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive source lines ``start``..``end`` of one file, as they are (ending with a line break).
+
+    Line ``i`` (0-based) of ``text`` is source line ``start + i``: blank lines between the pieces
+    a run joins are kept (a blank line that no chunk holds is shown as an empty line).
+    """
+
+    start: int
     end: int
     text: str
-    verbatim: bool
-    is_marker: bool = False
-    chunk: bool = False
 
 
-def _skeleton_rows(outline: FileOutline, row_text: dict[int, str]) -> list[tuple[int | None, int, str]] | None:
-    """Split a skeleton into (row or None for a marker, anchor row, line); None if it cannot be aligned."""
+@dataclass
+class _Piece:
+    start: int
+    end: int
+    text: str
+
+
+class _SourceRows:
+    """The source lines a file's chunks hold, looked up by line number (texts read on first use)."""
+
+    def __init__(self, chunks: list[ChunkText]) -> None:
+        self._chunks = sorted(chunks, key=lambda c: c.start_line)
+        self._starts = [c.start_line for c in self._chunks]
+        self._lines: dict[int, list[str]] = {}
+
+    def _chunk_at(self, row: int) -> int | None:
+        i = bisect.bisect_right(self._starts, row) - 1
+        return i if i >= 0 and self._chunks[i].end_line >= row else None
+
+    def text(self, row: int) -> str | None:
+        """Source line ``row`` with its line break, or None when no chunk holds it (a blank line)."""
+        i = self._chunk_at(row)
+        if i is None:
+            return None
+        lines = self._lines.get(i)
+        if lines is None:
+            lines = self._lines[i] = split_lines(self._chunks[i].text)
+        offset = row - self._chunks[i].start_line
+        return lines[offset] if offset < len(lines) else None
+
+    def blank_between(self, first: int, last: int) -> bool:
+        """Whether source lines ``first``..``last`` are all blank (true when the range is empty)."""
+        if first > last:
+            return True
+        i = bisect.bisect_right(self._starts, last) - 1
+        while i >= 0 and self._chunks[i].end_line >= first:
+            chunk = self._chunks[i]
+            for row in range(max(first, chunk.start_line), min(last, chunk.end_line) + 1):
+                line = self.text(row)
+                if line is not None and line.strip():
+                    return False
+            i -= 1
+        return True
+
+    def row_text(self) -> dict[int, str]:
+        rows: dict[int, str] = {}
+        for chunk in self._chunks:
+            for offset, line in enumerate(split_lines(chunk.text)):
+                rows[chunk.start_line + offset] = line
+        return rows
+
+
+def _skeleton_rows(outline: FileOutline, row_text: dict[int, str]) -> list[tuple[int, str]] | None:
+    """The skeleton's verbatim lines as (row, line), its elision markers left out; None if it cannot be aligned."""
     kept = [r for start, end in outline.skeleton_lines for r in range(start, end + 1)]
-    out: list[tuple[int | None, int, str]] = []
+    out: list[tuple[int, str]] = []
     j = 0
-    anchor = 0
     for line in split_lines(outline.skeleton):
         if j < len(kept):
             row = kept[j]
             orig = row_text.get(row)
             if (orig is not None and (line == orig or line == orig + "\n")) or (orig is None and not line.strip()):
-                out.append((row, row, line))
-                anchor = row
+                out.append((row, orig if orig is not None else line))
                 j += 1
-                continue
-        out.append((None, anchor, line))
     return out if j == len(kept) else None
 
 
-def _row_text(chunks: list[ChunkText]) -> dict[int, str]:
-    rows: dict[int, str] = {}
-    for chunk in chunks:
-        for offset, line in enumerate(split_lines(chunk.text)):
-            rows[chunk.start_line + offset] = line
-    return rows
-
-
-def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[PackItem]]:
-    """The file's content (ending with a newline, or empty) and its items."""
+def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[list[Run], list[PackItem]]:
+    """The file's runs of source lines (in line order; none for a path alone) and its items."""
     path = plan.path
     chunks = sorted((c for c, _ in plan.chunks.values()), key=lambda c: c.start_line)
+    rows = _SourceRows(plan.all_chunks)
     if plan.is_full:
-        body = _join_pieces(plan, [_Piece(c.start_line, c.end_line, c.text, True, chunk=True) for c in chunks])
+        runs = _join_runs([_Piece(c.start_line, c.end_line, c.text) for c in chunks], rows)
         lines = merge_ranges([(c.start_line, c.end_line) for c in chunks])
         score = max(s for _, s in plan.chunks.values())
-        return body, [PackItem(path, "full", lines, "", score, sum(c.tokens for c in chunks))]
+        return runs, [PackItem(path, "full", lines, "", score, sum(c.tokens for c in chunks))]
 
-    pieces: list[_Piece] = [_Piece(c.start_line, c.end_line, c.text, True, chunk=True) for c in chunks]
+    pieces: list[_Piece] = [_Piece(c.start_line, c.end_line, c.text) for c in chunks]
     items: list[PackItem] = []
     covered = sorted((c.start_line, c.end_line) for c in chunks)
     starts = [s for s, _ in covered]
@@ -199,87 +249,70 @@ def render_file_body(plan: FilePlan, tokenizer: str) -> tuple[str, list[PackItem
         i = bisect.bisect_right(starts, row) - 1
         return i >= 0 and covered[i][1] >= row
 
+    skeleton_rows: set[int] = set()
     if plan.skeleton is not None:
         outline, score = plan.skeleton
-        if not chunks:
-            text, lines = outline.skeleton, outline.skeleton_lines
-            if text:
-                first = lines[0][0] if lines else 1
-                pieces.append(_Piece(first, lines[-1][1] if lines else first, text, True))
-                items.append(PackItem(path, "skeleton", lines, "", score, outline.skeleton_tokens))
-        else:
-            rows = _skeleton_rows(outline, _row_text(plan.all_chunks))
-            if rows is not None:
-                kept_rows: list[int] = []
-                parts: list[str] = []
-                for row, anchor, line in rows:
-                    if is_covered(anchor):
-                        continue
-                    if row is None:
-                        pieces.append(_Piece(anchor + 0.5, anchor, line, False, is_marker=True))
-                    else:
-                        pieces.append(_Piece(row, row, line if line.endswith("\n") else line + "\n", True))
-                        kept_rows.append(row)
-                    parts.append(line)
-                if kept_rows:
-                    items.append(PackItem(path, "skeleton", _ranges_of_rows(kept_rows), "", score,
-                                              count_tokens("".join(parts), tokenizer)))
+        aligned = _skeleton_rows(outline, rows.row_text()) if outline.skeleton else None
+        if aligned:
+            kept = [(row, line) for row, line in aligned if not is_covered(row)]
+            for row, line in kept:
+                pieces.append(_Piece(row, row, line))
+                skeleton_rows.add(row)
+            if kept:
+                items.append(PackItem(path, "skeleton", _ranges_of_rows([row for row, _ in kept]), "", score,
+                                      count_tokens("".join(line for _, line in kept), tokenizer)))
 
     for sig in plan.signatures:
-        if sig.row is not None and is_covered(sig.row):
+        sig_rows = range(sig.row, sig.end_row + 1)
+        if any(is_covered(r) or r in skeleton_rows for r in sig_rows):
             continue
-        pieces.append(_Piece(sig.position, sig.row or sig.position, sig.text, sig.row is not None))
-        items.append(PackItem(path, "signature", ((sig.row, sig.row),) if sig.row is not None else (),
-                                  sig.symbol, sig.score, sig.tokens))
+        pieces.append(_Piece(sig.row, sig.end_row, sig.text))
+        items.append(PackItem(path, "signature", ((sig.row, sig.end_row),), sig.symbol, sig.score, sig.tokens))
 
     for chunk, score in sorted(plan.chunks.values(), key=lambda cs: cs[0].start_line):
         items.append(PackItem(path, "chunk", ((chunk.start_line, chunk.end_line),), chunk.symbol,
-                                  score, chunk.tokens))
+                              score, chunk.tokens))
     if not pieces:
         score = plan.path_score if plan.path_score is not None else 0.0
-        return "", [PackItem(path, "path", (), "", score, count_tokens(path, tokenizer))]
-    pieces.sort(key=lambda p: (p.start, 0 if p.verbatim else 1))
+        return [], [PackItem(path, "path", (), "", score, count_tokens(path, tokenizer))]
     items.sort(key=lambda it: (0 if it.kind == "skeleton" else 1, it.lines[0][0] if it.lines else 0))
-    return _join_pieces(plan, pieces), items
+    return _join_runs(pieces, rows), items
 
 
-def _join_pieces(plan: FilePlan, pieces: list[_Piece]) -> str:
-    """Concatenate pieces in line order with gap markers where non-blank lines are left out."""
-    spans = [(c.start_line, c.end_line) for c in plan.all_chunks]
-    ends = [e for _, e in spans]
+def _join_runs(pieces: list[_Piece], rows: _SourceRows) -> list[Run]:
+    """Pieces in line order joined into runs: pieces with only blank lines between them make one run."""
+    runs: list[Run] = []
+    parts: list[str] = []
+    first = last = 0
+    for piece in sorted(pieces, key=lambda p: (p.start, p.end)):
+        text = piece.text if piece.text.endswith("\n") else piece.text + "\n"
+        if parts and piece.end <= last:
+            continue  # already shown
+        if parts and piece.start <= last:  # overlaps the run: keep only the lines after it
+            text = "".join(split_lines(text)[last + 1 - piece.start :])
+        elif parts and rows.blank_between(last + 1, piece.start - 1):
+            newline = "\r\n" if parts[-1].endswith("\r\n") else "\n"
+            parts.extend(rows.text(r) or newline for r in range(last + 1, piece.start))
+        elif parts:
+            runs.append(Run(first, last, "".join(parts)))
+            parts = []
+        if not parts:
+            first = piece.start
+        parts.append(text)
+        last = max(last, piece.end)
+    if parts:
+        runs.append(Run(first, last, "".join(parts)))
+    return runs
 
-    def has_text(first: int, last: int) -> bool:
-        if first > last:
-            return False
-        i = bisect.bisect_left(ends, first)
-        return i < len(spans) and spans[i][0] <= last
 
-    out: list[str] = []
-    prev_end = 0
-    prev_marker = False
-    prev_chunk = False
-    for piece in pieces:
-        if piece.is_marker:
-            if not prev_marker:
-                out.append(piece.text)
-            prev_marker = True
-            prev_chunk = False
-            continue
-        start = int(piece.start)
-        if start > prev_end + 1:
-            if has_text(prev_end + 1, start - 1):
-                if not prev_marker:
-                    out.append(GAP)
-            elif prev_chunk and piece.chunk and prev_end:
-                out.append("\n")
-        text = piece.text
-        out.append(text if text.endswith("\n") else text + "\n")
-        prev_end = max(prev_end, piece.end)
-        prev_marker = False
-        prev_chunk = piece.chunk
-    if spans and has_text(prev_end + 1, spans[-1][1]) and not prev_marker:
-        out.append(GAP)
-    return "".join(out)
+def join_body(runs: list[Run]) -> str:
+    """The text of a file's block: its runs in line order, a ``…`` line between two runs."""
+    return GAP.join(run.text for run in runs)
+
+
+def range_label(ranges: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> str:
+    """``151-178,190,200-210``: the source lines a block shows, in order (one line: its number)."""
+    return ",".join(f"{s}-{e}" if e != s else str(s) for s, e in ranges)
 
 
 # --- the whole text ------------------------------------------------------------------
@@ -355,12 +388,20 @@ _FENCE_LANGUAGES = {"python": "python", "javascript": "javascript", "typescript"
                     "go": "go", "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "markdown": "markdown"}
 
 
-def render_block(path: str, language: str | None, body: str, fmt: str) -> str:
+def render_block(path: str, language: str | None, body: str, fmt: str,
+                 ranges: list[tuple[int, int]] | tuple[tuple[int, int], ...] = ()) -> str:
+    """One file's block: ``### path:151-178`` and a fenced body, or ``<file ... lines="151-178">``.
+
+    ``ranges`` are the source lines of the body's runs, in order (a ``…`` line between two runs).
+    """
+    label = range_label(ranges)
     if fmt == "xml":
         lang = f' language="{_attr(language)}"' if language else ""
-        return f'<file path="{_attr(path)}"{lang}>{_cdata(body)}</file>\n'
+        lines = f' lines="{label}"' if label else ""
+        return f'<file path="{_attr(path)}"{lang}{lines}>{_cdata(body)}</file>\n'
     fence = _fence(body)
-    return f"### {shown_path(path)}\n{fence}{_FENCE_LANGUAGES.get(language or '', '')}\n{body}{fence}\n\n"
+    heading = f"{shown_path(path)}:{label}" if label else shown_path(path)
+    return f"### {heading}\n{fence}{_FENCE_LANGUAGES.get(language or '', '')}\n{body}{fence}\n\n"
 
 
 @dataclass
@@ -437,10 +478,11 @@ class Renderer:
         tokens = self.count(head)
         items: list[PackItem] = []
         for plan in plans:
-            body, file_items = render_file_body(plan, self.tokenizer)
+            runs, file_items = render_file_body(plan, self.tokenizer)
             items.extend(file_items)
-            if body:
-                block = render_block(plan.path, plan.language, body, self.fmt)
+            if runs:
+                block = render_block(plan.path, plan.language, join_body(runs), self.fmt,
+                                     [(run.start, run.end) for run in runs])
                 parts.append(block)
                 tokens += self.count(block)
         tail = render_tail(self.fmt)
