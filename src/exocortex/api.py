@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -340,32 +340,50 @@ class Index:
             },
         )
 
-    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+    ) -> list[SearchHit]:
         """Chunks ranked for ``query`` (BM25, structure graph and neighbours, fused), best first.
 
-        Raises ``NoMatchesError`` when the query is empty or nothing in the index matches it.
+        ``include`` / ``exclude``: gitignore-style globs over root-relative paths (``src/**/*.py``,
+        ``tests/``, ``*.md``); only chunks of files some include matches (every file, without
+        includes) and no exclude matches are ranked, before the list is cut to ``k``. A blank or
+        unreadable glob is a ``UsageError``. Raises ``NoMatchesError`` when the query is empty or
+        nothing in the index (or in the files the globs allow) matches it.
         """
         from exocortex.errors import NoMatchesError
         from exocortex.search import search
+        from exocortex.search.filters import PathFilter
         from exocortex.store.lance import StoreReader
 
         _check_query(query, self.config.max_query_bytes)
         k = self.config.search_k if k is None else _check_count("k", k)
+        paths = PathFilter.of(include, exclude)
         self._answer_from_current_index()
         reader = StoreReader(self.store)
-        hits = self._cached_search(reader, query, k, None, lambda: search(reader, query, k, self.config))
+        hits = self._cached_search(reader, query, k, None,
+                                   lambda: search(reader, query, k, self.config, paths=paths), paths)
         if not hits:
-            raise NoMatchesError(f"nothing in the index matches {shown_query(query)}")
+            within = f" in the files {paths.describe()} allows" if paths is not None else ""
+            raise NoMatchesError(f"nothing in the index matches {shown_query(query)}{within}")
         return hits
 
     def _cached_search(
-        self, reader: Any, query: str, k: int, candidates: int | None, run: Callable[[], list[SearchHit]]
+        self, reader: Any, query: str, k: int, candidates: int | None, run: Callable[[], list[SearchHit]],
+        paths: Any = None,
     ) -> list[SearchHit]:
-        """``run()``'s hits, through this process's query cache (keyed by the store's version)."""
+        """``run()``'s hits, through this process's query cache (keyed by the store's version and
+        the path filter ``paths``, a :class:`exocortex.search.filters.PathFilter` or None)."""
         from exocortex.memory.engine import engine_memory
         from exocortex.search.cache import cache_key
 
-        key = (str(self.store), cache_key(reader), query, k, candidates, self.config)
+        key = (str(self.store), cache_key(reader), query, k, candidates, self.config,
+               paths.key if paths is not None else None)
         return engine_memory(self.config).search(key, run)
 
     def _variant_pack(self, query: str, budget: int, tokenizer: str, format: str) -> Pack | None:
@@ -404,15 +422,26 @@ class Index:
         budget: int | str,
         tokenizer: str | None = None,
         format: str = "markdown",
+        *,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        pin: Sequence[str] | None = None,
     ) -> Pack:
         """The context ``query`` needs, rendered to fit ``budget`` tokens exactly.
 
         ``budget`` is a number of tokens or a string such as ``"8000"``, ``"128k"``, ``"1m"``.
-        Raises ``NoMatchesError`` when nothing matches and ``BudgetTooSmallError`` when not
-        even an outline fits.
+        ``include`` / ``exclude`` limit the ranked files as in :meth:`search`; ``pin`` names
+        files (root-relative, or absolute inside the root) that go in first, each whole when it
+        fits, else its skeleton, else its path, whatever the globs say. Raises ``NoMatchesError``
+        when nothing matches (and nothing is pinned), ``UsageError`` for a bad glob,
+        ``PathOutsideRootError`` for a pin that leads out of the root, ``InputPathError`` for a
+        pin the index does not hold, and ``BudgetTooSmallError`` when not even an outline fits.
         """
+        from exocortex.errors import NoMatchesError
         from exocortex.pack import pack_context, parse_budget
+        from exocortex.pack.pins import pinned_paths
         from exocortex.search import search
+        from exocortex.search.filters import PathFilter
         from exocortex.store.lance import StoreReader
 
         _check_query(query, self.config.max_query_bytes)
@@ -420,6 +449,8 @@ class Index:
         if tokenizer is not None and tokenizer not in TOKENIZERS:
             raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
         name = tokenizer or self.config.tokenizer
+        paths = PathFilter.of(include, exclude)
+        pinned = pinned_paths(self.root, pin)
         variants = self._variant_pack(query, tokens, name, format)
         if variants is not None:
             return variants
@@ -428,12 +459,16 @@ class Index:
         k = _pack_candidates(tokens, self.config.search_k)
         pool = self.config.pack_search_candidates
         hits = self._cached_search(reader, query, k, pool,
-                                   lambda: search(reader, query, k, self.config, candidates=pool))
+                                   lambda: search(reader, query, k, self.config, candidates=pool, paths=paths), paths)
+        if not hits and not pinned and paths is not None:
+            raise NoMatchesError(f"nothing in the index matches {shown_query(query)} in the files "
+                                 f"{paths.describe()} allows")
         pack = pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
                             snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
                             count_memo_entries=self.config.pack_count_memo_entries,
                             whole_files=self.config.pack_whole_files,
-                            whole_file_share=self.config.pack_whole_file_share)
+                            whole_file_share=self.config.pack_whole_file_share,
+                            pinned=pinned)
         return self._with_freshness(pack)
 
     def _with_freshness(self, pack: Pack) -> Pack:

@@ -15,11 +15,24 @@ from exocortex.cli.app import PathOpt, StoreOpt, app, store_option
 from exocortex.cli.output import DebugOpt, JsonOpt, cell, configure_logging, err, json_text, out, print_json, printable
 from exocortex.errors import ConfigError, InputPathError, NoMatchesError, UsageError
 
+IncludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--include", metavar="GLOB",
+                 help="Only files this gitignore-style glob matches, e.g. 'src/**/*.py', 'tests/', '*.md' "
+                      "(repeatable: any of them)."),
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", metavar="GLOB", help="Leave out files this glob matches (repeatable)."),
+]
+
 
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help="What to look for: a question, identifiers, an error message.")],
     k: Annotated[int, typer.Option("-k", min=1, help="How many results (at least 1).")] = 20,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
     path: PathOpt = ".",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -31,7 +44,7 @@ def search_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
-    hits = Index.find(path, store=store_option(store)).search(query, k)
+    hits = Index.find(path, store=store_option(store)).search(query, k, include=include, exclude=exclude)
     if as_json:
         print_json(
             {
@@ -77,6 +90,13 @@ def pack_command(
     query_file: Annotated[
         str | None, typer.Option("--query-file", help="Read the query from FILE (long task texts).")
     ] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option("--pin", metavar="PATH",
+                     help="Put this file in first, whole if it fits, else its skeleton (root-relative; repeatable)."),
+    ] = None,
     path: PathOpt = ".",
     store: StoreOpt = None,
     debug: DebugOpt = False,
@@ -95,7 +115,7 @@ def pack_command(
         query = _read_query_file(query_file, index.config.max_query_bytes)
     if not query:
         raise NoMatchesError("no query: pass QUERY or --query-file FILE")
-    pack = index.pack(query, budget, tokenizer=tokenizer, format=fmt)
+    pack = index.pack(query, budget, tokenizer=tokenizer, format=fmt, include=include, exclude=exclude, pin=pin)
     rendered = json_text(pack.to_dict()) + "\n" if fmt == "json" else pack.text
     if target is not None:
         _write_atomically(target, rendered)

@@ -10,6 +10,9 @@ that still fits what is left of the budget:
 3. else the signature of its symbol (kind ``signature``);
 4. else only its path, in the tree that heads the context (kind ``path``).
 
+Pinned files (``pinned``) go in before any hit, each whole when it fits, else
+its skeleton, else its path.
+
 A hit never loses room to a less relevant one: earlier hits are decided
 first and are never revisited, except by the final check below, which only
 removes the *least* relevant decisions.
@@ -32,7 +35,7 @@ from typing import Any, Protocol
 
 from exocortex.chunking.text import split_lines
 from exocortex.config import TOKENIZERS
-from exocortex.errors import BudgetTooSmallError, ConfigError, NoMatchesError
+from exocortex.errors import BudgetTooSmallError, ConfigError, InputPathError, NoMatchesError
 from exocortex.pack.corpus import ChunkText, PackCorpus
 from exocortex.pack.render import (
     FilePlan,
@@ -223,14 +226,8 @@ class _Planner:
         # 2. the file's skeleton
         if path in self.skeletons:
             return True  # already represented
-        outline = self.corpus.outline(path)
-        if outline is not None and outline.skeleton:
-            ops = self._opening(path, True, hit.score)
-            cost = outline.skeleton_tokens + _PIECE_ALLOWANCE + sum(_run_cost(a, b) for a, b in outline.skeleton_lines)
-            ops.append(_Op("skeleton", path, cost, score=hit.score))
-            if self._fits(ops):
-                self._commit(ops)
-                return True
+        if self._place_skeleton(path, hit.score):
+            return True
         # 3. the signature of its symbol
         if chunk.symbol and (path, chunk.symbol) not in self.signatures:
             signature = self._signature(chunk, hit.score)
@@ -245,6 +242,37 @@ class _Planner:
         if path in self.files:
             return True
         ops = self._opening(path, False, hit.score)
+        if self._fits(ops):
+            self._commit(ops)
+            return True
+        return False
+
+    def _place_skeleton(self, path: str, score: float) -> bool:
+        outline = self.corpus.outline(path)
+        if outline is None or not outline.skeleton:
+            return False
+        ops = self._opening(path, True, score)
+        cost = outline.skeleton_tokens + _PIECE_ALLOWANCE + sum(_run_cost(a, b) for a, b in outline.skeleton_lines)
+        ops.append(_Op("skeleton", path, cost, score=score))
+        if not self._fits(ops):
+            return False
+        self._commit(ops)
+        return True
+
+    def place_pinned(self, path: str, score: float) -> bool:
+        """A pinned file: whole when it fits, else its skeleton, else its path; False when not even that fits."""
+        self.files_seen.add(path)
+        chunks = [c for c in self.corpus.chunks_of(path) if (path, c.ordinal) not in self.chunks]
+        if chunks:
+            ops = self._opening(path, True, score) + self._chunk_ops(path, chunks, score)
+            if self._fits(ops):
+                self._commit(ops)
+                return True
+        if path not in self.skeletons and self._place_skeleton(path, score):
+            return True
+        if path in self.files:
+            return True
+        ops = self._opening(path, False, score)
         if self._fits(ops):
             self._commit(ops)
             return True
@@ -338,6 +366,7 @@ def pack_context(
     count_memo_entries: int = 0,
     whole_files: int = 0,
     whole_file_share: float = 0.0,
+    pinned: Sequence[str] = (),
 ) -> Pack:
     """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
 
@@ -346,9 +375,12 @@ def pack_context(
     applies to that text. A second pack of the same commit in this process holds
     the commit's texts in memory when they take at most ``snapshot_max_bytes``
     (0: never), and exact counts of up to ``count_memo_entries`` rendered
-    blocks are remembered for later packs (0: none). Raises ``NoMatchesError``
-    when ``hits`` is empty and ``BudgetTooSmallError`` when not even the path of
-    the top hit fits.
+    blocks are remembered for later packs (0: none). ``pinned`` files (root-relative
+    paths, see :mod:`.pins`) go in before any hit: each whole when it fits, else its
+    skeleton, else its path; they carry the top hit's score. Raises ``NoMatchesError``
+    when ``hits`` and ``pinned`` are both empty, ``InputPathError`` for a pinned path the
+    index does not hold and ``BudgetTooSmallError`` when not even the path of the top
+    hit (or of the first pinned file) fits.
     """
     if tokenizer not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{tokenizer}' (choose from {', '.join(TOKENIZERS)})")
@@ -356,13 +388,27 @@ def pack_context(
         raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ConfigError(f"the token budget must be a positive whole number, not {budget!r}")
-    if not hits:
+    if not hits and not pinned:
         raise NoMatchesError(f"no matches for {_short(query)!r}: try other words, or check the index is up to date")
 
     corpus = PackCorpus(reader, tokenizer, snapshot_max_bytes)
     memo = count_memo(count_memo_entries) if count_memo_entries > 0 else None
     renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown", memo)
     planner = _Planner(corpus, renderer, budget, whole_files, whole_file_share)
+
+    if pinned:
+        corpus.load(pinned)
+        missing = [p for p in pinned if not corpus.chunks_of(p) and corpus.outline(p) is None]
+        if missing:
+            raise InputPathError(
+                f"--pin {missing[0]} is not in the index of {reader.meta.root}: pin an indexed file by its path "
+                "relative to the root (`exocortex status --verbose` lists the files it skipped)"
+            )
+        top_score = hits[0].score if hits else 0.0
+        for path in pinned:
+            if not planner.place_pinned(path, top_score):
+                needed = renderer.count(render_head([path], renderer.fmt)) + renderer.count(render_tail(renderer.fmt))
+                raise _too_small(budget, needed, "the pinned file " + path)
 
     loaded = 0
     step = _FIRST_LOAD
@@ -380,7 +426,7 @@ def pack_context(
             placed_any = True
             misses = 0
         else:
-            if not placed_any:
+            if not placed_any and not pinned:
                 break
             misses += 1
             if misses >= _MAX_MISSES:
@@ -426,9 +472,9 @@ def pack_context(
     )
 
 
-def _too_small(budget: int, needed: int) -> BudgetTooSmallError:
+def _too_small(budget: int, needed: int, what: str = "the top result") -> BudgetTooSmallError:
     return BudgetTooSmallError(
-        f"a budget of {budget} tokens is too small even for the outline of the top result "
+        f"a budget of {budget} tokens is too small even for the outline of {what} "
         f"(it needs at least {needed}): raise --budget"
     )
 

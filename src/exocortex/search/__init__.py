@@ -15,17 +15,20 @@ from exocortex.search.hits import SearchHit
 
 if TYPE_CHECKING:
     from exocortex.config import Config
+    from exocortex.search.filters import PathFilter
     from exocortex.store.lance import StoreReader
 
 
-def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None) -> list[SearchHit]:
+def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None,
+           paths: PathFilter | None = None) -> list[SearchHit]:
     """At most ``k`` chunks ranked for ``query``, best first; an empty list when nothing matches.
 
-    ``candidates``: how many each signal contributes (default ``config.search_candidates``).
+    ``candidates``: how many each signal contributes (default ``config.search_candidates``);
+    ``paths``: only chunks of the files it allows (:class:`exocortex.search.filters.PathFilter`).
     """
     from exocortex.search.retrieve import search as _search
 
-    return _search(reader, query, k, config, candidates)
+    return _search(reader, query, k, config, candidates, paths)
 
 
 __all__ = ["SearchHit", "search"]

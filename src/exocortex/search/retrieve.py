@@ -40,6 +40,7 @@ from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
 
 if TYPE_CHECKING:
     from exocortex.config import Config
+    from exocortex.search.filters import PathFilter
     from exocortex.store.lance import StoreReader
 
 
@@ -51,8 +52,9 @@ def _top_positive(values: np.ndarray, n: int) -> np.ndarray:
     return idx[np.argsort(-values[idx], kind="stable")]
 
 
-def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None) -> list[SearchHit]:
-    """The ``k`` best chunks for ``query``.
+def search(reader: StoreReader, query: str, k: int, config: Config, candidates: int | None = None,
+           paths: PathFilter | None = None) -> list[SearchHit]:
+    """The ``k`` best chunks for ``query`` (of the files ``paths`` allows: see :mod:`.filters`).
 
     Each signal contributes ``max(candidates, k)`` candidates (``search_candidates`` by
     default). Wider lists change the ranking, not only its length: the by-file signals then
@@ -69,15 +71,19 @@ def search(reader: StoreReader, query: str, k: int, config: Config, candidates: 
     data = load_search_data(reader)
     if data.chunks.num_docs == 0:
         return []
+    allowed = paths.file_mask(data.file_paths) if paths is not None else None
+    if allowed is not None and not allowed.any():
+        return []
     priors = role_priors(query, config.prior_tests, config.prior_docs)
     pool = config.search_candidates if candidates is None else candidates
-    fused = _fuse(data, q, max(int(pool), k), config, priors)
+    fused = _fuse(data, q, max(int(pool), k), config, priors, allowed)
     return _hits(data, fused.head(k))
 
 
-def _fuse(data: SearchData, q: Query, budget: int, config: Config, priors: np.ndarray) -> Fused:
-    """Every signal's ``budget`` best candidates, fused, with the role priors applied."""
-    ranked = _signals(data, q, budget, config)
+def _fuse(data: SearchData, q: Query, budget: int, config: Config, priors: np.ndarray,
+          allowed: np.ndarray | None = None) -> Fused:
+    """Every signal's ``budget`` best candidates (of the ``allowed`` files), fused, with the role priors applied."""
+    ranked = _signals(data, q, budget, config, allowed)
     weights = {
         "bm25": config.weight_bm25,
         "skeleton": config.weight_skeleton,
@@ -125,8 +131,28 @@ def _ranked(docs: np.ndarray, values: np.ndarray, own: np.ndarray, budget: int) 
     return docs[order], values[order]
 
 
-def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[str, Ranked]:
+def _signals(data: SearchData, q: Query, budget: int, config: Config,
+             allowed: np.ndarray | None = None) -> dict[str, Ranked]:
+    """Each signal's ranked candidates. With ``allowed`` (a flag per file), only chunks of allowed
+    files are ranked, each list cut to ``budget`` after that; the seeds of PageRank and of the
+    neighbours still come from every file's matches."""
     chunks = data.chunks
+    allowed_doc: np.ndarray | None = None
+    if allowed is not None:
+        allowed_doc = np.append(allowed, False)[data.chunk_file]  # a chunk of no known file (-1): not allowed
+
+    def keep_docs(d: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if allowed_doc is None:
+            return d, v
+        m = allowed_doc[d]
+        return d[m], v[m]
+
+    def keep_files(f: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is None:
+            return f, v
+        m = allowed[f]
+        return f[m], v[m]
+
     k1, b = config.bm25_k1, config.bm25_b
     docs, scores = chunks.score(q.terms, k1, b)
     # Definitions of identifiers the query names: lifted to the top of the lexical list.
@@ -144,15 +170,19 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         scores[pos[found]] += best
         docs = np.concatenate([docs, exact_docs[~found]])
         scores = np.concatenate([scores, np.full(int((~found).sum()), best)])
-    docs, scores = top(docs, scores, budget)
-    ranked: dict[str, Ranked] = {"bm25": (docs, scores)}
+    # docs, scores: the best matches of every file (the seeds); rdocs, rscores: of the allowed files.
+    rdocs, rscores = top(*keep_docs(docs, scores), budget)
+    docs, scores = top(docs, scores, budget) if allowed_doc is not None else (rdocs, rscores)
+    ranked: dict[str, Ranked] = {"bm25": (rdocs, rscores)}
     num_docs, num_files = chunks.num_docs, len(data.file_paths)
 
     # File-level BM25: of each file's skeleton, and of all its text.
-    fdocs, fscores = top(*data.skeletons.score(q.terms, k1, b), budget)
+    skeleton_scores = data.skeletons.score(q.terms, k1, b)
+    fdocs, fscores = top(*keep_files(*skeleton_scores), budget)
+    seed_fdocs = top(*skeleton_scores, budget)[0] if allowed is not None else fdocs
     wdocs, wscores = fdocs[:0], fscores[:0]
     if config.weight_file > 0:
-        wdocs, wscores = top(*data.files.score(q.terms, k1, b), budget)
+        wdocs, wscores = top(*keep_files(*data.files.score(q.terms, k1, b)), budget)
 
     # Files the query names (paths, dotted modules, traceback frames) and the functions of
     # the frames in them.
@@ -161,6 +191,9 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
     found = mentions(q.text) if config.weight_named > 0 else []
     if found:  # the file-name lookup is built at the first query that names something
         named, frames = named_file_values(found, data.file_names(), num_files)
+        if allowed is not None:
+            named = np.where(allowed, named, 0.0)
+            frames = [(file, function) for file, function in frames if allowed[file]]
         for file, function in frames:
             tid = chunks.term_id(function)
             if tid >= 0:
@@ -169,6 +202,8 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
 
     # Neighbours of the best matched definitions.
     neighbor = _neighbors(data, docs, scores, config) if config.weight_neighbor > 0 else {}
+    if allowed_doc is not None:
+        neighbor = {d: v for d, v in neighbor.items() if allowed_doc[d]}
 
     # Personalized PageRank seeded by the files of the best matches.
     file_mass = np.zeros(0)
@@ -177,8 +212,8 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
         n_chunks, n_files = config.pagerank_seed_chunks, config.pagerank_seed_files
         seed_files = data.chunk_file[docs[:n_chunks]].astype(np.int64)
         seed_weights = scores[:n_chunks] / (scores[0] if scores.size and scores[0] > 0 else 1.0)
-        seed_files = np.concatenate([seed_files, fdocs[:n_files].astype(np.int64)])
-        seed_weights = np.concatenate([seed_weights, 0.5 * np.ones(min(n_files, fdocs.size))])
+        seed_files = np.concatenate([seed_files, seed_fdocs[:n_files].astype(np.int64)])
+        seed_weights = np.concatenate([seed_weights, 0.5 * np.ones(min(n_files, seed_fdocs.size))])
         keep = seed_files >= 0
         if keep.any():
             uniq, inverse = np.unique(seed_files[keep], return_inverse=True)
@@ -187,11 +222,13 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
                 data.graph, uniq, weights, config.pagerank_damping, config.pagerank_steps,
                 config.pagerank_max_frontier,
             )
+            if allowed is not None:
+                file_mass = np.where(allowed, file_mass, 0.0)
 
     # Candidates: the lexical matches and the neighbours, then a first chunk for each file
     # that only a file-level signal found.
     is_candidate = np.zeros(num_docs, bool)
-    is_candidate[docs] = True
+    is_candidate[rdocs] = True
     neighbor_docs = np.fromiter(neighbor, np.int64, len(neighbor))
     is_candidate[neighbor_docs] = True
     covered = np.zeros(num_files + 1, bool)  # the extra slot absorbs chunks of unknown files (-1)
@@ -224,11 +261,14 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config) -> dict[st
                 covered[data.chunk_file[defs]] = True
             add_first_chunks(wanted)
 
+    if allowed_doc is not None:
+        is_candidate &= allowed_doc
     cand = np.flatnonzero(is_candidate)
     cand_file = data.chunk_file[cand].astype(np.int64)
     known = cand_file >= 0
     own = np.zeros(num_docs)
     own[docs] = scores
+    own[rdocs] = rscores
     own = own[cand]
 
     def by_file(per_file: np.ndarray) -> Ranked:
