@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from exocortex.indexing.watch import ChangeWatcher
     from exocortex.pack import Pack
     from exocortex.search.hits import SearchHit
+    from exocortex.search.repomap import RepoMap
 
 
 @dataclass(frozen=True)
@@ -492,6 +493,112 @@ class Index:
             )
             if skip is None and not structural
         ]
+
+    # --- the query-less outline and the lookups (search/repomap.py, search/lookup.py) ---------------
+
+    def map(
+        self,
+        budget: int | str = 2000,
+        *,
+        include: Sequence[str] | None = None,
+        focus: Sequence[str] | None = None,
+        tokenizer: str | None = None,
+    ) -> RepoMap:
+        """A ranked outline of the repository within ``budget`` tokens, with no query.
+
+        Files are ranked by PageRank over the structure graph (towards ``focus`` paths or globs
+        when given); each shows its path and its most important definitions (line range and
+        signature), and the long tail its path alone. ``include`` (gitignore-style globs) limits
+        the files shown. ``text`` never holds more than ``budget`` tokens of ``tokenizer``.
+        Raises ``NoMatchesError`` when no indexed file matches ``include`` or ``focus``, and
+        ``BudgetTooSmallError`` when not even one path fits.
+        """
+        import dataclasses
+
+        from exocortex.pack import parse_budget
+        from exocortex.search.repomap import repo_map
+        from exocortex.store.lance import StoreReader
+
+        tokens = parse_budget(budget)
+        if tokenizer is not None and tokenizer not in TOKENIZERS:
+            raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
+        self._answer_from_current_index()
+        outline = repo_map(StoreReader(self.store), tokens, tokenizer or self.config.tokenizer, self.config,
+                           include=include, focus=focus)
+        if self.freshness is None:
+            return outline
+        return dataclasses.replace(outline, index=self.freshness.to_dict())
+
+    def tree(self, *, depth: int | None = None) -> list[dict[str, Any]]:
+        """Indexed files, tokens and bytes per directory (each directory's whole subtree), in tree order.
+
+        Rows are ``{"directory", "depth", "files", "tokens", "bytes"}``, the root ``"."`` first at
+        depth 0, each directory after its parent; ``depth`` keeps rows down to that depth.
+        Tokens are counted with ``config.tokenizer`` when the index counted it (else the first
+        of ``index_tokenizers``).
+        """
+        from exocortex.search.repomap import directory_tokens
+        from exocortex.store.lance import StoreReader
+
+        reader = StoreReader(self.store)
+        counted = self.config.index_tokenizers
+        name = self.config.tokenizer if self.config.tokenizer in counted else counted[0]
+        return directory_tokens(reader, name, depth)
+
+    def find_symbol(
+        self, name: str, *, kind: str | None = None, include_body: bool = False, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Where ``name`` is defined: ``[{"path", "name", "kind", "lines": [start, end], "signature"}]``.
+
+        Exact names first (``User.slug``), then qualified names ending in it (``slug`` finds
+        ``User.slug``), then the same ignoring case; ``kind`` keeps one kind (function, class,
+        method, ...). ``include_body`` adds ``"body"``: the definition's source lines. Raises
+        ``UsageError`` for an empty name and ``NoMatchesError`` when nothing is defined so.
+        """
+        from exocortex.search.lookup import find_symbol
+        from exocortex.store.lance import StoreReader
+
+        if isinstance(name, str) and not name.strip():
+            from exocortex.errors import UsageError
+
+            raise UsageError("the symbol name is empty: pass a name such as make_user or User.slug")
+        self._answer_from_current_index()
+        return find_symbol(StoreReader(self.store), name, kind=kind, include_body=include_body, limit=limit)
+
+    def find_references(self, symbol: str, *, path: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Where ``symbol`` is used: ``[{"path", "line", "text", "symbol"}]``, definition lines left out.
+
+        The last component of ``symbol`` is looked for as a whole word in every indexed file
+        (files whose code references it first); ``text`` is the line, stripped and cut to 200
+        characters; ``symbol`` is the definition the line sits in. ``path`` (a path or a
+        gitignore-style glob) keeps the files it matches. Raises ``NoMatchesError`` when no line
+        uses it.
+        """
+        from exocortex.search.lookup import find_references
+        from exocortex.store.lance import StoreReader
+
+        if isinstance(symbol, str) and not symbol.strip():
+            from exocortex.errors import UsageError
+
+            raise UsageError("the symbol is empty: pass a name such as make_user or User.slug")
+        self._answer_from_current_index()
+        return find_references(StoreReader(self.store), symbol, path=path, limit=limit)
+
+    def read_range(self, path: str, start_line: int, end_line: int, *, max_tokens: int | None = None) -> dict[str, Any]:
+        """Lines ``start_line..end_line`` (1-based, inclusive) of an indexed file, read from disk now.
+
+        Returns ``{"path", "start_line", "end_line", "text", "tokens", "truncated", "total_lines"}``.
+        ``path`` is relative to the root (or absolute inside it); ``..``, a path outside the root
+        and a symlink that leads out raise ``PathOutsideRootError``, a missing or unindexed file
+        ``InputPathError``, a bad range ``UsageError``. An end past the file is clamped;
+        ``max_tokens`` keeps whole lines up to that many tokens and sets ``truncated``.
+        """
+        from exocortex.search.lookup import read_range
+        from exocortex.store.lance import StoreReader
+
+        self._answer_from_current_index()
+        return read_range(self.root, StoreReader(self.store), path, start_line, end_line, self.config,
+                          max_tokens=max_tokens)
 
     def __repr__(self) -> str:
         return f"Index(root={str(self.root)!r}, store={str(self.store)!r})"

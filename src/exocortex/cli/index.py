@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from exocortex.cli.app import StoreOpt, app, flag, human_bytes, print_skipped, progress_bar, skipped_table, store_option
-from exocortex.cli.output import DebugOpt, JsonOpt, cell, configure_logging, err, out, print_json, printable
+from exocortex.cli.output import (
+    DebugOpt,
+    JsonOpt,
+    cell,
+    configure_logging,
+    err,
+    json_mode,
+    out,
+    print_json,
+    print_jsonl,
+    printable,
+)
 from exocortex.errors import NothingToIndexError
 
 
@@ -28,6 +40,9 @@ def index_command(
         float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")
     ] = None,
     as_json: JsonOpt = False,
+    as_jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Print only the skipped files, one JSON object per line.")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Index a directory: files, chunks, symbols and exact token counts, incrementally."""
@@ -35,6 +50,7 @@ def index_command(
     from exocortex.config import parse_size
 
     configure_logging("debug" if debug else "warning")
+    json_mode(as_json, as_jsonl)
     settings: dict[str, Any] = {"workers": flag("--workers", "workers", workers),
                                 "lock_wait_s": flag("--wait", "lock_wait_s", wait)}
     if max_file_size is not None:
@@ -45,6 +61,9 @@ def index_command(
         plan = index.dry_run()
         if as_json:
             print_json(plan.to_dict(with_skipped_files=verbose))
+            return
+        if as_jsonl:
+            print_jsonl(_skipped_rows(plan.skipped_files))
             return
         from rich.table import Table
 
@@ -70,6 +89,8 @@ def index_command(
         report = index.update(rebuild=rebuild, progress=progress)
     if as_json:
         print_json(report.to_dict(with_skipped_files=verbose))
+    elif as_jsonl:
+        print_jsonl(_skipped_rows(report.skipped_files))
     else:
         out.print(
             f"indexed {printable(report.root)}: {report.files:,} files, {report.chunks:,} chunks, "
@@ -92,6 +113,10 @@ def index_command(
         raise NothingToIndexError(f"nothing to index in {report.root}: no indexable files ({skipped} skipped)")
 
 
+def _skipped_rows(skipped: list[Any]) -> list[dict[str, str]]:
+    return [{"path": s.path, "reason": s.reason, "detail": s.detail} for s in skipped]
+
+
 @app.command("status")
 def status_command(
     path: Annotated[str, typer.Argument(help="Indexed directory.")] = ".",
@@ -99,6 +124,15 @@ def status_command(
     as_json: JsonOpt = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List files that were not chunked by structure.")
+    ] = False,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="Files, tokens and bytes per directory (each one's whole subtree).")
+    ] = False,
+    depth: Annotated[
+        int | None, typer.Option("--depth", min=0, help="With --tree: directories down to this depth (0: the root).")
+    ] = None,
+    as_jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="With --tree: one JSON object per directory, nothing else.")
     ] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -108,7 +142,11 @@ def status_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
+    json_mode(as_json, as_jsonl)
     index = Index.find(path, store=store_option(store))
+    if tree or depth is not None or as_jsonl:
+        _print_tree(index, depth, as_json, as_jsonl)
+        return
     status = index.status()
     unstructured = index.unstructured_files() if verbose else []
     memory = index.memory_stats()
@@ -172,3 +210,22 @@ def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("vector tiers", "none (this index holds no embeddings)" if tiers is None else str(tiers)))
     return rows
 
+
+
+def _print_tree(index: Any, depth: int | None, as_json: bool, as_jsonl: bool) -> None:
+    """``status --tree``: one row per directory, indented under its parent, or JSON."""
+    rows = index.tree(depth=depth)
+    if as_jsonl:
+        print_jsonl(rows)
+        return
+    counted = index.config.index_tokenizers
+    tokenizer = index.config.tokenizer if index.config.tokenizer in counted else counted[0]
+    if as_json:
+        print_json({"root": str(index.root), "tokenizer": tokenizer, "directories": rows})
+        return
+    lines = [f"{'files':>9} {'tokens':>13} {'bytes':>10}  directory ({tokenizer})\n"]
+    for row in rows:
+        name = row["directory"] if row["depth"] <= 1 else row["directory"].rsplit("/", 1)[-1]
+        lines.append(f"{row['files']:>9,} {row['tokens']:>13,} {human_bytes(row['bytes']):>10}  "
+                     f"{'  ' * row['depth']}{printable(name)}\n")
+    sys.stdout.write("".join(lines))

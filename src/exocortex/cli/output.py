@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +26,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per line (one per row), nothing else.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 
 
@@ -55,6 +57,32 @@ def json_text(data: Any) -> str:
 def print_json(data: Any) -> None:
     """``data`` as one JSON document on stdout (see :func:`json_text`)."""
     sys.stdout.write(json_text(data) + "\n")
+
+
+def print_jsonl(rows: Iterable[Any]) -> None:
+    """Each row as one line of compact JSON on stdout (JSON Lines), and nothing else."""
+    lines = []
+    for row in rows:
+        try:
+            lines.append(json.dumps(row, default=str, allow_nan=False, separators=(",", ":")))
+        except ValueError:
+            lines.append(json.dumps(_finite(row), default=str, allow_nan=False, separators=(",", ":")))
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def json_mode(as_json: bool, as_jsonl: bool) -> None:
+    """Refuse ``--json`` together with ``--jsonl`` (one document, or one per row: not both)."""
+    if as_json and as_jsonl:
+        from exocortex.errors import UsageError
+
+        raise UsageError("pass --json (one JSON document) or --jsonl (one JSON object per line), not both")
+
+
+def source_text(text: str) -> str:
+    """Lines of a file for a terminal: each escaped by :func:`printable`, tabs and line breaks kept
+    (a CRLF line ending shown as a plain line break)."""
+    return "\n".join("\t".join(printable(part) for part in line.removesuffix("\r").split("\t"))
+                     for line in text.split("\n"))
 
 
 def configure_logging(level: str = "info") -> None:

@@ -12,7 +12,20 @@ from typing import Annotated
 import typer
 
 from exocortex.cli.app import PathOpt, StoreOpt, app, store_option
-from exocortex.cli.output import DebugOpt, JsonOpt, cell, configure_logging, err, json_text, out, print_json, printable
+from exocortex.cli.output import (
+    DebugOpt,
+    JsonlOpt,
+    JsonOpt,
+    cell,
+    configure_logging,
+    err,
+    json_mode,
+    json_text,
+    out,
+    print_json,
+    print_jsonl,
+    printable,
+)
 from exocortex.errors import ConfigError, InputPathError, NoMatchesError, UsageError
 
 IncludeOpt = Annotated[
@@ -36,6 +49,7 @@ def search_command(
     path: PathOpt = ".",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
+    as_jsonl: JsonlOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Rank the indexed chunks for QUERY."""
@@ -44,7 +58,12 @@ def search_command(
     from exocortex.api import Index
 
     configure_logging("debug" if debug else "warning")
+    json_mode(as_json, as_jsonl)
     hits = Index.find(path, store=store_option(store)).search(query, k, include=include, exclude=exclude)
+    if as_jsonl:
+        print_jsonl({"path": h.path, "symbol": h.symbol, "kind": h.kind, "lines": list(h.lines), "score": h.score,
+                     "signals": h.signals} for h in hits)
+        return
     if as_json:
         print_json(
             {

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Protocol
 
 from exocortex.config import Config
-from exocortex.errors import InputPathError
+from exocortex.errors import InputPathError, PathOutsideRootError
 from exocortex.sources.ignore import (
     GitWorkTree,
     IgnoreFile,
@@ -74,6 +74,7 @@ __all__ = [
     "SourceBytes",
     "SourceFile",
     "WalkResult",
+    "confine",
     "decode_source",
     "has_binary_extension",
     "read_source",
@@ -276,6 +277,59 @@ def _special_kind(mode: int) -> str:
 def _display(rel: str) -> str:
     """A path that is safe to print and store: undecodable bytes shown as \\xNN."""
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def confine(root: Path | str, path: str) -> Path:
+    """``path`` (root-relative, or absolute inside ``root``) as an absolute path under ``root``.
+
+    What an agent or a client asks to read must stay in the indexed tree: a ``..`` component,
+    an absolute path elsewhere, and a path whose symlinks (in any component) resolve outside
+    the root raise :class:`PathOutsideRootError`; an empty path, a NUL character and a symlink
+    loop raise :class:`InputPathError`. The result is the lexical path under the real root
+    (``root/rel``, symlinks kept, so ``result.relative_to(realpath(root))`` is the path the index
+    knows); whether it exists is left to the caller.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise InputPathError(f"the path is empty ({path!r}): pass a path relative to the indexed root")
+    if "\x00" in path:
+        raise InputPathError(f"the path {path!r} holds a NUL character")
+    if os.pardir in path.split(os.sep):
+        raise PathOutsideRootError(f"{path} holds '..': pass a path inside the indexed root")
+    real_root = os.path.realpath(root)
+    if os.path.isabs(path):
+        candidate = os.path.normpath(path)
+        rel = None
+        for base in dict.fromkeys((os.path.abspath(root), real_root)):
+            if candidate == base or candidate.startswith(base.rstrip(os.sep) + os.sep):
+                rel = os.path.relpath(candidate, base)
+                break
+        if rel is None:
+            resolved = _resolve(candidate, path)
+            if not _inside(resolved, real_root):
+                raise PathOutsideRootError(f"{path} is outside the indexed root {real_root}")
+            rel = os.path.relpath(resolved, real_root)
+    else:
+        rel = os.path.normpath(path)
+    full = os.path.normpath(os.path.join(real_root, rel))
+    if not _inside(_resolve(full, path), real_root):
+        raise PathOutsideRootError(f"{path} leads outside the indexed root {real_root} (through a symlink)")
+    return Path(full)
+
+
+def _resolve(full: str, shown: str) -> str:
+    """``full`` with every symlink resolved (the part that exists); a loop is an ``InputPathError``."""
+    try:
+        return str(Path(full).resolve(strict=False))
+    except RuntimeError:  # Python < 3.13: a symlink loop
+        raise InputPathError(f"{shown} is a symlink loop") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputPathError(f"{shown} is a symlink loop") from None
+        raise InputPathError(f"cannot access {shown}: {_os_detail(exc)}") from None
+
+
+def _inside(path: str, real_root: str) -> bool:
+    return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 # ---------------------------------------------------------------------- walk
