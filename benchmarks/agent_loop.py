@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -77,7 +78,9 @@ async def drive(tree: Path, steps: int, exocortex: list[str]) -> dict[str, Any]:
         if first.is_error:
             raise SystemExit(f"index_status failed: {first.content[0].text}")
         for step, target in enumerate(files):
-            name = f"exo_agent_step_{step}_{os.getpid()}_marker"
+            # A name no other step shares a part of (names that share parts, such as step_1 and step_2,
+            # measure the ranking of near-duplicates instead of whether the answer saw the edit).
+            name = f"fn{secrets.token_hex(6)}"
             rel = target.relative_to(tree).as_posix()
             t0 = time.perf_counter()
             with open(target, "a", encoding="utf-8") as fh:

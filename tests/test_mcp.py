@@ -162,7 +162,7 @@ def test_bad_arguments_get_error_results_and_the_server_keeps_serving(indexed_re
                 ("pack_context", {"query": "x", "budget": "lots"}, "valid integer"),
                 ("pack_context", {"query": "slug", "bogus": 1}, ""),
                 ("pack_context", {"query": "slugify", "budget": 5000}, "over the answer cap"),
-                ("pack_context", {"query": "   "}, "exit 12"),
+                ("pack_context", {"query": "   ", "budget": 500}, "exit 12"),
                 ("search_code", {"query": ""}, "exit 12"),
                 ("search_code", {"query": "slugify", "k": 0}, "greater than or equal to 1"),
                 ("read_range", {"path": "../secret.txt", "start_line": 1, "end_line": 1}, "exit 3"),

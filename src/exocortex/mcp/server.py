@@ -164,10 +164,6 @@ def _snippet(index: Index, path: str, start: int, end: int) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…"
 
 
-def _filters(**named: list[str] | None) -> dict[str, list[str]]:
-    return {name: value for name, value in named.items() if value}
-
-
 Globs = Annotated[
     list[str] | None, Field(description="gitignore-style globs on root-relative paths, e.g. 'src/**/*.py'")
 ]
@@ -219,8 +215,8 @@ def build_server(
             if budget > cap:
                 raise UsageError(f"budget {budget:,} is over the answer cap of {cap:,} tokens "
                                  "(mcp_max_answer_tokens): ask for at most that")
-            pack = index.pack(query, budget, tokenizer=tokenizer, format=format,
-                              **_filters(include=include, exclude=exclude, pin=pin))
+            pack = index.pack(query, budget, tokenizer=tokenizer, format=format, include=include, exclude=exclude,
+                              pin=pin)
             return pack.to_dict()
 
         return workspace.answer(ctx, call)
@@ -243,7 +239,7 @@ def build_server(
             raise_tool(UsageError(f"cursor {cursor!r} is not one this server gave: pass `next_cursor` as given"))
 
         def call(index: Index) -> dict[str, Any]:
-            hits = index.search(query, offset + k + 1, **_filters(include=include, exclude=exclude))
+            hits = index.search(query, offset + k + 1, include=include, exclude=exclude)
             page = hits[offset:offset + k]
             results = [
                 {"path": h.path, "lines": list(h.lines), "symbol": h.symbol, "kind": h.kind,
@@ -267,7 +263,6 @@ def build_server(
         def call(index: Index) -> dict[str, Any]:
             from exocortex.pack.redact import redact_text
 
-            index._answer_from_current_index()
             result = index.read_range(path, start_line, end_line, max_tokens=max_tokens)
             result["text"], findings = redact_text(result["text"], path)
             if findings:
@@ -288,8 +283,7 @@ def build_server(
             cap = workspace.max_answer_tokens
             if budget > cap:
                 raise UsageError(f"budget {budget:,} is over the answer cap of {cap:,} tokens")
-            index._answer_from_current_index()
-            return index.map(budget, **_filters(include=include, focus=focus)).to_dict()
+            return index.map(budget, include=include, focus=focus).to_dict()
 
         return workspace.answer(ctx, call)
 
@@ -302,7 +296,6 @@ def build_server(
     ) -> dict[str, Any]:
         """Where a symbol is defined: path, line range, kind and signature (and its source with include_body)."""
         def call(index: Index) -> dict[str, Any]:
-            index._answer_from_current_index()
             return {"symbols": index.find_symbol(name, kind=kind, include_body=include_body)}
 
         return workspace.answer(ctx, call)
@@ -315,7 +308,6 @@ def build_server(
     ) -> dict[str, Any]:
         """Where a symbol is used: path, line and the line's text."""
         def call(index: Index) -> dict[str, Any]:
-            index._answer_from_current_index()
             return {"references": index.find_references(symbol, path=path)}
 
         return workspace.answer(ctx, call)
