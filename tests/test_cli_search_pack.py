@@ -52,7 +52,8 @@ def test_pack_json_shape_and_budget(indexed: Path, capsys: pytest.CaptureFixture
     )
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"query", "budget", "tokenizer", "tokens", "text", "items", "index"}
+    assert set(data) == {"query", "budget", "tokenizer", "tokens", "text", "items", "redacted", "index"}
+    assert data["redacted"] == {"enabled": True, "count": 0, "where": []}
     assert data["budget"] == 1000 and data["tokenizer"] == tokenizer
     assert data["tokens"] == count_tokens(data["text"], tokenizer) <= 1000
     assert {"root", "files", "chunks", "age_s"} <= set(data["index"])

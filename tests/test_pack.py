@@ -324,7 +324,8 @@ def test_markdown_xml_and_json_carry_the_same_items(sample_repo: Path, reader: S
 def test_json_shape(reader: StoreReader, sample_repo: Path) -> None:
     pack = pack_context("slug", hits_for(chunk_rows(reader)), reader, budget=150, tokenizer="cl100k_base", fmt="json")
     doc = json.loads(pack.to_json())
-    assert list(doc) == ["query", "budget", "tokenizer", "tokens", "text", "items", "index"]
+    assert list(doc) == ["query", "budget", "tokenizer", "tokens", "text", "items", "redacted", "index"]
+    assert doc["redacted"] == {"enabled": False, "count": 0, "where": []}  # pack_context redacts when asked
     assert doc["query"] == "slug" and doc["budget"] == 150 and doc["tokenizer"] == "cl100k_base"
     assert doc["tokens"] == count_tokens(doc["text"], "cl100k_base") <= 150
     assert set(doc["index"]) == {"root", "files", "chunks", "age_s"}

@@ -427,13 +427,16 @@ class Index:
         include: Sequence[str] | None = None,
         exclude: Sequence[str] | None = None,
         pin: Sequence[str] | None = None,
+        redact: bool = True,
     ) -> Pack:
         """The context ``query`` needs, rendered to fit ``budget`` tokens exactly.
 
         ``budget`` is a number of tokens or a string such as ``"8000"``, ``"128k"``, ``"1m"``.
         ``include`` / ``exclude`` limit the ranked files as in :meth:`search`; ``pin`` names
         files (root-relative, or absolute inside the root) that go in first, each whole when it
-        fits, else its skeleton, else its path, whatever the globs say. Raises ``NoMatchesError``
+        fits, else its skeleton, else its path, whatever the globs say. With ``redact`` (the
+        default) secrets in the text become ``[REDACTED:<type>]`` markers, and ``Pack.redactions``
+        says where they were (:mod:`exocortex.pack.redact`). Raises ``NoMatchesError``
         when nothing matches (and nothing is pinned), ``UsageError`` for a bad glob,
         ``PathOutsideRootError`` for a pin that leads out of the root, ``InputPathError`` for a
         pin the index does not hold, and ``BudgetTooSmallError`` when not even an outline fits.
@@ -469,7 +472,7 @@ class Index:
                             count_memo_entries=self.config.pack_count_memo_entries,
                             whole_files=self.config.pack_whole_files,
                             whole_file_share=self.config.pack_whole_file_share,
-                            pinned=pinned)
+                            pinned=pinned, redact=redact)
         return self._with_freshness(pack)
 
     def _with_freshness(self, pack: Pack) -> Pack:

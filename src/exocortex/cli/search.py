@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +117,9 @@ def pack_command(
         typer.Option("--pin", metavar="PATH",
                      help="Put this file in first, whole if it fits, else its skeleton (root-relative; repeatable)."),
     ] = None,
+    no_redact: Annotated[
+        bool, typer.Option("--no-redact", help="Keep secrets as they are (by default they become [REDACTED:type]).")
+    ] = False,
     path: PathOpt = ".",
     store: StoreOpt = None,
     debug: DebugOpt = False,
@@ -134,7 +138,10 @@ def pack_command(
         query = _read_query_file(query_file, index.config.max_query_bytes)
     if not query:
         raise NoMatchesError("no query: pass QUERY or --query-file FILE")
-    pack = index.pack(query, budget, tokenizer=tokenizer, format=fmt, include=include, exclude=exclude, pin=pin)
+    pack = index.pack(query, budget, tokenizer=tokenizer, format=fmt, include=include, exclude=exclude, pin=pin,
+                      redact=not no_redact)
+    if pack.redactions:
+        err.print(redaction_note(pack.redactions), highlight=False, markup=False)
     rendered = json_text(pack.to_dict()) + "\n" if fmt == "json" else pack.text
     if target is not None:
         _write_atomically(target, rendered)
@@ -142,6 +149,15 @@ def pack_command(
                   highlight=False, markup=False)
     else:
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+
+
+def redaction_note(redactions: Sequence[dict[str, Any]], shown: int = 10) -> str:
+    """``exocortex: redacted 3 secrets (config/app.ini:2, config/app.ini:3, deploy/key.pem:1)``."""
+    where = [f"{printable(r['path'])}:{r['line']}" for r in redactions[:shown]]
+    if len(redactions) > shown:
+        where.append(f"and {len(redactions) - shown} more")
+    noun = "secret" if len(redactions) == 1 else "secrets"
+    return f"exocortex: redacted {len(redactions)} {noun} ({', '.join(where)})"
 
 
 def _read_query_file(name: str, max_bytes: int) -> str:

@@ -23,7 +23,8 @@ of its own, for the run's line range in the block's label and the ``…`` line
 before it (see :mod:`.render`). The final text is
 then counted exactly; if BPE merges across piece boundaries make it larger
 than the budget, the least relevant decisions are undone until it fits. The
-budget is never exceeded.
+budget is never exceeded. With ``redact``, secrets are replaced in each block
+(:mod:`.redact`) before it is counted, so the count is of the text as it goes out.
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ class Pack:
     index: dict[str, Any]
     """root, files, chunks, age_s of the index snapshot used."""
     format: str = "markdown"
+    redactions: tuple[dict[str, Any], ...] = ()
+    """``{"path", "line", "type"}`` of each secret ``text`` holds a ``[REDACTED:<type>]`` marker for
+    (``line``: the source line where it starts); see :mod:`exocortex.pack.redact`."""
+    redacted: bool = False
+    """Whether the text was scanned for secrets (``redact=True``, the default of ``Index.pack``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``exocortex pack --format json``."""
@@ -106,6 +112,8 @@ class Pack:
             "tokens": self.tokens,
             "text": self.text,
             "items": [item.to_dict() for item in self.items],
+            "redacted": {"enabled": self.redacted, "count": len(self.redactions),
+                         "where": [dict(r) for r in self.redactions]},
             "index": dict(self.index),
         }
 
@@ -367,6 +375,7 @@ def pack_context(
     whole_files: int = 0,
     whole_file_share: float = 0.0,
     pinned: Sequence[str] = (),
+    redact: bool = False,
 ) -> Pack:
     """Fit ``hits`` (most relevant first) from the store snapshot ``reader`` into ``budget`` tokens.
 
@@ -380,7 +389,9 @@ def pack_context(
     skeleton, else its path; they carry the top hit's score. Raises ``NoMatchesError``
     when ``hits`` and ``pinned`` are both empty, ``InputPathError`` for a pinned path the
     index does not hold and ``BudgetTooSmallError`` when not even the path of the top
-    hit (or of the first pinned file) fits.
+    hit (or of the first pinned file) fits. With ``redact``, every block is scanned for
+    secrets before it is counted (:mod:`.redact`): each becomes ``[REDACTED:<type>]``, and
+    ``Pack.redactions`` says where they were.
     """
     if tokenizer not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer '{tokenizer}' (choose from {', '.join(TOKENIZERS)})")
@@ -393,7 +404,7 @@ def pack_context(
 
     corpus = PackCorpus(reader, tokenizer, snapshot_max_bytes)
     memo = count_memo(count_memo_entries) if count_memo_entries > 0 else None
-    renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown", memo)
+    renderer = Renderer(tokenizer, "xml" if fmt == "xml" else "markdown", memo, redact=redact)
     planner = _Planner(corpus, renderer, budget, whole_files, whole_file_share)
 
     if pinned:
@@ -469,6 +480,8 @@ def pack_context(
         items=tuple(rendered.items),
         index=index,
         format=fmt,
+        redactions=tuple(rendered.redactions),
+        redacted=redact,
     )
 
 

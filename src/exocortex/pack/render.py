@@ -112,7 +112,8 @@ class PackItem:
     kind: str
     """``full``, ``chunk``, ``skeleton``, ``signature`` or ``path``."""
     lines: tuple[tuple[int, int], ...]
-    """1-based inclusive ranges of source lines that appear verbatim in the pack's text."""
+    """1-based inclusive ranges of source lines that appear verbatim in the pack's text (but for a
+    secret value redacted in them: see ``Pack.redactions``)."""
     symbol: str
     score: float
     """Score of the best hit that brought it in."""
@@ -409,6 +410,8 @@ class Rendered:
     text: str
     tokens: int
     items: list[PackItem]
+    redactions: list[dict[str, Any]] = field(default_factory=list)
+    """``{"path", "line", "type"}`` of each secret replaced by a marker (source lines)."""
 
 
 class CountMemo:
@@ -456,11 +459,13 @@ def count_memo(max_entries: int) -> CountMemo:
 class Renderer:
     """Renders plans and counts them exactly, remembering the counts of blocks it has seen."""
 
-    def __init__(self, tokenizer: str, fmt: str, memo: CountMemo | None = None) -> None:
+    def __init__(self, tokenizer: str, fmt: str, memo: CountMemo | None = None, redact: bool = False) -> None:
         self.tokenizer = tokenizer
         self.fmt = fmt
         self._memo = memo
         self._counts: dict[str, int] = {}
+        self.redact = redact
+        self._redacted: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
 
     def count(self, text: str) -> int:
         cached = self._counts.get(text)
@@ -477,16 +482,40 @@ class Renderer:
         parts = [head]
         tokens = self.count(head)
         items: list[PackItem] = []
+        redactions: list[dict[str, Any]] = []
         for plan in plans:
             runs, file_items = render_file_body(plan, self.tokenizer)
             items.extend(file_items)
             if runs:
-                block = render_block(plan.path, plan.language, join_body(runs), self.fmt,
-                                     [(run.start, run.end) for run in runs])
+                body = join_body(runs)
+                if self.redact:
+                    body, found = self._redact(plan.path, body, runs)
+                    redactions.extend(found)
+                block = render_block(plan.path, plan.language, body, self.fmt, [(run.start, run.end) for run in runs])
                 parts.append(block)
                 tokens += self.count(block)
         tail = render_tail(self.fmt)
         if tail:
             parts.append(tail)
             tokens += self.count(tail)
-        return Rendered("".join(parts), tokens, items)
+        return Rendered("".join(parts), tokens, items, redactions)
+
+    def _redact(self, path: str, body: str, runs: list[Run]) -> tuple[str, list[dict[str, Any]]]:
+        """``body`` with its secrets replaced (:mod:`.redact`), and where they were in the source.
+
+        Only what goes into the pack is scanned, once per block text (a re-render scans nothing).
+        The redacted body has the same lines, so the block's label still holds.
+        """
+        cached = self._redacted.get((path, body))
+        if cached is None:
+            from exocortex.pack.redact import redact_text
+
+            text, findings = redact_text(body, path)
+            rows: list[int] = []  # the source line of each line of the body (a gap line: the next run's first)
+            for run in runs:
+                if rows:
+                    rows.append(run.start)
+                rows.extend(range(run.start, run.end + 1))
+            where = [{"path": path, "line": rows[min(f.line, len(rows)) - 1], "type": f.type} for f in findings]
+            cached = self._redacted[(path, body)] = (text, where)
+        return cached
