@@ -12,7 +12,7 @@ import pytest
 from exocortex.api import Index
 from exocortex.cli import main
 from exocortex.config import load_config
-from exocortex.errors import ConfigError
+from exocortex.errors import ConfigError, NoMatchesError
 from exocortex.memory.engine import EngineMemory, MemorySettings, engine_memory, hits_size
 from exocortex.search.hits import SearchHit
 
@@ -41,7 +41,8 @@ def test_a_repeated_search_is_served_from_the_query_cache(sample_repo: Path) -> 
 def test_an_edit_and_reindex_is_never_served_a_stale_ranking(sample_repo: Path) -> None:
     index = Index.open(sample_repo)
     index.update()
-    assert not any(h.path == "app/zebra.py" for h in index.search("zebra stripes", k=5))
+    with pytest.raises(NoMatchesError):  # nothing matches yet
+        index.search("zebra stripes", k=5)
     (sample_repo / "app" / "zebra.py").write_text("def zebra_stripes():\n    return 'zebra stripes'\n")
     index.update()
     assert index.search("zebra stripes", k=5)[0].path == "app/zebra.py"

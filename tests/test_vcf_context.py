@@ -62,7 +62,8 @@ def test_a_variant_pack_lists_the_matching_variants_most_severe_first(store: Pat
     for v in expected:
         assert v["key"] in pack.text
     data = pack.to_dict()
-    assert set(data) == {"query", "budget", "tokenizer", "tokens", "text", "items", "index"}
+    assert set(data) == {"query", "budget", "tokenizer", "tokens", "text", "items", "index", "redacted"}
+    assert data["redacted"]["enabled"] is False  # variant packs are not scanned for secrets (yet)
     assert set(data["items"][0]) == {"path", "kind", "key", "symbol", "score", "tokens"}
     assert data["items"][0]["kind"] == "variant" and data["items"][0]["symbol"] == "GENE_A"
     assert data["items"][0]["path"] == "/data/file0.vcf.gz"

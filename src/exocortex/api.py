@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from exocortex.config import STORE_DIRNAME, TOKENIZERS, Config, load_config
 from exocortex.errors import ConfigError, InputPathError
-from exocortex.indexing.run import IndexReport, ProgressFn, run_index
+from exocortex.indexing.run import IndexReport, ProgressFn, index_is_current, run_index
 from exocortex.store.meta import is_store, read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
 
@@ -56,7 +56,8 @@ class Freshness:
     ``checked`` says how the answer knows: ``"scan"`` (the tree was walked and compared with the
     index just now), ``"watcher"`` (a file watcher saw every change made before the question),
     ``"off"`` (``refresh_before_answer`` is off: the last commit, as it is), ``"read-only"``
-    (the store cannot be written by this user: the last commit) or ``"busy"``
+    (the store cannot be written by this user: the last commit), ``"failed"`` (the update failed,
+    ``error`` says why: the last commit) or ``"busy"``
     (another process was writing the index for longer than the answer waits; the last commit).
     """
 
@@ -71,6 +72,8 @@ class Freshness:
     checked: str
     refresh_s: float
     """Seconds this answer spent making sure the index was current."""
+    error: str | None = None
+    """Why the index could not be brought up to date (``checked="failed"``): the answer is from the last commit."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -229,9 +232,11 @@ class Index:
         """
         import dataclasses
 
-        from exocortex.errors import StoreLockedError
+        from exocortex.errors import InputError, StoreError, StoreLockedError, WorkerCrashedError
+        from exocortex.log import get_logger
         from exocortex.store.meta import META_FILE
 
+        log = get_logger(__name__)
         started = time.perf_counter()
         if not (self.store / META_FILE).is_file():
             raise _no_index(self)
@@ -248,6 +253,8 @@ class Index:
             checked = "watcher"
         else:
             checked = "scan"
+            if index_is_current(self.root, self.store, self.config):  # no lock taken, nothing written
+                return self._freshness(checked, None, started, touch=True)
         config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
         try:
             report = run_index(self.root, self.store, config)
@@ -255,13 +262,23 @@ class Index:
             if watcher is not None:
                 watcher.put_back(taken)
             return self._freshness("busy", None, started)
+        except (StoreError, InputError, WorkerCrashedError) as exc:
+            # The update failed (a lock file replaced by a folder, a worker killed, a file that vanished
+            # mid-read): the last commit still answers, if it is readable (read_meta raises if not), and
+            # the answer says so; the reads that follow verify what they serve.
+            if watcher is not None:
+                watcher.put_back(taken)
+            read_meta(self.store)
+            log.warning("could not bring the index up to date; answering from the last commit", error=exc.message)
+            return self._freshness("failed", None, started, error=exc.message)
         except BaseException:
             if watcher is not None:
                 watcher.put_back(taken)
             raise
         return self._freshness(checked, report, started)
 
-    def _freshness(self, checked: str, report: IndexReport | None, started: float, *, touch: bool = False) -> Freshness:
+    def _freshness(self, checked: str, report: IndexReport | None, started: float, *, touch: bool = False,
+                   error: str | None = None) -> Freshness:
         meta = read_meta(self.store)
         now = time.time()
         updated_at = now if touch else meta.updated_at
@@ -274,6 +291,7 @@ class Index:
             changed_paths=tuple(report.changed_paths) if report is not None else (),
             checked=checked,
             refresh_s=round(time.perf_counter() - started, 4),
+            error=error,
         )
         self.freshness = fresh
         return fresh

@@ -129,6 +129,24 @@ def process_options(root: Path, config: Config) -> ProcessOptions:
     )
 
 
+def index_is_current(root: Path, store_dir: Path, config: Config) -> bool:
+    """Whether the committed index already matches the tree: a walk and a stat, no lock, nothing written.
+
+    What an answer checks before it would take the writer lock: a reader that finds nothing
+    changed must not hold the lock (a writer started then would be refused). False whenever a
+    run has something to decide (another root, other settings, no manifest sidecar), and
+    for files whose stat changed even if their content did not (a run records the new stat).
+    """
+    meta = read_meta_if_any(store_dir)
+    if meta is None or meta.fingerprint != config_fingerprint(config) or meta.root != str(root):
+        return False
+    table = read_manifest(store_dir, meta)
+    if table is None:
+        return False
+    walk = walk_source_files(root, config, exclude_dirs=[store_dir])
+    return make_plan(walk.files, Manifest.from_table(table), str(root), config.max_file_bytes).is_empty
+
+
 def run_index(
     root: Path,
     store_dir: Path,
