@@ -9,11 +9,11 @@ never from the disk, so a pin can only name what was indexed; one that leads out
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from exocortex.errors import InputPathError, PathOutsideRootError
+from exocortex.errors import InputPathError
+from exocortex.sources.files import confine
 
 
 def pinned_paths(root: Path, pins: Sequence[str | os.PathLike[str]] | str | None) -> tuple[str, ...]:
@@ -33,29 +33,16 @@ def pinned_paths(root: Path, pins: Sequence[str | os.PathLike[str]] | str | None
 
 
 def _relative(root: Path, pin: object) -> str:
+    """``pin`` as the index knows it, confined to ``root`` by :func:`exocortex.sources.files.confine`."""
     if isinstance(pin, os.PathLike):
         pin = os.fspath(pin)
-    if not isinstance(pin, str) or not pin.strip():
-        raise InputPathError(f"--pin {pin!r} is empty: pass the path of an indexed file, relative to the root")
-    if "\x00" in pin:
-        raise InputPathError(f"--pin {pin!r} holds a NUL character")
-    if os.path.isabs(pin):
-        candidate = os.path.normpath(pin)
-        rel = None
-        for base in dict.fromkeys((os.path.abspath(root), os.path.realpath(root))):
-            if candidate.startswith(base.rstrip(os.sep) + os.sep):
-                rel = os.path.relpath(candidate, base)
-                break
-        if rel is None:
-            resolved = os.path.realpath(candidate)
-            real_root = os.path.realpath(root)
-            if not resolved.startswith(real_root.rstrip(os.sep) + os.sep):
-                raise PathOutsideRootError(f"--pin {pin} is outside the indexed root {root}: pin a file inside it")
-            rel = os.path.relpath(resolved, real_root)
-        pin = rel
-    text = posixpath.normpath(pin.replace(os.sep, "/"))
-    if text == ".." or text.startswith("../"):
-        raise PathOutsideRootError(f"--pin {pin} leads outside the indexed root {root}: pin a file inside it")
-    if text in (".", "/"):
+    if not isinstance(pin, str):
+        raise InputPathError(f"--pin {pin!r} is not a path: pass the path of an indexed file, relative to the root")
+    try:
+        full = confine(root, pin)
+    except InputPathError as exc:  # PathOutsideRootError included: the same class, said of --pin
+        raise type(exc)(f"--pin: {exc.message}") from None
+    text = full.relative_to(os.path.realpath(root)).as_posix()
+    if text in (".", ""):
         raise InputPathError(f"--pin {pin} is the root itself: pin a file, such as src/app.py")
     return text

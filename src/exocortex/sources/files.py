@@ -282,9 +282,9 @@ def _display(rel: str) -> str:
 def confine(root: Path | str, path: str) -> Path:
     """``path`` (root-relative, or absolute inside ``root``) as an absolute path under ``root``.
 
-    What an agent or a client asks to read must stay in the indexed tree: a ``..`` component,
-    an absolute path elsewhere, and a path whose symlinks (in any component) resolve outside
-    the root raise :class:`PathOutsideRootError`; an empty path, a NUL character and a symlink
+    What an agent or a client asks to read must stay in the indexed tree: a path that climbs out
+    through ``..``, an absolute path elsewhere, and a path whose symlinks (in any component) resolve
+    outside the root raise :class:`PathOutsideRootError`; an empty path, a NUL character and a symlink
     loop raise :class:`InputPathError`. The result is the lexical path under the real root
     (``root/rel``, symlinks kept, so ``result.relative_to(realpath(root))`` is the path the index
     knows); whether it exists is left to the caller.
@@ -293,8 +293,9 @@ def confine(root: Path | str, path: str) -> Path:
         raise InputPathError(f"the path is empty ({path!r}): pass a path relative to the indexed root")
     if "\x00" in path:
         raise InputPathError(f"the path {path!r} holds a NUL character")
-    if os.pardir in path.split(os.sep):
-        raise PathOutsideRootError(f"{path} holds '..': pass a path inside the indexed root")
+    lexical = os.path.normpath(path)
+    if lexical == os.pardir or lexical.startswith(os.pardir + os.sep):  # src/../x.py is src's sibling: fine
+        raise PathOutsideRootError(f"{path} leads outside the indexed root (through '..'): pass a path inside it")
     real_root = os.path.realpath(root)
     if os.path.isabs(path):
         candidate = os.path.normpath(path)
