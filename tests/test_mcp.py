@@ -317,3 +317,27 @@ def test_streamable_http_on_loopback(indexed_repo: Path) -> None:
                 assert pack["tokens"] <= 300
 
         run(scenario)
+
+
+def test_secrets_stay_out_of_mcp_answers(sample_repo: Path) -> None:
+    key_id = "AKIA" + "Q3EGRIT7" + "Z5KXPL4M"
+    token = "ghp_" + "R7q2Lm9XzT4vBn8KcW1pY6sD3fHj0aEu5GoN"
+    (sample_repo / "app" / "settings.py").write_text(
+        f'"""Deployment settings."""\nAWS_ACCESS_KEY_ID = "{key_id}"\nGITHUB_TOKEN = "{token}"\n'
+        "def deployment_region():\n    return 'eu-west-1'\n")
+    Index.open(sample_repo).update()
+
+    async def scenario() -> None:
+        async with connected(sample_repo) as client:
+            answers = [
+                await client.call_tool("read_range", {"path": "app/settings.py", "start_line": 1, "end_line": 5}),
+                await client.call_tool("search_code", {"query": "AWS_ACCESS_KEY_ID GITHUB_TOKEN settings"}),
+                await client.call_tool("pack_context", {"query": "deployment settings keys", "budget": 2000}),
+            ]
+            for answer in answers:
+                text = json.dumps(data(answer))
+                assert key_id not in text and token not in text
+            assert data(answers[0])["redacted"] == 2
+            assert data(answers[2])["redacted"]["count"] >= 2
+
+    run(scenario)

@@ -186,3 +186,10 @@ def test_the_library_heuristics_leave_placeholders_alone() -> None:
             'api_key = "q8Zr2LxWp"  # pragma: allowlist secret\n')
     out, findings = redact_text(text, "settings.py")
     assert findings == [] and out == text
+
+
+def test_an_aws_key_id_alone_is_redacted() -> None:
+    """Kingfisher reports a key id only beside its secret; detect-secrets' AWS patterns take the id alone."""
+    text, findings = redact_text(f'AWS_ACCESS_KEY_ID = "{AWS_KEY_ID}"\nREGION = "eu-west-1"\n', "settings.py")
+    assert AWS_KEY_ID not in text and "eu-west-1" in text
+    assert [(f.line, f.type) for f in findings] == [(1, "aws-access-token")]
