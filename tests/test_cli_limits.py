@@ -272,7 +272,7 @@ def test_pack_out_replaces_a_file_whole_and_keeps_its_mode(
 def test_pack_out_failing_midway_leaves_the_old_file(
     indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import exocortex.cli.search as cli
+    import exocortex.cli.output as cli
 
     target = tmp_path / "context.md"
     target.write_text("the previous context\n")

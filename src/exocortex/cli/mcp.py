@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import typer
 
 from exocortex.cli.app import StoreOpt, app, store_option
-from exocortex.cli.output import DebugOpt, JsonOpt, configure_logging, err, out, print_json, printable
+from exocortex.cli.output import (
+    DebugOpt,
+    JsonOpt,
+    configure_logging,
+    err,
+    out,
+    print_json,
+    printable,
+    write_atomically,
+)
 from exocortex.errors import ConfigError, InputPathError, UsageError
 
 CLIENTS = ("claude-code", "cursor", "vscode", "codex")
@@ -153,7 +162,6 @@ def install_entry(client: str, root: Path, store: str | None = None) -> tuple[Pa
 
 def _install(client: str | None, store: str | None, *, force: bool, as_json: bool) -> None:
     from exocortex.api import resolve_root
-    from exocortex.cli.search import _write_atomically as write_atomically
 
     if client is None:
         raise UsageError(f"pass --client ({', '.join(CLIENTS)})")

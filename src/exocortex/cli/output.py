@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import sys
 from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from exocortex.errors import InputPathError
 from exocortex.escape import printable as printable  # re-exported: the commands print through it
 
 out = Console(soft_wrap=True)
@@ -90,3 +95,48 @@ def configure_logging(level: str = "info") -> None:
     from exocortex.log import configure_logging as configure
 
     configure(level)
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write ``text`` to ``target``: a regular file is replaced whole (a temporary file renamed over it),
+    so an error or an interrupt never leaves a partial one; a device or FIFO is written to directly."""
+    import tempfile
+
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        if mode is not None and not stat.S_ISREG(mode):  # /dev/stdout, /dev/null, a FIFO
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except PermissionError:
+            if mode is None or not os.access(target, os.W_OK):
+                raise
+            # A writable file in a folder where no file can be made: written in place (not atomic).
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+    except OSError as exc:
+        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        with open(fd, "w", encoding="utf-8", closefd=True) as fh:
+            fh.write(text)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        else:
+            os.chmod(temporary, stat.S_IMODE(mode))
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise InputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise

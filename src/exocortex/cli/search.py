@@ -6,7 +6,6 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from exocortex.cli.output import (
     print_json,
     print_jsonl,
     printable,
+    write_atomically,
 )
 from exocortex.errors import ConfigError, InputPathError, NoMatchesError, UsageError
 
@@ -144,7 +144,7 @@ def pack_command(
         err.print(redaction_note(pack.redactions), highlight=False, markup=False)
     rendered = json_text(pack.to_dict()) + "\n" if fmt == "json" else pack.text
     if target is not None:
-        _write_atomically(target, rendered)
+        write_atomically(target, rendered)
         err.print(f"wrote {pack.tokens:,} tokens ({pack.tokenizer}) to {printable(out_file)}",
                   highlight=False, markup=False)
     else:
@@ -211,48 +211,3 @@ def _out_target(out_file: str) -> Path:
         what = "is not a directory" if folder.exists() else "does not exist"
         raise InputPathError(f"cannot write {out_file}: the folder {folder} {what}")
     return target
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write ``text`` to ``target``: a regular file is replaced whole (a temporary file renamed over it),
-    so an error or an interrupt never leaves a partial one; a device or FIFO is written to directly."""
-    import tempfile
-
-    try:
-        mode = os.stat(target).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        if mode is not None and not stat.S_ISREG(mode):  # /dev/stdout, /dev/null, a FIFO
-            with open(target, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            return
-        try:
-            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        except PermissionError:
-            if mode is None or not os.access(target, os.W_OK):
-                raise
-            # A writable file in a folder where no file can be made: written in place (not atomic).
-            with open(target, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            return
-    except OSError as exc:
-        raise InputPathError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with open(fd, "w", encoding="utf-8", closefd=True) as fh:
-            fh.write(text)
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        else:
-            os.chmod(temporary, stat.S_IMODE(mode))
-        os.replace(temporary, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise InputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
