@@ -341,3 +341,48 @@ def test_secrets_stay_out_of_mcp_answers(sample_repo: Path) -> None:
             assert data(answers[2])["redacted"]["count"] >= 2
 
     run(scenario)
+
+
+@pytest.mark.filterwarnings("ignore:The roots capability is deprecated")  # still what Claude Code and Cursor send
+def test_the_root_comes_from_the_clients_mcp_roots(indexed_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                   ) -> None:
+    from mcp.types import ListRootsResult, Root
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the working directory holds no index: only the client's root does
+    asked: list[bool] = []
+
+    async def roots(_context: Any) -> ListRootsResult:
+        asked.append(True)
+        return ListRootsResult(roots=[Root(uri=indexed_repo.as_uri(), name="repo")])
+
+    async def scenario() -> None:
+        workspace = Workspace(None, watch=False)
+        try:
+            async with Client(build_server(None, workspace=workspace), list_roots_callback=roots,
+                              mode="legacy") as client:
+                status = data(await client.call_tool("index_status", {}))
+                assert status["root"] == str(indexed_repo) and asked
+        finally:
+            workspace.close()
+
+    run(scenario)
+
+
+def test_exocortex_watch_reindexes_what_changes(indexed_repo: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "exocortex.cli", "watch", str(indexed_repo), "--jsonl"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_server_env())
+    try:
+        assert proc.stderr is not None and "watching" in proc.stderr.readline()
+        (indexed_repo / "app" / "ledger.py").write_text("def post_entry(amount):\n    return amount\n")
+        assert proc.stdout is not None
+        update = json.loads(proc.stdout.readline())
+        assert update["changed_paths"] == ["app/ledger.py"] and update["checked"] == "watcher"
+        assert Index.open(indexed_repo, refresh_before_answer=False).find_symbol("post_entry")
+        proc.terminate()
+        assert proc.wait(timeout=30) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
