@@ -18,6 +18,7 @@ from exocortex.cli.output import err, out, printable
 from exocortex.errors import EXIT_CODES, InputPathError
 
 if TYPE_CHECKING:
+    from exocortex.api import Index
     from exocortex.indexing.run import ProgressFn
 
 # Start-up cost: every command pays for what this module imports, so the API (pyarrow, numpy, the
@@ -50,6 +51,18 @@ def _root(
     ] = False,
 ) -> None:
     """A local-first context engine for AI agents."""
+
+
+def found_index(path: str, store: str | None, *, debug: bool, as_json: bool = False, as_jsonl: bool = False
+                ) -> Index:
+    """The index a command answers from (its own, or the nearest enclosing one), after the setup every
+    such command makes: logging (debug with ``--debug``) and refusing ``--json`` with ``--jsonl``."""
+    from exocortex.api import Index
+    from exocortex.cli.output import configure_logging, json_mode
+
+    configure_logging("debug" if debug else "warning")
+    json_mode(as_json, as_jsonl)
+    return Index.find(path, store=store_option(store))
 
 
 def human_bytes(n: float) -> str:

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from exocortex.cli.app import StoreOpt, app, flag, human_bytes, print_skipped, progress_bar, skipped_table, store_option
+from exocortex.cli.app import (
+    StoreOpt,
+    app,
+    flag,
+    found_index,
+    human_bytes,
+    print_skipped,
+    progress_bar,
+    skipped_table,
+    store_option,
+)
 from exocortex.cli.output import (
     DebugOpt,
     JsonOpt,
@@ -139,11 +149,7 @@ def status_command(
     """Show what the index holds: files, chunks, tokens, languages, coverage, size, age, last run."""
     from rich.table import Table
 
-    from exocortex.api import Index
-
-    configure_logging("debug" if debug else "warning")
-    json_mode(as_json, as_jsonl)
-    index = Index.find(path, store=store_option(store))
+    index = found_index(path, store, debug=debug, as_json=as_json, as_jsonl=as_jsonl)
     if tree or depth is not None or as_jsonl:
         _print_tree(index, depth, as_json, as_jsonl)
         return

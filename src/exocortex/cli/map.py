@@ -12,13 +12,12 @@ from typing import Annotated
 
 import typer
 
-from exocortex.cli.app import PathOpt, StoreOpt, app, store_option
+from exocortex.cli.app import PathOpt, StoreOpt, app, found_index, store_option
 from exocortex.cli.output import (
     DebugOpt,
     JsonlOpt,
     JsonOpt,
     configure_logging,
-    json_mode,
     print_json,
     print_jsonl,
     printable,
@@ -52,12 +51,8 @@ def map_command(
     debug: DebugOpt = False,
 ) -> None:
     """A ranked outline of the repository (central files and their definitions) within a token budget."""
-    from exocortex.api import Index
-
-    configure_logging("debug" if debug else "warning")
-    json_mode(as_json, as_jsonl)
-    outline = Index.find(path, store=store_option(store)).map(budget, include=include, focus=focus,
-                                                              tokenizer=tokenizer)
+    index = found_index(path, store, debug=debug, as_json=as_json, as_jsonl=as_jsonl)
+    outline = index.map(budget, include=include, focus=focus, tokenizer=tokenizer)
     if as_json:
         print_json(outline.to_dict())
     elif as_jsonl:
@@ -79,11 +74,8 @@ def symbol_command(
     debug: DebugOpt = False,
 ) -> None:
     """Where NAME is defined: path, line range, kind and signature (exact names first)."""
-    from exocortex.api import Index
-
-    configure_logging("debug" if debug else "warning")
-    json_mode(as_json, as_jsonl)
-    found = Index.find(path, store=store_option(store)).find_symbol(name, kind=kind, include_body=body, limit=limit)
+    index = found_index(path, store, debug=debug, as_json=as_json, as_jsonl=as_jsonl)
+    found = index.find_symbol(name, kind=kind, include_body=body, limit=limit)
     if as_json:
         print_json({"name": name, "symbols": found})
         return
@@ -115,11 +107,8 @@ def refs_command(
     debug: DebugOpt = False,
 ) -> None:
     """Where SYMBOL is used: path:line: text, one line per use (its definitions left out)."""
-    from exocortex.api import Index
-
-    configure_logging("debug" if debug else "warning")
-    json_mode(as_json, as_jsonl)
-    found = Index.find(path, store=store_option(store)).find_references(symbol, path=in_path, limit=limit)
+    index = found_index(path, store, debug=debug, as_json=as_json, as_jsonl=as_jsonl)
+    found = index.find_references(symbol, path=in_path, limit=limit)
     if as_json:
         print_json({"symbol": symbol, "references": found})
     elif as_jsonl:

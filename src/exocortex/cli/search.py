@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from exocortex.cli.app import PathOpt, StoreOpt, app, store_option
+from exocortex.cli.app import PathOpt, StoreOpt, app, found_index, store_option
 from exocortex.cli.output import (
     DebugOpt,
     JsonlOpt,
@@ -19,7 +19,6 @@ from exocortex.cli.output import (
     cell,
     configure_logging,
     err,
-    json_mode,
     json_text,
     out,
     print_json,
@@ -56,11 +55,8 @@ def search_command(
     """Rank the indexed chunks for QUERY."""
     from rich.table import Table
 
-    from exocortex.api import Index
-
-    configure_logging("debug" if debug else "warning")
-    json_mode(as_json, as_jsonl)
-    hits = Index.find(path, store=store_option(store)).search(query, k, include=include, exclude=exclude)
+    index = found_index(path, store, debug=debug, as_json=as_json, as_jsonl=as_jsonl)
+    hits = index.search(query, k, include=include, exclude=exclude)
     if as_jsonl:
         print_jsonl({"path": h.path, "symbol": h.symbol, "kind": h.kind, "lines": list(h.lines), "score": h.score,
                      "signals": h.signals} for h in hits)
