@@ -13,7 +13,7 @@ from exocortex.api import Index
 from exocortex.cli import main
 from exocortex.config import load_config
 from exocortex.errors import ConfigError, NoMatchesError
-from exocortex.memory.engine import EngineMemory, MemorySettings, engine_memory, hits_size
+from exocortex.memory.engine import EngineMemory, MemorySettings, deep_size, engine_memory
 from exocortex.search.hits import SearchHit
 
 
@@ -95,7 +95,7 @@ def test_the_governor_can_empty_the_engine_caches() -> None:
         memory.search(("k", i), lambda: [hit])
     assert memory.queries is not None and len(memory.queries) == 15
     freed = sum(release(10**9) for release in _releasers(memory, "cache"))
-    assert freed >= 15 * hits_size([hit]) and len(memory.queries) == 0
+    assert freed >= 15 * deep_size([hit]) and len(memory.queries) == 0
 
 
 def _releasers(memory: EngineMemory, kind: str) -> list:  # type: ignore[type-arg]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -429,13 +430,58 @@ def validate(config: Config, origins: dict[str, str] | None = None) -> None:
     _validate_memory(config)
 
 
-def _validate_memory(config: Config) -> None:
-    from exocortex.memory.governor import LEVELS, parse_memory_budget, total_ram
+MEMORY_LEVELS = ("conservative", "balanced", "aggressive")
+"""The governor's levels (``memory.governor.LEVELS`` holds their thresholds), least eager to free first."""
 
-    if config.memory_level not in LEVELS:
-        raise ConfigError(f"unknown memory_level '{config.memory_level}' (choose from {', '.join(LEVELS)})")
+
+def _validate_memory(config: Config) -> None:
+    if config.memory_level not in MEMORY_LEVELS:
+        raise ConfigError(f"unknown memory_level '{config.memory_level}' (choose from {', '.join(MEMORY_LEVELS)})")
     if config.memory_budget is not None:
-        parse_memory_budget(config.memory_budget, total_ram(), what="memory_budget")
+        parse_budget_spec(config.memory_budget, "memory_budget")
+
+
+# -- memory budgets (the governor resolves a share against the machine's RAM) ------------------------------
+
+_BUDGET_NUMBER = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([a-z%]*)\s*$", re.IGNORECASE)
+# The units of ``config.parse_size`` (bare k/m/g are binary, kb/mb/gb decimal), with terabytes added.
+_BUDGET_UNITS = {
+    "b": 1,
+    "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+}
+
+
+def parse_budget_spec(text: str, what: str) -> int | float:
+    """Bytes (int) or a fraction of the total (float in (0, 1]); raises ConfigError on bad text."""
+    hint = "bytes, a size such as 4GiB, 512MB or 2G, or a share of the total such as 50% or 0.5"
+    m = _BUDGET_NUMBER.match(text)
+    if not m:
+        raise ConfigError(f"{what}: not a memory budget: {text!r} (use {hint})")
+    sign, mantissa, exponent, unit = m.group(1), m.group(2), m.group(3), m.group(4).lower()
+    try:
+        value = float(mantissa) * 10.0 ** int(exponent or 0)
+    except OverflowError:
+        value = math.inf
+    if sign == "-" or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{what}: the memory budget must be a positive finite amount, got {text!r}")
+    if unit == "%":
+        if value > 100:
+            raise ConfigError(f"{what}: a share of memory must be at most 100%, got {text!r}")
+        return value / 100
+    if not unit:
+        if value <= 1:
+            return value
+        if value != int(value):
+            raise ConfigError(f"{what}: a budget in bytes must be a whole number, got {text!r} (use {hint})")
+        return int(value)
+    if unit not in _BUDGET_UNITS:
+        raise ConfigError(f"{what}: unknown unit {m.group(4)!r} in {text!r} (use {hint})")
+    nbytes = int(value * _BUDGET_UNITS[unit])
+    if nbytes <= 0:
+        raise ConfigError(f"{what}: the memory budget must be at least one byte, got {text!r}")
+    return nbytes
 
 
 def parse_size(text: str) -> int:

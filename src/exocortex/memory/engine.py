@@ -23,19 +23,17 @@ embeddings; an index of code and text has none yet, and ``stats()`` says so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exocortex.config import Config
 from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.governor import MemoryGovernor, cache_releaser, parse_memory_budget, total_ram
 from exocortex.memory.policies import LRU, OversizeError
-
-if TYPE_CHECKING:
-    from exocortex.search.hits import SearchHit
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +68,22 @@ class MemorySettings:
         return cls.from_config(Config())
 
 
-def hits_size(hits: list[SearchHit]) -> int:
-    """The bytes a list of hits holds, by ``sys.getsizeof`` of every part (hit, strings, range, signals).
+def deep_size(value: Any) -> int:
+    """The bytes ``value`` holds, by ``sys.getsizeof`` of every part: containers, strings, numbers and
+    the fields of dataclasses (a cached search's hits: each hit, its path, symbol, range and signals).
 
-    Measured rather than estimated: it runs once per cached search, over at most a pack's
+    Measured rather than estimated: it runs once per cached value, over at most a pack's
     candidates, which costs microseconds beside the search itself.
     """
-    getsizeof = sys.getsizeof
-    size = getsizeof(hits)
-    for hit in hits:
-        size += getsizeof(hit) + getsizeof(hit.path) + getsizeof(hit.symbol) + getsizeof(hit.kind)
-        size += getsizeof(hit.lines) + getsizeof(hit.score) + getsizeof(hit.signals)
-        size += sum(getsizeof(name) + getsizeof(value) for name, value in hit.signals.items())
+    size = sys.getsizeof(value)
+    if isinstance(value, str | bytes | int | float | bool) or value is None:
+        return size
+    if isinstance(value, dict):
+        return size + sum(deep_size(k) + deep_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return size + sum(deep_size(item) for item in value)
+    if dataclasses.is_dataclass(value):
+        return size + sum(deep_size(getattr(value, f.name)) for f in dataclasses.fields(value))
     return size
 
 
@@ -95,8 +97,8 @@ class EngineMemory:
             levels.append(Level("L1", LRU(settings.query_l1_entries, settings.query_l1_bytes)))
         if settings.query_l2_entries > 0 and settings.query_l2_bytes > 0:
             levels.append(Level("L2", LRU(settings.query_l2_entries, settings.query_l2_bytes)))
-        self.queries: MultiLevelCache[Any, list[SearchHit]] | None = (
-            MultiLevelCache(levels, sizeof=hits_size) if levels else None
+        self.queries: MultiLevelCache[Any, list[Any]] | None = (
+            MultiLevelCache(levels, sizeof=deep_size) if levels else None
         )
         self.parsed: MultiLevelCache[Any, Any] | None = (
             MultiLevelCache([Level("parsed", LRU(max_bytes=settings.parsed_bytes))], sizeof=_cost)
@@ -113,7 +115,7 @@ class EngineMemory:
         if self.parsed is not None:
             governor.register("parsed-files", cache_releaser(self.parsed), kind="parsed")
 
-    def search(self, key: Any, run: Callable[[], list[SearchHit]]) -> list[SearchHit]:
+    def search(self, key: Any, run: Callable[[], list[Any]]) -> list[Any]:
         """The hits cached under ``key``, or ``run()``'s (cached; concurrent misses run it once)."""
         if self.queries is None:
             hits = run()

@@ -85,7 +85,6 @@ from __future__ import annotations
 import gc
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -98,7 +97,7 @@ from typing import Any, Literal
 
 import psutil
 
-from exocortex.errors import ConfigError
+from exocortex.config import MEMORY_LEVELS, parse_budget_spec
 from exocortex.log import get_logger
 from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.heap import release_freed_memory
@@ -132,6 +131,7 @@ LEVELS: dict[str, Thresholds] = {
     "balanced": Thresholds(act=0.80, target=0.70, critical=0.95),
     "aggressive": Thresholds(act=0.65, target=0.50, critical=0.90),
 }
+assert tuple(LEVELS) == MEMORY_LEVELS, "config.MEMORY_LEVELS names these levels, in this order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,50 +343,9 @@ def _collect_garbage(nbytes: int) -> int:
 
 # -- budgets -------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([a-z%]*)\s*$", re.IGNORECASE)
-# The units of ``config.parse_size`` (bare k/m/g are binary, kb/mb/gb decimal), with terabytes added.
-_UNITS = {
-    "b": 1,
-    "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
-    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-}
-
-
-def _parse_budget(text: str, what: str) -> int | float:
-    """Bytes (int) or a fraction of the total (float in (0, 1]); raises ConfigError on bad text."""
-    hint = "bytes, a size such as 4GiB, 512MB or 2G, or a share of the total such as 50% or 0.5"
-    m = _NUMBER.match(text)
-    if not m:
-        raise ConfigError(f"{what}: not a memory budget: {text!r} (use {hint})")
-    sign, mantissa, exponent, unit = m.group(1), m.group(2), m.group(3), m.group(4).lower()
-    try:
-        value = float(mantissa) * 10.0 ** int(exponent or 0)
-    except OverflowError:
-        value = math.inf
-    if sign == "-" or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{what}: the memory budget must be a positive finite amount, got {text!r}")
-    if unit == "%":
-        if value > 100:
-            raise ConfigError(f"{what}: a share of memory must be at most 100%, got {text!r}")
-        return value / 100
-    if not unit:
-        if value <= 1:
-            return value
-        if value != int(value):
-            raise ConfigError(f"{what}: a budget in bytes must be a whole number, got {text!r} (use {hint})")
-        return int(value)
-    if unit not in _UNITS:
-        raise ConfigError(f"{what}: unknown unit {m.group(4)!r} in {text!r} (use {hint})")
-    nbytes = int(value * _UNITS[unit])
-    if nbytes <= 0:
-        raise ConfigError(f"{what}: the memory budget must be at least one byte, got {text!r}")
-    return nbytes
-
-
 def parse_memory_budget(text: str, total_bytes: int, *, what: str = BUDGET_ENV) -> int:
     """A budget in bytes from ``text`` (see the module docstring); shares are of ``total_bytes``."""
-    spec = _parse_budget(text, what)
+    spec = parse_budget_spec(text, what)
     if isinstance(spec, float):
         return max(1, int(spec * total_bytes))
     return spec
@@ -487,7 +446,7 @@ class MemoryGovernor:
             self._gpu_budget = _check_budget(gpu_budget_bytes, "gpu_budget_bytes")
         else:
             text = os.environ.get(GPU_BUDGET_ENV, "").strip()
-            self._gpu_budget = _parse_budget(text, GPU_BUDGET_ENV) if text else None
+            self._gpu_budget = parse_budget_spec(text, GPU_BUDGET_ENV) if text else None
         self._level = self._check_level(level)
         self._rules = list(default_rules() if rules is None else rules)
         for rule in self._rules:
