@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from exocortex.config import Config
 from exocortex.sources.files import SkipReason, walk_source_files
-from exocortex.sources.ignore import compile_ignore_file, parse_ignore_lines
+from exocortex.sources.patterns import compile_ignore_file, parse_ignore_lines
 
 
 def test_git_is_installed() -> None:
@@ -292,9 +292,9 @@ def test_parity_in_a_linked_worktree(repo: Path, tmp_path: Path) -> None:
 
 
 def test_without_git_the_rules_still_apply(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from exocortex.sources import ignore
+    from exocortex.sources import git as git_discovery
 
-    monkeypatch.setattr(ignore, "_git_executable", lambda: None)
+    monkeypatch.setattr(git_discovery, "_git_executable", lambda: None)
     result = walk_source_files(repo, CONFIG)
     assert result.git  # the work tree is found on disk
     listed = {f.path for f in result.files}

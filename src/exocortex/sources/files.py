@@ -55,15 +55,9 @@ from typing import Protocol
 
 from exocortex.config import Config
 from exocortex.errors import InputPathError, PathOutsideRootError
-from exocortex.sources.ignore import (
-    GitWorkTree,
-    IgnoreFile,
-    IgnoreRules,
-    default_ignore_file,
-    find_git_work_tree,
-    is_git_repository,
-    read_ignore_file,
-)
+from exocortex.sources.git import GitWorkTree, find_git_work_tree, is_git_repository
+from exocortex.sources.ignore import IgnoreRules, default_ignore_file
+from exocortex.sources.patterns import IgnoreFile, read_ignore_file
 
 __all__ = [
     "BINARY_EXTENSIONS",
