@@ -10,6 +10,7 @@ import pytest
 from exocortex import Index
 from exocortex.chunking.text import split_lines
 from exocortex.errors import EXIT_CODES, BudgetTooSmallError, ConfigError, NoMatchesError
+from exocortex.memory.engine import engine_memory
 from exocortex.pack import Pack, PackItem, corpus, pack_context, parse_budget
 from exocortex.search.hits import SearchHit
 from exocortex.store.lance import StoreReader
@@ -376,7 +377,10 @@ def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_pa
     held = 1 << 30
     packs = [pack_context("shape", hits, reader, budget=budget, snapshot_max_bytes=held)
              for budget in (60, 10_000) for _ in range(3)]
-    assert corpus._snapshot is not None  # the later packs really came from the held snapshot
+    # The later packs really came from the held snapshot, which the engine's memory shows.
+    assert corpus._snapshot_key is not None and corpus._snapshots(held).get(corpus._snapshot_key) is not None
+    held_stats = engine_memory().stats()["caches"]["pack-snapshot"]
+    assert held_stats["levels"]["held"]["entries"] == 1 and held_stats["levels"]["held"]["bytes"] > 0
     for first, again in ((packs[0], packs[1]), (packs[0], packs[2]), (packs[3], packs[4]), (packs[3], packs[5])):
         assert again.text == first.text
         assert again.items == first.items
@@ -396,7 +400,7 @@ def test_a_snapshot_over_its_byte_limit_is_not_held(tmp_path: Path) -> None:
     reader = open_reader(tmp_path)
     hits = hits_for(chunk_rows(reader))
     packs = [pack_context("area", hits, reader, budget=1000, snapshot_max_bytes=64) for _ in range(3)]
-    assert corpus._snapshot is None and corpus._snapshot_refused
+    assert corpus._snapshots(64).get(corpus._snapshot_key) is None and corpus._snapshot_refused
     assert packs[0].text == packs[1].text == packs[2].text
     assert "return shape.w * shape.h" in packs[2].text
 

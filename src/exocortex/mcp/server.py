@@ -314,12 +314,13 @@ def build_server(
 
     @server.tool(annotations=read_only)
     def index_status(ctx: Context) -> dict[str, Any]:
-        """What the index holds (files, chunks, tokens, languages) and how current it is."""
+        """What the index holds (files, chunks, tokens, languages), how current it is, and the server's caches."""
         def call(index: Index) -> dict[str, Any]:
             index._answer_from_current_index()
             data = index.status().to_dict()
             watcher = index._watcher
             data["watching"] = bool(watcher is not None and watcher.alive)
+            data["memory"] = index.memory_stats()  # this server's caches: what a long-lived process holds
             return data
 
         return workspace.answer(ctx, call)

@@ -114,6 +114,29 @@ class EngineMemory:
             governor.register("query-cache", cache_releaser(self.queries), kind="cache")
         if self.parsed is not None:
             governor.register("parsed-files", cache_releaser(self.parsed), kind="parsed")
+        self.registered: dict[str, MultiLevelCache[Any, Any]] = {}
+        """Caches the layers above keep (search data, pack snapshots, variant layouts), by name."""
+        self._registered_lock = threading.Lock()
+
+    def register_cache(self, name: str, make: Callable[[], MultiLevelCache[Any, Any]]) -> MultiLevelCache[Any, Any]:
+        """The cache registered as ``name`` in this process, made by ``make()`` the first time.
+
+        A layer above memory (search, pack, genomics) keeps what it holds in a memory-layer cache
+        bounded in bytes; registered here, the governor can free it under pressure (kind
+        ``cache``) and ``stats()`` (so ``exocortex status``) shows its entries and bytes.
+        """
+        with self._registered_lock:
+            cache = self.registered.get(name)
+            if cache is None:
+                cache = self.registered[name] = make()
+                self.governor.register(name, cache_releaser(cache), kind="cache")
+            return cache
+
+    def replace_cache(self, name: str, cache: MultiLevelCache[Any, Any]) -> None:
+        """Register ``cache`` as ``name``, in place of the cache registered under that name before."""
+        with self._registered_lock:
+            self.registered[name] = cache
+            self.governor.register(name, cache_releaser(cache), kind="cache")
 
     def search(self, key: Any, run: Callable[[], list[Any]]) -> list[Any]:
         """The hits cached under ``key``, or ``run()``'s (cached; concurrent misses run it once)."""
@@ -142,6 +165,7 @@ class EngineMemory:
             "caches": {
                 "queries": None if self.queries is None else self.queries.stats(),
                 "parsed_files": None if self.parsed is None else self.parsed.stats(),
+                **{name: cache.stats() for name, cache in sorted(self.registered.items())},
             },
             "vector_tiers": None,  # an index of code and text holds no embeddings yet
         }

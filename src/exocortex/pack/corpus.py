@@ -32,7 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.errors import StoreCorruptError
+from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.heap import release_freed_memory
+from exocortex.memory.policies import LRU, OversizeError
 from exocortex.search.lexical import segment_positions
 from exocortex.store.schema import TOKEN_COLUMNS, text_digest
 from exocortex.tokens import count_tokens
@@ -172,8 +174,16 @@ def _take_spans(table: pa.Table, spans: dict[str, tuple[int, int]], paths: list[
 _SNAPSHOT_LOCK = threading.Lock()
 _snapshot_key: tuple[Any, ...] | None = None
 _snapshot_seen = 0
-_snapshot: _Snapshot | None = None
 _snapshot_refused = False
+
+
+def _snapshots(max_bytes: int) -> MultiLevelCache[tuple[Any, ...], _Snapshot]:
+    """The held snapshot (one), in a memory-layer cache the governor can free (``pack-snapshot``)."""
+    from exocortex.memory.engine import engine_memory
+
+    return engine_memory().register_cache(
+        "pack-snapshot",
+        lambda: MultiLevelCache([Level("held", LRU(max_entries=1, max_bytes=max_bytes))], sizeof=lambda s: s.nbytes))
 
 
 def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | None:
@@ -181,25 +191,33 @@ def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | N
 
     A snapshot larger than ``max_bytes`` is dropped as soon as it has been
     measured, and not read again for that commit: packs then read what they
-    need from disk. ``max_bytes`` 0 turns holding off.
+    need from disk. ``max_bytes`` 0 turns holding off. The governor may drop the
+    held snapshot under memory pressure; the next pack of that commit reads it again.
     """
-    global _snapshot_key, _snapshot_seen, _snapshot, _snapshot_refused
+    global _snapshot_key, _snapshot_seen, _snapshot_refused
     meta = getattr(reader, "meta", None)
     path = getattr(reader, "path", None)
     if meta is None or path is None or max_bytes <= 0:
         return None
     key = (str(path), meta.data_id, tokenizer)
+    held = _snapshots(max_bytes)
     with _SNAPSHOT_LOCK:
         if key != _snapshot_key:
-            _snapshot_key, _snapshot_seen, _snapshot, _snapshot_refused = key, 0, None, False
+            if _snapshot_key is not None:
+                held.delete(_snapshot_key)
+            _snapshot_key, _snapshot_seen, _snapshot_refused = key, 0, False
         _snapshot_seen += 1
-        if _snapshot is None and not _snapshot_refused and _snapshot_seen >= 2:
-            held = _Snapshot(reader, tokenizer)
-            if held.nbytes <= max_bytes:
-                _snapshot = held
+        snapshot = held.get(key)
+        if snapshot is None and not _snapshot_refused and _snapshot_seen >= 2:
+            snapshot = _Snapshot(reader, tokenizer)
+            if snapshot.nbytes <= max_bytes:
+                try:
+                    held.set(key, snapshot)
+                except OversizeError:  # over the cache's own bound (set by the first max_bytes seen)
+                    snapshot, _snapshot_refused = None, True
             else:
-                _snapshot_refused = True
-        return _snapshot
+                snapshot, _snapshot_refused = None, True
+        return snapshot
 
 
 class PackCorpus:

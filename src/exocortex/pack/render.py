@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import bisect
 import re
-import threading
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ import xxhash
 
 from exocortex.chunking.text import split_lines
 from exocortex.escape import printable
+from exocortex.memory.cache import Level, MultiLevelCache
+from exocortex.memory.policies import LRU
 from exocortex.pack.corpus import ChunkText, FileOutline
 from exocortex.tokens import count_tokens
 
@@ -420,27 +422,36 @@ class CountMemo:
     Packs of one index render the same blocks again (a file included whole is the
     same text in every large pack), and counting is the largest cost of a large
     pack. Counts are exact whatever is remembered: a miss counts the text. At most
-    ``max_entries`` are kept (about 150 bytes each); the oldest go first.
+    ``max_entries`` are kept, least recently used first out, in a memory-layer cache
+    registered with the governor (``token-counts``), so ``status`` shows it and
+    memory pressure can empty it.
     """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._counts: dict[tuple[str, int], int] = {}
-        self._lock = threading.Lock()
+        self._counts: MultiLevelCache[tuple[str, int], int] | None = (
+            MultiLevelCache([Level("counts", LRU(max_entries=max_entries))], sizeof=_count_entry_bytes)
+            if max_entries > 0 else None
+        )
 
     def count(self, text: str, tokenizer: str) -> int:
-        if self.max_entries <= 0 or len(text) < _MEMO_MIN_CHARS:
+        if self._counts is None or len(text) < _MEMO_MIN_CHARS:
             return count_tokens(text, tokenizer)
         key = (tokenizer, xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass")))
         cached = self._counts.get(key)
         if cached is None:
             cached = count_tokens(text, tokenizer)
-            with self._lock:
-                while len(self._counts) >= self.max_entries:
-                    del self._counts[next(iter(self._counts))]
-                self._counts[key] = cached
+            self._counts.set(key, cached)
         return cached
 
+
+def _count_entry_bytes(count: int) -> int:
+    """What one remembered count holds: the int and its key (a tuple of the tokenizer's name and a
+    128-bit hash), measured on a real key once."""
+    return sys.getsizeof(count) + _KEY_BYTES
+
+
+_KEY_BYTES = sys.getsizeof(("o200k_base", 2**127)) + sys.getsizeof(2**127)
 
 _MEMO_MIN_CHARS = 64
 """Shorter texts are counted again: hashing them costs about as much."""
@@ -449,10 +460,16 @@ _memo = CountMemo(0)
 
 
 def count_memo(max_entries: int) -> CountMemo:
-    """The process's memo of block counts, resized to ``max_entries``."""
+    """The process's memo of block counts, resized to ``max_entries`` (and registered with the governor)."""
     global _memo
     if _memo.max_entries != max_entries:
         _memo = CountMemo(max_entries)
+    if _memo._counts is not None:
+        from exocortex.memory.engine import engine_memory
+
+        engine = engine_memory()  # one per process, made again when the memory settings change
+        if engine.registered.get("token-counts") is not _memo._counts:
+            engine.replace_cache("token-counts", _memo._counts)
     return _memo
 
 

@@ -14,6 +14,7 @@ is kept per store and commit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import mmap
 import os
@@ -32,7 +33,9 @@ import pyarrow.ipc as ipc
 import xxhash
 
 from exocortex.log import get_logger
+from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.heap import release_freed_memory
+from exocortex.memory.policies import LRU
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
 from exocortex.search.names import FileNames
@@ -77,8 +80,10 @@ class SearchData:
         return self._file_names
 
 
-_memory: dict[tuple[str, str], SearchData] = {}
+HELD_ENTRIES = 4
+"""Search data held per process (one commit per store is current; the others are being replaced)."""
 _lock = threading.Lock()
+_current: dict[str, tuple[str, str]] = {}
 log = get_logger(__name__)
 
 
@@ -87,11 +92,31 @@ def cache_key(reader: StoreReader) -> str:
     return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", reader.meta.data_id)
 
 
+def _held() -> MultiLevelCache[tuple[str, str], SearchData]:
+    """This process's loaded search data: a memory-layer cache the governor can free (``search-data``)."""
+    from exocortex.memory.engine import engine_memory
+
+    return engine_memory().register_cache(
+        "search-data", lambda: MultiLevelCache([Level("held", LRU(max_entries=HELD_ENTRIES))], sizeof=held_bytes))
+
+
+def held_bytes(value: object) -> int:
+    """The bytes of the arrays and Arrow data ``value`` holds (mapped files included), through its fields."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, pa.Table | pa.Array | pa.ChunkedArray):
+        return int(value.nbytes)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(held_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0
+
+
 def load_search_data(reader: StoreReader) -> SearchData:
     key = cache_key(reader)
     mem_key = (str(reader.path), key)
+    held = _held()
     with _lock:
-        data = _memory.get(mem_key)
+        data = held.get(mem_key)
         if data is not None:
             return data
         folder = reader.path / CACHE_DIRNAME / key
@@ -100,9 +125,11 @@ def load_search_data(reader: StoreReader) -> SearchData:
             _build_to(reader, folder)
             release_freed_memory()  # the build's transient arrays are gone; so is their memory
             data = _load(folder)  # just written and hashed: not read again to check
-        for old in [k for k in _memory if k[0] == mem_key[0]]:
-            del _memory[old]
-        _memory[mem_key] = data
+        previous = _current.get(mem_key[0])
+        if previous is not None and previous != mem_key:
+            held.delete(previous)  # an older commit of this store: never asked for again
+        held.set(mem_key, data)
+        _current[mem_key[0]] = mem_key
         return data
 
 
