@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from exocortex.errors import ConfigError, IndexNotFoundError, NoMatchesError
+from exocortex.genomics import layout as layout_mod
 from exocortex.genomics import query as query_mod
 from exocortex.genomics.graph import build_graph, check_read_only, run_cypher
 from exocortex.genomics.query import (
@@ -627,7 +628,7 @@ def test_unsorted_store_layout_and_answers(tmp_path: Path, rows: Any, monkeypatc
         "calls": pa.Table.from_pylist(calls, schema=CALLS),
         "samples": pa.Table.from_pylist(samples, schema=SAMPLES),
     })  # fmt: skip
-    layout = query_mod.store_layout(VariantStore(path))
+    layout = layout_mod.store_layout(VariantStore(path))
     assert layout.chroms == ("1", "2", "10", "X") and layout.max_span == 4
     assert layout.segments is not None and len(layout.segments) > 20  # one run per sorted stretch
     covered = sorted(v["vid"] for v in variants)
@@ -638,22 +639,28 @@ def test_unsorted_store_layout_and_answers(tmp_path: Path, rows: Any, monkeypatc
     for patch in ({}, {"SCAN_MAX": 0}, {"SCAN_MAX": 0, "MAX_SEGMENTS": 0}):
         with monkeypatch.context() as m:
             for name, value in patch.items():
-                m.setattr(query_mod, name, value)
-            query_mod._LAYOUT_CACHE.clear()
-            (genomics_dir(path) / query_mod.SPAN_FILE).unlink(missing_ok=True)
-            (genomics_dir(path) / query_mod.COUNTS_FILE).unlink(missing_ok=True)
+                m.setattr(layout_mod if name == "MAX_SEGMENTS" else query_mod, name, value)
+            _forget_layouts()
+            (genomics_dir(path) / layout_mod.SPAN_FILE).unlink(missing_ok=True)
+            (genomics_dir(path) / layout_mod.COUNTS_FILE).unlink(missing_ok=True)
             assert keys(path, limit=12) == [v["key"] for v in by_pos][:12]
             assert keys(path, region="1", limit=8) == [v["key"] for v in by_pos if v["chrom_norm"] == "1"][:8]
             got = run_query(path, VariantQuery(sample="S2", limit=9))
             assert got.rows["key"].to_pylist() == [v["key"] for v in by_pos if v["vid"] in s2][:9]
             assert got.matched == len(s2)
-    query_mod._LAYOUT_CACHE.clear()
+    _forget_layouts()
+
+
+def _forget_layouts() -> None:
+    cache = layout_mod.planner_cache()
+    if cache is not None:
+        cache.clear()
 
 
 def test_call_counts_by_hand(store: Path, rows: Any) -> None:
     _, calls, _ = rows
     vstore = VariantStore(store)
-    counts = query_mod.call_counts(vstore, query_mod.store_layout(vstore))
+    counts = layout_mod.call_counts(vstore, layout_mod.store_layout(vstore))
     chrom_of = {v["vid"]: v["chrom_norm"] for v in rows[0]}
     assert counts.total == len(calls)
     for sample in (1, 3):

@@ -45,16 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import git_commit, machine_description, markdown_table, replace_docs_section, utc_now  # noqa: E402
 
+from exocortex.genomics.filters import VariantQuery, create_filter_indexes  # noqa: E402
 from exocortex.genomics.graph import build_graph  # noqa: E402
-from exocortex.genomics.query import (  # noqa: E402
-    COUNTS_FILE,
-    SPAN_FILE,
-    VariantQuery,
-    call_counts,
-    create_filter_indexes,
-    run_query,
-    store_layout,
-)
+from exocortex.genomics.layout import COUNTS_FILE, SPAN_FILE, call_counts, store_layout  # noqa: E402
+from exocortex.genomics.query import run_query  # noqa: E402
 from exocortex.genomics.schema import CALLS, SAMPLES, VARIANTS  # noqa: E402
 from exocortex.genomics.similar import build_features, similar  # noqa: E402
 from exocortex.genomics.store import Manifest, VariantStore, genomics_dir, write_manifest  # noqa: E402

@@ -147,6 +147,9 @@ class Config:
     """... and their bytes."""
     parsed_cache_bytes: int = 32 * 1024 * 1024
     """Analysed files an indexing process keeps by content hash, so identical files are parsed once."""
+    variant_layout_cache_bytes: int = 64 * 1024 * 1024
+    """The variant query planner's layouts and call counts a process keeps in memory (per table
+    version; each is also on disk in the store); 0 keeps none."""
     memory_budget: str | None = None
     """The process's memory budget: bytes, a size (``4GiB``) or a share of RAM (``50%``); default half
     the RAM. The governor frees cached memory as the resident size nears it."""
@@ -381,6 +384,7 @@ RANGES: dict[str, _Range] = {
     "query_cache_l2_entries": _COUNT,
     "query_cache_l2_bytes": _COUNT,
     "parsed_cache_bytes": _COUNT,
+    "variant_layout_cache_bytes": _COUNT,
     "bench_max_requests": _AT_LEAST_ONE,
     "bench_max_seconds": _Range(0, 1e9),
     "max_query_bytes": _AT_LEAST_ONE,

@@ -1,7 +1,6 @@
-"""Variant queries: a :class:`VariantQuery` of filters becomes one Lance SQL predicate.
-
-``run_query(store_dir, query)`` answers in two phases and never reads more than it returns when
-it can avoid it:
+"""The variant query planner: ``run_query(store_dir, query)`` answers a :class:`VariantQuery`
+(its filters and their one Lance predicate: ``genomics.filters``) and never reads more than it
+returns when it can avoid it. It answers in two phases:
 
 1. selection: the ``limit`` first matching alleles in result order, by (chromosome in natural
    order: 1..22, X, Y, MT, then the rest by name; position; vid, i.e. file order for alleles at one
@@ -23,42 +22,18 @@ it can avoid it:
 2. the full rows of those ``limit`` alleles are taken by row id, with their carriers (sample
    names, zygosity, GT, GQ, DP) from ``calls``.
 
-The layout (``max_span``, the chromosomes, the runs) and the call counts are derived caches,
-computed on the first query after a table changes and kept in ``genomics/spans.json`` and
-``genomics/call_counts.json``, keyed by the table versions (safe to delete).
+The layout (``max_span``, the chromosomes, the runs) and the call counts come from
+``genomics.layout``: derived per table version, kept on disk and in a memory-layer cache.
 
-A region becomes one narrow ``pos`` range (``start - max_span .. end``, where ``max_span`` is the
-longest allele in the store) with the ``end >= start`` test applied in Arrow: Lance would
-otherwise intersect the near-complete result of an ``end`` index range.
-
-Filters and how they match:
-
-- ``region``: ``chr20:1,000,000-2,000,000``, ``20:1000-2000``, ``chrX:5000`` (one position) or
-  ``chrX`` alone; the chromosome is normalized (``schema.normalize_chrom``) so ``chr20`` and
-  ``20`` are the same; an allele matches when ``[pos, end]`` overlaps the region (both inclusive).
-- ``gene``/``consequence``: the most severe annotation's value, or any annotation's (``genes``,
-  ``consequences`` list membership).
-- ``impact``: one or more of ``HIGH, MODERATE, LOW, MODIFIER`` (comma-separated, any case).
-- ``filter``: ``PASS``, or one failed filter name among those joined by ``;``.
-- ``clnsig``: one ClinVar term (any case), among those joined by ``/``, ``|`` or ``,``.
-- ``min_af``/``max_af``/``min_qual``: inclusive bounds; a null AF or QUAL never matches a bound.
-- ``where``: a Lance SQL predicate passed through (``af < 0.01 AND vtype = 'SNV'``); a ``;``
-  outside a quoted literal is refused, an unknown column or a bad literal is a one-line error.
-
-Bad input (a region that does not parse, an unknown impact, a bad ``--where``) raises
-``ConfigError`` (exit 7); a sample name the store does not know raises ``NoMatchesError``.
-
-``create_filter_indexes(store_dir)`` adds the scalar indexes these predicates use (BTree on
-positions, frequencies and ids, Bitmap on low-cardinality strings, LabelList on the list
-columns) and commits the new table versions in the manifest, under the writer lock.
+A bad ``--where`` (an unknown column, a bad literal) raises ``ConfigError`` (exit 7) when Lance
+plans it; a sample name the store does not know raises ``NoMatchesError``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,11 +42,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exocortex.errors import ConfigError, NoMatchesError, StoreCorruptError
-from exocortex.genomics.schema import IMPACTS, VARIANTS, ZYGOSITIES, normalize_chrom
-from exocortex.genomics.store import VariantStore, genomics_dir, read_manifest, write_manifest
+from exocortex.errors import ConfigError, NoMatchesError
+from exocortex.genomics.filters import (
+    DEFAULT_LIMIT,
+    Region,
+    VariantQuery,
+    check_where,
+    create_filter_indexes,
+    parse_region,
+    sql_string,
+    variant_predicate,
+)
+from exocortex.genomics.layout import StoreLayout, call_counts, chrom_order, max_span, store_layout
+from exocortex.genomics.schema import VARIANTS, ZYGOSITIES
+from exocortex.genomics.store import VariantStore
 
-DEFAULT_LIMIT = 20
 MAX_CARRIERS_PER_VARIANT = 50
 """Carriers listed per returned variant (``n_carriers`` still counts them all)."""
 VID_IN_MAX = 2_000
@@ -82,159 +67,6 @@ ROW_COLUMNS = [
     "filter", "af", "gene", "consequence", "impact", "hgvs_c", "hgvs_p", "clnsig", "n_carriers",
 ]  # fmt: skip
 """Columns of a result row (the JSON ``info`` and ``annotations`` blobs are left out)."""
-
-MAX_POS = 2**31 - 1
-"""The largest position a region may name: VCF (BCF) positions are signed 32-bit integers."""
-_REGION = re.compile(r"^\s*([A-Za-z0-9_.\-]+?)(?::([0-9][0-9,_]*)(?:-([0-9][0-9,_]*))?)?\s*$")
-
-
-@dataclass(frozen=True)
-class Region:
-    chrom_norm: str
-    start: int | None = None  # 1-based inclusive; None: the whole chromosome
-    end: int | None = None
-
-
-def parse_region(text: str) -> Region:
-    """``chr20:1,000,000-2,000,000`` / ``20:1000-2000`` / ``chrX:5000`` / ``chrX`` -> :class:`Region`."""
-    match = _REGION.match(text)
-    if not match:
-        raise ConfigError(
-            f"bad region {text!r}: write CHROM, CHROM:POS or CHROM:START-END (e.g. chr20:1,000,000-2,000,000)"
-        )
-    chrom, start_s, end_s = match.groups()
-    if start_s is None:
-        return Region(normalize_chrom(chrom))
-    start = int(start_s.replace(",", "").replace("_", ""))
-    end = int(end_s.replace(",", "").replace("_", "")) if end_s is not None else start
-    if start < 1 or end < start:
-        raise ConfigError(f"bad region {text!r}: positions are 1-based and START must not exceed END")
-    if end > MAX_POS:
-        raise ConfigError(f"bad region {text!r}: positions are at most {MAX_POS:,} (VCF POS is a 32-bit integer)")
-    return Region(normalize_chrom(chrom), start, end)
-
-
-@dataclass(frozen=True)
-class VariantQuery:
-    """The filters of ``exocortex vcf query``; every one given must hold (AND)."""
-
-    region: str | None = None
-    gene: str | None = None
-    sample: str | None = None
-    zygosity: str | None = None
-    min_af: float | None = None
-    max_af: float | None = None
-    min_qual: float | None = None
-    filter: str | None = None
-    consequence: str | None = None
-    impact: str | None = None
-    clnsig: str | None = None
-    where: str | None = None
-    limit: int = DEFAULT_LIMIT
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _term_in(column: str, value: str, seps: str, lower: bool = False) -> str:
-    """``column`` equals ``value`` or holds it as one ``seps``-separated term."""
-    col = f"lower({column})" if lower else column
-    v = value.lower() if lower else value
-    parts = [f"{col} = {sql_string(v)}"]
-    for sep in seps:
-        parts += [
-            f"{col} LIKE {sql_string(v + sep + '%')}",
-            f"{col} LIKE {sql_string('%' + sep + v)}",
-            f"{col} LIKE {sql_string('%' + sep + v + sep + '%')}",
-        ]
-    return "(" + " OR ".join(parts) + ")"
-
-
-def check_where(where: str) -> str:
-    """The user's predicate, refused when it holds a ``;`` outside a quoted literal."""
-    quote: str | None = None
-    for ch in where:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == ";":
-            raise ConfigError("--where takes one SQL predicate: ';' (a second statement) is not allowed")
-    if quote:
-        raise ConfigError(f"--where has an unterminated quote ({quote})")
-    if not where.strip():
-        raise ConfigError("--where is empty")
-    return where
-
-
-def region_overlap(start: int, end: int, max_span: int | None = None) -> str:
-    """Alleles whose ``[pos, end]`` overlaps ``[start, end]``.
-
-    With ``max_span`` (the longest ``end - pos`` in the table) it is one narrow range of the ``pos``
-    BTree index: starts at most ``max_span`` before the region and no later than its end. The
-    caller then keeps the rows with ``end >= start`` (an ``end`` range in the same predicate
-    would make Lance intersect a near-complete index result: measured 10x slower). Without
-    ``max_span``, it is the plain overlap test.
-    """
-    if max_span is None:
-        return f"pos <= {end} AND `end` >= {start}"
-    return f"pos >= {start - max_span} AND pos <= {end}"
-
-
-def variant_predicate(query: VariantQuery, max_span: int | None = None) -> str | None:
-    """The Lance SQL predicate of every variant-table filter of ``query`` (None when there is none)."""
-    parts: list[str] = []
-    if query.region:
-        region = parse_region(query.region)
-        parts.append(f"chrom_norm = {sql_string(region.chrom_norm)}")
-        if region.start is not None and region.end is not None:
-            parts.append(region_overlap(region.start, region.end, max_span))
-    if query.gene:
-        g = sql_string(query.gene)
-        parts.append(f"(gene = {g} OR array_has_any(genes, [{g}]))")
-    if query.consequence:
-        c = sql_string(query.consequence)
-        parts.append(f"(consequence = {c} OR array_has_any(consequences, [{c}]))")
-    if query.impact:
-        wanted = [i.strip().upper() for i in query.impact.split(",") if i.strip()]
-        unknown = [i for i in wanted if i not in IMPACTS]
-        if unknown or not wanted:
-            raise ConfigError(f"unknown impact {', '.join(unknown) or query.impact!r} (one of {', '.join(IMPACTS)})")
-        parts.append(f"impact IN ({', '.join(sql_string(i) for i in wanted)})")
-    for flag, bound in (("--min-af", query.min_af), ("--max-af", query.max_af), ("--min-qual", query.min_qual)):
-        if bound is not None and not math.isfinite(bound):  # nan/inf would be written as a column name
-            raise ConfigError(f"{flag} must be a finite number (got {bound})")
-    if query.min_af is not None:
-        parts.append(f"af >= {float(query.min_af)!r}")
-    if query.max_af is not None:
-        parts.append(f"af <= {float(query.max_af)!r}")
-    if query.min_af is not None and query.max_af is not None and query.min_af > query.max_af:
-        raise ConfigError(f"--min-af {query.min_af} is above --max-af {query.max_af}")
-    if query.min_qual is not None:
-        parts.append(f"qual >= {float(query.min_qual)!r}")
-    if query.filter:
-        f = query.filter.strip()
-        parts.append("filter = 'PASS'" if f.upper() == "PASS" else _term_in("filter", f, ";"))
-    if query.clnsig:
-        parts.append(_term_in("clnsig", query.clnsig.strip(), "/|,", lower=True))
-    if query.where:
-        parts.append(f"({check_where(query.where)})")
-    return " AND ".join(parts) if parts else None
-
-
-def chrom_order(chroms: Iterable[Any]) -> dict[str, int]:
-    """Rank of each chromosome name: 1..22 by number, then X, Y, MT, then the rest by name."""
-
-    def key(c: str) -> tuple[int, int, str]:
-        if c.isdigit():
-            return (0, int(c), "")
-        special = {"X": 1, "Y": 2, "MT": 3}
-        return (1, special[c], "") if c in special else (2, 0, c)
-
-    return {c: i for i, c in enumerate(sorted({str(c) for c in chroms}, key=key))}
 
 
 def sort_positions(chrom_norm: pa.Array | pa.ChunkedArray, pos: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -317,231 +149,6 @@ def _count(store: VariantStore, name: str, where: str | None, what: str) -> int:
         return 0
     with _lance_errors(what):
         return store.table(name).count_rows(where)
-
-
-# --- the layout of the variants table ----------------------------------------------------------
-
-SPAN_FILE = "spans.json"
-MAX_SEGMENTS = 10_000
-"""More vid runs than this (an unsorted input): the layout keeps no segments and sample queries
-take the general path."""
-
-
-@dataclass(frozen=True)
-class StoreLayout:
-    """What the query planner knows of the committed variants, computed once per table version."""
-
-    max_span: int
-    """The longest ``end - pos`` (bounds the region predicate)."""
-    chroms: tuple[str, ...]
-    """Every ``chrom_norm`` in the table, in natural order."""
-    segments: tuple[tuple[int, int, str], ...] | None
-    """``(first vid, last vid, chrom_norm)`` of each maximal run of alleles, in vid order, on one
-    chromosome whose positions never decrease as the vid grows (one run per chromosome per sorted
-    file); every allele lies in exactly one. None when there are more than ``MAX_SEGMENTS``."""
-
-
-_LAYOUT_CACHE: dict[tuple[Any, ...], StoreLayout] = {}
-
-
-def _compute_layout(store: VariantStore) -> StoreLayout:
-    """One streamed pass over ``vid``, ``chrom_norm``, ``pos`` and ``end``."""
-    span = 0
-    names: dict[str, int] = {}
-    vids: list[np.ndarray] = []
-    positions: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
-    if store.has("variants"):
-        for batch in store.table("variants").batches(["vid", "chrom_norm", "pos", "end"], batch_rows=262_144):
-            pos = pc.fill_null(batch.column("pos"), 0)
-            diff = pc.subtract(pc.fill_null(batch.column("end"), 0), pos)
-            span = max(span, int(pc.max(diff).as_py() or 0))
-            chrom = pc.dictionary_encode(pc.fill_null(batch.column("chrom_norm"), ""))
-            local = np.array([names.setdefault(str(n), len(names)) for n in chrom.dictionary.to_pylist()], np.int64)
-            codes.append(local[chrom.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64))
-            vids.append(np.asarray(batch.column("vid").to_numpy(zero_copy_only=False), dtype=np.int64))
-            positions.append(np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64))
-    by_code = list(names)
-    rank = chrom_order(names)
-    chroms = tuple(sorted((c for c in names if c), key=lambda c: rank[c]))
-    if not vids or not sum(len(v) for v in vids):
-        return StoreLayout(span, chroms, ())
-    vid, pos, code = np.concatenate(vids), np.concatenate(positions), np.concatenate(codes)
-    if np.any(np.diff(vid) < 0):
-        order = np.argsort(vid, kind="stable")
-        vid, pos, code = vid[order], pos[order], code[order]
-    breaks = np.flatnonzero((np.diff(code) != 0) | (np.diff(pos) < 0)) + 1
-    if len(breaks) + 1 > MAX_SEGMENTS:
-        return StoreLayout(span, chroms, None)
-    first = np.concatenate([[0], breaks])
-    last = np.concatenate([breaks - 1, [len(vid) - 1]])
-    segments = tuple((int(vid[a]), int(vid[b]), by_code[int(code[a])]) for a, b in zip(first, last, strict=True))
-    return StoreLayout(span, chroms, segments)
-
-
-def store_layout(store: VariantStore) -> StoreLayout:
-    """The :class:`StoreLayout` of the committed variants.
-
-    Kept in memory and in ``genomics/spans.json``, a derived cache keyed by the variants version
-    (safe to delete; a file without the layout's keys is computed again).
-    """
-    import json
-
-    from exocortex.store.meta import _atomic_write
-
-    version = int(store.manifest.tables.get("variants", -1))
-    key = _cache_key(store, version)
-    if key in _LAYOUT_CACHE:
-        return _LAYOUT_CACHE[key]
-    path = genomics_dir(store.store_dir) / SPAN_FILE
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("variants_version") == version and "chroms" in cached:
-            segments = cached["segments"]
-            _LAYOUT_CACHE[key] = StoreLayout(
-                int(cached["max_span"]),
-                tuple(str(c) for c in cached["chroms"]),
-                None if segments is None else tuple((int(a), int(b), str(c)) for a, b, c in segments),
-            )
-            return _LAYOUT_CACHE[key]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    layout = _compute_layout(store)
-    _LAYOUT_CACHE[key] = layout
-    data = {
-        "variants_version": version,
-        "max_span": layout.max_span,
-        "chroms": list(layout.chroms),
-        "segments": None if layout.segments is None else [list(s) for s in layout.segments],
-    }
-    with contextlib.suppress(OSError):  # a read-only store: the in-memory cache still serves this process
-        _atomic_write(path, json.dumps(data).encode("utf-8"))
-    return layout
-
-
-CACHED_COMMITS = 8
-"""Store commits whose layout and call counts stay in memory per process."""
-
-
-def _cache_key(store: VariantStore, *versions: int) -> tuple[Any, ...]:
-    """An in-memory cache key: the store, the table versions, and the manifest's commit time (a
-    store removed and written again at the same path restarts its versions; its commit time differs)."""
-    key = (str(store.store_dir.resolve()), *versions, float(store.manifest.updated_at))
-    for cache in (_LAYOUT_CACHE, _COUNTS_CACHE):  # a few commits' worth: the oldest go first
-        while key not in cache and len(cache) >= CACHED_COMMITS:
-            cache.pop(next(iter(cache)))
-    return key
-
-
-def max_span(store: VariantStore) -> int:
-    """The longest ``end - pos`` among the committed alleles (bounds the region predicate)."""
-    return store_layout(store).max_span
-
-
-COUNTS_FILE = "call_counts.json"
-
-
-@dataclass(frozen=True)
-class CallCounts:
-    """Calls per (sample, chromosome, zygosity) of the committed tables, computed once per version."""
-
-    samples: tuple[int, ...]
-    chroms: tuple[str, ...]
-    zygosities: tuple[str, ...]
-    counts: np.ndarray
-    """``[sample, chrom, zygosity]`` -> calls."""
-
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum())
-
-    def count(self, samples: Iterable[int], chrom: str | None, zygosity: str | None) -> int:
-        """Calls of these samples (on ``chrom``, of ``zygosity``; None: any)."""
-        s_index = {s: i for i, s in enumerate(self.samples)}
-        rows = [s_index[s] for s in samples if s in s_index]
-        sub = self.counts[rows]
-        if chrom is not None:
-            sub = sub[:, [i for i, c in enumerate(self.chroms) if c == chrom], :]
-        if zygosity is not None:
-            sub = sub[:, :, [i for i, z in enumerate(self.zygosities) if z == zygosity]]
-        return int(sub.sum())
-
-
-_COUNTS_CACHE: dict[tuple[Any, ...], CallCounts] = {}
-
-
-def _compute_call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
-    """One streamed pass over the calls' ``vid``, ``sample`` and ``zygosity`` (a vid's chromosome is its run's)."""
-    assert layout.segments is not None
-    chroms = layout.chroms
-    zygosities = (*ZYGOSITIES, "")
-    samples = tuple(sorted(int(s) for s in store.read("samples", ["sample"])["sample"].to_pylist()))
-    counts = np.zeros((len(samples), len(chroms), len(zygosities)), dtype=np.int64)
-    if not store.has("calls") or not samples or not layout.segments:
-        return CallCounts(samples, chroms, zygosities, counts)
-    seg_lo = np.array([s[0] for s in layout.segments], dtype=np.int64)
-    seg_hi = np.array([s[1] for s in layout.segments], dtype=np.int64)
-    c_index = {c: i for i, c in enumerate(chroms)}
-    seg_chrom = np.array([c_index.get(s[2], -1) for s in layout.segments], dtype=np.int64)
-    sample_arr = np.array(samples, dtype=np.int64)
-    z_index = {z: i for i, z in enumerate(zygosities)}
-    for batch in store.table("calls").batches(["vid", "sample", "zygosity"], batch_rows=1 << 20):
-        vid = np.asarray(batch.column("vid").to_numpy(zero_copy_only=False), dtype=np.int64)
-        seg = np.searchsorted(seg_lo, vid, side="right") - 1
-        ok = (seg >= 0) & (vid <= seg_hi[np.maximum(seg, 0)])
-        chrom = np.where(ok, seg_chrom[np.maximum(seg, 0)], -1)
-        sample = np.asarray(pc.fill_null(batch.column("sample"), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        s_pos = np.minimum(np.searchsorted(sample_arr, sample), len(samples) - 1)
-        ok &= (sample_arr[s_pos] == sample) & (chrom >= 0)
-        zyg = pc.dictionary_encode(pc.fill_null(batch.column("zygosity"), ""))
-        local = np.array([z_index.get(str(z), len(zygosities) - 1) for z in zyg.dictionary.to_pylist()], np.int64)
-        z = local[zyg.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(len(vid), np.int64)
-        flat = (s_pos[ok] * len(chroms) + chrom[ok]) * len(zygosities) + z[ok]
-        counts += np.bincount(flat, minlength=counts.size).reshape(counts.shape)
-    return CallCounts(samples, chroms, zygosities, counts)
-
-
-def call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
-    """The :class:`CallCounts` of the committed calls (needs ``layout.segments``).
-
-    Kept in memory and in ``genomics/call_counts.json``, a derived cache keyed by the variants and
-    calls versions (safe to delete).
-    """
-    import json
-
-    from exocortex.store.meta import _atomic_write
-
-    versions = (int(store.manifest.tables.get("variants", -1)), int(store.manifest.tables.get("calls", -1)))
-    key = _cache_key(store, *versions)
-    if key in _COUNTS_CACHE:
-        return _COUNTS_CACHE[key]
-    path = genomics_dir(store.store_dir) / COUNTS_FILE
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("versions") == list(versions):
-            _COUNTS_CACHE[key] = CallCounts(
-                tuple(int(s) for s in cached["samples"]),
-                tuple(str(c) for c in cached["chroms"]),
-                tuple(str(z) for z in cached["zygosities"]),
-                np.array(cached["counts"], dtype=np.int64).reshape(
-                    len(cached["samples"]), len(cached["chroms"]), len(cached["zygosities"])
-                ),
-            )
-            return _COUNTS_CACHE[key]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    counts = _compute_call_counts(store, layout)
-    _COUNTS_CACHE[key] = counts
-    data = {
-        "versions": list(versions),
-        "samples": list(counts.samples),
-        "chroms": list(counts.chroms),
-        "zygosities": list(counts.zygosities),
-        "counts": counts.counts.ravel().tolist(),
-    }
-    with contextlib.suppress(OSError):  # a read-only store: the in-memory cache still serves this process
-        _atomic_write(path, json.dumps(data).encode("utf-8"))
-    return counts
 
 
 # --- samples and carriers --------------------------------------------------------------------
@@ -952,53 +559,8 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
     )
 
 
-# --- scalar indexes -------------------------------------------------------------------------
-
-FILTER_INDEXES: dict[str, dict[str, str]] = {
-    "variants": {
-        "vid": "BTREE", "key": "BTREE", "rsid": "BTREE", "chrom_norm": "BITMAP", "pos": "BTREE", "end": "BTREE",
-        "vtype": "BITMAP", "af": "BTREE", "qual": "BTREE", "filter": "BITMAP", "gene": "BTREE",
-        "consequence": "BITMAP", "impact": "BITMAP", "clnsig": "BITMAP", "genes": "LABEL_LIST",
-        "consequences": "LABEL_LIST",
-    },
-    "calls": {"vid": "BTREE", "sample": "BTREE", "zygosity": "BITMAP"},
-    "samples": {"name": "BTREE"},
-}  # fmt: skip
-"""Table -> column -> Lance scalar index type, for the columns the query predicates filter on."""
-
-
-def create_filter_indexes(store_dir: str | Path, wait_s: float = 0.0) -> dict[str, int]:
-    """Index the filter columns of the committed tables and commit the new versions; returns them.
-
-    Takes the genomics writer lock. Refuses (``StoreCorruptError``) when a table has versions past
-    the committed one (a writer crashed mid-batch): the next ingest rolls those back first.
-    """
-    from exocortex.genomics.store import DB_DIR, LanceTable, table_path
-    from exocortex.store.meta import writer_lock
-
-    folder = genomics_dir(Path(store_dir))
-    with writer_lock(folder, wait_s):
-        manifest = read_manifest(Path(store_dir))
-        for name, columns in FILTER_INDEXES.items():
-            if name not in manifest.tables:
-                continue
-            table = LanceTable(table_path(folder / DB_DIR, name))
-            if table.version != manifest.tables[name]:
-                raise StoreCorruptError(
-                    f"table {name} has uncommitted versions past {manifest.tables[name]}: run an ingest "
-                    "(it rolls them back) before indexing"
-                )
-            present = {c for idx in table.list_indices() for c in idx.columns}
-            for column, kind in columns.items():
-                if column not in present:
-                    table.create_scalar_index(column, kind)
-            manifest.tables[name] = table.version
-        write_manifest(Path(store_dir), manifest)
-    return dict(manifest.tables)
-
-
 __all__ = [
-    "DEFAULT_LIMIT", "QueryResult", "Region", "VariantQuery", "carriers_of", "check_where",
-    "StoreLayout", "create_filter_indexes", "parse_region", "run_query", "sample_ids", "sort_positions", "store_layout",
-    "top_positions", "variant_predicate",
+    "DEFAULT_LIMIT", "QueryResult", "Region", "VariantQuery", "carriers_of", "check_where", "chrom_order",
+    "StoreLayout", "create_filter_indexes", "parse_region", "run_query", "sample_ids", "sample_names",
+    "sort_positions", "sql_string", "store_layout", "top_positions", "variant_predicate",
 ]  # fmt: skip
