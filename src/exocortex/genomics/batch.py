@@ -1,0 +1,214 @@
+"""One batch of an ingest while it is built, and its rows as Arrow tables.
+
+A :class:`Batch` gathers what the readers hand it: allele rows parsed record by record
+(:data:`ROW_COLUMNS`, annotations apart), whole runs of rows from the columnar text path
+(``pieces``), call columns from :mod:`~exocortex.genomics.calls` (one NumPy array per genotype
+flush) and per-sample no-call counts. At commit time it gives the ``variants``, ``calls`` and
+``no_calls`` tables: the columns that do not vary per record (key, chrom_norm, source, line,
+n_carriers, batch) are derived here per batch with Arrow compute, and GT and zygosity columns are
+Arrow ``take`` over small dictionaries, not Python strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from exocortex.genomics.schema import CALLS, NO_CALLS, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES
+from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
+
+INT32_MISSING = -(2**31)
+"""A missing DP/GQ/AD value in the call arrays (written as null)."""
+NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], None)
+"""The :data:`ANN_COLUMNS` of a row without annotations."""
+_ZYG = pa.array(ZYGOSITIES, type=pa.string())
+
+ROW_COLUMNS = (
+    "vid", "record", "chrom", "pos", "end", "ref", "alt", "allele_index", "n_alts", "vtype", "length",
+    "id", "rsid", "qual", "filter", "ac", "an", "af", "info", "clnsig",
+)  # fmt: skip
+"""What a row of :attr:`Batch.rows` holds; the other VARIANTS columns are derived per batch."""
+ANN_COLUMNS = (
+    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "annotations",
+)  # fmt: skip
+
+
+class AllMissing:
+    """A FORMAT column of ``size`` calls that the file does not have (written as nulls)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def concat_parts(values: list[Any]) -> Any:
+    """Concatenated call columns; all-missing FORMAT parts stay one :class:`AllMissing`."""
+    if all(isinstance(v, AllMissing) for v in values):
+        return AllMissing(sum(v.size for v in values))
+    return np.concatenate(
+        [np.full(v.size, INT32_MISSING, dtype=np.int32) if isinstance(v, AllMissing) else v for v in values]
+    )
+
+
+def _no_annotations(n: int) -> dict[str, pa.Array]:
+    cols: dict[str, pa.Array] = {}
+    for name in ANN_COLUMNS:
+        f = VARIANTS.field(name)
+        if pa.types.is_list(f.type):
+            cols[name] = pa.ListArray.from_arrays(np.zeros(n + 1, dtype=np.int32), pa.array([], f.type.value_type))
+        else:
+            cols[name] = pa.nulls(n, type=f.type)
+    return cols
+
+
+@dataclass
+class Batch:
+    """The rows, calls and rejects of one batch (``batch_size`` file records at most)."""
+
+    source: int = 0
+    line_base: int | None = None  # header lines of a text VCF (line = line_base + record + 1)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # ROW_COLUMNS
+    ann: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # row index -> ANN_COLUMNS, annotated rows only
+    calls: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
+    """Per call column, one NumPy array per genotype flush (:class:`AllMissing` for absent FORMAT fields)."""
+    gt_strings: list[pa.Array] = field(default_factory=list)
+    rejects: list[tuple[int | None, int, str, str]] = field(default_factory=list)
+    records: int = 0
+    n_calls: int = 0
+    pending: list[tuple[int, int, np.ndarray, Any, Any, Any]] = field(default_factory=list)
+    """Genotypes not yet turned into calls: (first vid, n_alts, genotype array, DP, GQ, AD) per record."""
+    pending_cells: int = 0
+    no_calls: np.ndarray | None = None
+    """Per sample column: records of this batch where its GT is missing (``./.``, ``.``)."""
+    pieces: list[tuple[pa.Table, int, int]] = field(default_factory=list)
+    """Rows of fast text blocks (:mod:`exocortex.genomics.textpath`): (rows, first vid, first record)."""
+
+    def variants_table(self, batch: int) -> pa.Table:
+        tables = [self._rows_table()] if self.rows else []
+        if self.pieces:
+            tables.append(self._pieces_table())
+        if not tables:
+            return VARIANTS.empty_table()
+        rows = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+        if self.rows and self.pieces:  # record-by-record rows and fast blocks interleave: back to vid order
+            rows = rows.take(pc.sort_indices(rows["vid"]))
+        n = rows.num_rows
+        cols: dict[str, Any] = {name: rows[name] for name in rows.column_names}
+        chrom_col = cols["chrom"]
+        if isinstance(chrom_col, pa.ChunkedArray):
+            chrom_col = chrom_col.combine_chunks()
+        chrom = pc.dictionary_encode(chrom_col)
+        norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
+        cols["chrom_norm"] = norms.take(chrom.indices)
+        cols["key"] = pc.binary_join_element_wise(
+            cols["chrom_norm"], pc.cast(cols["pos"], pa.string()), cols["ref"], pc.fill_null(cols["alt"], "."), ":"
+        )
+        cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
+        if self.line_base is None:
+            cols["line"] = pa.nulls(n, type=pa.int64())
+        else:
+            cols["line"] = pc.add(cols["record"], self.line_base + 1)
+        carriers = np.zeros(n, dtype=np.int32)
+        vids = cols["vid"].to_numpy()
+        first = int(vids[0])
+        if self.calls["vid"] and int(vids[-1]) - first == n - 1:  # vids are contiguous in a batch
+            offsets = np.concatenate(self.calls["vid"]) - first
+            carriers = np.bincount(offsets, minlength=n).astype(np.int32)
+        cols["n_carriers"] = pa.array(carriers)
+        cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
+        return pa.Table.from_arrays([cols[name] for name in VARIANTS.names], schema=VARIANTS)
+
+    def _rows_table(self) -> pa.Table:
+        """The record-by-record rows (and their annotations) as a table."""
+        cols: dict[str, Any] = {
+            name: pa.array(col, type=VARIANTS.field(name).type)
+            for name, col in zip(ROW_COLUMNS, zip(*self.rows, strict=True), strict=True)
+        }
+        n = len(self.rows)
+        if self.ann:
+            rows = [self.ann.get(r, NO_ANNOTATION) for r in range(n)]
+            for name, col in zip(ANN_COLUMNS, zip(*rows, strict=True), strict=True):
+                cols[name] = pa.array(col, type=VARIANTS.field(name).type)
+        else:
+            cols.update(_no_annotations(n))
+        return pa.table(cols)
+
+    def _pieces_table(self) -> pa.Table:
+        """The fast blocks' rows (:data:`textpath.TEXT_COLUMNS`) with their vids, records and empty annotations."""
+        rows = pa.concat_tables([p[0] for p in self.pieces])
+        counts = np.array([p[0].num_rows for p in self.pieces], dtype=np.int64)
+        n = int(counts.sum())
+        within = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols: dict[str, Any] = {
+            "vid": pa.array(np.repeat(np.array([p[1] for p in self.pieces], dtype=np.int64), counts) + within),
+            "record": pa.array(np.repeat(np.array([p[2] for p in self.pieces], dtype=np.int64), counts) + within),
+        }
+        for name in ROW_COLUMNS[2:]:
+            f = VARIANTS.field(name)
+            if name in rows.column_names:
+                column = rows[name].combine_chunks()
+                cols[name] = column if column.type == f.type else column.cast(f.type)
+            else:
+                cols[name] = pa.nulls(n, type=f.type)
+        cols.update(_no_annotations(n))
+        return pa.table(cols)
+
+    def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
+        if self.no_calls is None or not self.no_calls.any():
+            return NO_CALLS.empty_table()
+        columns = np.flatnonzero(self.no_calls)
+        return pa.table(
+            {
+                "sample": pa.array(columns + sample_base, type=pa.int32()),
+                "source": pa.array(np.full(columns.size, self.source, dtype=np.int32)),
+                "batch": pa.array(np.full(columns.size, batch, dtype=np.int64)),
+                "no_calls": pa.array(self.no_calls[columns].astype(np.int64)),
+            },
+            schema=NO_CALLS,
+        )
+
+    def count_no_calls(self, counts: np.ndarray) -> None:
+        if self.no_calls is None:
+            self.no_calls = np.zeros(counts.size, dtype=np.int64)
+        self.no_calls += counts
+
+    def calls_table(self, batch: int) -> pa.Table:
+        """The calls, one Arrow chunk per genotype flush (no concatenation copy)."""
+        if not self.n_calls:
+            return CALLS.empty_table()
+        columns: list[pa.ChunkedArray] = []
+        for f in CALLS:
+            if f.name == "batch":
+                chunks = [pa.array(np.full(len(v), batch, dtype=np.int64)) for v in self.calls["vid"]]
+            elif f.name == "gt":
+                chunks = self.gt_strings
+            elif f.name == "zygosity":
+                chunks = [_ZYG.take(pa.array(v)) for v in self.calls["zygosity"]]
+            elif f.name in ("dp", "gq", "ad_ref", "ad_alt"):
+                chunks = [
+                    pa.nulls(v.size, type=pa.int32())
+                    if isinstance(v, AllMissing)
+                    else pa.array(v, type=pa.int32(), mask=v == INT32_MISSING)
+                    for v in self.calls[f.name]
+                ]
+            else:
+                chunks = [pa.array(v, type=f.type) for v in self.calls[f.name]]
+            columns.append(pa.chunked_array(chunks, type=f.type))
+        return pa.Table.from_arrays(columns, schema=CALLS)
+
+
+def drop_partial(batch: Batch, allele_row: int) -> None:
+    """Undo the variant rows a failing record appended before it raised (its genotypes are
+    buffered last, in one append, so they are never half there)."""
+    mask = (1 << VID_SOURCE_SHIFT) - 1
+    while batch.rows and batch.rows[-1][0] & mask >= allele_row:
+        batch.rows.pop()
+        batch.ann.pop(len(batch.rows), None)

@@ -1,0 +1,311 @@
+"""A cyvcf2 record into rows of a batch: one row per ALT allele, its genotypes kept for the calls.
+
+cyvcf2 (htslib) parses records at C speed. Per record the converter keeps one short tuple of the
+columns that vary (:data:`~exocortex.genomics.batch.ROW_COLUMNS`), writes the INFO JSON in the same
+pass that reads INFO, and keeps only ``genotype.array()`` and the DP/GQ/AD arrays, which
+:class:`~exocortex.genomics.calls.CallBuilder` turns into calls. Single-sample files skip the
+arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what keeps a
+gVCF fast. No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sample.
+
+Per-allele INFO. For a split allele, ``Number=A`` fields keep that allele's value, ``Number=R``
+keep ``[ref, allele]``, ``Number=G`` keep the diploid genotype values made of REF and the allele
+(``0/0, 0/i, i/i``) when the value count matches, else all; other fields are kept whole. Floats
+are rounded to float32 precision (7 significant digits) so ``0.3`` stays ``0.3``. The raw
+``ANN``/``EFF``/``CSQ`` strings are left out of ``info`` once parsed: their entries, split per
+allele, are in ``annotations`` (the scalar columns take the most severe one; ``consequence`` is
+its first ``&``-joined term, ``consequences`` every term of every entry).
+
+A record that cannot be stored (no REF, an empty line, a line that is not a record) raises
+:class:`Reject` with the reason for the rejects file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from exocortex.genomics.annotations import AnnotationParser, most_severe
+from exocortex.genomics.batch import NO_ANNOTATION, Batch
+from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
+from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
+from exocortex.genomics.schema import info_float, make_vid, variant_type
+
+_RS = re.compile(r"^rs\d+$")
+
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+_encode_str = json.encoder.encode_basestring_ascii  # what the encoder above does with a str (ensure_ascii)
+_KEY_PREFIX: dict[str, str] = {}
+
+
+def _info_json(info: dict[str, Any]) -> str:
+    """``_encode_json(info)``, byte for byte, without the encoder's per-call machinery.
+
+    Scalars (int, str, finite float, bool, None) are written here; anything else (lists, NaN)
+    goes through the encoder, so the text is the same as ``json.dumps`` with compact separators.
+    """
+    parts = []
+    prefixes = _KEY_PREFIX
+    for key, val in info.items():
+        prefix = prefixes.get(key)
+        if prefix is None:
+            if type(key) is not str:
+                return _encode_json(info)
+            prefix = prefixes[key] = _encode_str(key) + ":"
+        t = type(val)
+        if t is int:
+            parts.append(prefix + int.__repr__(val))
+        elif t is str:
+            parts.append(prefix + _encode_str(val))
+        elif t is float and math.isfinite(val):
+            parts.append(prefix + float.__repr__(val))
+        elif val is None:
+            parts.append(prefix + "null")
+        elif t is bool:
+            parts.append(prefix + ("true" if val else "false"))
+        else:
+            parts.append(prefix + _encode_json(val))
+    return "{" + ",".join(parts) + "}"
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-safe copy of a cyvcf2 INFO value (tuples -> lists, NaN -> null, float32 noise off)."""
+    if isinstance(value, float):
+        return info_float(value)
+    if isinstance(value, tuple | list):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def _for_allele(number: str, value: Any, i: int, n_alts: int) -> Any:
+    """The part of an INFO value that belongs to ALT ``i`` (1-based) of ``n_alts``."""
+    if not isinstance(value, list):
+        return value
+    if number == "A" and len(value) == n_alts:
+        return value[i - 1]
+    if number == "R" and len(value) == n_alts + 1:
+        return [value[0], value[i]]
+    if number == "G" and len(value) == (n_alts + 1) * (n_alts + 2) // 2:
+        het = i * (i + 1) // 2
+        return [value[0], value[het], value[het + i]]
+    return value
+
+
+def _first_int(value: Any) -> int | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    return None
+
+
+def _first_float(value: Any) -> float | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+class RecordConverter:
+    """Turns cyvcf2 records into rows of a :class:`Batch` (one object per file)."""
+
+    def __init__(self, vcf: Any, source: int, sample_base: int, info: FileInfo) -> None:
+        self.source = source
+        self.n_samples = len(vcf.samples)
+        self.single_sample = self.n_samples == 1
+        self.line_base = info.header_lines
+        self.info_specs: dict[str, FieldSpec] = header_fields(vcf, "INFO")
+        self.format_specs = header_fields(vcf, "FORMAT")
+        self.numbers = {k: s.number for k, s in self.info_specs.items()}
+        self.annotations = AnnotationParser(
+            {k: s.description for k, s in self.info_specs.items() if k in ("ANN", "EFF", "CSQ")}
+        )
+        self.ann_fields = self.annotations.present
+        self.has_clnsig = "CLNSIG" in self.info_specs
+        self.calls = CallBuilder(self.n_samples, sample_base)
+        self.float_cache: dict[float, tuple[float | None, str]] = {}
+        # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
+        # cannot look them up itself.
+        self.format_types = {k: self.format_specs[k].type for k in ("DP", "GQ", "AD") if k in self.format_specs}
+
+    def add(self, v: Any, record: int, allele_row: int, batch: Batch) -> int:
+        """Append ``v``'s allele rows (and calls) to ``batch``; return how many allele rows."""
+        chrom: str = v.CHROM
+        if not chrom:
+            # htslib hands an empty line over as a record without a CHROM or alleles, whose REF/ID
+            # cyvcf2 would read through a null pointer (a segfault): checked before touching them
+            raise Reject("the line is empty")
+        alts: list[str] = v.ALT  # safe without alleles: an empty list
+        if not alts and (problem := allele_less_problem(v)) is not None:
+            # a header line among the records or space-separated columns reach cyvcf2 as a record
+            # without alleles, whose REF it would read through a null pointer (a segfault)
+            raise Reject(problem)
+        ref: str = v.REF
+        if not ref or ref == ".":
+            raise Reject("REF is missing")
+        n_alts = len(alts)
+        pos: int = v.POS
+        end: int = v.end
+        vid_id: str | None = v.ID
+        rsid = None
+        if vid_id and "rs" in vid_id:
+            rsid = next((t for t in vid_id.split(";") if _RS.match(t)), None)
+        filters = v.FILTERS
+        filt = ";".join(filters) if filters else None
+        qual = v.QUAL
+        info: dict[str, Any] = {}
+        parts: list[str] = []  # the JSON of `info`, as _info_json writes it, built in the same pass
+        floats = self.float_cache
+        prefixes = _KEY_PREFIX
+        for key, val in v.INFO:
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = prefixes[key] = _encode_str(key) + ":"
+            t = type(val)
+            if t is int:
+                info[key] = val
+                parts.append(prefix + int.__repr__(val))
+            elif t is float:
+                cached = floats.get(val)
+                if cached is None:
+                    clean = _clean(val)
+                    cached = (clean, "null" if clean is None else float.__repr__(clean))
+                    if val and len(floats) < 1 << 16:  # not 0.0: -0.0 == 0.0 as a key
+                        floats[val] = cached
+                info[key] = cached[0]
+                parts.append(prefix + cached[1])
+            elif t is str:
+                info[key] = val
+                parts.append(prefix + _encode_str(val))
+            elif t is bool:
+                info[key] = val
+                parts.append(prefix + ("true" if val else "false"))
+            else:
+                info[key] = clean = _clean(val)
+                parts.append(prefix + _encode_json(clean))
+
+        per_allele_ann: list[list[dict[str, Any]]] | None = None
+        if self.ann_fields and any(f in info for f in self.ann_fields):
+            per_allele_ann = self.annotations.parse(info, ref, alts)
+            info = {k: val for k, val in info.items() if k not in self.ann_fields}  # kept in `annotations`
+        clnsig = info.get("CLNSIG") if self.has_clnsig else None
+        if isinstance(clnsig, list):
+            clnsig = ",".join(str(c) for c in clnsig)
+        elif not isinstance(clnsig, str):
+            clnsig = None
+
+        rows = batch.rows
+        source = self.source
+        vid0 = make_vid(source, allele_row)
+        if n_alts <= 1:
+            allele_infos: list[dict[str, Any]] = [info]
+            jsons = ["{" + ",".join(parts) + "}" if per_allele_ann is None else _info_json(info)]
+        else:
+            numbers = self.numbers
+            allele_infos = [
+                {key: _for_allele(numbers.get(key, "."), val, i, n_alts) for key, val in info.items()}
+                for i in range(1, n_alts + 1)
+            ]
+            jsons = [_info_json(d) for d in allele_infos]
+        for k in range(n_alts or 1):
+            alt = alts[k] if n_alts else None
+            allele_info = allele_infos[k]
+            if alt is None:
+                vtype, length = "no_alt", None
+            elif len(ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
+                vtype, length = "SNV", 0
+            else:
+                vtype = variant_type(ref, alt)
+                if vtype == "symbolic":
+                    svlen = allele_info.get("SVLEN")
+                    length = None if svlen is None else _first_int(svlen)
+                elif vtype == "breakend":
+                    length = None
+                else:
+                    length = len(alt) - len(ref)
+            ac = allele_info.get("AC")
+            if ac is not None and type(ac) is not int:
+                ac = _first_int(ac)
+            an = allele_info.get("AN")
+            if an is not None and type(an) is not int:
+                an = _first_int(an)
+            af = allele_info.get("AF")
+            if af is not None and type(af) is not float:
+                af = _first_float(af)
+            if af is None and ac is not None and an:
+                af = ac / an
+            if per_allele_ann is not None and (entries := per_allele_ann[k]):
+                best = most_severe(entries) or {}
+                ann: tuple[Any, ...] = (
+                    best.get("gene"),
+                    best.get("consequence"),
+                    best.get("impact"),
+                    best.get("transcript"),
+                    best.get("hgvs_c"),
+                    best.get("hgvs_p"),
+                    list(dict.fromkeys(e["gene"] for e in entries if e.get("gene"))),
+                    list(dict.fromkeys(t for e in entries for t in e["consequences"])),
+                    _encode_json(entries),
+                )
+            else:
+                ann = NO_ANNOTATION
+            if ann is not NO_ANNOTATION:
+                batch.ann[len(rows)] = ann
+            rows.append(
+                (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
+                 vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
+            )  # fmt: skip
+        if self.n_samples:
+            types = _gt_types(v)
+            if n_alts and (not self.single_sample or (types is not None and types[0] & 1)):
+                self._buffer_genotypes(v, n_alts, vid0, batch)
+            # a record without GT is a no-call for every sample (bcftools prints ./.)
+            batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
+        return n_alts or 1
+
+    def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> None:
+        """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic)."""
+        try:
+            genotype = v.genotype  # each access decodes the record's genotypes again
+            garr = genotype.array() if genotype is not None else None
+        except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
+            return
+        if garr is None or garr.ndim != 2 or garr.shape[1] < 2:
+            return
+        types = self.format_types
+        dp = v.format("DP", types["DP"]) if "DP" in types else None
+        gq = v.format("GQ", types["GQ"]) if "GQ" in types else None
+        ad = v.format("AD", types["AD"]) if "AD" in types else None
+        batch.pending.append((vid0, n_alts, garr, dp, gq, ad))
+        batch.pending_cells += self.n_samples
+        if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
+            self.calls.flush_genotypes(batch)
+
+
+def _gt_types(v: Any) -> np.ndarray | None:
+    """cyvcf2's call types (HOM_REF 0, HET 1, UNKNOWN 2 for a no-call, HOM_ALT 3); None without GT."""
+    try:
+        types = v.gt_types
+    except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
+        return None
+    return None if types is None or len(types) == 0 else np.asarray(types)
+
+
+class Reject(Exception):
+    """A record that is not stored; the message is the reason in the rejects file."""
