@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from exocortex.config import STORE_DIRNAME, TOKENIZERS, Config, load_config
 from exocortex.errors import ConfigError, InputPathError
-from exocortex.indexing.run import IndexReport, ProgressFn, index_is_current, run_index
+from exocortex.indexing.plan import index_is_current
 from exocortex.store.meta import is_store, read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from exocortex.indexing.dryrun import DryRunReport
+    from exocortex.indexing.run import IndexReport, ProgressFn
     from exocortex.indexing.watch import ChangeWatcher
     from exocortex.pack import Pack
     from exocortex.search.hits import SearchHit
@@ -219,6 +220,8 @@ class Index:
 
     def update(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> IndexReport:
         """Bring the index up to date; only changed, added and removed files are processed."""
+        from exocortex.indexing.run import run_index  # workers, parsers: imported by the runs that need them
+
         return run_index(self.root, self.store, self.config, rebuild=rebuild, progress=progress)
 
     def refresh(self) -> Freshness:
@@ -257,6 +260,8 @@ class Index:
                 return self._freshness(checked, None, started, touch=True)
         config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
         try:
+            from exocortex.indexing.run import run_index
+
             report = run_index(self.root, self.store, config)
         except StoreLockedError:
             if watcher is not None:

@@ -7,12 +7,19 @@ manifest row is refreshed ("touched"), otherwise it is re-processed.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
+import xxhash
 
-from exocortex.indexing.process import FileJob, hash_file
-from exocortex.sources.files import SourceFile
+from exocortex.config import Config
+from exocortex.sources.files import SourceFile, walk_source_files
+from exocortex.store.meta import read_manifest, read_meta_if_any
+from exocortex.store.schema import SCHEMA_VERSION
 
 
 @dataclass
@@ -75,3 +82,55 @@ def make_plan(files: list[SourceFile], manifest: Manifest, root: str, max_file_b
             plan.changed.append(job)
     plan.removed = sorted(set(manifest.rows) - seen)
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """A file to read, analyse and store: its root-relative path and the stat it was planned with."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def content_hash(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_file(root: str, path: str, max_bytes: int) -> str | None:
+    """Content hash of a file, or None when it cannot be read (it will be re-processed)."""
+    try:
+        with open(os.path.join(root, path), "rb") as fh:
+            return content_hash(fh.read(max_bytes + 1))
+    except OSError:
+        return None
+
+
+def config_fingerprint(config: Config) -> str:
+    """What, if changed, invalidates every stored row."""
+    relevant = {
+        "schema": SCHEMA_VERSION,
+        "index_tokenizers": sorted(config.index_tokenizers),
+        "max_chunk_lines": config.max_chunk_lines,
+        "text_window_lines": config.text_window_lines,
+        "markdown_max_section_lines": config.markdown_max_section_lines,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def index_is_current(root: Path, store_dir: Path, config: Config) -> bool:
+    """Whether the committed index already matches the tree: a walk and a stat, no lock, nothing written.
+
+    What an answer checks before it would take the writer lock: a reader that finds nothing
+    changed must not hold the lock (a writer started then would be refused). False whenever a
+    run has something to decide (another root, other settings, no manifest sidecar), and
+    for files whose stat changed even if their content did not (a run records the new stat).
+    """
+    meta = read_meta_if_any(store_dir)
+    if meta is None or meta.fingerprint != config_fingerprint(config) or meta.root != str(root):
+        return False
+    table = read_manifest(store_dir, meta)
+    if table is None:
+        return False
+    walk = walk_source_files(root, config, exclude_dirs=[store_dir])
+    return make_plan(walk.files, Manifest.from_table(table), str(root), config.max_file_bytes).is_empty

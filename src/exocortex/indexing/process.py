@@ -13,27 +13,19 @@ may drop under pressure.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import xxhash
 
 from exocortex.chunking import FileAnalysis, analyze, language_for_path
+from exocortex.indexing.plan import FileJob, content_hash
 from exocortex.memory.engine import EngineMemory, engine_memory
 from exocortex.search.tokenize import content_term_counts, skeleton_terms, with_path_terms
 from exocortex.sources.files import SkippedFile, SkipReason, decode_source, read_source
 from exocortex.store.schema import CHUNKS, FILES, SYMBOLS, TOKEN_COLUMNS, text_digest
 from exocortex.tokens import count_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class FileJob:
-    path: str
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +69,6 @@ def _parsed_files(opts: ProcessOptions) -> EngineMemory:
     if memory.settings.parsed_bytes != opts.parsed_cache_bytes:
         memory = engine_memory(dataclasses.replace(memory.settings, parsed_bytes=opts.parsed_cache_bytes))
     return memory
-
-
-def content_hash(data: bytes) -> str:
-    return xxhash.xxh3_128_hexdigest(data)
 
 
 def _analyse(path: str, data: bytes, opts: ProcessOptions) -> _Analysed:
@@ -214,12 +202,3 @@ def _add_symbol_rows(symbols: _Columns, path: str, item: _Analysed) -> None:
         c["end_line"].append(d.end_line)
         c["signature"].append(d.signature)
         c["signature_hash"].append(text_digest(d.signature))
-
-
-def hash_file(root: str, path: str, max_bytes: int) -> str | None:
-    """Content hash of a file, or None when it cannot be read (it will be re-processed)."""
-    try:
-        with open(os.path.join(root, path), "rb") as fh:
-            return content_hash(fh.read(max_bytes + 1))
-    except OSError:
-        return None

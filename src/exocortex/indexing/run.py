@@ -10,8 +10,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
-import hashlib
-import json
 import multiprocessing
 import os
 import signal
@@ -29,8 +27,8 @@ import pyarrow.compute as pc
 
 from exocortex.config import Config
 from exocortex.errors import WorkerCrashedError
-from exocortex.indexing.plan import Manifest, Plan, make_plan
-from exocortex.indexing.process import BatchResult, FileJob, ProcessOptions, process_batch
+from exocortex.indexing.plan import FileJob, Manifest, Plan, config_fingerprint, make_plan
+from exocortex.indexing.process import BatchResult, ProcessOptions, process_batch
 from exocortex.log import get_logger
 from exocortex.memory.engine import engine_memory
 from exocortex.sources.files import SkippedFile, walk_source_files
@@ -47,7 +45,7 @@ from exocortex.store.meta import (
     write_meta,
     writer_lock,
 )
-from exocortex.store.schema import SCHEMA_VERSION, TOKEN_COLUMNS
+from exocortex.store.schema import TOKEN_COLUMNS
 
 if TYPE_CHECKING:
     from exocortex.store.lance import StoreWriter
@@ -104,18 +102,6 @@ CHANGED_PATHS_KEPT = 1000
 """How many changed paths an ``IndexReport`` lists (the counts are always whole)."""
 
 
-def config_fingerprint(config: Config) -> str:
-    """What, if changed, invalidates every stored row."""
-    relevant = {
-        "schema": SCHEMA_VERSION,
-        "index_tokenizers": sorted(config.index_tokenizers),
-        "max_chunk_lines": config.max_chunk_lines,
-        "text_window_lines": config.text_window_lines,
-        "markdown_max_section_lines": config.markdown_max_section_lines,
-    }
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def process_options(root: Path, config: Config) -> ProcessOptions:
     return ProcessOptions(
         root=str(root),
@@ -127,24 +113,6 @@ def process_options(root: Path, config: Config) -> ProcessOptions:
         markdown_max_section_lines=config.markdown_max_section_lines,
         parsed_cache_bytes=config.parsed_cache_bytes,
     )
-
-
-def index_is_current(root: Path, store_dir: Path, config: Config) -> bool:
-    """Whether the committed index already matches the tree: a walk and a stat, no lock, nothing written.
-
-    What an answer checks before it would take the writer lock: a reader that finds nothing
-    changed must not hold the lock (a writer started then would be refused). False whenever a
-    run has something to decide (another root, other settings, no manifest sidecar), and
-    for files whose stat changed even if their content did not (a run records the new stat).
-    """
-    meta = read_meta_if_any(store_dir)
-    if meta is None or meta.fingerprint != config_fingerprint(config) or meta.root != str(root):
-        return False
-    table = read_manifest(store_dir, meta)
-    if table is None:
-        return False
-    walk = walk_source_files(root, config, exclude_dirs=[store_dir])
-    return make_plan(walk.files, Manifest.from_table(table), str(root), config.max_file_bytes).is_empty
 
 
 def run_index(

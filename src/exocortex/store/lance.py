@@ -30,15 +30,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Lance's Rust logger warns on routine events (creating a table); keep it to errors
-# unless the user asked for more.
-os.environ.setdefault("LANCEDB_LOG", "error")
+import pyarrow as pa
 
-import lancedb  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from exocortex.errors import StoreCorruptError  # noqa: E402
-from exocortex.store.meta import (  # noqa: E402
+from exocortex.errors import StoreCorruptError
+from exocortex.store.meta import (
     DB_DIR_PREFIX,
     StoreMeta,
     first_line,
@@ -48,33 +43,55 @@ from exocortex.store.meta import (  # noqa: E402
     write_manifest,
     write_meta,
 )
-from exocortex.store.schema import SCHEMA_VERSION, TABLES  # noqa: E402
+from exocortex.store.schema import SCHEMA_VERSION, TABLES
 
 _DELETE_BATCH = 2000  # paths per delete predicate
 
 
+def _lancedb() -> Any:
+    """``lancedb``, imported on first use: about 1.3 s of imports that a search answered from its
+    search data (the common case) never needs."""
+    # Lance's Rust logger warns on routine events (creating a table); keep it to errors
+    # unless the user asked for more.
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    import lancedb
+
+    return lancedb
+
+
 class StoreReader:
-    """A consistent read-only snapshot of a store, as of its last commit."""
+    """A consistent read-only snapshot of a store, as of its last commit.
+
+    Its ``meta`` is read at once; the tables are opened (at the versions ``meta`` names) by the first
+    ``read``, so a search answered from the commit's search data never imports the database.
+    """
 
     def __init__(self, store_dir: Path) -> None:
         self.path = store_dir
         self.meta = read_meta(store_dir)
-        try:
-            self._db = lancedb.connect(str(store_dir / self.meta.db_dir))
-            self._tables = {}
-            for name, version in self.meta.tables.items():
-                table = self._db.open_table(name)
-                table.checkout(version)
-                self._tables[name] = table
-        except Exception as exc:  # lance raises assorted errors on damaged files
-            raise StoreCorruptError(
-                f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); "
-                f"{rebuild_hint(store_dir)}"
-            ) from exc
+        self._tables: dict[str, Any] | None = None
+
+    def _open(self) -> dict[str, Any]:
+        if self._tables is None:
+            try:
+                db = _lancedb().connect(str(self.path / self.meta.db_dir))
+                tables = {}
+                for name, version in self.meta.tables.items():
+                    table = db.open_table(name)
+                    table.checkout(version)
+                    tables[name] = table
+            except Exception as exc:  # lance raises assorted errors on damaged files
+                raise StoreCorruptError(
+                    f"store {self.path} is corrupted (cannot open its tables: {first_line(exc)}); "
+                    f"{rebuild_hint(self.path)}"
+                ) from exc
+            self._tables = tables
+        return self._tables
 
     def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+        tables = self._open()
         try:
-            query = self._tables[name].search()
+            query = tables[name].search()
             if where:
                 query = query.where(where)
             if columns:
@@ -112,7 +129,7 @@ class StoreWriter:
         self._previous = previous
         self._replaces = replaces if replaces is not None else previous
         self.db_dir = previous.db_dir if previous is not None else DB_DIR_PREFIX + new_commit_id()[:16]
-        self._db = lancedb.connect(str(store_dir / self.db_dir))
+        self._db = _lancedb().connect(str(store_dir / self.db_dir))
         self._tables: dict[str, Any] = {}
         try:
             existing = set(self._db.list_tables().tables) if self._previous else set()
