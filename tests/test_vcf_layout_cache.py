@@ -14,7 +14,7 @@ from exocortex.genomics.ingest import ingest_vcf
 from exocortex.genomics.query import VariantQuery, run_query, sample_names
 from exocortex.genomics.store import VariantStore, genomics_dir
 from exocortex.memory import engine as engine_mod
-from exocortex.memory.engine import EngineMemory, MemorySettings, engine_memory
+from exocortex.memory.engine import EngineMemory, MemorySettings, deep_size, engine_memory
 from exocortex.memory.governor import MemoryGovernor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vcf"
@@ -66,7 +66,7 @@ def _held(store: Path) -> int:
     """The measured bytes of one store's layout and call counts."""
     vstore = VariantStore(store)
     layout = layout_mod.store_layout(vstore)
-    return layout_mod.held_bytes(layout) + layout_mod.held_bytes(layout_mod.call_counts(vstore, layout))
+    return deep_size(layout) + deep_size(layout_mod.call_counts(vstore, layout))
 
 
 def test_layouts_and_counts_show_in_the_engine_memory_stats(stores: list[Path], fresh_memory: Any) -> None:

@@ -21,9 +21,7 @@ differs).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +77,7 @@ def planner_cache() -> MultiLevelCache[tuple[Any, ...], StoreLayout | CallCounts
     read from the configuration then (defaults < ``EXOCORTEX_*``: the planner has no project root).
     """
     from exocortex.config import load_config
-    from exocortex.memory.engine import engine_memory
+    from exocortex.memory.engine import deep_size, engine_memory
 
     memory = engine_memory()
     cache = memory.registered.get(CACHE_NAME)
@@ -88,22 +86,9 @@ def planner_cache() -> MultiLevelCache[tuple[Any, ...], StoreLayout | CallCounts
         if max_bytes <= 0:
             return None
         cache = memory.register_cache(
-            CACHE_NAME, lambda: MultiLevelCache([Level("layouts", LRU(max_bytes=max_bytes))], sizeof=held_bytes)
+            CACHE_NAME, lambda: MultiLevelCache([Level("layouts", LRU(max_bytes=max_bytes))], sizeof=deep_size)
         )
     return cache
-
-
-def held_bytes(value: object) -> int:
-    """The bytes ``value`` holds: NumPy arrays by ``nbytes``, the rest by ``sys.getsizeof`` of every
-    part (dataclass fields, tuples, strings, numbers)."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    size = sys.getsizeof(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return size + sum(held_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, tuple | list):
-        return size + sum(held_bytes(item) for item in value)
-    return size
 
 
 def _cached(key: tuple[Any, ...]) -> Any:
@@ -308,5 +293,5 @@ def call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts:
 
 __all__ = [
     "CACHE_NAME", "COUNTS_FILE", "MAX_SEGMENTS", "SPAN_FILE", "CallCounts", "StoreLayout", "call_counts",
-    "chrom_order", "held_bytes", "max_span", "planner_cache", "store_layout",
+    "chrom_order", "max_span", "planner_cache", "store_layout",
 ]  # fmt: skip

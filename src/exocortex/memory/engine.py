@@ -69,12 +69,16 @@ class MemorySettings:
 
 
 def deep_size(value: Any) -> int:
-    """The bytes ``value`` holds, by ``sys.getsizeof`` of every part: containers, strings, numbers and
-    the fields of dataclasses (a cached search's hits: each hit, its path, symbol, range and signals).
+    """The bytes ``value`` holds, measured through every part: NumPy arrays and Arrow data by their
+    ``nbytes`` (a memory-mapped file's too), containers, strings and numbers by ``sys.getsizeof``,
+    and the fields of dataclasses (a cached search's hits, a commit's search data, a variant layout).
 
     Measured rather than estimated: it runs once per cached value, over at most a pack's
-    candidates, which costs microseconds beside the search itself.
+    candidates or one commit's arrays, which costs microseconds beside making the value.
     """
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int) and not isinstance(value, type):  # numpy.ndarray, pyarrow Table/Array/Buffer
+        return nbytes
     size = sys.getsizeof(value)
     if isinstance(value, str | bytes | int | float | bool) or value is None:
         return size
@@ -82,7 +86,7 @@ def deep_size(value: Any) -> int:
         return size + sum(deep_size(k) + deep_size(v) for k, v in value.items())
     if isinstance(value, list | tuple | set | frozenset):
         return size + sum(deep_size(item) for item in value)
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return size + sum(deep_size(getattr(value, f.name)) for f in dataclasses.fields(value))
     return size
 

@@ -14,7 +14,6 @@ is kept per store and commit.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import mmap
 import os
@@ -94,21 +93,10 @@ def cache_key(reader: StoreReader) -> str:
 
 def _held() -> MultiLevelCache[tuple[str, str], SearchData]:
     """This process's loaded search data: a memory-layer cache the governor can free (``search-data``)."""
-    from exocortex.memory.engine import engine_memory
+    from exocortex.memory.engine import deep_size, engine_memory
 
     return engine_memory().register_cache(
-        "search-data", lambda: MultiLevelCache([Level("held", LRU(max_entries=HELD_ENTRIES))], sizeof=held_bytes))
-
-
-def held_bytes(value: object) -> int:
-    """The bytes of the arrays and Arrow data ``value`` holds (mapped files included), through its fields."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(value, pa.Table | pa.Array | pa.ChunkedArray):
-        return int(value.nbytes)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return sum(held_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
-    return 0
+        "search-data", lambda: MultiLevelCache([Level("held", LRU(max_entries=HELD_ENTRIES))], sizeof=deep_size))
 
 
 def load_search_data(reader: StoreReader) -> SearchData:
