@@ -151,6 +151,7 @@ class _Planner:
         self.files: set[str] = set()
         self.with_content: set[str] = set()
         self.chunks: set[tuple[str, int]] = set()
+        self.chunk_ordinals: dict[str, set[int]] = {}  # the same chunks by path, for a file's runs
         self.skeletons: set[str] = set()
         self.signatures: set[tuple[str, str]] = set()
         self.dirs: set[str] = set()
@@ -176,7 +177,7 @@ class _Planner:
 
     def _chunk_ops(self, path: str, chunks: list[ChunkText], score: float) -> list[_Op]:
         """Ops for ``chunks`` (in line order): a chunk that starts a new run also pays for its range label."""
-        present = {o for p, o in self.chunks if p == path} if self.chunks else set()
+        present = set(self.chunk_ordinals.get(path, ()))
         ops = []
         for c in chunks:
             joins = c.ordinal - 1 in present or c.ordinal + 1 in present
@@ -204,6 +205,7 @@ class _Planner:
                 self.with_content.add(op.path)
                 if op.kind == "chunk" and op.chunk is not None:
                     self.chunks.add((op.path, op.chunk.ordinal))
+                    self.chunk_ordinals.setdefault(op.path, set()).add(op.chunk.ordinal)
                 elif op.kind == "skeleton":
                     self.skeletons.add(op.path)
                 elif op.kind == "signature" and op.signature is not None:
