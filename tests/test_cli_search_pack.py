@@ -37,6 +37,7 @@ def test_search_json_shape(indexed: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(first["lines"]) == 2 and first["lines"][0] <= first["lines"][1]
     scores = [r["score"] for r in data["results"]]
     assert scores == sorted(scores, reverse=True)
+    assert data["index"]["root"] == str(indexed) and data["index"]["checked"] == "scan"  # how current it was
 
 
 def test_search_table(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from exocortex.api import Index
+from exocortex.errors import NoMatchesError
 from exocortex.mcp import Workspace, build_server
 from exocortex.tokens import count_tokens
 
@@ -382,6 +383,32 @@ def test_exocortex_watch_reindexes_what_changes(indexed_repo: Path) -> None:
         assert Index.open(indexed_repo, refresh_before_answer=False).find_symbol("post_entry")
         proc.terminate()
         assert proc.wait(timeout=30) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_running_watch_process_spares_other_processes_the_walk(indexed_repo: Path) -> None:
+    """With `exocortex watch` running, another process's answer asks it instead of walking the tree,
+    and still sees an edit made just before the question."""
+    proc = subprocess.Popen([sys.executable, "-m", "exocortex.cli", "watch", str(indexed_repo), "--jsonl"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_server_env())
+    try:
+        assert proc.stderr is not None and "watching" in proc.stderr.readline()
+        index = Index.open(indexed_repo)
+        assert index.search("slugify")[0].path == "app/util.py"
+        assert index.freshness is not None and index.freshness.checked == "watch process"
+        (indexed_repo / "app" / "audit.py").write_text("def record_audit_trail(event):\n    return event\n")
+        assert index.search("record_audit_trail")[0].path == "app/audit.py"
+        assert index.freshness.checked == "watch process"  # the update was the watch process's, not this one's
+        proc.terminate()
+        assert proc.wait(timeout=30) == 143
+        assert not (indexed_repo / ".exocortex" / "watching").exists()  # withdrawn: answers walk again
+        (indexed_repo / "app" / "audit.py").unlink()
+        with pytest.raises(NoMatchesError):
+            index.search("record_audit_trail")
+        assert index.freshness.checked == "scan"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from exocortex.config import STORE_DIRNAME, TOKENIZERS, Config, load_config
 from exocortex.errors import ConfigError, InputPathError
 from exocortex.indexing.plan import index_is_current
+from exocortex.indexing.watch import ask_watch_process
 from exocortex.store.meta import is_store, read_meta, store_size_bytes
 from exocortex.store.schema import SCHEMA_VERSION
 
@@ -56,7 +57,8 @@ class Freshness:
 
     ``checked`` says how the answer knows: ``"scan"`` (the tree was walked and compared with the
     index just now), ``"watcher"`` (a file watcher saw every change made before the question),
-    ``"off"`` (``refresh_before_answer`` is off: the last commit, as it is), ``"read-only"``
+    ``"watch process"`` (a running ``exocortex watch`` confirmed it, having seen every change made
+    before the question), ``"off"`` (``refresh_before_answer`` is off: the last commit, as it is), ``"read-only"``
     (the store cannot be written by this user: the last commit), ``"failed"`` (the update failed,
     ``error`` says why: the last commit) or ``"busy"``
     (another process was writing the index for longer than the answer waits; the last commit).
@@ -256,6 +258,10 @@ class Index:
             checked = "watcher"
         else:
             checked = "scan"
+            if watcher is None:
+                confirmed = ask_watch_process(self.store)  # an `exocortex watch` keeping this store current
+                if confirmed is not None:
+                    return self._confirmed(confirmed, started)
             if index_is_current(self.root, self.store, self.config):  # no lock taken, nothing written
                 return self._freshness(checked, None, started, touch=True)
         config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
@@ -297,6 +303,21 @@ class Index:
             checked=checked,
             refresh_s=round(time.perf_counter() - started, 4),
             error=error,
+        )
+        self.freshness = fresh
+        return fresh
+
+    def _confirmed(self, answer: dict[str, Any], started: float) -> Freshness:
+        """The freshness a watch process confirmed (it made the update, if there was one)."""
+        changed = answer.get("changed_paths") or ()
+        fresh = Freshness(
+            root=str(answer.get("root", self.root)),
+            updated_at=float(answer.get("updated_at") or time.time()),
+            age_s=round(max(0.0, time.time() - float(answer.get("updated_at") or time.time())), 3),
+            changed_files=int(answer.get("changed_files") or 0),
+            changed_paths=tuple(str(p) for p in changed),
+            checked="watch process",
+            refresh_s=round(time.perf_counter() - started, 4),
         )
         self.freshness = fresh
         return fresh

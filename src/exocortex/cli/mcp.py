@@ -106,7 +106,10 @@ def watch_command(
     configure_logging("debug" if debug else "warning")
     index = Index.find(path, store=store_option(store))
     _index_if_missing(str(index.root), store_option(store))
+    from exocortex.indexing.watch import acknowledge, announce, withdraw
+
     watcher = index.watch()
+    announce(index.store)
     err.print(f"exocortex: watching {printable(index.root)} (Ctrl-C to stop)", highlight=False, markup=False)
     try:
         while True:
@@ -114,8 +117,13 @@ def watch_command(
                 raise InputPathError(f"the file watcher of {index.root} stopped")
             if not watcher.wait_for_changes(1.0):
                 continue
-            time.sleep(index.config.watch_debounce_ms / 1000)  # let a burst of saves land together
+            requests = watcher.take_requests()
+            if not requests:
+                time.sleep(index.config.watch_debounce_ms / 1000)  # let a burst of saves land together
             fresh = index.refresh()
+            requests |= watcher.take_requests()
+            if requests:  # other processes' answers wait on this one: the index is current now
+                acknowledge(index.store, requests, fresh.to_dict())
             if fresh.changed_files == 0:
                 continue
             if as_json:
@@ -127,6 +135,7 @@ def watch_command(
                 out.print(f"updated {fresh.changed_files} file(s) in {fresh.refresh_s:.2f} s: {shown}{more}",
                           highlight=False, markup=False)
     finally:
+        withdraw(index.store)
         index.stop_watching()
 
 

@@ -76,6 +76,7 @@ def search_command(
                     }
                     for h in hits
                 ],
+                "index": index.freshness.to_dict() if index.freshness is not None else None,
             }
         )
         return

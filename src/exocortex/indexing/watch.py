@@ -22,6 +22,12 @@ log = get_logger(__name__)
 
 BARRIER_FILE = "watch-barrier"
 """The file in the store that :meth:`ChangeWatcher.settle` writes to flush the watcher's queue."""
+WATCHING_FILE = "watching"
+"""Names the ``exocortex watch`` process that keeps this store current (its pid and start time)."""
+REQUESTS_DIR = "watch-requests"
+"""Where another process asks the watch process to confirm the index is current: ``<token>.req``,
+answered by ``<token>.ack`` (the answer's freshness as JSON) once every change made before the
+request is in the index."""
 
 
 class ChangeWatcher:
@@ -43,6 +49,8 @@ class ChangeWatcher:
         self._seen_barrier = threading.Condition(self._lock)
         """Notified when a barrier or a batch of changes arrives, and when the watcher stops."""
         self._barrier_count = 0
+        self._requests: set[str] = set()
+        self._requests_dir = str(store / REQUESTS_DIR) + os.sep
         self._stop = threading.Event()
         self._started = threading.Event()
         self._failed: BaseException | None = None
@@ -70,7 +78,9 @@ class ChangeWatcher:
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._stop.is_set()
 
-    def _keep(self, path: str) -> bool:
+    def _keep(self, change: object, path: str) -> bool:
+        if path.startswith(self._requests_dir):  # a request made, not one answered (its file deleted)
+            return path.endswith(".req") and getattr(change, "name", "") != "deleted"
         if path == str(self._barrier):
             return True
         if _under(path, self.store):
@@ -87,7 +97,7 @@ class ChangeWatcher:
         try:
             changes_iter = watchfiles.watch(
                 *paths,
-                watch_filter=lambda _change, path: self._keep(path),
+                watch_filter=self._keep,
                 debounce=self.debounce_ms,
                 step=self.step_ms,
                 stop_event=self._stop,
@@ -112,6 +122,11 @@ class ChangeWatcher:
 
     def _record(self, paths: set[str]) -> None:
         with self._lock:
+            asked = {p for p in paths if p.startswith(self._requests_dir)}
+            if asked:
+                paths -= asked
+                self._requests.update(os.path.basename(p)[: -len(".req")] for p in asked)
+                self._seen_barrier.notify_all()
             if str(self._barrier) in paths:
                 paths.discard(str(self._barrier))
                 self._barrier_count += 1
@@ -153,15 +168,21 @@ class ChangeWatcher:
         return True
 
     def wait_for_changes(self, timeout_s: float) -> bool:
-        """Block until some change is collected (True), the timeout passes or the watcher stops (False)."""
+        """Block until some change or request is collected (True), the timeout passes or the watcher stops."""
         deadline = time.monotonic() + timeout_s
         with self._lock:
-            while not (self._changed or self._overflow):
+            while not (self._changed or self._overflow or self._requests):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return False
                 self._seen_barrier.wait(left)
         return True
+
+    def take_requests(self) -> set[str]:
+        """The tokens of the requests other processes made since the last call (see :func:`ask_watch_process`)."""
+        with self._lock:
+            tokens, self._requests = self._requests, set()
+        return tokens
 
     def take(self) -> tuple[set[str], bool]:
         """The changed paths collected so far (absolute), and whether some were dropped; clears both."""
@@ -179,3 +200,87 @@ class ChangeWatcher:
 def _under(path: str, folder: Path) -> bool:
     text = str(folder)
     return path == text or path.startswith(text.rstrip(os.sep) + os.sep)
+
+
+# --- one watch process serving the answers of other processes ------------------------------------
+
+
+def announce(store: Path) -> None:
+    """Say that this process (``exocortex watch``) answers the requests of :func:`ask_watch_process`."""
+    from exocortex.store.meta import process_record
+
+    (store / REQUESTS_DIR).mkdir(parents=True, exist_ok=True)
+    tmp = store / f".{WATCHING_FILE}.{os.getpid()}"
+    tmp.write_text(process_record() + "\n", encoding="ascii")
+    os.replace(tmp, store / WATCHING_FILE)
+
+
+def withdraw(store: Path) -> None:
+    """Stop answering: remove the marker (only if it is still this process's)."""
+    from exocortex.store.meta import process_record
+
+    marker = store / WATCHING_FILE
+    try:
+        if marker.read_text(encoding="ascii").strip() == process_record():
+            marker.unlink()
+    except OSError:
+        pass
+
+
+def acknowledge(store: Path, tokens: set[str], answer: dict[str, object]) -> None:
+    """Answer requests ``tokens``: the index is current as ``answer`` (a Freshness as a dict) says."""
+    import json
+
+    folder = store / REQUESTS_DIR
+    for token in tokens:
+        if not token.isalnum():
+            continue  # not a name ask_watch_process makes
+        tmp = folder / f".{token}.ack"
+        try:
+            tmp.write_text(json.dumps(answer), encoding="utf-8")
+            os.replace(tmp, folder / f"{token}.ack")
+            (folder / f"{token}.req").unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
+def ask_watch_process(store: Path, timeout_s: float = 2.0) -> dict[str, object] | None:
+    """The freshness a running ``exocortex watch`` confirms for this store, or None (no such process,
+    or no answer within ``timeout_s``: the caller then walks the tree itself).
+
+    The request file is written after every change this process (an agent's edit) made, and the
+    watch process sees file events in order: its answer comes once those changes are in the index.
+    """
+    import json
+    import secrets
+
+    from exocortex.store.meta import record_alive
+
+    try:
+        record = (store / WATCHING_FILE).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if not record or not record_alive(record):
+        return None
+    folder = store / REQUESTS_DIR
+    token = secrets.token_hex(8)
+    request, ack = folder / f"{token}.req", folder / f"{token}.ack"
+    try:
+        request.write_text(record + "\n", encoding="ascii")
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                answer = json.loads(ack.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                time.sleep(0.003)
+                continue
+            except (OSError, ValueError):
+                return None
+            return answer if isinstance(answer, dict) else None
+        return None
+    finally:
+        request.unlink(missing_ok=True)
+        ack.unlink(missing_ok=True)

@@ -347,8 +347,8 @@ def _drop_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
-def _record() -> str:
-    """What a writer writes into the lock file: its pid and start time (a pid alone can be reused)."""
+def process_record() -> str:
+    """What names this process durably: its pid and start time (a pid alone can be reused); the writer lock holds it."""
     return f"{os.getpid()} {_start_time(os.getpid())}"
 
 
@@ -361,8 +361,8 @@ def _start_time(pid: int) -> str:
     return stat.rsplit(")", 1)[-1].split()[19] if ")" in stat else ""
 
 
-def _alive(record: str) -> bool:
-    """Whether the writer a lock record names is still running."""
+def record_alive(record: str) -> bool:
+    """Whether the process a record of :func:`process_record` names is still running."""
     parts = record.split()
     if not parts or not parts[0].isdigit():
         return True  # no record yet: a writer that has just taken the lock
@@ -402,7 +402,7 @@ def _lock_holders(lock_path: Path) -> list[int]:
 def _take_over(fd: int, lock_path: Path, record: str) -> bool:
     """End the processes that hold the lock of a dead writer (its orphaned workers); True if any were."""
     time.sleep(_TAKEOVER_SETTLE_S)
-    if os.pread(fd, 128, 0).decode("ascii", "replace").strip() != record or _alive(record):
+    if os.pread(fd, 128, 0).decode("ascii", "replace").strip() != record or record_alive(record):
         return False  # a live writer took the lock meanwhile
     orphans = _lock_holders(lock_path)
     for pid in orphans:
@@ -444,7 +444,7 @@ def writer_lock(store_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
             record = os.pread(fd, 128, 0).decode("ascii", "replace").strip()
-            if not took_over and record and not _alive(record):
+            if not took_over and record and not record_alive(record):
                 took_over = True
                 if _take_over(fd, lock_path, record):
                     time.sleep(0.1)
@@ -459,7 +459,7 @@ def writer_lock(store_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
         acquired = True
         _held_locks[fd] = os.getpid()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, _record().encode(), 0)
+        os.pwrite(fd, process_record().encode(), 0)
         yield
     finally:
         if _held_locks.get(fd) == os.getpid():  # not in a forked child whose copy is already closed
