@@ -129,6 +129,12 @@ def _check_query(query: str, max_bytes: int) -> None:
                          "or raise EXOCORTEX_MAX_QUERY_BYTES")
 
 
+def _check_tokenizer(tokenizer: str | None) -> None:
+    """Refuse a tokenizer this project cannot count with (``ConfigError``, exit 7); None means the configured one."""
+    if tokenizer is not None and tokenizer not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
+
+
 def shown_query(query: str, limit: int = 200) -> str:
     """The query for a one-line message: quoted, and cut when long."""
     return repr(query) if len(query) <= limit else repr(query[:limit]) + f"... ({len(query):,} characters)"
@@ -259,9 +265,10 @@ class Index:
         else:
             checked = "scan"
             if watcher is None:
-                confirmed = ask_watch_process(self.store)  # an `exocortex watch` keeping this store current
+                answer = ask_watch_process(self.store)  # an `exocortex watch` keeping this store current
+                confirmed = self._confirmed(answer, started) if answer is not None else None
                 if confirmed is not None:
-                    return self._confirmed(confirmed, started)
+                    return confirmed
             if index_is_current(self.root, self.store, self.config):  # no lock taken, nothing written
                 return self._freshness(checked, None, started, touch=True)
         config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
@@ -269,23 +276,19 @@ class Index:
             from exocortex.indexing.run import run_index
 
             report = run_index(self.root, self.store, config)
-        except StoreLockedError:
+        except BaseException as exc:
             if watcher is not None:
-                watcher.put_back(taken)
-            return self._freshness("busy", None, started)
-        except (StoreError, InputError, WorkerCrashedError) as exc:
+                watcher.put_back(taken)  # the next refresh tries them again
+            if isinstance(exc, StoreLockedError):
+                return self._freshness("busy", None, started)
+            if not isinstance(exc, StoreError | InputError | WorkerCrashedError):
+                raise
             # The update failed (a lock file replaced by a folder, a worker killed, a file that vanished
             # mid-read): the last commit still answers, if it is readable (read_meta raises if not), and
             # the answer says so; the reads that follow verify what they serve.
-            if watcher is not None:
-                watcher.put_back(taken)
             read_meta(self.store)
             log.warning("could not bring the index up to date; answering from the last commit", error=exc.message)
             return self._freshness("failed", None, started, error=exc.message)
-        except BaseException:
-            if watcher is not None:
-                watcher.put_back(taken)
-            raise
         return self._freshness(checked, report, started)
 
     def _freshness(self, checked: str, report: IndexReport | None, started: float, *, touch: bool = False,
@@ -307,18 +310,14 @@ class Index:
         self.freshness = fresh
         return fresh
 
-    def _confirmed(self, answer: dict[str, Any], started: float) -> Freshness:
-        """The freshness a watch process confirmed (it made the update, if there was one)."""
-        changed = answer.get("changed_paths") or ()
-        fresh = Freshness(
-            root=str(answer.get("root", self.root)),
-            updated_at=float(answer.get("updated_at") or time.time()),
-            age_s=round(max(0.0, time.time() - float(answer.get("updated_at") or time.time())), 3),
-            changed_files=int(answer.get("changed_files") or 0),
-            changed_paths=tuple(str(p) for p in changed),
-            checked="watch process",
-            refresh_s=round(time.perf_counter() - started, 4),
-        )
+    def _confirmed(self, answer: dict[str, Any], started: float) -> Freshness | None:
+        """The freshness a watch process confirmed (its own, as JSON: it made the update, if there was one);
+        None for an answer of another shape (a watch process of another version: walk instead)."""
+        try:
+            fresh = Freshness(**{**answer, "changed_paths": tuple(answer.get("changed_paths") or ()),
+                                 "checked": "watch process", "refresh_s": round(time.perf_counter() - started, 4)})
+        except TypeError:
+            return None
         self.freshness = fresh
         return fresh
 
@@ -494,8 +493,7 @@ class Index:
 
         _check_query(query, self.config.max_query_bytes)
         tokens = parse_budget(budget)
-        if tokenizer is not None and tokenizer not in TOKENIZERS:
-            raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
+        _check_tokenizer(tokenizer)
         name = tokenizer or self.config.tokenizer
         paths = PathFilter.of(include, exclude)
         pinned = pinned_paths(self.root, pin)
@@ -567,8 +565,7 @@ class Index:
         from exocortex.store.lance import StoreReader
 
         tokens = parse_budget(budget)
-        if tokenizer is not None and tokenizer not in TOKENIZERS:
-            raise ConfigError(f"unknown tokenizer {tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
+        _check_tokenizer(tokenizer)
         self._answer_from_current_index()
         outline = repo_map(StoreReader(self.store), tokens, tokenizer or self.config.tokenizer, self.config,
                            include=include, focus=focus)
