@@ -373,10 +373,17 @@ def damage_search_data(how: str) -> Callable[[Path], None]:
     after a first search built it."""
 
     def run(store: Path) -> None:
-        folders = [p for p in (store / "search").iterdir() if p.is_dir()] if (store / "search").is_dir() else []
+        def built() -> list[Path]:
+            """Folders of search data (a commit's, a segment), largest first."""
+            if not (store / "search").is_dir():
+                return []
+            found = [done.parent for done in (store / "search").rglob("done")]
+            return sorted(found, key=lambda f: -sum(p.stat().st_size for p in f.rglob("*") if p.is_file()))
+
+        folders = built()
         if not folders:  # the shared repository has not been searched yet: build the data
             _search_in_subprocess(store.parent)
-            folders = [p for p in (store / "search").iterdir() if p.is_dir()]
+            folders = built()
         folder = folders[0]
         if how == "done":
             (folder / "done").write_text("{")

@@ -11,6 +11,8 @@ literal thresholds.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import re
@@ -98,6 +100,12 @@ class Config:
     """Terms of a several-line query's first line (an issue's title) weigh this many times more."""
     search_candidates: int = 400
     """Candidates each signal contributes before fusion."""
+    search_delta_max_share: float = 0.1
+    """The search data of a commit is its base's plus a delta of the files changed since, while those
+    are at most this share of the base's files (or ``search_delta_min_files``); beyond, a new base
+    is built from every file. Either way the ranking is a full build's."""
+    search_delta_min_files: int = 1000
+    """See ``search_delta_max_share``."""
     pagerank_damping: float = 0.85
     """Damping of personalized PageRank."""
     bm25_k1: float = 1.2
@@ -145,6 +153,12 @@ class Config:
     """Search results in the second level, which catches what L1 lets go (0: no L2)."""
     query_cache_l2_bytes: int = 100 * 1024 * 1024
     """... and their bytes."""
+    answer_cache_max_bytes: int = 64 * 1024 * 1024
+    """Search results and packs kept on disk under the store (``<store>/answers/``, the persistent L3),
+    so a question repeated in a new process (a CLI call) is answered without searching again; the
+    bytes of their serialized answers, for the store's current commit (0: no such cache)."""
+    answer_cache_max_entries: int = 1000
+    """... and at most this many answers (a process that writes one reads every entry's header first)."""
     parsed_cache_bytes: int = 32 * 1024 * 1024
     """Analysed files an indexing process keeps by content hash, so identical files are parsed once."""
     variant_layout_cache_bytes: int = 64 * 1024 * 1024
@@ -199,6 +213,14 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def settings_fingerprint(config: Config) -> str:
+    """A digest of every setting of ``config``, the same in every process (never Python's salted
+    ``hash()``): what names the settings in keys kept on disk, such as the store's answers."""
+    values = {name: getattr(config, name) for name in _FIELDS}
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -363,6 +385,8 @@ RANGES: dict[str, _Range] = {
     "prior_docs": _WEIGHT,
     "query_title_weight": _WEIGHT,
     "search_candidates": _AT_LEAST_ONE,
+    "search_delta_max_share": _SHARE,
+    "search_delta_min_files": _COUNT,
     "pagerank_damping": _Range(0, 1, low_open=True, high_open=True),
     "bm25_k1": _Range(0, 1000),
     "bm25_b": _SHARE,
@@ -383,6 +407,8 @@ RANGES: dict[str, _Range] = {
     "query_cache_l1_bytes": _COUNT,
     "query_cache_l2_entries": _COUNT,
     "query_cache_l2_bytes": _COUNT,
+    "answer_cache_max_bytes": _COUNT,
+    "answer_cache_max_entries": _COUNT,
     "parsed_cache_bytes": _COUNT,
     "variant_layout_cache_bytes": _COUNT,
     "bench_max_requests": _AT_LEAST_ONE,
@@ -521,4 +547,5 @@ def parse_size(text: str) -> int:
     return int(size)
 
 
-__all__ = ["Config", "RANGES", "TOKENIZERS", "STORE_DIRNAME", "check_setting", "load_config", "parse_size"]
+__all__ = ["Config", "RANGES", "TOKENIZERS", "STORE_DIRNAME", "check_setting", "load_config", "parse_size",
+           "settings_fingerprint"]

@@ -1,19 +1,27 @@
-"""What search needs, built once per store commit and kept on disk and in memory.
+"""What search needs for a store commit: segments on disk, a view per commit, held in memory.
 
-``<store>/search/f<format>-<commit id>/`` holds the chunk and skeleton
-lexical indexes, the structure graph, the definition index (name -> chunks
-that define it) and the chunk keys. It is built lazily by the first search
-after a commit (written to a temporary folder, then renamed), memory-mapped by
-later ones, and older folders are removed. The folder is named by the commit's
-id, which no other commit has (table versions start again after a rebuild), and
-its ``done`` file lists the size and xxh3 hash of every file in it: a process
-checks them when it first loads the folder, and a damaged folder (a truncated,
-deleted or overwritten file) is built again. Within one process the loaded data
-is kept per store and commit.
+``<store>/search/segments/<name>/`` holds immutable segments (:mod:`.segment`): a *base*
+with every file as of some commit, and *deltas* with the files added or changed since
+their base. ``<store>/search/f<format>-<commit id>/`` names a commit's segments (its
+``view.json``) and, when it has a delta, the view's arrays (:mod:`.view`): the maps to
+global ids, the per-document arrays, the definition index and the graph.
+
+The first search after a commit builds that folder. It compares the commit's manifest
+with the newest base: when the files changed or removed since the base are few
+(``search_delta_max_share`` of the base's files, at least ``search_delta_min_files``),
+it reads only those files' rows from the store into a new delta (replacing the previous
+delta: one delta holds every change since the base) and merges its view; otherwise it
+builds a new base from every row. Either way the ranking is that of a full build.
+
+Every folder is written under a temporary name and renamed into place, so a reader sees
+a whole folder or none; its ``done`` file lists the size and xxh3 hash of each file, checked
+when a process first loads it, and a damaged folder is built again. Within one process the
+loaded data is kept per store and commit (``search-data`` in the engine's caches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -21,9 +29,11 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,34 +41,64 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import xxhash
 
+from exocortex.errors import StoreCorruptError
 from exocortex.log import get_logger
 from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.heap import release_freed_memory
 from exocortex.memory.policies import LRU
-from exocortex.search import lexical
-from exocortex.search.lexical import LexicalIndex
 from exocortex.search.names import FileNames
-from exocortex.search.roles import file_roles
-from exocortex.search.structure import Graph, build_graph
+from exocortex.search.segment import (
+    CHUNK_COLUMNS,
+    DEFINITION_KINDS,
+    FILE_COLUMNS,
+    INFO_FILE,
+    Segment,
+    build_segment,
+    empty_segment,
+    load_segment,
+)
+from exocortex.search.structure import Graph
+from exocortex.search.view import (
+    GRAPH_ARRAYS,
+    VIEW_ARRAYS,
+    ChunkKeys,
+    Lexical,
+    LexicalView,
+    Part,
+    build_view,
+    save_view,
+)
+from exocortex.store.meta import rebuild_hint
 
 if TYPE_CHECKING:
+    from exocortex.config import Config
     from exocortex.store.lance import StoreReader
 
-CACHE_DIRNAME = "search"
-FORMAT = 4  # bump when the cached layout changes
-DONE_FILE = "done"
+__all__ = ["DEFINITION_KINDS", "SearchData", "cache_key", "load_search_data"]
 
-DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type")
-_CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
-_GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
+CACHE_DIRNAME = "search"
+SEGMENTS_DIRNAME = "segments"
+FORMAT = 5  # bump when the cached layout changes
+DONE_FILE = "done"
+VIEW_FILE = "view.json"
+BASE_VIEW_DIRNAME = "view"
+"""The folder in a base segment that holds its own view's definition index and graph."""
+STALE_BUILD_S = 3600.0
+"""A temporary build folder older than this was left by a process that died: it is removed."""
+UNREFERENCED_GRACE_S = 60.0
+"""A segment no commit folder names is removed once it is this old (another process may be
+about to name it)."""
+DELTA_MAX_SHARE = 0.1
+DELTA_MIN_FILES = 1000
+_PATHS_PER_READ = 500
 
 
 @dataclass(slots=True)
 class SearchData:
-    chunks: LexicalIndex  # one document per chunk
-    skeletons: LexicalIndex  # one document per indexed file: its skeleton
-    files: LexicalIndex  # one document per indexed file: all its chunks' terms
-    chunk_keys: pa.Table  # path, ordinal, start_line, end_line, kind, symbol; row = chunk doc id
+    chunks: Lexical  # one document per chunk
+    skeletons: Lexical  # one document per indexed file: its skeleton
+    files: Lexical  # one document per indexed file: all its chunks' terms
+    keys: ChunkKeys  # path, ordinal, start_line, end_line, kind, symbol of each chunk doc
     chunk_file: np.ndarray  # file doc id of each chunk doc
     file_first_chunk: np.ndarray  # first chunk doc id of each file (-1: none)
     file_chunk_count: np.ndarray  # chunks of each file (they are consecutive doc ids from the first)
@@ -67,6 +107,8 @@ class SearchData:
     def_offsets: np.ndarray  # (V+1,) name term id -> range in def_docs
     def_docs: np.ndarray  # chunk doc ids of definitions, grouped by their name's term id
     graph: Graph
+    segments: dict[str, Any] = field(default_factory=dict)
+    """Which segments this view reads: ``base``, ``delta`` (or None), ``delta_files``, ``removed``."""
     _file_names: FileNames | None = None
 
     def definitions(self, term_id: int) -> np.ndarray:
@@ -83,6 +125,8 @@ HELD_ENTRIES = 4
 """Search data held per process (one commit per store is current; the others are being replaced)."""
 _lock = threading.Lock()
 _current: dict[str, tuple[str, str]] = {}
+_checked: set[str] = set()
+"""Segment folders whose files this process has checked against their ``done`` lists."""
 log = get_logger(__name__)
 
 
@@ -99,7 +143,8 @@ def _held() -> MultiLevelCache[tuple[str, str], SearchData]:
         "search-data", lambda: MultiLevelCache([Level("held", LRU(max_entries=HELD_ENTRIES))], sizeof=deep_size))
 
 
-def load_search_data(reader: StoreReader) -> SearchData:
+def load_search_data(reader: StoreReader, config: Config | None = None) -> SearchData:
+    """The search data of ``reader``'s commit: held, loaded from disk, or built (see the module)."""
     key = cache_key(reader)
     mem_key = (str(reader.path), key)
     held = _held()
@@ -107,31 +152,22 @@ def load_search_data(reader: StoreReader) -> SearchData:
         data = held.get(mem_key)
         if data is not None:
             return data
-        folder = reader.path / CACHE_DIRNAME / key
-        data = _load_checked(folder) if (folder / DONE_FILE).exists() else None
+        root = reader.path / CACHE_DIRNAME
+        folder = root / key
+        data = _load_commit_checked(folder) if (folder / DONE_FILE).exists() else None
         if data is None:
-            _build_to(reader, folder)
+            _build_commit(reader, folder, config)
             release_freed_memory()  # the build's transient arrays are gone; so is their memory
-            data = _load(folder)  # just written and hashed: not read again to check
+            data = _load_commit(folder)
+            if data is None:
+                raise StoreCorruptError(f"the search data just built in {folder} cannot be read back; "
+                                        f"{rebuild_hint(reader.path)}")
         previous = _current.get(mem_key[0])
         if previous is not None and previous != mem_key:
             held.delete(previous)  # an older commit of this store: never asked for again
         held.set(mem_key, data)
         _current[mem_key[0]] = mem_key
         return data
-
-
-def _load_checked(folder: Path) -> SearchData | None:
-    """The folder's search data when every file is as written, else None (and the folder is removed)."""
-    problem = _damage(folder)
-    if problem is None:
-        try:
-            return _load(folder)
-        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-            problem = f"unreadable: {exc}"
-    log.warning("search data damaged: building it again", folder=str(folder), problem=problem)
-    _remove_folder(folder)
-    return None
 
 
 def _file_digest(path: Path) -> str:
@@ -178,133 +214,282 @@ def _remove_folder(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _build_to(reader: StoreReader, folder: Path) -> None:
-    parent = folder.parent
-    if parent.exists() and not parent.is_dir() or parent.is_symlink():
-        _remove_folder(parent)  # something put in place of the folder: it holds nothing of ours
+def _write_folder(parent: Path, name: str, fill: Any) -> Path:
+    """Write a folder with ``fill(tmp)`` under a temporary name, list its checksums, rename it to
+    ``parent/name``. When another process renamed one there first, theirs is kept."""
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=parent))
+    folder = parent / name
     try:
-        _build(reader, tmp)
+        fill(tmp)
         (tmp / DONE_FILE).write_text(json.dumps({"files": _checksums(tmp)}) + "\n")
         if folder.exists() or folder.is_symlink():
+            if _damage(folder) is None:
+                return folder  # another process finished the same folder meanwhile
             _remove_folder(folder)  # a damaged copy
-        try:
+        with contextlib.suppress(OSError):  # another process built it meanwhile
             os.rename(tmp, folder)
-        except OSError:  # another process built it meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    for old in parent.iterdir():
-        if old.name != folder.name and not old.name.startswith("."):
+    return folder
+
+
+def _prepare(root: Path) -> None:
+    """Make ``root`` a folder (removing whatever was put in its place)."""
+    if root.is_symlink() or root.exists() and not root.is_dir():
+        _remove_folder(root)  # something put in place of the folder: it holds nothing of ours
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def _segment_info(folder: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _checked_segment(folder: Path) -> Segment | None:
+    """The segment in ``folder`` when its files are as written (checked once per process), else None."""
+    if str(folder) not in _checked:
+        problem = _damage(folder) if (folder / DONE_FILE).exists() else "unfinished"
+        if problem is not None:
+            log.warning("search segment damaged: building it again", folder=str(folder), problem=problem)
+            _remove_folder(folder)
+            return None
+        _checked.add(str(folder))
+    try:
+        return load_segment(folder)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        log.warning("search segment unreadable: building it again", folder=str(folder), problem=str(exc))
+        _checked.discard(str(folder))
+        _remove_folder(folder)
+        return None
+
+
+def _newest_base(segments: Path, fingerprint: str) -> tuple[Path, Segment] | None:
+    """The newest intact base segment built with the index settings ``fingerprint``."""
+    if not segments.is_dir():
+        return None
+    bases = []
+    for folder in segments.iterdir():
+        info = _segment_info(folder) if not folder.name.startswith(".") else None
+        if info and info.get("kind") == "base" and info.get("fingerprint") == fingerprint \
+                and info.get("format") == FORMAT and (folder / DONE_FILE).exists():
+            bases.append((folder.stat().st_mtime, folder))
+    for _, folder in sorted(bases, reverse=True):
+        seg = _checked_segment(folder)
+        if seg is not None:
+            return folder, seg
+    return None
+
+
+def _sql_in(paths: list[str]) -> str:
+    return "path IN (" + ",".join("'" + p.replace("'", "''") + "'" for p in paths) + ")"
+
+
+def _read_rows(reader: StoreReader, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The files, chunks and symbols rows of ``paths`` (every row when None)."""
+    columns = {"files": FILE_COLUMNS, "chunks": [*CHUNK_COLUMNS, "term_list", "term_counts"],
+               "symbols": ["path", "name"]}
+    if paths is None:
+        every = [reader.read(name, cols) for name, cols in columns.items()]
+        return every[0], every[1], every[2]
+    out = []
+    for name, cols in columns.items():
+        parts = [reader.read(name, cols, where=_sql_in(paths[i : i + _PATHS_PER_READ]))
+                 for i in range(0, len(paths), _PATHS_PER_READ)]
+        out.append(pa.concat_tables(parts) if parts else reader.read(name, cols, where="false"))
+    return out[0], out[1], out[2]
+
+
+def _changes(reader: StoreReader, base: Segment) -> tuple[list[str], pa.Array] | None:
+    """The paths added or changed since ``base`` and the base's paths removed, from the commit's
+    manifest; None when the manifest cannot tell."""
+    from exocortex.store.meta import read_manifest
+
+    manifest = read_manifest(reader.path, reader.meta)
+    if manifest is None:
+        return None
+    current = manifest.filter(pc.is_null(manifest.column("skip_reason")))
+    paths = current.column("path").combine_chunks()
+    at = pc.index_in(paths, value_set=base.file_paths)
+    old_hash = pc.take(base.file_hashes, pc.fill_null(at, 0)) if len(base.file_hashes) else None
+    same = pc.and_(pc.is_valid(at), pc.equal(current.column("hash").combine_chunks(), old_hash)) \
+        if old_hash is not None else pa.array([False] * len(paths))
+    changed = paths.filter(pc.invert(pc.fill_null(same, False))).to_pylist()
+    removed = base.file_paths.filter(pc.invert(pc.is_in(base.file_paths, value_set=paths)))
+    return changed, removed
+
+
+def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> None:
+    """Write the commit folder ``folder``: a view over the newest base and a new delta, or a new base."""
+    root = folder.parent
+    _prepare(root)
+    segments = root / SEGMENTS_DIRNAME
+    _prepare(segments)
+    fingerprint = reader.meta.fingerprint
+    found = _newest_base(segments, fingerprint)
+    plan = _changes(reader, found[1]) if found is not None else None
+    started = time.perf_counter()
+    if found is not None and plan is not None:
+        base_dir, base = found
+        changed, removed = plan
+        share = config.search_delta_max_share if config is not None else DELTA_MAX_SHARE
+        least = config.search_delta_min_files if config is not None else DELTA_MIN_FILES
+        if len(changed) + len(removed) <= max(least, share * base.num_files):
+            if not changed and not len(removed):
+                view = {"base": base_dir.name, "delta": None, "delta_files": 0, "removed": 0}
+                _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
+            else:
+                delta_dir = _build_segment(reader, segments, changed, "delta", fingerprint)
+                delta = load_segment(delta_dir)
+                arrays = build_view(base, delta, removed)
+                view = {"base": base_dir.name, "delta": delta_dir.name, "delta_files": delta.num_files,
+                        "removed": len(removed)}
+
+                def fill(tmp: Path) -> None:
+                    save_view(arrays, tmp)
+                    _write_view_file(tmp, view)
+
+                _write_folder(root, folder.name, fill)
+            log.info("search data updated", changed=len(changed), removed=len(removed),
+                     seconds=round(time.perf_counter() - started, 3))
+            _collect(root, folder.name)
+            return
+    base_dir = _build_segment(reader, segments, None, "base", fingerprint)
+    view = {"base": base_dir.name, "delta": None, "delta_files": 0, "removed": 0}
+    _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
+    log.info("search data built", seconds=round(time.perf_counter() - started, 3))
+    _collect(root, folder.name)
+
+
+def _write_view_file(folder: Path, view: dict[str, Any]) -> None:
+    (folder / VIEW_FILE).write_text(json.dumps(view) + "\n")
+
+
+def _build_segment(reader: StoreReader, segments: Path, paths: list[str] | None, kind: str,
+                   fingerprint: str) -> Path:
+    """Build a segment of ``paths`` (every file for a base) and return its folder."""
+    name = f"{kind}-{uuid.uuid4().hex[:16]}"
+    files, chunks, symbols = _read_rows(reader, paths)
+
+    def fill(tmp: Path) -> None:
+        build_segment(files, chunks, symbols, tmp, name)
+        if kind == "base":
+            # the base's own view (nothing deleted, nothing added): its definitions and graph
+            own = build_view(load_segment(tmp), empty_segment(), pa.array([], pa.string()))
+            (tmp / BASE_VIEW_DIRNAME).mkdir()
+            save_view({key: own[key] for key in ("def_offsets", "def_docs", "graph")}, tmp / BASE_VIEW_DIRNAME)
+        info = _segment_info(tmp) or {}
+        info |= {"kind": kind, "fingerprint": fingerprint, "format": FORMAT}
+        (tmp / INFO_FILE).write_text(json.dumps(info) + "\n")
+
+    folder = _write_folder(segments, name, fill)
+    _checked.add(str(folder))  # just written and hashed
+    return folder
+
+
+def _collect(root: Path, keep: str) -> None:
+    """Remove the commit folders other than ``keep``, the segments it does not name (once they are
+    old enough that no process is about to name them) and temporary folders left by dead builds."""
+    now = time.time()
+    try:
+        view = json.loads((root / keep / VIEW_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for old in root.iterdir():
+        if old.name in (keep, SEGMENTS_DIRNAME):
+            continue
+        if not old.name.startswith(".") or now - old.stat().st_mtime > STALE_BUILD_S:
+            _remove_folder(old)
+    used = {view.get("base"), view.get("delta")}
+    for old in (root / SEGMENTS_DIRNAME).iterdir():
+        age = now - old.stat().st_mtime
+        if old.name.startswith("."):
+            if age > STALE_BUILD_S:
+                _remove_folder(old)
+        elif old.name not in used and age > UNREFERENCED_GRACE_S:
+            _checked.discard(str(old))
             _remove_folder(old)
 
 
-def _write_arrow(path: Path, table: pa.Table) -> None:
-    with ipc.new_file(str(path), table.schema) as out:
-        out.write_table(table)
+def _load_commit_checked(folder: Path) -> SearchData | None:
+    """The commit folder's search data when it and its segments are intact, else None (and the
+    damaged folder is removed)."""
+    problem = _damage(folder)
+    if problem is None:
+        try:
+            data = _load_commit(folder)
+            if data is not None:
+                return data
+            problem = "a segment it names is missing or damaged"
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            problem = f"unreadable: {exc}"
+    log.warning("search data damaged: building it again", folder=str(folder), problem=problem)
+    _remove_folder(folder)
+    return None
 
 
-def _read_arrow(path: Path) -> pa.Table:
-    return ipc.open_file(pa.memory_map(str(path))).read_all()
+def _read_arrow(path: Path) -> pa.Array:
+    column = ipc.open_file(pa.memory_map(str(path))).read_all().column("value")
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
-def _build(reader: StoreReader, folder: Path) -> None:
-    files = reader.read("files", ["path", "skip_reason", "skeleton_terms", "imports", "references"])
-    files = files.filter(pc.is_null(files.column("skip_reason")))
-    files = files.sort_by("path")
-    chunks = reader.read("chunks", [*_CHUNK_COLUMNS, "term_list", "term_counts"])
-    # Sort the small key columns; the large term columns are taken in that
-    # order one block at a time while the index is built, never copied whole.
-    chunk_order = pc.sort_indices(chunks, [("path", "ascending"), ("ordinal", "ascending")])
-    term_lists, term_counts = chunks.column("term_list"), chunks.column("term_counts")
-    chunks = chunks.select(_CHUNK_COLUMNS).take(chunk_order)
-    chunk_index = lexical.build_counted(term_lists, term_counts, chunk_order.to_numpy())
-    del term_lists, term_counts, chunk_order
-    symbols = reader.read("symbols", ["path", "name"])
-    lexical.save(chunk_index, folder / "chunks")
-    skeleton_index = lexical.build(files.column("skeleton_terms"))
-    lexical.save(skeleton_index, folder / "skeletons")
+def _load_graph(folder: Path) -> Graph:
+    def arr(name: str) -> np.ndarray:
+        loaded: np.ndarray = np.load(folder / f"graph_{name}.npy", mmap_mode="r")
+        return loaded
 
-    file_paths = files.column("path").combine_chunks()
-    chunk_file = pc.index_in(chunks.column("path"), value_set=file_paths).to_numpy(zero_copy_only=False)
-    chunk_file = np.nan_to_num(chunk_file.astype(float), nan=-1).astype(np.int32)
-    first = np.full(len(file_paths), -1, np.int64)
-    valid = chunk_file >= 0
-    docs = np.arange(chunk_file.size)
-    # chunks are sorted by path, ordinal: the first occurrence of each file is its first chunk
-    rev = docs[valid][::-1]
-    first[chunk_file[valid][::-1]] = rev
-    np.save(folder / "chunk_file.npy", chunk_file)
-    lexical.save(lexical.aggregate(chunk_index, chunk_file, len(file_paths)), folder / "files")
-    np.save(folder / "file_first_chunk.npy", first)
-    _write_arrow(folder / "chunk_keys.arrow", chunks.select(_CHUNK_COLUMNS))
-    _write_arrow(folder / "file_paths.arrow", pa.table({"path": file_paths}))
-    np.save(folder / "file_role.npy", file_roles(file_paths.to_pylist()))
-
-    # Definition index: name term id -> chunks defining it.
-    is_def = pc.and_(
-        pc.is_in(chunks.column("kind"), value_set=pa.array(DEFINITION_KINDS)),
-        pc.not_equal(chunks.column("symbol"), ""),
-    ).to_numpy(zero_copy_only=False)
-    last = pc.utf8_lower(pc.replace_substring_regex(chunks.column("symbol"), r"^.*\.", ""))
-    term = pc.index_in(last, value_set=chunk_index.vocab).to_numpy(zero_copy_only=False).astype(float)
-    ok = is_def & ~np.isnan(term)
-    def_term = np.nan_to_num(term[ok]).astype(np.int64)
-    def_doc = docs[ok]
-    # A split definition has several chunks: keep its first part only.
-    part_first = np.ones(def_doc.size, bool)
-    sym = chunks.column("symbol").to_numpy(zero_copy_only=False)[ok] if def_doc.size else np.empty(0, object)
-    if def_doc.size > 1:
-        part_first[1:] = ~((chunk_file[def_doc[1:]] == chunk_file[def_doc[:-1]]) & (sym[1:] == sym[:-1]))
-    def_term, def_doc = def_term[part_first], def_doc[part_first]
-    order = np.argsort(def_term, kind="stable")
-    v = len(chunk_index.vocab)
-    def_offsets = np.zeros(v + 1, np.int64)
-    np.cumsum(np.bincount(def_term, minlength=v), out=def_offsets[1:])
-    np.save(folder / "def_offsets.npy", def_offsets)
-    np.save(folder / "def_docs.npy", def_doc[order].astype(np.int32))
-
-    graph = build_graph(
-        file_paths.to_pylist(),
-        files.column("references"),
-        files.column("imports"),
-        symbols.column("path"),
-        symbols.column("name"),
-        chunk_index.vocab,
-    )
-    np.save(folder / "graph_num_files.npy", np.array([graph.num_files], np.int64))
-    for name in _GRAPH_ARRAYS:
-        np.save(folder / f"graph_{name}.npy", getattr(graph, name))
+    num_files = int(np.load(folder / "graph_num_files.npy")[0])
+    return Graph(num_files=num_files, **{name: arr(name) for name in GRAPH_ARRAYS})
 
 
-def _chunk_counts(chunk_file: np.ndarray, num_files: int) -> np.ndarray:
-    known = np.asarray(chunk_file)
-    return np.bincount(known[known >= 0], minlength=num_files)
+def _load_commit(folder: Path) -> SearchData | None:
+    """The search data a commit folder names (None when a segment it names is gone or damaged)."""
+    view = json.loads((folder / VIEW_FILE).read_text(encoding="utf-8"))
+    segments = folder.parent / SEGMENTS_DIRNAME
+    base = _checked_segment(segments / view["base"])
+    if base is None:
+        return None
+    info = {key: view.get(key) for key in ("base", "delta", "delta_files", "removed")}
+    if view.get("delta") is None:
+        own = segments / view["base"] / BASE_VIEW_DIRNAME
+        return SearchData(
+            chunks=base.chunks, skeletons=base.skeletons, files=base.files, keys=ChunkKeys([base.chunk_keys]),
+            chunk_file=base.chunk_file, file_first_chunk=base.file_first_chunk(),
+            file_chunk_count=base.file_chunk_count(), file_paths=base.file_paths, file_role=base.file_role,
+            def_offsets=np.load(own / "def_offsets.npy", mmap_mode="r"),
+            def_docs=np.load(own / "def_docs.npy", mmap_mode="r"),
+            graph=_load_graph(own), segments=info,
+        )
+    delta = _checked_segment(segments / view["delta"])
+    if delta is None:
+        return None
 
-
-def _load(folder: Path) -> SearchData:
     def arr(name: str) -> np.ndarray:
         loaded: np.ndarray = np.load(folder / f"{name}.npy", mmap_mode="r")
         return loaded
 
-    graph = Graph(
-        num_files=int(arr("graph_num_files")[0]),
-        **{name: arr(f"graph_{name}") for name in _GRAPH_ARRAYS},
-    )
-    chunk_file, file_first_chunk = arr("chunk_file"), arr("file_first_chunk")
+    a = {name: arr(name) for name in VIEW_ARRAYS}
+    chunk_file = arr("chunk_file")
+    file_paths = _read_arrow(folder / "file_paths.arrow")
     return SearchData(
-        chunks=lexical.load(folder / "chunks"),
-        skeletons=lexical.load(folder / "skeletons"),
-        files=lexical.load(folder / "files"),
-        chunk_keys=_read_arrow(folder / "chunk_keys.arrow"),
+        chunks=LexicalView([Part(base.chunks, a["b_doc"], a["b_term"], a["term_b"]),
+                            Part(delta.chunks, a["d_doc"], a["d_term"], a["term_d"])],
+                           a["chunk_doc_len"], a["doc_src"]),
+        skeletons=LexicalView([Part(base.skeletons, a["b_file"]), Part(delta.skeletons, a["d_file"])],
+                              a["skeleton_doc_len"]),
+        files=LexicalView([Part(base.files, a["b_file"]), Part(delta.files, a["d_file"])], a["file_doc_len"]),
+        keys=ChunkKeys([base.chunk_keys, delta.chunk_keys], a["doc_src"]),
         chunk_file=chunk_file,
-        file_first_chunk=file_first_chunk,
-        file_chunk_count=_chunk_counts(chunk_file, int(file_first_chunk.shape[0])),
-        file_paths=_read_arrow(folder / "file_paths.arrow").column("path").combine_chunks(),
+        file_first_chunk=arr("file_first_chunk"),
+        file_chunk_count=np.bincount(np.asarray(chunk_file), minlength=len(file_paths)),
+        file_paths=file_paths,
         file_role=arr("file_role"),
         def_offsets=arr("def_offsets"),
         def_docs=arr("def_docs"),
-        graph=graph,
+        graph=_load_graph(folder),
+        segments=info,
     )

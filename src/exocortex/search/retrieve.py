@@ -25,7 +25,7 @@ The query's first line weighs ``query_title_weight`` times more when it has seve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def search(reader: StoreReader, query: str, k: int, config: Config, candidates: 
     q = parse_query(query, config.query_title_weight)
     if q.empty:
         return []
-    data = load_search_data(reader)
+    data = load_search_data(reader, config)
     if data.chunks.num_docs == 0:
         return []
     allowed = paths.file_mask(data.file_paths) if paths is not None else None
@@ -300,7 +300,7 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config,
 
 def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: Config) -> dict[int, float]:
     """Chunks next to the best matched definitions, scored by their source's score."""
-    keys = data.chunk_keys
+    keys = data.keys
     chunks = data.chunks
     out: dict[int, float] = {}
     sources = 0
@@ -311,11 +311,11 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: C
     for doc, score in zip(docs.tolist(), scores.tolist(), strict=True):
         if sources >= config.neighbor_sources:
             break
-        kind = keys.column("kind")[doc].as_py()
+        kind = keys.value("kind", doc)
         if kind not in DEFINITION_KINDS:
             continue
         sources += 1
-        symbol = keys.column("symbol")[doc].as_py()
+        symbol = str(keys.value("symbol", doc))
         file = int(data.chunk_file[doc])
         # The enclosing class (or struct, impl...) of a method.
         if "." in symbol:
@@ -323,7 +323,7 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: C
             tid = chunks.term_id(parent.rsplit(".", 1)[-1].lower())
             if tid >= 0:
                 for d in data.definitions(tid).tolist():
-                    if int(data.chunk_file[d]) == file and keys.column("symbol")[d].as_py() == parent:
+                    if int(data.chunk_file[d]) == file and keys.value("symbol", d) == parent:
                         offer(d, score)
                         break
         # Callees: definitions of the names this chunk mentions (rare names only).
@@ -353,7 +353,7 @@ def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: C
 def _hits(data: SearchData, fused: Fused) -> list[SearchHit]:
     if not len(fused):
         return []
-    rows = data.chunk_keys.take(fused.docs).to_pydict()
+    rows: dict[str, list[Any]] = data.keys.rows(fused.docs)
     scores = fused.scores.tolist()
     return [
         SearchHit(

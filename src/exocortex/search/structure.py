@@ -18,11 +18,10 @@ so a query never iterates over the whole graph.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from exocortex.search.lexical import segment_positions
 
@@ -83,7 +82,7 @@ def personalized_pagerank(
     return reached[: graph.num_files], reached[graph.num_files :]
 
 
-def _module_keys(path: str) -> list[str]:
+def module_keys(path: str) -> list[str]:
     """Dotted names under which other files may import ``path``: ``a/b/c.py`` -> c, b.c, a.b.c."""
     parts = path.lower().replace("\\", "/").split("/")
     stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1][1:] else parts[-1]
@@ -91,7 +90,7 @@ def _module_keys(path: str) -> list[str]:
     return [".".join(mods[i:]) for i in range(max(0, len(mods) - 3), len(mods))]
 
 
-def _import_key(module: str) -> list[str]:
+def import_keys(module: str) -> list[str]:
     """Lookup keys of an import string, most specific first."""
     m = module.strip().strip("'\"<>").lower().replace("::", ".").replace("\\", "/")
     m = m.replace("/", ".")
@@ -104,85 +103,46 @@ def _import_key(module: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(max(0, len(parts) - 3), len(parts))]
 
 
-def _resolve_import(module: str, module_files: dict[str, list[int]]) -> list[int]:
-    """The files an import string names: those of its most specific known key, unless too many."""
-    for key in _import_key(module):
-        found = module_files.get(key)
+def resolve_import(module: str, files_of: Mapping[str, Sequence[int]] | Callable[[str], Sequence[int]]) -> list[int]:
+    """The files an import string names: those of its most specific key that some file provides,
+    unless more than ``MAX_DEFINITIONS`` do. ``files_of`` gives a key's files, ascending."""
+    lookup = files_of if callable(files_of) else (lambda key: files_of.get(key, ()))
+    for key in import_keys(module):
+        found = list(lookup(key))
         if found:
             return found if len(found) <= MAX_DEFINITIONS else []
     return []
 
 
-def build_graph(
-    file_paths: list[str],
-    references: pa.ChunkedArray,
-    imports: pa.ChunkedArray,
-    symbol_paths: pa.ChunkedArray,
-    symbol_names: pa.ChunkedArray,
-    vocab: pa.Array,
+def assemble_graph(
+    num_files: int, num_names: int,
+    ref_file: np.ndarray, ref_name: np.ndarray,
+    imp_src: np.ndarray, imp_dst: np.ndarray,
+    def_name: np.ndarray, def_file: np.ndarray,
 ) -> Graph:
-    """Build the graph; ``references``/``imports`` are list columns aligned with ``file_paths``."""
-    f = len(file_paths)
-    v = len(vocab)
-    path_index = pa.array(file_paths, pa.string())
+    """The graph of ``num_files`` files and ``num_names`` names from its raw edges.
 
-    # name -> defining files
-    sym_file = pc.index_in(symbol_paths, value_set=path_index).to_numpy(zero_copy_only=False)
-    last = pc.utf8_lower(pc.replace_substring_regex(symbol_names, r"^.*\.", ""))
-    sym_name = pc.index_in(last, value_set=vocab).to_numpy(zero_copy_only=False)
-    ok = ~(np.isnan(sym_file.astype(float)) | np.isnan(sym_name.astype(float)))
-    def_pairs = np.unique(np.nan_to_num(sym_name[ok]).astype(np.int64) * max(f, 1)
-                          + np.nan_to_num(sym_file[ok]).astype(np.int64))
-    def_name, def_file = def_pairs // max(f, 1), def_pairs % max(f, 1)
-    name_files = np.bincount(def_name, minlength=v)
+    ``ref_*``: file -> referenced name (repeats count); ``imp_*``: file -> imported file;
+    ``def_*``: name -> defining file (from the symbol table; repeats are merged). Names
+    defined in no file or in more than ``MAX_DEFINITIONS`` carry no edges.
+    """
+    f = num_files
+    pairs = np.unique(np.asarray(def_name, np.int64) * max(f, 1) + np.asarray(def_file, np.int64))
+    def_name, def_file = pairs // max(f, 1), pairs % max(f, 1)
+    name_files = np.bincount(def_name, minlength=num_names)
     useful = (name_files >= 1) & (name_files <= MAX_DEFINITIONS)
     keep = useful[def_name]
     def_name, def_file = def_name[keep], def_file[keep]
     name_files = np.where(useful, name_files, 0)
-
-    # file -> referenced names (only names with useful definitions)
-    refs = references.combine_chunks() if isinstance(references, pa.ChunkedArray) else references
-    ref_len = pc.list_value_length(refs).to_numpy(zero_copy_only=False)
-    ref_len = np.nan_to_num(ref_len.astype(float)).astype(np.int64)
-    ref_file = np.repeat(np.arange(f, dtype=np.int64), ref_len)
-    ref_name = pc.index_in(pc.utf8_lower(pc.list_flatten(refs)), value_set=vocab).to_numpy(zero_copy_only=False)
-    valid = ~np.isnan(ref_name.astype(float))
-    ref_file = ref_file[valid]
-    ref_name = np.nan_to_num(ref_name[valid]).astype(np.int64)
+    ref_name = np.asarray(ref_name, np.int64)
     keep = useful[ref_name]
-    src_list = [ref_file[keep]]
-    dst_list = [ref_name[keep] + f]
-
-    # file -> file by imports
-    module_files: dict[str, list[int]] = {}
-    for i, path in enumerate(file_paths):
-        for key in _module_keys(path):
-            module_files.setdefault(key, []).append(i)
-    imp_src: list[int] = []
-    imp_dst: list[int] = []
-    resolved: dict[str, list[int]] = {}  # import string -> files it reaches (copies repeat them)
-    for i, mods in enumerate(imports.to_pylist()):
-        for mod in mods or ():
-            found = resolved.get(mod)
-            if found is None:
-                found = resolved[mod] = _resolve_import(mod, module_files)
-            if found:
-                imp_src.extend([i] * len(found))
-                imp_dst.extend(found)
-    src_list.append(np.asarray(imp_src, np.int64))
-    dst_list.append(np.asarray(imp_dst, np.int64))
-
-    # name -> file
-    src_list.append(def_name + f)
-    dst_list.append(def_file)
-
-    src = np.concatenate(src_list)
-    dst = np.concatenate(dst_list)
-    nodes = f + v
+    src = np.concatenate([np.asarray(ref_file, np.int64)[keep], np.asarray(imp_src, np.int64), def_name + f])
+    dst = np.concatenate([ref_name[keep] + f, np.asarray(imp_dst, np.int64), def_file])
+    nodes = f + num_names
     keep = src != dst
-    src, dst = src[keep], dst[keep]
-    order = np.lexsort((dst, src))
-    src, dst = src[order], dst[order]
+    key = src[keep] * max(nodes, 1) + dst[keep]
+    key.sort()
+    src, dst = key // max(nodes, 1), key % max(nodes, 1)
     out_degree = np.bincount(src, minlength=nodes)
     offsets = np.zeros(nodes + 1, np.int64)
     np.cumsum(out_degree, out=offsets[1:])

@@ -1,0 +1,413 @@
+"""A commit's search data as one view over a base segment and a delta segment.
+
+The view numbers chunks, files and terms exactly as a full build of the same files
+would (chunks by path then ordinal, files by path, terms in sorted order), so every
+signal computed over it (BM25 statistics, definition lists, the structure graph,
+ties broken by id) is the full build's, operation for operation. What it stores per
+commit is small: maps from each segment's local ids to global ids, the global
+per-document lengths, per-file arrays, the definition index and the graph. The
+postings stay in the segments and are mapped to global ids when a query reads them.
+
+A base-only view (a full build, or a commit that changed nothing) uses the base's
+lexical indexes as they are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from exocortex.search.lexical import LexicalIndex, segment_positions
+from exocortex.search.segment import Segment
+from exocortex.search.structure import Graph, assemble_graph, import_keys, module_keys, resolve_import
+
+GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
+VIEW_ARRAYS = (
+    "b_doc", "d_doc", "b_file", "d_file", "b_term", "d_term", "term_b", "term_d", "doc_src", "file_src",
+    "chunk_doc_len", "file_doc_len", "skeleton_doc_len",
+)
+"""Arrays a view with a delta stores besides the definition index and the graph."""
+
+
+class Lexical(Protocol):
+    """What search reads from a lexical index (a segment's own, or a view over two)."""
+
+    @property
+    def num_docs(self) -> int: ...
+
+    def term_id(self, term: str) -> int: ...
+
+    def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def doc_terms(self, doc: int) -> np.ndarray: ...
+
+    def score(self, weighted_terms: dict[str, float], k1: float = 1.2,
+              b: float = 0.75) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(slots=True)
+class Part:
+    index: LexicalIndex
+    doc_map: np.ndarray  # local doc -> global doc (-1: deleted)
+    term_map: np.ndarray | None = None  # local term -> global term
+    term_of_global: np.ndarray | None = None  # global term -> local term (-1: none)
+
+
+class LexicalView:
+    """BM25 over the live documents of several lexical indexes, in global document ids.
+
+    Scores are computed as :meth:`LexicalIndex.score` computes them, with the statistics
+    (document count, document frequencies, average length) of the live documents only.
+    """
+
+    def __init__(self, parts: list[Part], doc_len: np.ndarray, doc_src: np.ndarray | None = None) -> None:
+        self._parts = parts
+        self.doc_len = doc_len
+        self._doc_src = doc_src  # global doc -> part 0's doc, or -(part 1's doc + 1)
+        n = int(doc_len.shape[0])
+        total = float(np.asarray(doc_len).sum())
+        self.avg_len = total / n if n and total else 1.0
+
+    @property
+    def num_docs(self) -> int:
+        return int(self.doc_len.shape[0])
+
+    def _live_postings(self, part: Part, local_term: int) -> tuple[np.ndarray, np.ndarray]:
+        docs, tf = part.index.postings(local_term)
+        mapped = part.doc_map[docs]
+        keep = mapped >= 0
+        return mapped[keep], tf[keep]
+
+    def _postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live postings of ``term`` in global ids (not sorted)."""
+        docs, tfs = [], []
+        for part in self._parts:
+            local = part.index.term_id(term)
+            if local >= 0:
+                d, tf = self._live_postings(part, local)
+                docs.append(d)
+                tfs.append(tf)
+        if not docs:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        return np.concatenate(docs), np.concatenate(tfs)
+
+    def score(self, weighted_terms: dict[str, float], k1: float = 1.2,
+              b: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_docs == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        scores: np.ndarray | None = None
+        for term, weight in weighted_terms.items():
+            docs, tf = self._postings_of(term)
+            if docs.size == 0:
+                continue
+            df = int(docs.size)
+            idf = math.log(1.0 + (self.num_docs - df + 0.5) / (df + 0.5))
+            norm = k1 * (1.0 - b + b * self.doc_len[docs] / self.avg_len)
+            part = (weight * idf) * tf * (k1 + 1.0) / (tf + norm)
+            if scores is None:
+                scores = np.zeros(self.num_docs, np.float64)
+            scores[docs] += part
+        if scores is None:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        hit = np.flatnonzero(scores)
+        return hit, scores[hit]
+
+    def term_id(self, term: str) -> int:
+        for part in self._parts:
+            assert part.term_map is not None
+            local = part.index.term_id(term)
+            if local >= 0 and part.term_map[local] >= 0:
+                return int(part.term_map[local])
+        return -1
+
+    def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]:
+        docs, tfs = [], []
+        for part in self._parts:
+            assert part.term_of_global is not None
+            local = int(part.term_of_global[term_id])
+            if local >= 0:
+                d, tf = self._live_postings(part, local)
+                docs.append(d)
+                tfs.append(tf)
+        if not docs:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        d, tf = np.concatenate(docs), np.concatenate(tfs)
+        order = np.argsort(d, kind="stable")
+        return d[order], tf[order]
+
+    def doc_terms(self, doc: int) -> np.ndarray:
+        assert self._doc_src is not None
+        src = int(self._doc_src[doc])
+        part = self._parts[0] if src >= 0 else self._parts[1]
+        local = src if src >= 0 else -src - 1
+        assert part.term_map is not None
+        return np.sort(part.term_map[part.index.doc_terms(local)])
+
+
+class ChunkKeys:
+    """Path, ordinal, lines, kind and symbol of each chunk, read from the segments' tables."""
+
+    def __init__(self, tables: list[pa.Table], doc_src: np.ndarray | None = None) -> None:
+        self._tables = tables
+        self._doc_src = doc_src
+
+    def _locate(self, doc: int) -> tuple[pa.Table, int]:
+        if self._doc_src is None:
+            return self._tables[0], doc
+        src = int(self._doc_src[doc])
+        return (self._tables[0], src) if src >= 0 else (self._tables[1], -src - 1)
+
+    def value(self, column: str, doc: int) -> object:
+        table, row = self._locate(doc)
+        return table.column(column)[row].as_py()
+
+    def rows(self, docs: np.ndarray) -> dict[str, list[object]]:
+        """The columns of the chunks ``docs``, in that order."""
+        docs = np.asarray(docs, np.int64)
+        if self._doc_src is None:
+            rows: dict[str, list[object]] = self._tables[0].take(pa.array(docs)).to_pydict()
+            return rows
+        src = np.asarray(self._doc_src)[docs]
+        in_base = src >= 0
+        out_base = self._tables[0].take(pa.array(src[in_base])).to_pydict()
+        out_delta = self._tables[1].take(pa.array(-src[~in_base] - 1)).to_pydict()
+        order = np.concatenate([np.flatnonzero(in_base), np.flatnonzero(~in_base)])
+        merged: dict[str, list[object]] = {}
+        for name in out_base:
+            values = out_base[name] + out_delta[name]
+            column: list[object] = [None] * len(values)
+            for position, value in zip(order.tolist(), values, strict=True):
+                column[position] = value
+            merged[name] = column
+        return merged
+
+
+class _Sorted:
+    """An Arrow string array as a sequence of Python strings, for :mod:`bisect`."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, i: int) -> str:
+        value: str = self._values[i].as_py()
+        return value
+
+
+def _found(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """The index of each of ``values`` in ``value_set`` (-1 where absent)."""
+    if len(values) == 0 or len(value_set) == 0:
+        return np.full(len(values), -1, np.int64)
+    found = pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)
+    ids: np.ndarray = np.nan_to_num(found.astype(float), nan=-1).astype(np.int64)
+    return ids
+
+
+def _scatter(size: int, index: list[np.ndarray], values: list[np.ndarray], dtype: type) -> np.ndarray:
+    out: np.ndarray = np.zeros(size, dtype)
+    for i, v in zip(index, values, strict=True):
+        out[i] = v
+    return out
+
+
+def build_view(base: Segment, delta: Segment, removed: pa.Array) -> dict[str, np.ndarray | pa.Array | Graph]:
+    """The arrays of the view of ``base`` less its files ``removed`` and those ``delta`` holds,
+    plus ``delta``: maps, global per-document arrays, definitions and the graph."""
+    out: dict[str, np.ndarray | pa.Array | Graph] = {}
+    # Files: the base's live paths and the delta's, merged in path order.
+    dead = pc.is_in(base.file_paths, value_set=pa.concat_arrays([delta.file_paths, removed.cast(pa.string())]))
+    live = ~dead.to_numpy(zero_copy_only=False)
+    live_idx = np.flatnonzero(live)
+    live_paths = base.file_paths.take(pa.array(live_idx)).to_numpy(zero_copy_only=False)
+    insert = np.searchsorted(live_paths, delta.file_paths.to_numpy(zero_copy_only=False)).astype(np.int64)
+    fd = delta.num_files
+    num_files = live_idx.size + fd
+    b_file = np.full(base.num_files, -1, np.int64)
+    ranks = np.arange(live_idx.size, dtype=np.int64)
+    b_file[live_idx] = ranks + np.searchsorted(insert, ranks, side="right")
+    d_file = insert + np.arange(fd, dtype=np.int64)
+    same_path = _found(base.file_paths, delta.file_paths)
+    b_path = b_file.copy()
+    replaced = np.flatnonzero(same_path >= 0)
+    b_path[replaced] = d_file[same_path[replaced]]
+    file_src = np.empty(num_files, np.int64)
+    file_src[b_file[live_idx]] = live_idx
+    file_src[d_file] = -np.arange(fd, dtype=np.int64) - 1
+    take = np.where(file_src >= 0, file_src, base.num_files - file_src - 1)
+    out["file_paths"] = pa.concat_arrays([base.file_paths, delta.file_paths]).take(pa.array(take))
+    out["file_role"] = np.concatenate([base.file_role, delta.file_role])[take]
+    out["file_doc_len"] = _scatter(num_files, [b_file[live_idx], d_file],
+                                   [base.files.doc_len[live_idx], delta.files.doc_len], np.float32)
+    out["skeleton_doc_len"] = _scatter(num_files, [b_file[live_idx], d_file],
+                                       [base.skeletons.doc_len[live_idx], delta.skeletons.doc_len], np.float32)
+
+    # Chunks: each file's chunks are consecutive, in ordinal order.
+    counts = np.zeros(num_files, np.int64)
+    counts[b_file[live_idx]] = base.file_chunk_count()[live_idx]
+    counts[d_file] = delta.file_chunk_count()
+    first = np.zeros(num_files + 1, np.int64)
+    np.cumsum(counts, out=first[1:])
+    num_docs = int(first[-1])
+
+    def doc_map(seg: Segment, file_map: np.ndarray) -> np.ndarray:
+        cf = np.asarray(seg.chunk_file, np.int64)
+        gf = file_map[cf] if cf.size else cf
+        ok = gf >= 0
+        local_first = seg.file_first_chunk()
+        docs = np.full(cf.size, -1, np.int64)
+        rows = np.flatnonzero(ok)
+        docs[rows] = first[gf[rows]] + (rows - local_first[cf[rows]])
+        return docs
+
+    b_doc, d_doc = doc_map(base, b_file), doc_map(delta, d_file)
+    b_live_docs = np.flatnonzero(b_doc >= 0)
+    doc_src = np.empty(num_docs, np.int64)
+    doc_src[b_doc[b_live_docs]] = b_live_docs
+    doc_src[d_doc] = -np.arange(d_doc.size, dtype=np.int64) - 1
+    out["chunk_doc_len"] = _scatter(num_docs, [b_doc[b_live_docs], d_doc],
+                                    [base.chunks.doc_len[b_live_docs], delta.chunks.doc_len], np.float32)
+    out["chunk_file"] = np.repeat(np.arange(num_files, dtype=np.int32), counts)
+    out["file_first_chunk"] = np.where(counts > 0, first[:-1], -1)
+
+    # Terms: the base's terms some live chunk holds and the delta's, merged in sorted order.
+    bi, di = base.chunks, delta.chunks
+    vb, vd = len(bi.vocab), len(di.vocab)
+    dead_docs = np.flatnonzero(b_doc < 0)
+    fwd = np.asarray(bi.fwd_offsets)
+    dead_terms = np.asarray(bi.fwd_terms)[segment_positions(fwd[dead_docs], fwd[dead_docs + 1] - fwd[dead_docs])]
+    live_df = np.diff(np.asarray(bi.term_offsets)) - np.bincount(dead_terms, minlength=vb)
+    d_of_b = _found(bi.vocab, di.vocab)
+    live_term = (live_df > 0) | (d_of_b >= 0)
+    b_of_d = np.full(vd, -1, np.int64)
+    shared = np.flatnonzero(d_of_b >= 0)
+    b_of_d[d_of_b[shared]] = shared
+    new_terms = np.flatnonzero(b_of_d < 0)
+    sorted_vocab = _Sorted(bi.vocab)
+    positions = np.asarray([bisect.bisect_left(sorted_vocab, di.vocab[int(t)].as_py()) for t in new_terms],
+                           np.int64)
+    live_before = np.zeros(vb + 1, np.int64)
+    np.cumsum(live_term, out=live_before[1:])
+    b_term = np.where(live_term, live_before[:-1] + np.searchsorted(positions, np.arange(vb), side="right"), -1)
+    d_term = np.full(vd, -1, np.int64)
+    d_term[d_of_b[shared]] = b_term[shared]
+    d_term[new_terms] = live_before[positions] + np.arange(new_terms.size, dtype=np.int64)
+    num_terms = int(live_before[-1]) + new_terms.size
+    term_b = np.full(num_terms, -1, np.int64)
+    term_b[b_term[live_term]] = np.flatnonzero(live_term)
+    term_d = np.full(num_terms, -1, np.int64)
+    term_d[d_term] = np.arange(vd, dtype=np.int64)
+
+    def global_term(names: pa.Array, other: Segment, other_map: np.ndarray) -> np.ndarray:
+        """Global terms of names loose in one segment: only the other's vocabulary can hold them."""
+        local = _found(names, other.chunks.vocab)
+        out = np.full(local.size, -1, np.int64)
+        hit = np.flatnonzero(local >= 0)
+        out[hit] = other_map[local[hit]]
+        return out
+
+    def pairs(first_ids: list[np.ndarray], terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        a, t = np.concatenate(first_ids), np.concatenate(terms)
+        keep = (a >= 0) & (t >= 0)
+        return a[keep], t[keep]
+
+    def_doc, def_term = pairs(
+        [b_doc[base.def_docs], b_doc[base.loose_def_docs], d_doc[delta.def_docs], d_doc[delta.loose_def_docs]],
+        [b_term[base.def_terms], global_term(base.loose_def_names, delta, d_term),
+         d_term[delta.def_terms], global_term(delta.loose_def_names, base, b_term)],
+    )
+    key = np.sort(def_term * max(num_docs, 1) + def_doc)
+    out["def_docs"] = (key % max(num_docs, 1)).astype(np.int32)
+    def_offsets = np.zeros(num_terms + 1, np.int64)
+    np.cumsum(np.bincount(key // max(num_docs, 1), minlength=num_terms), out=def_offsets[1:])
+    out["def_offsets"] = def_offsets
+
+    ref_file, ref_term = pairs(
+        [b_file[base.ref_file], b_file[base.loose_ref_file], d_file[delta.ref_file], d_file[delta.loose_ref_file]],
+        [b_term[base.ref_terms], global_term(base.loose_ref_names, delta, d_term),
+         d_term[delta.ref_terms], global_term(delta.loose_ref_names, base, b_term)],
+    )
+    sym_file, sym_term = pairs(
+        [b_file[base.sym_file], b_file[base.loose_sym_file], d_file[delta.sym_file], d_file[delta.loose_sym_file]],
+        [b_term[base.sym_terms], global_term(base.loose_sym_names, delta, d_term),
+         d_term[delta.sym_terms], global_term(delta.loose_sym_names, base, b_term)],
+    )
+    added = pc.filter(delta.file_paths, pc.invert(pc.is_in(delta.file_paths, value_set=base.file_paths)))
+    imp_src, imp_dst = _import_edges(base, delta, b_file, b_path, d_file, [*added.to_pylist(), *removed.to_pylist()])
+    out["graph"] = assemble_graph(num_files, num_terms, ref_file, ref_term, imp_src, imp_dst, sym_term, sym_file)
+    out |= {"b_doc": b_doc, "d_doc": d_doc, "b_file": b_file, "d_file": d_file, "b_term": b_term,
+            "d_term": d_term, "term_b": term_b, "term_d": term_d, "doc_src": doc_src, "file_src": file_src}
+    return out
+
+
+def _import_edges(base: Segment, delta: Segment, b_file: np.ndarray, b_path: np.ndarray, d_file: np.ndarray,
+                  moved_paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """File -> file edges of every live import, resolved over the view's files.
+
+    The base's own resolution of an import string holds unless a path that was added or
+    removed provides one of the string's keys; those strings, and all of the delta's, are
+    resolved again over both segments' module-key tables.
+    """
+
+    def files_of(key: str) -> list[int]:
+        found = b_path[base.module_lookup(key)]
+        both = np.concatenate([found[found >= 0], d_file[delta.module_lookup(key)]])
+        return [int(f) for f in np.unique(both)]
+
+    moved = {key for path in moved_paths for key in module_keys(path)}
+    offsets = np.asarray(base.imp_offsets)
+    targets = b_path[np.asarray(base.imp_targets)] if offsets[-1] else np.empty(0, np.int64)
+    string_of = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
+    valid = targets >= 0
+    counts = np.bincount(string_of[valid], minlength=offsets.size - 1)
+    targets = targets[valid]
+    if moved:
+        lists = np.split(targets, np.cumsum(counts)[:-1]) if counts.size else []
+        strings = base.imp_strings.to_pylist()
+        for i, s in enumerate(strings):
+            if any(key in moved for key in import_keys(s)):
+                lists[i] = np.asarray(resolve_import(s, files_of), np.int64)
+        counts = np.asarray([len(x) for x in lists], np.int64)
+        targets = np.concatenate(lists) if lists else np.empty(0, np.int64)
+    starts = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    src = b_file[np.asarray(base.imp_file, np.int64)]
+    sid = np.asarray(base.imp_string, np.int64)
+    keep = src >= 0
+    src, sid = src[keep], sid[keep]
+    n = counts[sid] if sid.size else np.empty(0, np.int64)
+    b_src = np.repeat(src, n)
+    b_dst = targets[segment_positions(starts[sid], n)] if sid.size else np.empty(0, np.int64)
+    d_targets = [resolve_import(s, files_of) for s in delta.imp_strings.to_pylist()]
+    d_src_list: list[int] = []
+    d_dst_list: list[int] = []
+    for f, s in zip(np.asarray(delta.imp_file).tolist(), np.asarray(delta.imp_string).tolist(), strict=True):
+        found = d_targets[s]
+        d_src_list.extend([int(d_file[f])] * len(found))
+        d_dst_list.extend(found)
+    return (np.concatenate([b_src, np.asarray(d_src_list, np.int64)]),
+            np.concatenate([b_dst, np.asarray(d_dst_list, np.int64)]))
+
+
+def save_view(arrays: dict[str, np.ndarray | pa.Array | Graph], folder: Path) -> None:
+    import pyarrow.ipc as ipc
+
+    for name, value in arrays.items():
+        if isinstance(value, Graph):
+            np.save(folder / "graph_num_files.npy", np.array([value.num_files], np.int64))
+            for part in GRAPH_ARRAYS:
+                np.save(folder / f"graph_{part}.npy", getattr(value, part))
+        elif isinstance(value, pa.Array):
+            table = pa.table({"value": value})
+            with ipc.new_file(str(folder / f"{name}.arrow"), table.schema) as sink:
+                sink.write_table(table)
+        else:
+            np.save(folder / f"{name}.npy", value)
