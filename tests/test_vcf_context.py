@@ -9,6 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exocortex.api import Index
 from exocortex.cli import main
@@ -97,3 +99,49 @@ def test_exocortex_pack_answers_from_the_variants(store: Path, capsys: pytest.Ca
     data = json.loads(capsys.readouterr().out)
     assert data["tokens"] <= 1500 and data["items"] and all(i["kind"] == "variant" for i in data["items"])
     assert main(["pack", "what about the weather", "-C", str(root)]) == 12
+
+
+_FULL_BUDGET = 1_000_000
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=st.sampled_from(["variants in GENE_C", "variants in GENE_A GENE_B carried by S1",
+                                  "what is at chr2:1-60000"]), budget=st.integers(1, 3000))  # fmt: skip
+def test_a_variant_pack_never_exceeds_its_budget_nor_drops_a_row_that_fits(store: Path, question: str,
+                                                                            budget: int) -> None:  # fmt: skip
+    """Any budget: the exact count is within it, the rows shown are the most severe ones in the
+    full ranking's order, the closing line counts the rest, and the next row would not have fit."""
+    full = _full_pack(store, question)
+    lines = full.text.splitlines(keepends=True)
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("| ---")) + 1
+    head, table_head = lines[: first_row - 3], lines[first_row - 3 : first_row]
+    rows = lines[first_row : first_row + len(full.items)]
+    total = len(rows)
+    assert "not shown" not in full.text and total == len(full.items) > 1
+
+    def text_with(k: int) -> str:
+        """The text of a pack showing the first ``k`` rows."""
+        left = total - k
+        closing = f"\n{left:,} more matching variants not shown (raise the budget or narrow the question).\n"
+        return "".join(head) + ("".join(table_head + rows[:k]) if k else "") + (closing if left else "")
+
+    try:
+        pack = variant_pack(store, question, budget)
+    except BudgetTooSmallError:
+        assert count_tokens(text_with(0), "o200k_base") > budget
+        return
+    assert pack.tokens == count_tokens(pack.text, "o200k_base") <= budget
+    shown = len(pack.items)
+    assert [i.key for i in pack.items] == [i.key for i in full.items][:shown]  # the most important first
+    assert pack.text == text_with(shown)  # every row it holds, and a closing line that counts the rest
+    if shown < total:
+        assert count_tokens(text_with(shown + 1), "o200k_base") > budget  # the next row did not fit
+
+
+_FULL: dict[tuple[Path, str], Any] = {}
+
+
+def _full_pack(store: Path, question: str) -> Any:
+    if (store, question) not in _FULL:
+        _FULL[store, question] = variant_pack(store, question, _FULL_BUDGET)
+    return _FULL[store, question]

@@ -19,9 +19,11 @@ What it renders (markdown), most useful first, each part only if it still fits:
    impact, HGVS, allele frequency, ClinVar, and carriers (``NA12878 (het)``, then "+N more");
 3. a closing line saying how many matching variants the table left out.
 
-The budget is hard: rows are added while the exact token count of the whole text (the same
-tokenizer as code packs) stays within it. ``BudgetTooSmallError`` when not even the first
-summary line fits; ``NoMatchesError`` when the question names nothing the store holds.
+The budget is hard: the table holds the ranked rows up to the first one that the exact token
+count of the whole text (the same tokenizer as code packs) says does not fit, found by the step
+code packs end with too (``pack.fit.fit_prefix``, guided by each row's own count).
+``BudgetTooSmallError`` when not even the first summary line fits; ``NoMatchesError`` when the
+question names nothing the store holds.
 
 The result is a ``Pack``, the same JSON shape as a code pack; its items are ``VariantItem``s,
 which carry the variant ``key`` (and the source file as ``path``) where code items carry lines.
@@ -29,6 +31,7 @@ which carry the variant ``key`` (and the source file as ``path``) where code ite
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +41,7 @@ from exocortex.errors import BudgetTooSmallError, NoMatchesError
 from exocortex.genomics.query import VariantQuery, run_query, sql_string
 from exocortex.genomics.schema import IMPACTS
 from exocortex.genomics.store import VariantStore
+from exocortex.pack.fit import fit_prefix
 from exocortex.pack.governor import Pack
 from exocortex.tokens import count_tokens
 
@@ -203,40 +207,37 @@ def variant_pack(store_dir: str | Path, question: str, budget: int, tokenizer: s
     table_head = ["", "| variant | gene | consequence | impact | HGVS | AF | ClinVar | carriers |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
 
-    def render(n: int) -> str:
+    row_lines = ["| " + " | ".join([
+        _cell(row["key"]), _cell(row.get("gene")), _cell(row.get("consequence")), _cell(row.get("impact")),
+        _cell(row.get("hgvs_p") or row.get("hgvs_c")), _cell(row.get("af")), _cell(row.get("clnsig")),
+        _cell(_carriers_text(row["carriers"], row.get("n_carriers"))),
+    ]) + " |" for row in ranked]  # fmt: skip
+
+    def render(n: int) -> tuple[str, int]:
         lines = list(head)
         if n:
-            lines += table_head
-            for row in ranked[:n]:
-                hgvs = row.get("hgvs_p") or row.get("hgvs_c")
-                lines.append("| " + " | ".join([
-                    _cell(row["key"]), _cell(row.get("gene")), _cell(row.get("consequence")), _cell(row.get("impact")),
-                    _cell(hgvs), _cell(row.get("af")), _cell(row.get("clnsig")),
-                    _cell(_carriers_text(row["carriers"], row.get("n_carriers"))),
-                ]) + " |")  # fmt: skip
+            lines += table_head + row_lines[:n]
         left = len(ranked) - n
         if left > 0:
             lines += ["", f"{left:,} more matching variants not shown (raise the budget or narrow the question)."]
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        return text, count_tokens(text, tokenizer)
 
-    text = render(0)
-    tokens = count_tokens(text, tokenizer)
-    if tokens > budget:
-        raise BudgetTooSmallError(f"a budget of {budget} tokens cannot hold even the variant summary ({tokens} tokens)")
-    # Grow the table while it fits: an exponential search, then a binary one, on exact counts.
-    lo, hi = 0, 1
-    while hi <= len(ranked) and count_tokens(render(hi), tokenizer) <= budget:
-        lo, hi = hi, hi * 2
-    hi = min(hi, len(ranked) + 1)
-    while lo + 1 < hi:
-        mid = (lo + hi) // 2
-        if count_tokens(render(mid), tokenizer) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    shown = lo
-    text = render(shown)
-    tokens = count_tokens(text, tokenizer)
+    table_head_tokens = count_tokens("\n".join(table_head) + "\n", tokenizer)
+
+    @functools.cache
+    def row_cost(i: int) -> int:
+        """A row's planned cost: its line's own count (a line that starts with '|' starts a pre-token)."""
+        return count_tokens(row_lines[i] + "\n", tokenizer) + (table_head_tokens if i == 0 else 0)
+
+    def too_small(tokens: int) -> BudgetTooSmallError:
+        return BudgetTooSmallError(
+            f"a budget of {budget} tokens cannot hold even the variant summary ({tokens} tokens)"
+        )
+
+    # The most severe rows first, as many as the exact count allows (the step code packs end with too).
+    fit = fit_prefix(render, len(ranked), budget, cost=row_cost, base=render(0)[1], too_small=too_small)
+    text, tokens, shown = fit.rendered, fit.tokens, fit.kept
     items = tuple(
         VariantItem(
             path=sources.get(int(row["vid"]) >> 40, ""),

@@ -22,9 +22,11 @@ the wrappers (headers, fences, tree lines) and, for a piece that starts a run
 of its own, for the run's line range in the block's label and the ``…`` line
 before it (see :mod:`.render`). The final text is
 then counted exactly; if BPE merges across piece boundaries make it larger
-than the budget, the least relevant decisions are undone until it fits. The
-budget is never exceeded. With ``redact``, secrets are replaced in each block
-(:mod:`.redact`) before it is counted, so the count is of the text as it goes out.
+than the budget, the least relevant decisions are undone until it fits: the
+longest prefix of the decisions that fits is kept (:func:`.fit.fit_prefix`, the
+step variant packs end with too). The budget is never exceeded. With ``redact``,
+secrets are replaced in each block (:mod:`.redact`) before it is counted, so the
+count is of the text as it goes out.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from exocortex.chunking.text import split_lines
 from exocortex.config import TOKENIZERS
 from exocortex.errors import BudgetTooSmallError, ConfigError, InputPathError, NoMatchesError
 from exocortex.pack.corpus import ChunkText, PackCorpus
+from exocortex.pack.fit import fit_prefix
 from exocortex.pack.render import (
     FilePlan,
     PackItem,
+    Rendered,
     Renderer,
     Signature,
     count_memo,
@@ -146,7 +150,9 @@ class _Planner:
         self.whole_file_max = int(whole_file_share * budget)
         self.files_seen: set[str] = set()  # the first ``whole_files`` files reached
         fmt = renderer.fmt
-        self.used = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
+        self.base = renderer.count(render_head([], fmt)) + renderer.count(render_tail(fmt))
+        """The planned cost of the pack without any decision: its empty head and its tail."""
+        self.used = self.base
         self.log: list[list[_Op]] = []
         self.files: set[str] = set()
         self.with_content: set[str] = set()
@@ -454,17 +460,16 @@ def pack_context(
         needed = renderer.count(render_head([top], renderer.fmt)) + renderer.count(render_tail(renderer.fmt))
         raise _too_small(budget, needed)
 
-    # Count the final text exactly; undo the least relevant decisions until it fits.
+    # Count the final text exactly: the longest prefix of the decisions (most relevant first) that fits.
     log = planner.log
-    rendered = renderer.render(_build_plans(corpus, log))
-    while rendered.tokens > budget:
-        over = rendered.tokens - budget
-        removed = 0
-        while log and removed < over:
-            removed += sum(op.cost for op in log.pop())
-        if not log:
-            raise _too_small(budget, rendered.tokens)
-        rendered = renderer.render(_build_plans(corpus, log))
+
+    def render(k: int) -> tuple[Rendered, int]:
+        rendered = renderer.render(_build_plans(corpus, log[:k]))
+        return rendered, rendered.tokens
+
+    costs = [sum(op.cost for op in ops) for ops in log]
+    rendered = fit_prefix(render, len(log), budget, cost=costs.__getitem__, base=planner.base, least=1,
+                          too_small=lambda tokens: _too_small(budget, tokens)).rendered
 
     summary = reader.meta.last_run.get("summary", {}) if reader.meta.last_run else {}
     index = {
