@@ -52,6 +52,7 @@ from exocortex.search.segment import (
     DEFINITION_KINDS,
     FILE_COLUMNS,
     INFO_FILE,
+    OWN_VIEW_DIRNAME,
     Segment,
     build_segment,
     empty_segment,
@@ -81,8 +82,6 @@ SEGMENTS_DIRNAME = "segments"
 FORMAT = 5  # bump when the cached layout changes
 DONE_FILE = "done"
 VIEW_FILE = "view.json"
-BASE_VIEW_DIRNAME = "view"
-"""The folder in a base segment that holds its own view's definition index and graph."""
 STALE_BUILD_S = 3600.0
 """A temporary build folder older than this was left by a process that died: it is removed."""
 UNREFERENCED_GRACE_S = 60.0
@@ -380,8 +379,9 @@ def _build_segment(reader: StoreReader, segments: Path, paths: list[str] | None,
         if kind == "base":
             # the base's own view (nothing deleted, nothing added): its definitions and graph
             own = build_view(load_segment(tmp), empty_segment(), pa.array([], pa.string()))
-            (tmp / BASE_VIEW_DIRNAME).mkdir()
-            save_view({key: own[key] for key in ("def_offsets", "def_docs", "graph")}, tmp / BASE_VIEW_DIRNAME)
+            (tmp / OWN_VIEW_DIRNAME).mkdir()
+            save_view({key: own[key] for key in ("def_offsets", "def_docs", "graph", "raw_edges")},
+                      tmp / OWN_VIEW_DIRNAME)
         info = _segment_info(tmp) or {}
         info |= {"kind": kind, "fingerprint": fingerprint, "format": FORMAT}
         (tmp / INFO_FILE).write_text(json.dumps(info) + "\n")
@@ -455,7 +455,7 @@ def _load_commit(folder: Path) -> SearchData | None:
         return None
     info = {key: view.get(key) for key in ("base", "delta", "delta_files", "removed")}
     if view.get("delta") is None:
-        own = segments / view["base"] / BASE_VIEW_DIRNAME
+        own = segments / view["base"] / OWN_VIEW_DIRNAME
         return SearchData(
             chunks=base.chunks, skeletons=base.skeletons, files=base.files, keys=ChunkKeys([base.chunk_keys]),
             chunk_file=base.chunk_file, file_first_chunk=base.file_first_chunk(),

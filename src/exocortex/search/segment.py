@@ -39,6 +39,8 @@ DEFINITION_KINDS = ("function", "method", "class", "interface", "struct", "enum"
 CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol"]
 FILE_COLUMNS = ["path", "hash", "skip_reason", "skeleton_terms", "imports", "references"]
 INFO_FILE = "segment.json"
+OWN_VIEW_DIRNAME = "view"
+"""The folder in a base segment that holds its own view's definition index and graph."""
 
 _ARRAYS = (
     "chunk_file", "def_docs", "def_terms", "loose_def_docs", "ref_file", "ref_terms", "loose_ref_file",
@@ -80,6 +82,11 @@ class Segment:
     module_keys: pa.Array  # sorted distinct module keys of this segment's paths
     module_offsets: np.ndarray  # each key's files (CSR, files ascending)
     module_files: np.ndarray
+    own_def_offsets: np.ndarray | None = None
+    """A base's own definition index (from its ``view`` folder): what views map instead of sorting."""
+    own_def_docs: np.ndarray | None = None
+    own_raw_edges: np.ndarray | None = None
+    """A base's own graph edges before the names are filtered, packed and sorted (see ``view``)."""
 
     @property
     def num_files(self) -> int:
@@ -258,6 +265,8 @@ def load_segment(folder: Path) -> Segment:
         return loaded
 
     keys = ipc.open_file(pa.memory_map(str(folder / "chunk_keys.arrow"))).read_all()
+    own = folder / OWN_VIEW_DIRNAME
+    has_own = (own / "raw_edges.npy").is_file()
     return Segment(
         name=folder.name,
         chunks=lexical.load(folder / "chunks"),
@@ -266,6 +275,9 @@ def load_segment(folder: Path) -> Segment:
         chunk_keys=keys,
         **{key: arr(key) for key in _ARRAYS},
         **{key: _read_strings(folder / f"{key}.arrow") for key in _STRINGS},
+        own_def_offsets=np.load(own / "def_offsets.npy", mmap_mode="r") if has_own else None,
+        own_def_docs=np.load(own / "def_docs.npy", mmap_mode="r") if has_own else None,
+        own_raw_edges=np.load(own / "raw_edges.npy", mmap_mode="r") if has_own else None,
     )
 
 

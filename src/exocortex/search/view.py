@@ -24,9 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.search import structure
 from exocortex.search.lexical import LexicalIndex, segment_positions
 from exocortex.search.segment import Segment
-from exocortex.search.structure import Graph, assemble_graph, import_keys, module_keys, resolve_import
+from exocortex.search.structure import Graph, import_keys, module_keys, resolve_import
 
 GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
 VIEW_ARRAYS = (
@@ -306,63 +307,226 @@ def build_view(base: Segment, delta: Segment, removed: pa.Array) -> dict[str, np
     term_d = np.full(num_terms, -1, np.int64)
     term_d[d_term] = np.arange(vd, dtype=np.int64)
 
-    def global_term(names: pa.Array, other: Segment, other_map: np.ndarray) -> np.ndarray:
+    maps = _Maps(base=base, delta=delta, b_doc=b_doc, d_doc=d_doc, b_file=b_file, d_file=d_file, b_path=b_path,
+                 b_term=b_term, d_term=d_term, num_files=num_files, num_terms=num_terms, num_docs=num_docs)
+    out["def_offsets"], out["def_docs"] = _definitions(maps)
+    added = pc.filter(delta.file_paths, pc.invert(pc.is_in(delta.file_paths, value_set=base.file_paths)))
+    raw = _raw_edges(maps, [*added.to_pylist(), *removed.to_pylist()])
+    out["graph"] = graph_of(raw, num_files, num_terms)
+    if delta.num_files == 0 and not len(removed):
+        out["raw_edges"] = raw  # a base's own view: what later views map instead of sorting again
+    out |= {"b_doc": b_doc, "d_doc": d_doc, "b_file": b_file, "d_file": d_file, "b_term": b_term,
+            "d_term": d_term, "term_b": term_b, "term_d": term_d, "doc_src": doc_src, "file_src": file_src}
+    return out
+
+
+@dataclass(slots=True)
+class _Maps:
+    """A view's segments and the maps of their local ids to global ones (-1: not in the view)."""
+
+    base: Segment
+    delta: Segment
+    b_doc: np.ndarray
+    d_doc: np.ndarray
+    b_file: np.ndarray
+    d_file: np.ndarray
+    b_path: np.ndarray  # base file -> the global file of its path (its delta version when replaced)
+    b_term: np.ndarray
+    d_term: np.ndarray
+    num_files: int
+    num_terms: int
+    num_docs: int
+
+    def loose_terms(self, names: pa.Array, in_base: bool) -> np.ndarray:
         """Global terms of names loose in one segment: only the other's vocabulary can hold them."""
+        other, other_map = (self.delta, self.d_term) if in_base else (self.base, self.b_term)
         local = _found(names, other.chunks.vocab)
         out = np.full(local.size, -1, np.int64)
         hit = np.flatnonzero(local >= 0)
         out[hit] = other_map[local[hit]]
         return out
 
-    def pairs(first_ids: list[np.ndarray], terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        a, t = np.concatenate(first_ids), np.concatenate(terms)
-        keep = (a >= 0) & (t >= 0)
-        return a[keep], t[keep]
 
-    def_doc, def_term = pairs(
-        [b_doc[base.def_docs], b_doc[base.loose_def_docs], d_doc[delta.def_docs], d_doc[delta.loose_def_docs]],
-        [b_term[base.def_terms], global_term(base.loose_def_names, delta, d_term),
-         d_term[delta.def_terms], global_term(delta.loose_def_names, base, b_term)],
+def _known(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of ``a`` and ``b`` (concatenated) where both are known (not -1)."""
+    x, y = np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
+    keep = (x >= 0) & (y >= 0)
+    return x[keep], y[keep]
+
+
+def _merge_sorted(big: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Two sorted arrays as one sorted array, in time linear in ``big`` (``small`` is sorted here)."""
+    small = np.sort(small)
+    if small.size == 0:
+        return big
+    return np.insert(big, np.searchsorted(big, small), small)
+
+
+def _definitions(m: _Maps) -> tuple[np.ndarray, np.ndarray]:
+    """The definition index (name term -> chunk docs, ascending) over the view's ids."""
+    base, delta = m.base, m.delta
+    n = max(m.num_docs, 1)
+    docs, terms = _known(
+        [m.b_doc[base.loose_def_docs], m.d_doc[delta.def_docs], m.d_doc[delta.loose_def_docs]],
+        [m.loose_terms(base.loose_def_names, True), m.d_term[delta.def_terms],
+         m.loose_terms(delta.loose_def_names, False)],
     )
-    key = np.sort(def_term * max(num_docs, 1) + def_doc)
-    out["def_docs"] = (key % max(num_docs, 1)).astype(np.int32)
-    def_offsets = np.zeros(num_terms + 1, np.int64)
-    np.cumsum(np.bincount(key // max(num_docs, 1), minlength=num_terms), out=def_offsets[1:])
-    out["def_offsets"] = def_offsets
+    extra = terms * n + docs
+    if base.own_def_offsets is not None:
+        # The base's own index is sorted by (term, doc) and the maps keep order: no sort.
+        vb = np.asarray(base.own_def_offsets).size - 1
+        bt = m.b_term[np.repeat(np.arange(vb, dtype=np.int64), np.diff(np.asarray(base.own_def_offsets)))]
+        bd = m.b_doc[np.asarray(base.own_def_docs, np.int64)]
+        keep = (bt >= 0) & (bd >= 0)
+        keys = _merge_sorted(bt[keep] * n + bd[keep], extra)
+    else:
+        docs, terms = _known([m.b_doc[base.def_docs]], [m.b_term[base.def_terms]])
+        keys = np.sort(np.concatenate([terms * n + docs, extra]))
+    offsets = np.zeros(m.num_terms + 1, np.int64)
+    np.cumsum(np.bincount(keys // n, minlength=m.num_terms), out=offsets[1:])
+    return offsets, (keys % n).astype(np.int32)
 
-    ref_file, ref_term = pairs(
-        [b_file[base.ref_file], b_file[base.loose_ref_file], d_file[delta.ref_file], d_file[delta.loose_ref_file]],
-        [b_term[base.ref_terms], global_term(base.loose_ref_names, delta, d_term),
-         d_term[delta.ref_terms], global_term(delta.loose_ref_names, base, b_term)],
+
+REF, IMPORT, DEF = 0, 1, 2
+"""Kinds of raw graph edges: file -> referenced name, file -> imported file, name -> defining file."""
+
+
+def _edge_keys(src: np.ndarray, dst: np.ndarray, kind: int, nodes: int) -> np.ndarray:
+    """Edges packed as ``(src * nodes + dst) * 4 + kind``: sorting them sorts by (src, dst)."""
+    keep = src != dst
+    keys: np.ndarray = (src[keep] * nodes + dst[keep]) * 4 + kind
+    return keys
+
+
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate([[True], values[1:] != values[:-1]])]
+    return values
+
+
+def _raw_edges(m: _Maps, moved_paths: list[str]) -> np.ndarray:
+    """Every edge of the view's graph before names are filtered by how many files define them,
+    packed by :func:`_edge_keys`, sorted.
+
+    A base's own raw edges are mapped to the view's ids (the maps keep their order, so they
+    stay sorted) and the few others are merged in; only when a path was added or removed are
+    the base's imports resolved again.
+    """
+    base, delta = m.base, m.delta
+    f = m.num_files
+    nodes = f + m.num_terms
+
+    def names(terms: np.ndarray) -> np.ndarray:
+        return np.where(terms >= 0, terms + f, -1)
+
+    def segment_edges(in_base: bool, loose_only: bool) -> list[np.ndarray]:
+        """A segment's reference and definition edges (only those of its loose names)."""
+        seg = base if in_base else delta
+        file_map, term_map = (m.b_file, m.b_term) if in_base else (m.d_file, m.d_term)
+        ref_src, ref_dst = [file_map[seg.loose_ref_file]], [names(m.loose_terms(seg.loose_ref_names, in_base))]
+        def_src, def_dst = [names(m.loose_terms(seg.loose_sym_names, in_base))], [file_map[seg.loose_sym_file]]
+        if not loose_only:
+            ref_src.append(file_map[seg.ref_file])
+            ref_dst.append(names(term_map[seg.ref_terms]))
+            def_src.append(names(term_map[seg.sym_terms]))
+            def_dst.append(file_map[seg.sym_file])
+        refs = _edge_keys(*_known(ref_src, ref_dst), REF, nodes)
+        defs = _unique_sorted(_edge_keys(*_known(def_src, def_dst), DEF, nodes))  # a name once per file
+        return [refs, defs]
+
+    moved = {key for path in moved_paths for key in module_keys(path)}
+    own = base.own_raw_edges
+    imp_src, imp_dst = _import_edges(m, moved, with_base=own is None or bool(moved))
+    extra = [*segment_edges(False, False), _edge_keys(imp_src, imp_dst, IMPORT, nodes)]
+    if own is None:
+        return np.sort(np.concatenate([*segment_edges(True, False), *extra]))
+    if moved:  # the base's imports are among ``extra``, resolved again
+        own = own[(np.asarray(own) & 3) != IMPORT]
+    big = _mapped_own(m, np.asarray(own), nodes)
+    return _merge_sorted(big, np.concatenate([*extra, *segment_edges(True, True)]))
+
+
+def _mapped_own(m: _Maps, own: np.ndarray, nodes: int) -> np.ndarray:
+    """A base's own raw edges (packed in base ids) in the view's ids (packed, still sorted: the maps
+    keep order), dropping those of deleted files or terms."""
+    fb = m.base.num_files
+    f = m.num_files
+    base_nodes = max(fb + len(m.base.chunks.vocab), 1)
+    kind = own & 3
+    pair = own >> 2
+    src, dst = pair // base_nodes, pair % base_nodes
+    del pair
+
+    def name(nodes_b: np.ndarray) -> np.ndarray:
+        t = m.b_term[nodes_b - fb]
+        return np.where(t >= 0, t + f, -1)
+
+    is_def = kind == DEF
+    gsrc = np.empty(src.size, np.int64)
+    gsrc[~is_def] = m.b_file[src[~is_def]]
+    gsrc[is_def] = name(src[is_def])
+    gdst = np.empty(dst.size, np.int64)
+    is_ref, is_imp = kind == REF, kind == IMPORT
+    gdst[is_ref] = name(dst[is_ref])
+    gdst[is_imp] = m.b_path[dst[is_imp]]
+    gdst[is_def] = m.b_file[dst[is_def]]
+    keep = (gsrc >= 0) & (gdst >= 0)
+    return (gsrc[keep] * nodes + gdst[keep]) * 4 + kind[keep]
+
+
+def graph_of(raw: np.ndarray, num_files: int, num_names: int) -> Graph:
+    """The graph from its sorted raw edges: a name carries edges only when 1 to ``MAX_DEFINITIONS``
+    files define it; each node's out-edges weigh 1 / its out-degree."""
+    nodes = num_files + num_names
+    kind = raw & 3
+    pair = raw >> 2
+    src, dst = pair // max(nodes, 1), pair % max(nodes, 1)
+    is_def = kind == DEF
+    name_files = np.bincount(src[is_def] - num_files, minlength=num_names)
+    useful = (name_files >= 1) & (name_files <= structure.MAX_DEFINITIONS)
+    keep = np.ones(raw.size, bool)
+    keep[is_def] = useful[src[is_def] - num_files]
+    is_ref = kind == REF
+    keep[is_ref] = useful[dst[is_ref] - num_files]
+    src, dst = src[keep], dst[keep]
+    out_degree = np.bincount(src, minlength=nodes)
+    offsets = np.zeros(nodes + 1, np.int64)
+    np.cumsum(out_degree, out=offsets[1:])
+    return Graph(
+        num_files=num_files,
+        offsets=offsets,
+        targets=dst.astype(np.int32),
+        weights=(1.0 / np.maximum(out_degree[src], 1)).astype(np.float32),
+        name_files=np.where(useful, name_files, 0).astype(np.int32),
     )
-    sym_file, sym_term = pairs(
-        [b_file[base.sym_file], b_file[base.loose_sym_file], d_file[delta.sym_file], d_file[delta.loose_sym_file]],
-        [b_term[base.sym_terms], global_term(base.loose_sym_names, delta, d_term),
-         d_term[delta.sym_terms], global_term(delta.loose_sym_names, base, b_term)],
-    )
-    added = pc.filter(delta.file_paths, pc.invert(pc.is_in(delta.file_paths, value_set=base.file_paths)))
-    imp_src, imp_dst = _import_edges(base, delta, b_file, b_path, d_file, [*added.to_pylist(), *removed.to_pylist()])
-    out["graph"] = assemble_graph(num_files, num_terms, ref_file, ref_term, imp_src, imp_dst, sym_term, sym_file)
-    out |= {"b_doc": b_doc, "d_doc": d_doc, "b_file": b_file, "d_file": d_file, "b_term": b_term,
-            "d_term": d_term, "term_b": term_b, "term_d": term_d, "doc_src": doc_src, "file_src": file_src}
-    return out
 
 
-def _import_edges(base: Segment, delta: Segment, b_file: np.ndarray, b_path: np.ndarray, d_file: np.ndarray,
-                  moved_paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """File -> file edges of every live import, resolved over the view's files.
+def _import_edges(m: _Maps, moved: set[str], with_base: bool) -> tuple[np.ndarray, np.ndarray]:
+    """File -> file edges of the delta's imports and, ``with_base``, of the base's, in the view's ids.
 
     The base's own resolution of an import string holds unless a path that was added or
     removed provides one of the string's keys; those strings, and all of the delta's, are
     resolved again over both segments' module-key tables.
     """
+    base, delta = m.base, m.delta
+    b_path, d_file, b_file = m.b_path, m.d_file, m.b_file
 
     def files_of(key: str) -> list[int]:
         found = b_path[base.module_lookup(key)]
         both = np.concatenate([found[found >= 0], d_file[delta.module_lookup(key)]])
         return [int(f) for f in np.unique(both)]
 
-    moved = {key for path in moved_paths for key in module_keys(path)}
+    d_targets = [resolve_import(s, files_of) for s in delta.imp_strings.to_pylist()]
+    d_src_list: list[int] = []
+    d_dst_list: list[int] = []
+    for f, s in zip(np.asarray(delta.imp_file).tolist(), np.asarray(delta.imp_string).tolist(), strict=True):
+        found = d_targets[s]
+        d_src_list.extend([int(d_file[f])] * len(found))
+        d_dst_list.extend(found)
+    d_src, d_dst = np.asarray(d_src_list, np.int64), np.asarray(d_dst_list, np.int64)
+    if not with_base:
+        return d_src, d_dst
     offsets = np.asarray(base.imp_offsets)
     targets = b_path[np.asarray(base.imp_targets)] if offsets[-1] else np.empty(0, np.int64)
     string_of = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
@@ -371,8 +535,7 @@ def _import_edges(base: Segment, delta: Segment, b_file: np.ndarray, b_path: np.
     targets = targets[valid]
     if moved:
         lists = np.split(targets, np.cumsum(counts)[:-1]) if counts.size else []
-        strings = base.imp_strings.to_pylist()
-        for i, s in enumerate(strings):
+        for i, s in enumerate(base.imp_strings.to_pylist()):
             if any(key in moved for key in import_keys(s)):
                 lists[i] = np.asarray(resolve_import(s, files_of), np.int64)
         counts = np.asarray([len(x) for x in lists], np.int64)
@@ -386,15 +549,7 @@ def _import_edges(base: Segment, delta: Segment, b_file: np.ndarray, b_path: np.
     n = counts[sid] if sid.size else np.empty(0, np.int64)
     b_src = np.repeat(src, n)
     b_dst = targets[segment_positions(starts[sid], n)] if sid.size else np.empty(0, np.int64)
-    d_targets = [resolve_import(s, files_of) for s in delta.imp_strings.to_pylist()]
-    d_src_list: list[int] = []
-    d_dst_list: list[int] = []
-    for f, s in zip(np.asarray(delta.imp_file).tolist(), np.asarray(delta.imp_string).tolist(), strict=True):
-        found = d_targets[s]
-        d_src_list.extend([int(d_file[f])] * len(found))
-        d_dst_list.extend(found)
-    return (np.concatenate([b_src, np.asarray(d_src_list, np.int64)]),
-            np.concatenate([b_dst, np.asarray(d_dst_list, np.int64)]))
+    return np.concatenate([b_src, d_src]), np.concatenate([b_dst, d_dst])
 
 
 def save_view(arrays: dict[str, np.ndarray | pa.Array | Graph], folder: Path) -> None:
