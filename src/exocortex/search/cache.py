@@ -380,7 +380,7 @@ def _build_segment(reader: StoreReader, segments: Path, paths: list[str] | None,
             # the base's own view (nothing deleted, nothing added): its definitions and graph
             own = build_view(load_segment(tmp), empty_segment(), pa.array([], pa.string()))
             (tmp / OWN_VIEW_DIRNAME).mkdir()
-            save_view({key: own[key] for key in ("def_offsets", "def_docs", "graph", "raw_edges")},
+            save_view({key: own[key] for key in ("def_offsets", "def_docs", "graph", "raw_src", "raw_dst", "raw_kind")},
                       tmp / OWN_VIEW_DIRNAME)
         info = _segment_info(tmp) or {}
         info |= {"kind": kind, "fingerprint": fingerprint, "format": FORMAT}

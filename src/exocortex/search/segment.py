@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -85,8 +86,8 @@ class Segment:
     own_def_offsets: np.ndarray | None = None
     """A base's own definition index (from its ``view`` folder): what views map instead of sorting."""
     own_def_docs: np.ndarray | None = None
-    own_raw_edges: np.ndarray | None = None
-    """A base's own graph edges before the names are filtered, packed and sorted (see ``view``)."""
+    own_raw_edges: Any = None
+    """A base's own graph edges before the names are filtered (``view.Edges``)."""
 
     @property
     def num_files(self) -> int:
@@ -259,6 +260,12 @@ def _read_strings(path: Path) -> pa.Array:
     return _combined(column)
 
 
+def _own_edges(folder: Path) -> Any:
+    from exocortex.search.view import Edges
+
+    return Edges(*(np.load(folder / f"raw_{name}.npy", mmap_mode="r") for name in ("src", "dst", "kind")))
+
+
 def load_segment(folder: Path) -> Segment:
     def arr(key: str) -> np.ndarray:
         loaded: np.ndarray = np.load(folder / f"{key}.npy", mmap_mode="r")
@@ -266,7 +273,7 @@ def load_segment(folder: Path) -> Segment:
 
     keys = ipc.open_file(pa.memory_map(str(folder / "chunk_keys.arrow"))).read_all()
     own = folder / OWN_VIEW_DIRNAME
-    has_own = (own / "raw_edges.npy").is_file()
+    has_own = (own / "raw_kind.npy").is_file()
     return Segment(
         name=folder.name,
         chunks=lexical.load(folder / "chunks"),
@@ -277,7 +284,7 @@ def load_segment(folder: Path) -> Segment:
         **{key: _read_strings(folder / f"{key}.arrow") for key in _STRINGS},
         own_def_offsets=np.load(own / "def_offsets.npy", mmap_mode="r") if has_own else None,
         own_def_docs=np.load(own / "def_docs.npy", mmap_mode="r") if has_own else None,
-        own_raw_edges=np.load(own / "raw_edges.npy", mmap_mode="r") if has_own else None,
+        own_raw_edges=_own_edges(own) if has_own else None,
     )
 
 

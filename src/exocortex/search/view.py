@@ -314,7 +314,8 @@ def build_view(base: Segment, delta: Segment, removed: pa.Array) -> dict[str, np
     raw = _raw_edges(maps, [*added.to_pylist(), *removed.to_pylist()])
     out["graph"] = graph_of(raw, num_files, num_terms)
     if delta.num_files == 0 and not len(removed):
-        out["raw_edges"] = raw  # a base's own view: what later views map instead of sorting again
+        # a base's own view: what later views map instead of sorting again
+        out["raw_src"], out["raw_dst"], out["raw_kind"] = raw.src, raw.dst, raw.kind
     out |= {"b_doc": b_doc, "d_doc": d_doc, "b_file": b_file, "d_file": d_file, "b_term": b_term,
             "d_term": d_term, "term_b": term_b, "term_d": term_d, "doc_src": doc_src, "file_src": file_src}
     return out
@@ -391,6 +392,22 @@ REF, IMPORT, DEF = 0, 1, 2
 """Kinds of raw graph edges: file -> referenced name, file -> imported file, name -> defining file."""
 
 
+@dataclass(slots=True)
+class Edges:
+    """Graph edges sorted by (source, target), each of a kind (REF, IMPORT or DEF)."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    kind: np.ndarray
+
+    @classmethod
+    def unpack(cls, keys: np.ndarray, nodes: int) -> Edges:
+        """Edges from sorted keys packed by :func:`_edge_keys`."""
+        pair = keys >> 2
+        return cls(src=(pair // max(nodes, 1)).astype(np.int32), dst=(pair % max(nodes, 1)).astype(np.int32),
+                   kind=(keys & 3).astype(np.int8))
+
+
 def _edge_keys(src: np.ndarray, dst: np.ndarray, kind: int, nodes: int) -> np.ndarray:
     """Edges packed as ``(src * nodes + dst) * 4 + kind``: sorting them sorts by (src, dst)."""
     keep = src != dst
@@ -405,9 +422,8 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _raw_edges(m: _Maps, moved_paths: list[str]) -> np.ndarray:
-    """Every edge of the view's graph before names are filtered by how many files define them,
-    packed by :func:`_edge_keys`, sorted.
+def _raw_edges(m: _Maps, moved_paths: list[str]) -> Edges:
+    """Every edge of the view's graph before names are filtered by how many files define them.
 
     A base's own raw edges are mapped to the view's ids (the maps keep their order, so they
     stay sorted) and the few others are merged in; only when a path was added or removed are
@@ -440,52 +456,53 @@ def _raw_edges(m: _Maps, moved_paths: list[str]) -> np.ndarray:
     imp_src, imp_dst = _import_edges(m, moved, with_base=own is None or bool(moved))
     extra = [*segment_edges(False, False), _edge_keys(imp_src, imp_dst, IMPORT, nodes)]
     if own is None:
-        return np.sort(np.concatenate([*segment_edges(True, False), *extra]))
-    if moved:  # the base's imports are among ``extra``, resolved again
-        own = own[(np.asarray(own) & 3) != IMPORT]
-    big = _mapped_own(m, np.asarray(own), nodes)
-    return _merge_sorted(big, np.concatenate([*extra, *segment_edges(True, True)]))
+        return Edges.unpack(np.sort(np.concatenate([*segment_edges(True, False), *extra])), nodes)
+    big = _mapped_own(m, own, drop_imports=bool(moved))  # the base's imports are then among ``extra``
+    small = Edges.unpack(np.sort(np.concatenate([*extra, *segment_edges(True, True)])), nodes)
+    if small.src.size == 0:
+        return big
+    at = np.searchsorted(big.src.astype(np.int64) * nodes + big.dst,
+                         small.src.astype(np.int64) * nodes + small.dst)
+    return Edges(src=np.insert(big.src, at, small.src), dst=np.insert(big.dst, at, small.dst),
+                 kind=np.insert(big.kind, at, small.kind))
 
 
-def _mapped_own(m: _Maps, own: np.ndarray, nodes: int) -> np.ndarray:
-    """A base's own raw edges (packed in base ids) in the view's ids (packed, still sorted: the maps
-    keep order), dropping those of deleted files or terms."""
+def _mapped_own(m: _Maps, own: Edges, drop_imports: bool) -> Edges:
+    """A base's own raw edges (base ids) in the view's ids (still sorted: the maps keep order),
+    dropping those of deleted files or terms."""
     fb = m.base.num_files
     f = m.num_files
-    base_nodes = max(fb + len(m.base.chunks.vocab), 1)
-    kind = own & 3
-    pair = own >> 2
-    src, dst = pair // base_nodes, pair % base_nodes
-    del pair
+    kind = np.asarray(own.kind)
+    src = np.asarray(own.src)
+    dst = np.asarray(own.dst)
+    if drop_imports:
+        kept = kind != IMPORT
+        src, dst, kind = src[kept], dst[kept], kind[kept]
 
     def name(nodes_b: np.ndarray) -> np.ndarray:
         t = m.b_term[nodes_b - fb]
         return np.where(t >= 0, t + f, -1)
 
     is_def = kind == DEF
-    gsrc = np.empty(src.size, np.int64)
-    gsrc[~is_def] = m.b_file[src[~is_def]]
+    gsrc = m.b_file[np.where(is_def, 0, src)]
     gsrc[is_def] = name(src[is_def])
-    gdst = np.empty(dst.size, np.int64)
     is_ref, is_imp = kind == REF, kind == IMPORT
+    gdst = m.b_file[np.where(is_ref, 0, dst)]
     gdst[is_ref] = name(dst[is_ref])
     gdst[is_imp] = m.b_path[dst[is_imp]]
-    gdst[is_def] = m.b_file[dst[is_def]]
     keep = (gsrc >= 0) & (gdst >= 0)
-    return (gsrc[keep] * nodes + gdst[keep]) * 4 + kind[keep]
+    return Edges(src=gsrc[keep].astype(np.int32), dst=gdst[keep].astype(np.int32), kind=kind[keep])
 
 
-def graph_of(raw: np.ndarray, num_files: int, num_names: int) -> Graph:
+def graph_of(raw: Edges, num_files: int, num_names: int) -> Graph:
     """The graph from its sorted raw edges: a name carries edges only when 1 to ``MAX_DEFINITIONS``
     files define it; each node's out-edges weigh 1 / its out-degree."""
     nodes = num_files + num_names
-    kind = raw & 3
-    pair = raw >> 2
-    src, dst = pair // max(nodes, 1), pair % max(nodes, 1)
+    src, dst, kind = raw.src, raw.dst, raw.kind
     is_def = kind == DEF
     name_files = np.bincount(src[is_def] - num_files, minlength=num_names)
     useful = (name_files >= 1) & (name_files <= structure.MAX_DEFINITIONS)
-    keep = np.ones(raw.size, bool)
+    keep = np.ones(src.size, bool)
     keep[is_def] = useful[src[is_def] - num_files]
     is_ref = kind == REF
     keep[is_ref] = useful[dst[is_ref] - num_files]
