@@ -126,6 +126,9 @@ _lock = threading.Lock()
 _current: dict[str, tuple[str, str]] = {}
 _checked: set[str] = set()
 """Segment folders whose files this process has checked against their ``done`` lists."""
+_segments: dict[str, Segment] = {}
+"""Segments this process loaded, oldest first (a base and the last deltas)."""
+HELD_SEGMENTS = 3
 log = get_logger(__name__)
 
 
@@ -250,21 +253,38 @@ def _segment_info(folder: Path) -> dict[str, Any] | None:
 
 
 def _checked_segment(folder: Path) -> Segment | None:
-    """The segment in ``folder`` when its files are as written (checked once per process), else None."""
-    if str(folder) not in _checked:
+    """The segment in ``folder`` when its files are as written (checked once per process), else None.
+
+    Segments never change once written, so this process keeps the last few it loaded.
+    """
+    key = str(folder)
+    loaded = _segments.get(key)
+    if loaded is not None and folder.is_dir():
+        return loaded
+    if key not in _checked:
         problem = _damage(folder) if (folder / DONE_FILE).exists() else "unfinished"
         if problem is not None:
-            log.warning("search segment damaged: building it again", folder=str(folder), problem=problem)
+            log.warning("search segment damaged: building it again", folder=key, problem=problem)
+            _forget(folder)
             _remove_folder(folder)
             return None
-        _checked.add(str(folder))
+        _checked.add(key)
     try:
-        return load_segment(folder)
+        segment = load_segment(folder)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-        log.warning("search segment unreadable: building it again", folder=str(folder), problem=str(exc))
-        _checked.discard(str(folder))
+        log.warning("search segment unreadable: building it again", folder=key, problem=str(exc))
+        _forget(folder)
         _remove_folder(folder)
         return None
+    _segments[key] = segment
+    while len(_segments) > HELD_SEGMENTS:
+        _segments.pop(next(iter(_segments)))
+    return segment
+
+
+def _forget(folder: Path) -> None:
+    _checked.discard(str(folder))
+    _segments.pop(str(folder), None)
 
 
 def _newest_base(segments: Path, fingerprint: str) -> tuple[Path, Segment] | None:
@@ -343,7 +363,10 @@ def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> N
                 _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
             else:
                 delta_dir = _build_segment(reader, segments, changed, "delta", fingerprint)
-                delta = load_segment(delta_dir)
+                delta = _checked_segment(delta_dir)
+                if delta is None:
+                    raise StoreCorruptError(f"the search segment just built in {delta_dir} cannot be read back; "
+                                            f"{rebuild_hint(reader.path)}")
                 arrays = build_view(base, delta, removed)
                 view = {"base": base_dir.name, "delta": delta_dir.name, "delta_files": delta.num_files,
                         "removed": len(removed)}
@@ -411,7 +434,7 @@ def _collect(root: Path, keep: str) -> None:
             if age > STALE_BUILD_S:
                 _remove_folder(old)
         elif old.name not in used and age > UNREFERENCED_GRACE_S:
-            _checked.discard(str(old))
+            _forget(old)
             _remove_folder(old)
 
 

@@ -213,6 +213,32 @@ def _found(values: pa.Array, value_set: pa.Array) -> np.ndarray:
     return ids
 
 
+def _locate(sorted_values: pa.Array, queries: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """For each query: its index in ``sorted_values`` (-1 where absent) and where it would go.
+
+    Few queries against many values are looked up by binary search (no hash table of the many);
+    many queries by one hash join.
+    """
+    n = len(queries)
+    if n * 32 < len(sorted_values):
+        values = _Sorted(sorted_values)
+        positions = np.empty(n, np.int64)
+        found = np.full(n, -1, np.int64)
+        for i, query in enumerate(queries.to_pylist()):
+            at = bisect.bisect_left(values, query)
+            positions[i] = at
+            if at < len(values) and values[at] == query:
+                found[i] = at
+        return found, positions
+    found = _found(queries, sorted_values)
+    positions = found.copy()
+    missing = np.flatnonzero(found < 0)
+    if missing.size:
+        values = _Sorted(sorted_values)
+        positions[missing] = [bisect.bisect_left(values, queries[int(i)].as_py()) for i in missing]
+    return found, positions
+
+
 def _scatter(size: int, index: list[np.ndarray], values: list[np.ndarray], dtype: type) -> np.ndarray:
     out: np.ndarray = np.zeros(size, dtype)
     for i, v in zip(index, values, strict=True):
@@ -286,20 +312,18 @@ def build_view(base: Segment, delta: Segment, removed: pa.Array) -> dict[str, np
     fwd = np.asarray(bi.fwd_offsets)
     dead_terms = np.asarray(bi.fwd_terms)[segment_positions(fwd[dead_docs], fwd[dead_docs + 1] - fwd[dead_docs])]
     live_df = np.diff(np.asarray(bi.term_offsets)) - np.bincount(dead_terms, minlength=vb)
-    d_of_b = _found(bi.vocab, di.vocab)
-    live_term = (live_df > 0) | (d_of_b >= 0)
-    b_of_d = np.full(vd, -1, np.int64)
-    shared = np.flatnonzero(d_of_b >= 0)
-    b_of_d[d_of_b[shared]] = shared
+    b_of_d, positions_all = _locate(bi.vocab, di.vocab)
+    live_term = live_df > 0
+    shared = b_of_d[b_of_d >= 0]
+    live_term[shared] = True
     new_terms = np.flatnonzero(b_of_d < 0)
-    sorted_vocab = _Sorted(bi.vocab)
-    positions = np.asarray([bisect.bisect_left(sorted_vocab, di.vocab[int(t)].as_py()) for t in new_terms],
-                           np.int64)
+    positions = positions_all[new_terms]
     live_before = np.zeros(vb + 1, np.int64)
     np.cumsum(live_term, out=live_before[1:])
     b_term = np.where(live_term, live_before[:-1] + np.searchsorted(positions, np.arange(vb), side="right"), -1)
     d_term = np.full(vd, -1, np.int64)
-    d_term[d_of_b[shared]] = b_term[shared]
+    has_base = np.flatnonzero(b_of_d >= 0)
+    d_term[has_base] = b_term[b_of_d[has_base]]
     d_term[new_terms] = live_before[positions] + np.arange(new_terms.size, dtype=np.int64)
     num_terms = int(live_before[-1]) + new_terms.size
     term_b = np.full(num_terms, -1, np.int64)
@@ -341,7 +365,7 @@ class _Maps:
     def loose_terms(self, names: pa.Array, in_base: bool) -> np.ndarray:
         """Global terms of names loose in one segment: only the other's vocabulary can hold them."""
         other, other_map = (self.delta, self.d_term) if in_base else (self.base, self.b_term)
-        local = _found(names, other.chunks.vocab)
+        local = _locate(other.chunks.vocab, names)[0]
         out = np.full(local.size, -1, np.int64)
         hit = np.flatnonzero(local >= 0)
         out[hit] = other_map[local[hit]]
