@@ -387,12 +387,19 @@ def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_pa
     assert "return shape.sides" in packs[3].text
 
     (tmp_path / "shapes.py").write_text("def perimeter(shape):\n    return 2 * shape.sides\n", encoding="utf-8")
+    (tmp_path / "notes.md").unlink()
+    (tmp_path / "solids.py").write_text("def volume(shape):\n    return shape.sides ** 3\n", encoding="utf-8")
     reader = open_reader(tmp_path)
     hits = hits_for(chunk_rows(reader))
+    from_disk = pack_context("shape", hits, reader, budget=10_000, snapshot_max_bytes=0)
     for _ in range(3):
+        # the new commit's snapshot is derived from the held one: only the changed files are read
         pack = pack_context("shape", hits, reader, budget=10_000, snapshot_max_bytes=held)
-        assert "return 2 * shape.sides" in pack.text
-        assert "class Shape" not in pack.text
+        derived = corpus._snapshots(held).get(corpus._snapshot_key)
+        assert derived is not None and derived._patch is not None and "notes.md" in derived._gone
+        assert "return 2 * shape.sides" in pack.text and "shape.sides ** 3" in pack.text
+        assert "class Shape" not in pack.text and "Shapes have sides" not in pack.text
+        assert pack.text == from_disk.text and pack.items == from_disk.items
 
 
 def test_a_snapshot_over_its_byte_limit_is_not_held(tmp_path: Path) -> None:

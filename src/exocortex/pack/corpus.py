@@ -138,31 +138,104 @@ class _Snapshot:
     gather per table, the same rows a ``path IN (...)`` read would return. Held
     as Arrow, the snapshot costs about the bytes of its texts (``nbytes``), not
     the several times more of Python strings and objects.
+
+    A later commit's snapshot is derived from a held one (:meth:`updated`): the rows of the
+    files changed since are read into a small *patch* that replaces theirs, so an agent that
+    edits and packs in a loop reads only what it changed.
     """
 
-    def __init__(self, reader: Any, tokenizer: str) -> None:
-        column = TOKEN_COLUMNS[tokenizer]
-        rows = reader.read("chunks", [*_CHUNK_COLUMNS, column])
-        self._chunks = rows.take(pc.sort_indices(rows, [("path", "ascending"), ("ordinal", "ascending")]))
-        self._chunk_rows = _spans(self._chunks.column("path"))
-        rows = reader.read("files", [*_FILE_COLUMNS, "skeleton_" + column])
-        self._files = rows.take(pc.sort_indices(rows, [("path", "ascending")]))
-        self._file_rows = _spans(self._files.column("path"))
-        rows = reader.read("symbols", _SYMBOL_COLUMNS)
-        # A stable sort keeps each path's symbols in table order: the first signature of a name wins.
-        self._symbols = rows.take(pc.sort_indices(rows, [("path", "ascending")]))
-        self._symbol_rows = _spans(self._symbols.column("path"))
-        self.nbytes = self._chunks.nbytes + self._files.nbytes + self._symbols.nbytes
-        del rows
+    def __init__(self, tables: tuple[pa.Table, pa.Table, pa.Table], manifest: pa.Table | None,
+                 patch: tuple[pa.Table, pa.Table, pa.Table] | None = None, gone: frozenset[str] = frozenset()) -> None:
+        self._tables = tables
+        self._spans = tuple(_spans(t.column("path")) for t in tables)
+        self._patch = patch
+        self._patch_spans = tuple(_spans(t.column("path")) for t in patch) if patch is not None else None
+        self._gone = gone  # paths whose base rows are replaced (by the patch) or removed
+        self._manifest = manifest  # path, hash of the commit this snapshot is of (None: unknown)
+        self.nbytes = sum(t.nbytes for t in tables) + (sum(t.nbytes for t in patch) if patch is not None else 0)
+
+    @classmethod
+    def read(cls, reader: Any, tokenizer: str) -> _Snapshot:
+        """The whole snapshot of ``reader``'s commit."""
+        tables = _sorted_rows(reader, tokenizer, None)
+        snapshot = cls(tables, _manifest(reader))
         release_freed_memory()  # the unsorted reads were copied: give their pages back now
+        return snapshot
+
+    def updated(self, reader: Any, tokenizer: str) -> _Snapshot | None:
+        """This snapshot brought to ``reader``'s commit by reading only the files changed since
+        (None when the manifests cannot tell what changed)."""
+        new = _manifest(reader)
+        if new is None or self._manifest is None:
+            return None
+        old_paths, new_paths = self._manifest.column("path"), new.column("path")
+        at = pc.index_in(new_paths, value_set=old_paths)
+        old_hash = pc.take(self._manifest.column("hash"), pc.fill_null(at, 0)) if len(old_paths) else None
+        same = (pc.fill_null(pc.and_(pc.is_valid(at), pc.equal(new.column("hash"), old_hash)), False)
+                if old_hash is not None else pa.array([False] * len(new_paths)))
+        changed = new_paths.filter(pc.invert(same)).to_pylist()
+        removed = old_paths.filter(pc.invert(pc.is_in(old_paths, value_set=new_paths))).to_pylist()
+        if not changed and not removed:
+            return _Snapshot(self._tables, new, self._patch, self._gone)
+        if len(changed) > _WHOLE_TABLE_FRACTION * max(len(new_paths), 1):
+            return None  # most of it changed: read it whole
+        replaced = set(changed) | set(removed)
+        fresh = _sorted_rows(reader, tokenizer, changed) if changed else None
+        parts = []
+        for i in range(3):
+            kept = [self._patch[i].filter(pc.invert(pc.is_in(self._patch[i].column("path"),
+                                                             value_set=pa.array(sorted(replaced), pa.string()))))
+                    ] if self._patch is not None else []
+            tables = [*kept, *([fresh[i]] if fresh is not None else [])]
+            table = pa.concat_tables(tables) if tables else self._tables[i].slice(0, 0)
+            keys = [("path", "ascending"), ("ordinal", "ascending")] if i == 0 else [("path", "ascending")]
+            parts.append(table.take(pc.sort_indices(table, keys)))
+        return _Snapshot(self._tables, new, (parts[0], parts[1], parts[2]), self._gone | replaced)
 
     def rows(self, paths: list[str]) -> tuple[pa.Table, pa.Table, pa.Table]:
         """The chunk, file and symbol rows of ``paths``."""
-        return (
-            _take_spans(self._chunks, self._chunk_rows, paths),
-            _take_spans(self._files, self._file_rows, paths),
-            _take_spans(self._symbols, self._symbol_rows, paths),
-        )
+        if self._patch is None or self._patch_spans is None:
+            base_paths, patch_paths = paths, []
+        else:
+            patch_paths = [p for p in paths if p in self._patch_spans[1] or p in self._patch_spans[0]]
+            patched = set(patch_paths)
+            base_paths = [p for p in paths if p not in patched and p not in self._gone]
+        out = []
+        for i in range(3):
+            table = _take_spans(self._tables[i], self._spans[i], base_paths)
+            if patch_paths and self._patch is not None and self._patch_spans is not None:
+                table = pa.concat_tables([table, _take_spans(self._patch[i], self._patch_spans[i], patch_paths)])
+            out.append(table)
+        return out[0], out[1], out[2]
+
+
+def _sorted_rows(reader: Any, tokenizer: str, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Chunks (by path, ordinal), files and symbols (by path; a stable sort keeps each path's symbols in
+    table order: the first signature of a name wins) of ``paths`` (every path when None)."""
+    column = TOKEN_COLUMNS[tokenizer]
+    wheres = [None] if paths is None else [f"path IN ({_sql_list(paths[i : i + _PATHS_PER_QUERY])})"
+                                           for i in range(0, len(paths), _PATHS_PER_QUERY)]
+
+    def read(table: str, columns: list[str]) -> pa.Table:
+        return pa.concat_tables([reader.read(table, columns, where) for where in wheres])
+
+    chunks = read("chunks", [*_CHUNK_COLUMNS, column])
+    files = read("files", [*_FILE_COLUMNS, "skeleton_" + column])
+    symbols = read("symbols", _SYMBOL_COLUMNS)
+    return (chunks.take(pc.sort_indices(chunks, [("path", "ascending"), ("ordinal", "ascending")])),
+            files.take(pc.sort_indices(files, [("path", "ascending")])),
+            symbols.take(pc.sort_indices(symbols, [("path", "ascending")])))
+
+
+def _manifest(reader: Any) -> pa.Table | None:
+    """``path, hash`` of every file of ``reader``'s commit, from its manifest (None when there is none)."""
+    from exocortex.store.meta import read_manifest
+
+    meta, path = getattr(reader, "meta", None), getattr(reader, "path", None)
+    if meta is None or path is None:
+        return None
+    table = read_manifest(path, meta)
+    return table.select(["path", "hash"]).combine_chunks() if table is not None else None
 
 
 def _take_spans(table: pa.Table, spans: dict[str, tuple[int, int]], paths: list[str]) -> pa.Table:
@@ -187,12 +260,13 @@ def _snapshots(max_bytes: int) -> MultiLevelCache[tuple[Any, ...], _Snapshot]:
 
 
 def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | None:
-    """The held snapshot of ``reader``'s commit, read whole on its second pack in this process.
+    """The held snapshot of ``reader``'s commit, read whole on the second pack of its store in this process.
 
-    A snapshot larger than ``max_bytes`` is dropped as soon as it has been
-    measured, and not read again for that commit: packs then read what they
-    need from disk. ``max_bytes`` 0 turns holding off. The governor may drop the
-    held snapshot under memory pressure; the next pack of that commit reads it again.
+    A new commit's snapshot is derived from the held one of the same store (only the files
+    changed since are read). A snapshot larger than ``max_bytes`` is dropped as soon as it has
+    been measured, and not read again for that store: packs then read what they need from
+    disk. ``max_bytes`` 0 turns holding off. The governor may drop the held snapshot under
+    memory pressure; the next pack reads it again.
     """
     global _snapshot_key, _snapshot_seen, _snapshot_refused
     meta = getattr(reader, "meta", None)
@@ -202,14 +276,19 @@ def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | N
     key = (str(path), meta.data_id, tokenizer)
     held = _snapshots(max_bytes)
     with _SNAPSHOT_LOCK:
-        if key != _snapshot_key:
-            if _snapshot_key is not None:
-                held.delete(_snapshot_key)
-            _snapshot_key, _snapshot_seen, _snapshot_refused = key, 0, False
+        previous = held.get(_snapshot_key) if _snapshot_key is not None and _snapshot_key != key else None
+        if _snapshot_key is None or _snapshot_key[::2] != key[::2]:  # another store or tokenizer
+            _snapshot_seen, _snapshot_refused = 0, False
+        if _snapshot_key is not None and _snapshot_key != key:
+            held.delete(_snapshot_key)
+        _snapshot_key = key
         _snapshot_seen += 1
         snapshot = held.get(key)
+        if snapshot is None and previous is not None:
+            snapshot = previous.updated(reader, tokenizer)
         if snapshot is None and not _snapshot_refused and _snapshot_seen >= 2:
-            snapshot = _Snapshot(reader, tokenizer)
+            snapshot = _Snapshot.read(reader, tokenizer)
+        if snapshot is not None and held.get(key) is not snapshot:
             if snapshot.nbytes <= max_bytes:
                 try:
                     held.set(key, snapshot)
