@@ -372,6 +372,8 @@ def test_repeated_packs_of_a_snapshot_match_the_first_and_see_new_commits(tmp_pa
         encoding="utf-8",
     )
     (tmp_path / "notes.md").write_text("# Notes\n\nShapes have sides.\n", encoding="utf-8")
+    for i in range(10):  # files no edit touches: a new commit's snapshot is derived, not read whole
+        (tmp_path / f"filler{i}.py").write_text(f"def filler_{i}():\n    return {i}\n", encoding="utf-8")
     reader = open_reader(tmp_path)
     hits = hits_for(chunk_rows(reader))
     held = 1 << 30
