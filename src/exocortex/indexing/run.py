@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +122,15 @@ def run_index(
     *,
     rebuild: bool = False,
     progress: ProgressFn | None = None,
+    scope: Collection[str] | None = None,
 ) -> IndexReport:
+    """Bring the store in line with the tree under ``root`` and commit.
+
+    With ``scope`` (root-relative paths a file watcher saw change) only those paths and what
+    is under them are walked and compared; every other file is taken as unchanged. The
+    report's skipped files are then those of the scope, and the commit keeps the skip counts
+    of the last whole walk.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -131,7 +139,9 @@ def run_index(
         timings[stage] = round(now - since, 4)
         return now
 
-    walk = walk_source_files(root, config, exclude_dirs=[store_dir])
+    if rebuild:
+        scope = None
+    walk = walk_source_files(root, config, exclude_dirs=[store_dir], scope=scope)
     t = lap("walk", started)
 
     claim_store(store_dir)
@@ -140,6 +150,9 @@ def run_index(
         previous = None if rebuild or not (store_dir / META_FILE).exists() else read_meta(store_dir)
         replaces = read_meta_if_any(store_dir) if previous is None else previous
         usable = previous is not None and previous.fingerprint == fingerprint and previous.root == str(root)
+        if scope is not None and not usable:  # everything is re-read: walk it all
+            scope = None
+            walk = walk_source_files(root, config, exclude_dirs=[store_dir])
         manifest_table = read_manifest(store_dir, previous) if usable and previous else None
         manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
         writer: StoreWriter | None = None
@@ -149,7 +162,7 @@ def run_index(
             manifest = Manifest.from_table(manifest_table)
             sidecar = write_manifest(store_dir, manifest_table, new_commit_id()[:16])
             previous = dataclasses.replace(previous, manifest=sidecar)
-        plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes)
+        plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes, scope)
         t = lap("plan", t)
 
         skipped: list[SkippedFile] = list(walk.skipped)
@@ -159,7 +172,8 @@ def run_index(
         ]
         if usable and previous is not None and plan.is_empty:
             # Nothing changed: no table is touched, so the database is not even opened.
-            return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started)
+            return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started,
+                                partial=scope is not None)
 
         pool = _start_pool(plan.jobs, config)
 
@@ -237,6 +251,8 @@ def run_index(
                 :CHANGED_PATHS_KEPT],
         )
         last_run = report.to_dict() | {"summary": summary, "git": walk.git}
+        if scope is not None:
+            last_run |= _whole_walk_skips(previous)
         t = lap("summarize", t)
         timings["total"] = round(time.perf_counter() - started, 4)
         last_run["timings"] = timings
@@ -257,6 +273,13 @@ def _open_writer(
     return StoreWriter(store_dir, root, previous=previous, replaces=replaces)
 
 
+def _whole_walk_skips(previous: StoreMeta | None) -> dict[str, Any]:
+    """What a run that walked only a watcher's paths records about skipped files: the counts of
+    the last whole walk (files skipped at the walk, such as binaries by extension, are in no table)."""
+    last = previous.last_run if previous is not None else {}
+    return {"skipped": last.get("skipped", {}), "walk": "scoped"}
+
+
 def _record_noop(
     store_dir: Path,
     previous: StoreMeta,
@@ -265,6 +288,7 @@ def _record_noop(
     skipped: list[SkippedFile],
     timings: dict[str, float],
     started: float,
+    partial: bool = False,
 ) -> IndexReport:
     summary = previous.last_run.get("summary", {})
     skipped.sort(key=lambda s: s.path)
@@ -290,6 +314,8 @@ def _record_noop(
         timings=timings,
     )
     last_run = report.to_dict() | {"summary": summary, "git": git, "finished_at": time.time()}
+    if partial:
+        last_run |= _whole_walk_skips(previous)
     write_meta(store_dir, dataclasses.replace(previous, updated_at=time.time(), last_run=last_run))
     return report
 

@@ -46,7 +46,7 @@ import errno
 import gc
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import attrgetter, itemgetter
@@ -333,12 +333,15 @@ _GITIGNORE = ".gitignore"
 _CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 
 
-def walk_source_files(root: Path, config: Config, *, exclude_dirs: Iterable[Path] = ()) -> WalkResult:
+def walk_source_files(root: Path, config: Config, *, exclude_dirs: Iterable[Path] = (),
+                      scope: Collection[str] | None = None) -> WalkResult:
     """List the files to index under ``root`` and the ones skipped, both sorted by path.
 
     Raises :class:`InputPathError` when ``root`` is missing, not a directory or
     unreadable. ``exclude_dirs`` (absolute paths, e.g. the store) are left out
-    silently.
+    silently. With ``scope`` (root-relative POSIX paths of files or folders, e.g. what a file
+    watcher saw change), only those and what is under them are listed: the walk goes down
+    their folders only, with the same ignore rules a whole walk would apply.
     """
     real = _check_root(root)
     # The walk allocates ~10 objects per file and frees none of them until it
@@ -347,10 +350,28 @@ def walk_source_files(root: Path, config: Config, *, exclude_dirs: Iterable[Path
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _Walk(real, config, exclude_dirs).run()
+        return _Walk(real, config, exclude_dirs, scope).run()
     finally:
         if paused:
             gc.enable()
+
+
+def in_scope(scope: Collection[str]) -> Callable[[str], bool]:
+    """Whether a root-relative path is one of ``scope`` or under one of them."""
+    wanted = {p.strip("/") for p in scope}
+
+    def test(path: str) -> bool:
+        path = path.rstrip("/")
+        if path in wanted:
+            return True
+        at = path.find("/")
+        while at >= 0:
+            if path[:at] in wanted:
+                return True
+            at = path.find("/", at + 1)
+        return False
+
+    return test
 
 
 def _check_root(root: Path | str) -> str:
@@ -417,8 +438,12 @@ class _Walk:
     all the level's directories that share the same rules are matched in one
     pass, then the survivors are kept and the subdirectories queued."""
 
-    def __init__(self, root: str, config: Config, exclude_dirs: Iterable[Path]) -> None:
+    def __init__(self, root: str, config: Config, exclude_dirs: Iterable[Path],
+                 scope: Collection[str] | None = None) -> None:
         self.root = root
+        self.scope = in_scope(scope) if scope is not None else None
+        # folders above something in scope: listed, their other entries passed over
+        self.scope_parents = {p[: i + 1] for p in scope or () for i, c in enumerate(p) if c == "/"}
         self.root_prefix = root if root.endswith(os.sep) else root + os.sep
         self.config = config
         self.max_bytes = config.max_file_bytes
@@ -630,6 +655,11 @@ class _Walk:
         repo = self.repo
 
         abs_prefix = x.abs_dir + os.sep if x.abs_dir != os.sep else os.sep
+        scope = self.scope
+        if scope is not None:
+            x.dirs = [n for n in x.dirs if rel_dir + n + "/" in self.scope_parents or scope(rel_dir + n)]
+            x.rows = [row for row in x.rows if scope(row[0])]
+            x.skips = [skip for skip in x.skips if scope(skip.path)]
         for name in x.dirs:
             if dec_d or tracked_only:
                 d = dec_d.get(name)
