@@ -49,7 +49,7 @@ def test_an_edit_and_reindex_is_never_served_a_stale_ranking(sample_repo: Path) 
 
 
 def test_pack_goes_through_the_same_cache(sample_repo: Path) -> None:
-    index = Index.open(sample_repo)
+    index = Index.open(sample_repo, answer_cache_max_bytes=0)  # no L3: a repeated pack is read from disk whole
     index.update()
     before = _queries(index)["requests"]
     one = index.pack("how are users greeted", budget=2000)
@@ -126,8 +126,10 @@ def test_status_shows_the_memory(sample_repo: Path, capsys: pytest.CaptureFixtur
     data = json.loads(capsys.readouterr().out)
     memory = data["memory"]
     assert memory["governor"]["budget"] > 0 and memory["governor"]["rss"] > 0
-    assert set(memory["caches"]) == {"queries", "parsed_files"}
+    assert set(memory["caches"]) == {"queries", "parsed_files", "answers"}
+    assert memory["caches"]["answers"]["levels"]["L3"]["entries"] == 0  # nothing asked yet
     assert memory["vector_tiers"] is None
     assert main(["status", str(sample_repo)]) == 0
     out = capsys.readouterr().out
     assert "memory (this process)" in out and "cache queries" in out and "vector tiers" in out
+    assert "cache answers" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
     from exocortex.indexing.dryrun import DryRunReport
     from exocortex.indexing.run import IndexReport, ProgressFn
     from exocortex.indexing.watch import ChangeWatcher
+    from exocortex.memory.answers import AnswerCache
     from exocortex.pack import Pack
     from exocortex.search.hits import SearchHit
     from exocortex.search.repomap import RepoMap
+    from exocortex.store.meta import StoreMeta
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,110 @@ def _no_index(index: Index) -> Exception:
 def _pack_candidates(budget: int, minimum: int) -> int:
     """How many ranked chunks to ask for: enough to fill the budget (a chunk is ~100+ tokens)."""
     return max(minimum, budget // 50)
+
+
+ANSWER_FORMAT = 1
+"""The shape of the answers kept on disk (``_hits_to_json``, ``_pack_to_json``): part of every L3 key,
+so a change of shape makes old entries unreachable instead of misread."""
+
+_ANSWER_CODE = ("api.py", "config.py", "escape.py", "tokens.py", "chunking", "pack", "search", "store")
+"""The modules an answer is computed by (beside the store's data): their sizes and times are part of
+every L3 key, so an upgraded or edited exocortex never serves another version's answers."""
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """A digest of the version and of every module in ``_ANSWER_CODE`` (size and mtime): stable between
+    processes of one installation, different after an upgrade or an edit."""
+    import hashlib
+
+    from exocortex import __version__
+
+    base = Path(__file__).parent
+    modules: list[Path] = []
+    for name in _ANSWER_CODE:
+        modules.extend([base / name] if name.endswith(".py") else sorted((base / name).rglob("*.py")))
+    parts = [__version__]
+    for module in modules:
+        try:
+            st = module.stat()
+        except OSError:
+            continue
+        parts.append(f"{module.relative_to(base).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.blake2b("\n".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _answer_key_head(config: Config) -> tuple[str, ...]:
+    """What every L3 key starts with: the answers' shape, the code's and the settings' fingerprints."""
+    from exocortex.config import settings_fingerprint
+
+    return (f"a{ANSWER_FORMAT}", _code_fingerprint(), settings_fingerprint(config))
+
+
+def _hits_to_json(hits: Sequence[SearchHit]) -> list[Any]:
+    return [[h.path, h.ordinal, h.symbol, h.kind, h.lines[0], h.lines[1], float(h.score),
+             {name: float(value) for name, value in h.signals.items()}] for h in hits]
+
+
+def _hits_from_json(data: Any) -> list[SearchHit] | None:
+    """The hits ``_hits_to_json`` wrote, or None for anything of another shape (a miss, not an error)."""
+    if not isinstance(data, list):
+        return None
+    from exocortex.search.hits import SearchHit
+
+    try:
+        return [SearchHit(path=_text(path), ordinal=_whole(ordinal), symbol=_text(symbol), kind=_text(kind),
+                          lines=(_whole(start), _whole(end)), score=float(score),
+                          signals={_text(n): float(v) for n, v in signals.items()})
+                for path, ordinal, symbol, kind, start, end, score, signals in data]
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _pack_to_json(pack: Pack) -> dict[str, Any] | None:
+    """A code pack as JSON for the L3 (None for one that holds other items: a variant pack is not kept)."""
+    from exocortex.pack import PackItem
+
+    if not all(isinstance(item, PackItem) for item in pack.items):
+        return None
+    items = [[i.path, i.kind, [[a, b] for a, b in i.lines], i.symbol, float(i.score), i.tokens]
+             for i in pack.items if isinstance(i, PackItem)]
+    return {"budget": pack.budget, "tokenizer": pack.tokenizer, "tokens": pack.tokens, "text": pack.text,
+            "items": items, "index": dict(pack.index), "format": pack.format,
+            "redactions": [dict(r) for r in pack.redactions], "redacted": pack.redacted}
+
+
+def _pack_from_json(data: Any, query: str, meta: StoreMeta) -> Pack | None:
+    """The pack ``_pack_to_json`` wrote (its index's age made now's), or None for anything of another shape."""
+    if not isinstance(data, dict):
+        return None
+    from exocortex.pack import Pack, PackItem
+
+    try:
+        items = tuple(PackItem(path=_text(path), kind=_text(kind),
+                               lines=tuple((_whole(a), _whole(b)) for a, b in lines),
+                               symbol=_text(symbol), score=float(score), tokens=_whole(tokens))
+                      for path, kind, lines, symbol, score, tokens in data["items"])
+        index = dict(data["index"])
+        index["age_s"] = round(max(0.0, time.time() - meta.updated_at), 1)
+        return Pack(query=query, budget=_whole(data["budget"]), tokenizer=_text(data["tokenizer"]),
+                    tokens=_whole(data["tokens"]), text=_text(data["text"]), items=items, index=index,
+                    format=_text(data["format"]), redactions=tuple(dict(r) for r in data["redactions"]),
+                    redacted=bool(data["redacted"]))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    return value
 
 
 class Index:
@@ -419,16 +526,47 @@ class Index:
 
     def _cached_search(
         self, reader: Any, query: str, k: int, candidates: int | None, run: Callable[[], list[SearchHit]],
-        paths: Any = None,
+        paths: Any = None, *, pending: list[tuple[tuple[Any, ...], Any]] | None = None,
     ) -> list[SearchHit]:
-        """``run()``'s hits, through this process's query cache (keyed by the store's version and
-        the path filter ``paths``, a :class:`exocortex.search.filters.PathFilter` or None)."""
-        from exocortex.memory.engine import engine_memory
-        from exocortex.search.cache import cache_key
+        """``run()``'s hits, through this process's query cache (L1, L2) and the store's answers on
+        disk (L3, :meth:`_answers`), keyed by the store's commit, everything the ranking depends on
+        and the path filter ``paths`` (a :class:`exocortex.search.filters.PathFilter` or None).
 
-        key = (str(self.store), cache_key(reader), query, k, candidates, self.config,
-               paths.key if paths is not None else None)
-        return engine_memory(self.config).search(key, run)
+        Hits found in neither are written to the L3 at once, or appended to ``pending`` for the
+        caller to write with its own answer (one opening of the folder).
+        """
+        from exocortex.memory.engine import engine_memory
+
+        memory = engine_memory(self.config)
+        commit = reader.meta.data_id
+        path_key = paths.key if paths is not None else None
+        key = (str(self.store), commit, query, k, candidates, self.config, path_key)
+        answers = self._answers()
+        if answers is None:
+            return memory.search(key, run)
+        disk_key = ("hits", *_answer_key_head(self.config), commit, query, k, candidates or 0, path_key or ())
+
+        def load() -> list[SearchHit]:
+            hits = _hits_from_json(answers.get(commit, disk_key))
+            if hits is None:
+                hits = run()
+                entry = (disk_key, _hits_to_json(hits))
+                if pending is not None:
+                    pending.append(entry)
+                else:
+                    answers.put(commit, [entry])
+            return hits
+
+        return memory.search(key, load)
+
+    def _answers(self) -> AnswerCache | None:
+        """The store's answers on disk (``<store>/answers``, the L3 of search hits and packs), or None:
+        turned off (``answer_cache_max_bytes`` 0), or a store this user cannot write."""
+        from exocortex.memory.engine import engine_memory
+
+        if not os.access(self.store, os.W_OK | os.X_OK):
+            return None
+        return engine_memory(self.config).answers(self.store)
 
     def _variant_pack(self, query: str, budget: int, tokenizer: str, format: str) -> Pack | None:
         """The variant context when this store holds variants and the question names some (else None).
@@ -455,10 +593,14 @@ class Index:
             raise
 
     def memory_stats(self) -> dict[str, Any]:
-        """This process's engine caches (hits, misses, bytes per level) and memory governor."""
+        """This process's engine caches (hits, misses, bytes per level) and memory governor, and this
+        store's answers on disk (``caches["answers"]``: what its L3 holds now; None when off)."""
         from exocortex.memory.engine import engine_memory
 
-        return engine_memory(self.config).stats()
+        stats = engine_memory(self.config).stats()
+        answers = self._answers()
+        stats["caches"]["answers"] = None if answers is None else answers.stats()
+        return stats
 
     def pack(
         self,
@@ -504,17 +646,37 @@ class Index:
         reader = StoreReader(self.store)
         k = _pack_candidates(tokens, self.config.search_k)
         pool = self.config.pack_search_candidates
-        hits = self._cached_search(reader, query, k, pool,
-                                   lambda: search(reader, query, k, self.config, candidates=pool, paths=paths), paths)
-        if not hits and not pinned and paths is not None:
-            raise NoMatchesError(f"nothing in the index matches {shown_query(query)} in the files "
-                                 f"{paths.describe()} allows")
-        pack = pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
-                            snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
-                            count_memo_entries=self.config.pack_count_memo_entries,
-                            whole_files=self.config.pack_whole_files,
-                            whole_file_share=self.config.pack_whole_file_share,
-                            pinned=pinned, redact=redact)
+        answers = self._answers()
+        commit = reader.meta.data_id
+        disk_key = ("pack", *_answer_key_head(self.config), commit, query, tokens, name, format, pinned,
+                    int(redact), k, pool, paths.key if paths is not None else ())
+        if answers is not None:
+            cached = _pack_from_json(answers.get(commit, disk_key), query, reader.meta)
+            if cached is not None:
+                return self._with_freshness(cached)
+        pending: list[tuple[tuple[Any, ...], Any]] = []  # the hits and the pack, written to the L3 in one go
+        try:
+            hits = self._cached_search(
+                reader, query, k, pool, lambda: search(reader, query, k, self.config, candidates=pool, paths=paths),
+                paths, pending=pending)
+            if not hits and not pinned and paths is not None:
+                raise NoMatchesError(f"nothing in the index matches {shown_query(query)} in the files "
+                                     f"{paths.describe()} allows")
+            pack = pack_context(query, hits, reader, budget=tokens, tokenizer=name, fmt=format,
+                                snapshot_max_bytes=self.config.pack_snapshot_max_bytes,
+                                count_memo_entries=self.config.pack_count_memo_entries,
+                                whole_files=self.config.pack_whole_files,
+                                whole_file_share=self.config.pack_whole_file_share,
+                                pinned=pinned, redact=redact)
+        except Exception:
+            if answers is not None and pending:
+                answers.put(commit, pending)  # the hits stand on their own (the budget was too small, say)
+            raise
+        if answers is not None:
+            encoded = _pack_to_json(pack)
+            if encoded is not None:
+                pending.append((disk_key, encoded))
+            answers.put(commit, pending)
         return self._with_freshness(pack)
 
     def _with_freshness(self, pack: Pack) -> Pack:

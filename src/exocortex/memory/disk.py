@@ -59,8 +59,11 @@ and ``expire()`` purges them explicitly.
 Processes: one process writes a directory at a time. ``open`` takes an exclusive ``fcntl.flock``
 on ``<root>/.lock`` and a second opener (another process, or a second ``DiskLevel`` on the same
 directory in this process) gets ``DiskLevelLockedError``. The kernel releases the lock when the
-holder dies, so a killed writer never blocks the next one. Readers in other processes are not
-supported in this version: the index lives in the writer's memory. POSIX only (``fcntl``).
+holder dies, so a killed writer never blocks the next one. The index lives in the writer's memory,
+but a reader that knows its key needs no index: ``read_entry(root, key)`` opens the one file the
+key names, without the lock (an entry is replaced by an atomic rename, so a reader sees a whole
+entry or none), verifies it like ``get`` does and, with ``touch=True``, sets the file's mtime so
+the next writer's open (which orders its policy by mtime) counts the use. POSIX only (``fcntl``).
 
 Thread safety: none, like ``Level``; the cache calls it under its own lock.
 """
@@ -436,6 +439,59 @@ def _is_symlink(name: str, dir_fd: int) -> bool:
         return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except OSError:
         return False
+
+
+def read_entry(root: str | os.PathLike[str], key: Any, *, allow_pickle: bool = False, touch: bool = False,
+               clock: Callable[[], float] = time.time) -> Record[Any] | _Missing:
+    """The record stored under ``key`` in the ``DiskLevel`` directory ``root``, read without opening the level.
+
+    No lock and no index: the file the key names is opened (through descriptors opened with
+    ``O_NOFOLLOW``, so nothing outside ``root`` is read), read whole and verified: header and
+    payload checksums, the key itself, the deadline on ``clock`` (an expired record is ``MISSING``). An absent
+    entry (never written, evicted, its directory removed) is ``MISSING``; a damaged one raises
+    ``CorruptEntryError`` and is left where it is for the writer, whose next ``set`` of the key
+    replaces it and whose next open removes it. ``touch`` sets the file's mtime to now after a
+    successful read, so the LRU order a writer rebuilds from mtimes at open counts this use.
+    """
+    key_bytes = encode_key(key)
+    digest = key_digest(key_bytes)
+    shard, fname = digest[:_SHARD_CHARS], digest + _SUFFIX
+    try:
+        root_fd = os.open(os.fspath(root), _DIR_FLAGS & ~os.O_NOFOLLOW)
+    except OSError:
+        return MISSING
+    try:
+        try:
+            sfd = os.open(shard, _DIR_FLAGS, dir_fd=root_fd)
+        except OSError:  # no such shard (or something that is not one: the writer reports it)
+            return MISSING
+        try:
+            try:
+                fd = _open_entry(fname, sfd)
+            except FileNotFoundError:
+                return MISSING
+            except OSError as exc:
+                raise CorruptEntryError(f"unreadable: {exc}") from None
+            try:
+                data = b"".join(iter(lambda: os.read(fd, 1 << 22), b""))
+            finally:
+                os.close(fd)
+            header, view = _parse_entry(data)
+            if header.key_bytes != key_bytes:
+                raise CorruptEntryError("key in file does not match")
+            if zlib.crc32(view) != header.payload_crc:
+                raise CorruptEntryError("payload checksum mismatch")
+            if header.expires_at is not None and header.expires_at <= clock():
+                return MISSING
+            value = deserialize(header.tag, view.tobytes(), allow_pickle=allow_pickle)
+            if touch:
+                with contextlib.suppress(OSError):
+                    os.utime(fname, dir_fd=sfd, follow_symlinks=False)
+        finally:
+            os.close(sfd)
+    finally:
+        os.close(root_fd)
+    return Record(value, header.expires_at, header.record_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1016,4 +1072,7 @@ class DiskLevel(PolicyLevel):
         return f"DiskLevel({self.name!r}, {str(self.root)!r}, {self.policy!r})"
 
 
-__all__ = ["DiskLevel", "DiskLevelLockedError", "decode_key", "deserialize", "encode_key", "serialize"]
+__all__ = [
+    "CorruptEntryError", "DiskLevel", "DiskLevelLockedError", "decode_key", "deserialize", "encode_key",
+    "read_entry", "serialize",
+]

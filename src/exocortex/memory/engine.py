@@ -8,6 +8,12 @@
 - ``parsed``: analysed files (chunks, token counts, terms) by content hash and the options they
   were made with, so identical files (vendored copies, generated code) are parsed once per
   process during an index run. One byte-bounded LRU level (``parsed_cache_bytes``).
+- ``answers``: the persistent L3 behind ``queries``, one ``AnswerCache`` per store (``answers(store)``):
+  search results and packs on disk under ``<store>/answers/``, keyed by the store's commit, so a
+  question repeated in a new process (a CLI call) is answered without searching again. Sized by
+  ``answer_cache_max_bytes`` / ``answer_cache_max_entries`` (0: none); it holds no RAM, so the
+  governor has nothing to free there. The API builds its keys (``api.Index``), since what an
+  answer depends on is known above this layer.
 - ``governor``: a ``MemoryGovernor`` over the process's RSS with the budget ``memory_budget``
   (``EXOCORTEX_MEMORY_BUDGET``; see ``governor``) and level ``memory_level``. Both caches are
   registered with it (the query cache as kind ``cache``, the parsed files as ``parsed``); the
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exocortex.config import Config
+from exocortex.memory.answers import ANSWERS_DIRNAME, AnswerCache
 from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.governor import MemoryGovernor, cache_releaser, parse_memory_budget, total_ram
 from exocortex.memory.policies import LRU, OversizeError
@@ -50,6 +58,8 @@ class MemorySettings:
     parsed_bytes: int
     budget: str | None
     level: str
+    answer_bytes: int
+    answer_entries: int
 
     @classmethod
     def from_config(cls, config: Config) -> MemorySettings:
@@ -61,6 +71,8 @@ class MemorySettings:
             parsed_bytes=config.parsed_cache_bytes,
             budget=config.memory_budget,
             level=config.memory_level,
+            answer_bytes=config.answer_cache_max_bytes,
+            answer_entries=config.answer_cache_max_entries,
         )
 
     @classmethod
@@ -121,6 +133,21 @@ class EngineMemory:
         self.registered: dict[str, MultiLevelCache[Any, Any]] = {}
         """Caches the layers above keep (search data, pack snapshots, variant layouts), by name."""
         self._registered_lock = threading.Lock()
+        self._answers: dict[str, AnswerCache] = {}
+
+    def answers(self, store: str | os.PathLike[str]) -> AnswerCache | None:
+        """The persistent answers of the store at ``store`` (``<store>/answers``); None when the
+        settings turn them off (``answer_cache_max_bytes`` or ``answer_cache_max_entries`` 0)."""
+        settings = self.settings
+        if settings.answer_bytes <= 0 or settings.answer_entries <= 0:
+            return None
+        directory = os.path.join(os.fspath(store), ANSWERS_DIRNAME)
+        with self._registered_lock:
+            cache = self._answers.get(directory)
+            if cache is None:
+                cache = self._answers[directory] = AnswerCache(
+                    directory, max_bytes=settings.answer_bytes, max_entries=settings.answer_entries)
+            return cache
 
     def register_cache(self, name: str, make: Callable[[], MultiLevelCache[Any, Any]]) -> MultiLevelCache[Any, Any]:
         """The cache registered as ``name`` in this process, made by ``make()`` the first time.
