@@ -112,8 +112,8 @@ from exocortex import Index
 
 real = segment.build_segment
 
-def slow(files, chunks, symbols, folder, name):
-    real(files, chunks, symbols, folder, name)
+def slow(rows, folder, name):
+    real(rows, folder, name)
     Path(sys.argv[2]).write_text(str(folder))  # the segment is half-way: written, not yet renamed
     time.sleep(60)
 

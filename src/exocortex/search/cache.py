@@ -46,6 +46,7 @@ from exocortex.log import get_logger
 from exocortex.memory.cache import Level, MultiLevelCache
 from exocortex.memory.heap import release_freed_memory
 from exocortex.memory.policies import LRU
+from exocortex.search.lexical import BUILD_BLOCK_DOCS
 from exocortex.search.names import FileNames
 from exocortex.search.segment import (
     CHUNK_COLUMNS,
@@ -308,19 +309,23 @@ def _sql_in(paths: list[str]) -> str:
     return "path IN (" + ",".join("'" + p.replace("'", "''") + "'" for p in paths) + ")"
 
 
-def _read_rows(reader: StoreReader, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """The files, chunks and symbols rows of ``paths`` (every row when None)."""
+def _read_rows(reader: StoreReader, paths: list[str] | None) -> dict[str, Any]:
+    """The files, chunks and symbols rows of ``paths``; every row when None, and then the chunks as a
+    stream of record batches (their term lists are the largest column of the store)."""
     columns = {"files": FILE_COLUMNS, "chunks": [*CHUNK_COLUMNS, "term_list", "term_counts"],
                "symbols": ["path", "name"]}
-    if paths is None:
-        every = [reader.read(name, cols) for name, cols in columns.items()]
-        return every[0], every[1], every[2]
-    out = []
+    out: dict[str, Any] = {}
     for name, cols in columns.items():
-        parts = [reader.read(name, cols, where=_sql_in(paths[i : i + _PATHS_PER_READ]))
-                 for i in range(0, len(paths), _PATHS_PER_READ)]
-        out.append(pa.concat_tables(parts) if parts else reader.read(name, cols, where="false"))
-    return out[0], out[1], out[2]
+        if paths is None and name == "chunks":
+            out[name] = reader.read_batches(name, cols, BUILD_BLOCK_DOCS)
+        elif paths is None:
+            out[name] = reader.read(name, cols)
+        else:
+            parts = [reader.read(name, cols, where=_sql_in(paths[i : i + _PATHS_PER_READ]))
+                     for i in range(0, len(paths), _PATHS_PER_READ)]
+            out[name] = pa.concat_tables(parts) if parts else reader.read(name, cols, where="false")
+        release_freed_memory()  # what the database held while reading
+    return out
 
 
 def _changes(reader: StoreReader, base: Segment) -> tuple[list[str], pa.Array] | None:
@@ -395,10 +400,10 @@ def _build_segment(reader: StoreReader, segments: Path, paths: list[str] | None,
                    fingerprint: str) -> Path:
     """Build a segment of ``paths`` (every file for a base) and return its folder."""
     name = f"{kind}-{uuid.uuid4().hex[:16]}"
-    files, chunks, symbols = _read_rows(reader, paths)
+    rows = _read_rows(reader, paths)
 
     def fill(tmp: Path) -> None:
-        build_segment(files, chunks, symbols, tmp, name)
+        build_segment(rows, tmp, name)  # takes the tables out of ``rows``
         if kind == "base":
             # the base's own view (nothing deleted, nothing added): its definitions and graph
             own = build_view(load_segment(tmp), empty_segment(), pa.array([], pa.string()))

@@ -191,24 +191,35 @@ def build_counted(
     step = max(block_docs, 1)
 
     def block(start: int) -> _Block:
-        lists, counts = term_lists.slice(start, step), term_counts.slice(start, step)
-        lists = lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
-        counts = counts.combine_chunks() if counts.num_chunks != 1 else counts.chunk(0)
-        m = len(lists)
-        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
-        docs = np.repeat(np.arange(m, dtype=np.int32), lengths)
-        tf = pc.list_flatten(counts).to_numpy(zero_copy_only=False).astype(np.int32)
-        encoded = pc.dictionary_encode(pc.list_flatten(lists))
-        return _Block(
-            doc_len=np.bincount(docs, weights=tf, minlength=m).astype(np.float32),
-            dictionary=encoded.dictionary,
-            docs=docs,
-            terms=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
-            tf=tf,
-        )
+        return counted_block(term_lists.slice(start, step), term_counts.slice(start, step))
 
     value_type = term_lists.type.value_type if n else pa.string()
     return _index_blocks(block, n, step, value_type, order)
+
+
+def counted_block(lists: pa.ChunkedArray | pa.Array, counts: pa.ChunkedArray | pa.Array) -> _Block:
+    """One block of documents given as distinct terms and counts (see :func:`build_counted`)."""
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
+    if isinstance(counts, pa.ChunkedArray):
+        counts = counts.combine_chunks() if counts.num_chunks != 1 else counts.chunk(0)
+    m = len(lists)
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    docs = np.repeat(np.arange(m, dtype=np.int32), lengths)
+    tf = pc.list_flatten(counts).to_numpy(zero_copy_only=False).astype(np.int32)
+    encoded = pc.dictionary_encode(pc.list_flatten(lists))
+    return _Block(
+        doc_len=np.bincount(docs, weights=tf, minlength=m).astype(np.float32),
+        dictionary=encoded.dictionary,
+        docs=docs,
+        terms=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+        tf=tf,
+    )
+
+
+def merge_blocks(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | None = None) -> LexicalIndex:
+    """The index of the documents of ``blocks`` (in that order; document ``i`` is ``order[i]``)."""
+    return _merged(blocks, vocab_type, order)
 
 
 def segment_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -233,11 +244,18 @@ def _index_blocks(
     workers = max(1, min(BUILD_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:  # Arrow and NumPy release the GIL here
         blocks = list(pool.map(block, range(0, n, step)))
+    return _merged(blocks, vocab_type, order)
+
+
+def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | None) -> LexicalIndex:
+    """Merge tokenized blocks (consecutive documents) into one index; see :func:`_index_blocks`."""
+    sizes = [b.doc_len.size for b in blocks]
+    n = int(sum(sizes))
     doc_len = np.concatenate([b.doc_len for b in blocks]) if blocks else np.zeros(0, np.float32)
     dictionaries = [b.dictionary for b in blocks]
     dict_sizes = [len(b.dictionary) for b in blocks]
     block_pairs = [(b.docs, b.terms, b.tf) for b in blocks]
-    del blocks
+    blocks.clear()  # the caller's list too: each block's arrays go as soon as they are merged
     # One sorted vocabulary over the blocks' dictionaries.
     if dictionaries:
         merged = pc.dictionary_encode(pa.chunked_array(dictionaries).combine_chunks())
@@ -257,15 +275,18 @@ def _index_blocks(
     pair_term = np.empty(total_pairs, np.int32)
     pair_tf = np.empty(total_pairs, np.float32)
     at, local_base, start = 0, 0, 0
-    for (docs, local_terms, tf), local_v in zip(block_pairs, dict_sizes, strict=True):
+    for i, local_v in enumerate(dict_sizes):
+        docs, local_terms, tf = block_pairs[i]
+        block_pairs[i] = None  # type: ignore[call-overload]  # freed as it is copied
         gterm = global_of_local[local_base + local_terms] if local_terms.size else local_terms
         end = at + docs.size
         pair_doc[at:end] = docs + start
         pair_term[at:end] = gterm
         pair_tf[at:end] = tf
         at = end
-        start += step
+        start += sizes[i]
         local_base += local_v
+        del docs, local_terms, tf
     del block_pairs
     fwd_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(pair_doc, minlength=n), out=fwd_offsets[1:])

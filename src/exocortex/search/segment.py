@@ -22,6 +22,7 @@ Chunks of a file the ``files`` table does not list (skipped files) are not kept.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,22 +153,45 @@ def _split(owner: np.ndarray, names: pa.Array, vocab: pa.Array) -> tuple[np.ndar
             names.take(pa.array(loose, pa.int64())))
 
 
-def build_segment(files: pa.Table, chunks: pa.Table, symbols: pa.Table, folder: Path, name: str) -> None:
-    """Write the segment of ``files`` (FILE_COLUMNS, skipped files included or not) and their
-    ``chunks`` (CHUNK_COLUMNS + term_list, term_counts) and ``symbols`` (path, name) to ``folder``."""
+def _chunk_index(chunks: pa.Table | Iterable[pa.RecordBatch], file_paths: pa.Array) -> tuple[pa.Table, LexicalIndex]:
+    """The chunk keys in (path, ordinal) order and the chunks' lexical index, from a table or a stream
+    of record batches (then only one batch's term lists are in memory at a time, plus the pairs
+    they leave)."""
+    if isinstance(chunks, pa.Table):
+        chunks = chunks.to_batches(max_chunksize=lexical.BUILD_BLOCK_DOCS)
+    key_parts: list[pa.RecordBatch] = []
+    blocks = []
+    value_type: pa.DataType = pa.string()
+    for batch in chunks:
+        known = pc.is_valid(pc.index_in(batch.column("path"), value_set=file_paths))
+        if not pc.all(known).as_py():  # chunks of skipped files
+            batch = batch.filter(known)
+        if batch.num_rows == 0:
+            continue
+        # a copy: the batch's columns may share one allocation, which the keys would keep alive
+        key_parts.append(batch.select(CHUNK_COLUMNS).take(pa.array(np.arange(batch.num_rows))))
+        value_type = batch.column("term_list").type.value_type
+        blocks.append(lexical.counted_block(batch.column("term_list"), batch.column("term_counts")))
+        del batch
+    keys = pa.Table.from_batches(key_parts) if key_parts else empty_segment().chunk_keys
+    order = pc.sort_indices(keys, [("path", "ascending"), ("ordinal", "ascending")])
+    return keys.take(order), lexical.merge_blocks(blocks, value_type, order.to_numpy())
+
+
+def build_segment(rows: dict[str, Any], folder: Path, name: str) -> None:
+    """Write the segment of ``rows["files"]`` (FILE_COLUMNS, skipped files included or not), their
+    ``rows["chunks"]`` (CHUNK_COLUMNS + term_list, term_counts: a table or a stream of record batches)
+    and ``rows["symbols"]`` (path, name) to ``folder``. The tables are taken out of ``rows`` so their
+    memory goes as soon as they are used."""
+    from exocortex.memory.heap import release_freed_memory
+
     folder.mkdir(parents=True, exist_ok=True)
+    files = rows.pop("files")
     files = files.filter(pc.is_null(files.column("skip_reason"))).sort_by("path")
     file_paths = _combined(files.column("path"))
     num_files = len(file_paths)
-    # Sort the small key columns; the large term columns are taken in that
-    # order one block at a time while the index is built, never copied whole.
-    chunk_file_raw = pc.index_in(chunks.column("path"), value_set=file_paths)
-    chunks = chunks.filter(pc.is_valid(chunk_file_raw))
-    chunk_order = pc.sort_indices(chunks, [("path", "ascending"), ("ordinal", "ascending")])
-    term_lists, term_counts = chunks.column("term_list"), chunks.column("term_counts")
-    keys = chunks.select(CHUNK_COLUMNS).take(chunk_order)
-    chunk_index = lexical.build_counted(term_lists, term_counts, chunk_order.to_numpy())
-    del term_lists, term_counts, chunk_order, chunks
+    keys, chunk_index = _chunk_index(rows.pop("chunks"), file_paths)
+    release_freed_memory()  # the term columns are gone: give their pages back before the next steps
     lexical.save(chunk_index, folder / "chunks")
     lexical.save(lexical.build(files.column("skeleton_terms")), folder / "skeletons")
     chunk_file = pc.index_in(keys.column("path"), value_set=file_paths).to_numpy(zero_copy_only=False)
@@ -200,6 +224,7 @@ def build_segment(files: pa.Table, chunks: pa.Table, symbols: pa.Table, folder: 
     arrays |= {"ref_file": split[0], "ref_terms": split[1], "loose_ref_file": split[2]}
     strings["loose_ref_names"] = split[3]
 
+    symbols = rows.pop("symbols")
     sym_file = pc.index_in(symbols.column("path"), value_set=file_paths).to_numpy(zero_copy_only=False)
     sym_ok = np.flatnonzero(~np.isnan(sym_file.astype(float)))
     sym_names = _last_lower(_combined(symbols.column("name"))).take(pa.array(sym_ok, pa.int64()))

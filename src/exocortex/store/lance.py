@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,19 @@ class StoreReader:
                 f"{rebuild_hint(self.path)}"
             ) from exc
 
+
+    def read_batches(self, name: str, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The rows of table ``name`` in storage order, ``batch_rows`` at a time (never the whole
+        table in memory at once)."""
+        tables = self._open()
+        try:
+            reader = tables[name].search().select(columns).limit(None).to_batches(batch_rows)
+            yield from reader
+        except Exception as exc:
+            raise StoreCorruptError(
+                f"store {self.path} is corrupted (reading {name}: {first_line(exc)}); "
+                f"{rebuild_hint(self.path)}"
+            ) from exc
 
 
 def _sql_list(values: list[str]) -> str:
