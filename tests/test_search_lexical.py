@@ -79,7 +79,7 @@ def test_build_counted_of_nothing_is_empty() -> None:
     assert empty.score({"x": 1.0})[0].size == 0
 
 
-def test_postings_are_term_major_with_docs_ascending_on_either_sort_path() -> None:
+def test_postings_are_term_major_with_docs_ascending_on_either_sort_path(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
     n, v = 300, 40
     pairs = sorted({(int(d), int(t)) for d, t in zip(rng.integers(0, n, 3000), rng.integers(0, v, 3000), strict=True)})
@@ -87,8 +87,11 @@ def test_postings_are_term_major_with_docs_ascending_on_either_sort_path() -> No
     terms = np.array([t for _, t in pairs], np.int32)
     tf = rng.integers(1, 70_000, len(pairs)).astype(np.float32)  # counts past 2**16 too
     want = sorted(zip(terms.tolist(), docs.tolist(), tf.tolist(), strict=True))
-    for key_bits in (63, 8):  # packed-key sort, and the argsort used when the key is too wide
-        post_docs, post_tf = lexical._term_major(terms, docs, tf, n, key_bits=key_bits)
+    for key_bits, chunk in ((63, 1 << 22), (63, 7), (8, 1 << 22)):  # packed keys (whole, in slices); argsort
+        monkeypatch.setattr(lexical, "_KEY_CHUNK", chunk)
+        handed = [docs.copy(), tf.copy()]
+        post_docs, post_tf = lexical._term_major(terms, handed, n, key_bits=key_bits)
+        assert handed == []  # taken: the caller's pairs can be freed
         assert post_docs.tolist() == [d for _, d, _ in want]
         assert post_tf.tolist() == [f for _, _, f in want]
 

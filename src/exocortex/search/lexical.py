@@ -292,9 +292,11 @@ def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | N
     np.cumsum(np.bincount(pair_doc, minlength=n), out=fwd_offsets[1:])
     if order is not None and n:
         # Pairs are grouped by row; put the groups in the order of ``order``.
+        del pair_doc  # made again below, in the new order
         order = np.asarray(order, np.int64)
         moved = segment_positions(fwd_offsets[order], np.diff(fwd_offsets)[order])
-        pair_term, pair_tf = pair_term[moved], pair_tf[moved]
+        pair_term = pair_term[moved]
+        pair_tf = pair_tf[moved]
         del moved
         doc_len = doc_len[order]
         lengths = np.diff(fwd_offsets)[order]
@@ -302,8 +304,9 @@ def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | N
         np.cumsum(lengths, out=fwd_offsets[1:])
     term_offsets = np.zeros(v + 1, np.int64)
     np.cumsum(np.bincount(pair_term, minlength=v), out=term_offsets[1:])
-    post_docs, post_tf = _term_major(pair_term, pair_doc, pair_tf, n)
-    del pair_doc, pair_tf
+    handed = [pair_doc, pair_tf]
+    del pair_doc, pair_tf  # _term_major frees them once its keys are made
+    post_docs, post_tf = _term_major(pair_term, handed, n)
     total = float(doc_len.sum())
     return LexicalIndex(
         vocab=vocab,
@@ -317,35 +320,49 @@ def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | N
     )
 
 
-def _term_major(
-    terms: np.ndarray, docs: np.ndarray, tf: np.ndarray, n: int, key_bits: int = 63
-) -> tuple[np.ndarray, np.ndarray]:
+_KEY_CHUNK = 1 << 22
+"""Pairs turned into sort keys (and back) at a time: bounds the temporaries of the packing."""
+
+
+def _term_major(terms: np.ndarray, docs_and_tf: list[np.ndarray], n: int,
+                key_bits: int = 63) -> tuple[np.ndarray, np.ndarray]:
     """The (doc, tf) pairs ordered by term, then doc: the postings of every term, docs ascending.
 
     Pairs are distinct, so one sort of the packed key ``(term * n + doc) * T + tf``
     orders them; that is several times faster than a stable argsort by term and
-    needs no permutation array. Where the key would not fit in ``key_bits``, an argsort
-    of ``term * n + doc`` does the same job.
+    needs no permutation array. Keys are packed and unpacked a slice at a time, and the
+    docs and counts (taken out of ``docs_and_tf``) are freed once packed. Where the key
+    would not fit in ``key_bits``, an argsort of ``term * n + doc`` does the same job.
     """
-    if terms.size == 0:
+    docs, tf = docs_and_tf
+    docs_and_tf.clear()
+    size = terms.size
+    if size == 0:
         return np.empty(0, np.int32), np.empty(0, np.float32)
-    counts = tf.astype(np.int64)
-    tf_bits = max(1, int(counts.max()).bit_length())
-    key = terms.astype(np.int64)
-    key *= max(n, 1)
-    key += docs
-    if (int(key.max()) + 1).bit_length() + tf_bits <= key_bits:
-        key <<= tf_bits
-        key |= counts
-        del counts
-        key.sort()
-        post_tf = (key & ((1 << tf_bits) - 1)).astype(np.float32)
-        key >>= tf_bits
-    else:
+    nn = max(n, 1)
+    tf_bits = max(1, int(tf.max()).bit_length())
+    if ((int(terms.max()) + 1) * nn).bit_length() + tf_bits > key_bits:
+        key = terms.astype(np.int64) * nn + docs
         by_key = np.argsort(key)
-        key = key[by_key]
-        post_tf = tf[by_key].astype(np.float32)
-    post_docs = (key % max(n, 1)).astype(np.int32)
+        return (key[by_key] % nn).astype(np.int32), tf[by_key].astype(np.float32)
+    key = np.empty(size, np.int64)
+    for start in range(0, size, _KEY_CHUNK):
+        end = start + _KEY_CHUNK
+        part = terms[start:end].astype(np.int64)
+        part *= nn
+        part += docs[start:end]
+        part <<= tf_bits
+        part |= tf[start:end].astype(np.int64)
+        key[start:end] = part
+    del docs, tf, part
+    key.sort()
+    post_docs = np.empty(size, np.int32)
+    post_tf = np.empty(size, np.float32)
+    mask = (1 << tf_bits) - 1
+    for start in range(0, size, _KEY_CHUNK):
+        part = key[start : start + _KEY_CHUNK]
+        post_tf[start : start + part.size] = part & mask
+        post_docs[start : start + part.size] = (part >> tf_bits) % nn
     return post_docs, post_tf
 
 
