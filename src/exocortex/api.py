@@ -382,7 +382,7 @@ class Index:
         try:
             from exocortex.indexing.run import run_index
 
-            report = run_index(self.root, self.store, config)
+            report = run_index(self.root, self.store, config, scope=self._scope(taken) if taken else None)
         except BaseException as exc:
             if watcher is not None:
                 watcher.put_back(taken)  # the next refresh tries them again
@@ -397,6 +397,21 @@ class Index:
             log.warning("could not bring the index up to date; answering from the last commit", error=exc.message)
             return self._freshness("failed", None, started, error=exc.message)
         return self._freshness(checked, report, started)
+
+    def _scope(self, changed: set[str]) -> list[str] | None:
+        """Root-relative paths of what a watcher saw change, for a walk of those only; None (walk
+        everything) when one is an ignore file, git's state or the root itself, which change what
+        every other path means."""
+        ignore_files = {".gitignore", *self.config.extra_ignore_files}
+        scope = []
+        for path in changed:
+            rel = os.path.relpath(path, self.root).replace(os.sep, "/")
+            if rel.startswith("../") or rel == "..":
+                continue  # the store, outside the tree
+            if rel == "." or rel == ".git" or rel.startswith(".git/") or rel.rsplit("/", 1)[-1] in ignore_files:
+                return None
+            scope.append(rel)
+        return scope
 
     def _freshness(self, checked: str, report: IndexReport | None, started: float, *, touch: bool = False,
                    error: str | None = None) -> Freshness:
