@@ -109,3 +109,25 @@ def test_an_edited_ignore_file_makes_the_walk_whole(tmp_path: Path) -> None:
         assert read_meta(index.store).last_run.get("walk") != "scoped"
     finally:
         index.stop_watching()
+
+
+def test_when_the_watcher_lost_count_of_changes_the_walk_is_whole(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    make_tree(root)
+    index = Index.open(root)
+    index.update()
+    index.watch()
+    watcher = index._watcher
+    assert watcher is not None
+    try:
+        (root / "src/app/core.py").write_text("def listed_change():\n    return 1\n")
+        (root / "docs/guide.md").write_text("## Unlisted change\n")
+        assert watcher.settle()
+        with watcher._lock:  # as when more changes came than it keeps: it only knows something changed
+            watcher._changed = {str(root / "src/app/core.py")}
+            watcher._overflow = True
+        index.refresh()
+        assert read_meta(index.store).last_run.get("walk") != "scoped"
+        assert any(h.path == "docs/guide.md" for h in index.search("unlisted change", k=5))
+    finally:
+        index.stop_watching()

@@ -364,6 +364,7 @@ class Index:
             return self._freshness("read-only", None, started)
         watcher = self._watcher
         taken: set[str] = set()
+        overflow = True  # unless a watcher lists every change, the walk is whole
         if watcher is not None and watcher.settle():
             taken, overflow = watcher.take()
             if not taken and not overflow:
@@ -382,7 +383,8 @@ class Index:
         try:
             from exocortex.indexing.run import run_index
 
-            report = run_index(self.root, self.store, config, scope=self._scope(taken) if taken else None)
+            scope = self._scope(taken) if taken and not overflow else None
+            report = run_index(self.root, self.store, config, scope=scope)
         except BaseException as exc:
             if watcher is not None:
                 watcher.put_back(taken)  # the next refresh tries them again
