@@ -49,6 +49,9 @@ class IndexStatus:
     updated_at: float
     age_s: float
     last_run: dict[str, Any] = field(default_factory=dict)
+    search_data: dict[str, Any] = field(default_factory=dict)
+    """Whether the commit's search data is built (else the next search builds it) and of which
+    segments: a base of every file and a delta of the files changed since."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -482,6 +485,8 @@ class Index:
 
     def status(self) -> IndexStatus:
         """Totals of the last committed run; raises ``IndexNotFoundError`` when there is none."""
+        from exocortex.search.cache import search_data_state
+
         meta = read_meta(self.store)
         summary = meta.last_run.get("summary", {})
         files = int(summary.get("files", 0))
@@ -506,6 +511,7 @@ class Index:
                 for k in ("seconds", "timings", "skipped", "processed", "added", "changed",
                           "removed", "unchanged", "touched", "reused", "bytes_read", "git")
             },
+            search_data=search_data_state(self.store, meta),
         )
 
     def search(

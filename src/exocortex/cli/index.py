@@ -181,6 +181,7 @@ def status_command(
         ("last run", f"{last.get('seconds') or 0:.2f} s, {last.get('processed') or 0:,} files processed"),
         ("timings", ", ".join(f"{k} {v:.2f}s" for k, v in (last.get("timings") or {}).items())),
         ("skipped", skipped_table(last.get("skipped") or {})),
+        ("search data", _search_data_row(status.search_data)),
         *_memory_rows(memory),
     ]
     for key, value in rows:
@@ -190,6 +191,15 @@ def status_command(
         out.print(f"files chunked by line windows ({len(unstructured)}):", highlight=False, markup=False)
         for row in unstructured:
             out.print(f"  {printable(row['path'])}  ({row['language'] or 'text'})", highlight=False, markup=False)
+
+
+def _search_data_row(state: dict[str, Any]) -> str:
+    if not state.get("built"):
+        return "not built for this commit yet (the next search builds it)"
+    text = f"built: base of {state.get('base_files') or 0:,} files"
+    if state.get("delta"):
+        text += f" + delta of {state.get('delta_files') or 0:,} changed since ({state.get('removed') or 0:,} removed)"
+    return text
 
 
 def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:

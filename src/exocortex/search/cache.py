@@ -135,7 +135,28 @@ log = get_logger(__name__)
 
 def cache_key(reader: StoreReader) -> str:
     """The folder name of a commit's search data: the format and the commit's id."""
-    return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", reader.meta.data_id)
+    return _commit_folder_name(reader.meta)
+
+
+def _commit_folder_name(meta: Any) -> str:
+    return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", meta.data_id)
+
+
+def search_data_state(store: Path, meta: Any) -> dict[str, Any]:
+    """What ``exocortex status`` says of the commit's search data, read without building anything:
+    ``built`` (whether the commit's view exists: else the next search builds it), and when built, its
+    ``base`` and ``delta`` segments with their files and the base's files ``removed`` since."""
+    key = _commit_folder_name(meta)
+    root = store / CACHE_DIRNAME
+    try:
+        view = json.loads((root / key / VIEW_FILE).read_text(encoding="utf-8"))
+        if not (root / key / DONE_FILE).is_file():
+            raise OSError("unfinished")
+    except (OSError, ValueError):
+        return {"built": False}
+    base = _segment_info(root / SEGMENTS_DIRNAME / str(view.get("base"))) or {}
+    return {"built": True, "base": view.get("base"), "base_files": base.get("files"), "delta": view.get("delta"),
+            "delta_files": view.get("delta_files"), "removed": view.get("removed")}
 
 
 def _held() -> MultiLevelCache[tuple[str, str], SearchData]:
