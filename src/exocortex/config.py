@@ -158,7 +158,7 @@ class Config:
     so a question repeated in a new process (a CLI call) is answered without searching again; the
     bytes of their serialized answers, for the store's current commit (0: no such cache)."""
     answer_cache_max_entries: int = 1000
-    """... and at most this many answers (a process that writes one reads every entry's header first)."""
+    """... and at most this many answers (a process that writes one reads every entry's header first; 0: none)."""
     parsed_cache_bytes: int = 32 * 1024 * 1024
     """Analysed files an indexing process keeps by content hash, so identical files are parsed once."""
     variant_layout_cache_bytes: int = 64 * 1024 * 1024
@@ -219,7 +219,7 @@ def settings_fingerprint(config: Config) -> str:
     """A digest of every setting of ``config``, the same in every process (never Python's salted
     ``hash()``): what names the settings in keys kept on disk, such as the store's answers."""
     values = {name: getattr(config, name) for name in _FIELDS}
-    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
