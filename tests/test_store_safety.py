@@ -202,8 +202,10 @@ def test_damaged_search_data_is_built_again(sample_repo: Path, damage: str) -> N
     index = Index.open(sample_repo)
     index.update()
     expected = [(h.path, h.lines) for h in index.search("slugify text")]
-    (folder,) = (index.store / "search").iterdir()
+    segments = index.store / "search" / "segments"
+    (folder,) = segments.iterdir()  # the base segment: every file's search data
     victim = max((p for p in folder.rglob("*.npy")), key=lambda p: p.stat().st_size)
+    name = victim.relative_to(folder)
     original = victim.read_bytes()
     if damage == "truncate":
         victim.write_bytes(victim.read_bytes()[:-7])
@@ -215,7 +217,7 @@ def test_damaged_search_data_is_built_again(sample_repo: Path, damage: str) -> N
         victim.write_bytes(bytes(data))
     else:
         (folder / "done").write_text("{")
-    # A new process (the in-memory copy is this process's): same answer, the folder repaired.
+    # A new process (the in-memory copy is this process's): same answer, the segment built again.
     code = textwrap.dedent(
         f"""
         import json
@@ -224,11 +226,13 @@ def test_damaged_search_data_is_built_again(sample_repo: Path, damage: str) -> N
         print(json.dumps([[h.path, list(h.lines)] for h in hits]))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "EXOCORTEX_ANSWER_CACHE_MAX_BYTES": "0"}  # searched, not a remembered answer
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert [(p, tuple(lines)) for p, lines in json.loads(proc.stdout)] == expected
-    assert victim.read_bytes() == original
-    assert json.loads((folder / "done").read_text())["files"]
+    (rebuilt,) = [f for f in segments.iterdir() if not f.name.startswith(".")]
+    assert (rebuilt / name).read_bytes() == original
+    assert json.loads((rebuilt / "done").read_text())["files"]
 
 
 # --- 9. a broken store is not reported healthy; damaged bytes are not served -------------------
