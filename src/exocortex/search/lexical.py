@@ -307,7 +307,7 @@ def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | N
     handed = [pair_doc, pair_tf]
     del pair_doc, pair_tf  # _term_major frees them once its keys are made
     post_docs, post_tf = _term_major(pair_term, handed, n)
-    total = float(doc_len.sum())
+    total = float(doc_len.sum(dtype=np.float64))  # exact: lengths are whole numbers
     return LexicalIndex(
         vocab=vocab,
         term_offsets=term_offsets,
@@ -391,7 +391,7 @@ def aggregate(index: LexicalIndex, group: np.ndarray, num_groups: int) -> Lexica
     valid = np.asarray(group) >= 0
     doc_len = np.bincount(np.asarray(group)[valid], weights=np.asarray(index.doc_len)[valid],
                           minlength=num_groups).astype(np.float32)
-    total = float(doc_len.sum())
+    total = float(doc_len.sum(dtype=np.float64))
     return LexicalIndex(
         vocab=index.vocab,
         term_offsets=term_offsets,
@@ -417,5 +417,5 @@ def load(folder: Path) -> LexicalIndex:
     vocab = ipc.open_file(pa.memory_map(str(folder / "vocab.arrow"))).read_all().column("term")
     vocab = vocab.combine_chunks() if vocab.num_chunks != 1 else vocab.chunk(0)
     n = arrays["doc_len"].shape[0]
-    total = float(np.asarray(arrays["doc_len"]).sum())
+    total = float(np.asarray(arrays["doc_len"]).sum(dtype=np.float64))
     return LexicalIndex(vocab=vocab, avg_len=total / n if n and total else 1.0, **arrays)

@@ -73,7 +73,7 @@ class LexicalView:
         self.doc_len = doc_len
         self._doc_src = doc_src  # global doc -> part 0's doc, or -(part 1's doc + 1)
         n = int(doc_len.shape[0])
-        total = float(np.asarray(doc_len).sum())
+        total = float(np.asarray(doc_len).sum(dtype=np.float64))  # as lexical.load sums it
         self.avg_len = total / n if n and total else 1.0
 
     @property
