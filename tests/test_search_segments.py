@@ -191,7 +191,8 @@ def test_a_damaged_delta_is_built_again(tmp_path: Path) -> None:
     victim = max((p for p in delta.rglob("*.npy")), key=lambda p: p.stat().st_size)
     victim.write_bytes(victim.read_bytes()[:-5])
     script = ("import sys; from exocortex import Index; "
-              "print([(h.path, h.ordinal, h.score) for h in Index.open(sys.argv[1]).search('quarantined gadget', k=10)])")
+              "hits = Index.open(sys.argv[1]).search('quarantined gadget', k=10); "
+              "print([(h.path, h.ordinal, h.score) for h in hits])")
     env = {**os.environ, "EXOCORTEX_ANSWER_CACHE_MAX_BYTES": "0"}  # search, not a remembered answer
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "r")], capture_output=True, text=True,
                          timeout=120, check=True, env=env)
