@@ -213,8 +213,9 @@ def _found(values: pa.Array, value_set: pa.Array) -> np.ndarray:
     return ids
 
 
-def _locate(sorted_values: pa.Array, queries: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """For each query: its index in ``sorted_values`` (-1 where absent) and where it would go.
+def _locate(sorted_values: pa.Array, queries: pa.Array, where: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """For each query: its index in ``sorted_values`` (-1 where absent) and, with ``where``, where it
+    would go (else the second array is the first).
 
     Few queries against many values are looked up by binary search (no hash table of the many);
     many queries by one hash join.
@@ -231,6 +232,8 @@ def _locate(sorted_values: pa.Array, queries: pa.Array) -> tuple[np.ndarray, np.
                 found[i] = at
         return found, positions
     found = _found(queries, sorted_values)
+    if not where:
+        return found, found
     positions = found.copy()
     missing = np.flatnonzero(found < 0)
     if missing.size:
@@ -365,7 +368,7 @@ class _Maps:
     def loose_terms(self, names: pa.Array, in_base: bool) -> np.ndarray:
         """Global terms of names loose in one segment: only the other's vocabulary can hold them."""
         other, other_map = (self.delta, self.d_term) if in_base else (self.base, self.b_term)
-        local = _locate(other.chunks.vocab, names)[0]
+        local = _locate(other.chunks.vocab, names, where=False)[0]
         out = np.full(local.size, -1, np.int64)
         hit = np.flatnonzero(local >= 0)
         out[hit] = other_map[local[hit]]
@@ -606,4 +609,6 @@ def save_view(arrays: dict[str, np.ndarray | pa.Array | Graph], folder: Path) ->
             with ipc.new_file(str(folder / f"{name}.arrow"), table.schema) as sink:
                 sink.write_table(table)
         else:
+            if value.dtype == np.int64 and name in VIEW_ARRAYS and (value.size == 0 or int(value.max()) < 2**31):
+                value = value.astype(np.int32)  # ids: half the bytes to write and to map
             np.save(folder / f"{name}.npy", value)
