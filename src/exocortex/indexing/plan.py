@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pyarrow as pa
 import xxhash
 
 from exocortex.config import Config
-from exocortex.sources.files import SourceFile, in_scope, walk_source_files
+from exocortex.sources.files import SourceFile, walk_source_files
 from exocortex.store.meta import read_manifest, read_meta_if_any
 from exocortex.store.schema import SCHEMA_VERSION
 
@@ -63,10 +62,9 @@ class Plan:
         return self.removed + [job.path for job in self.changed]
 
 
-def make_plan(files: list[SourceFile], manifest: Manifest, root: str, max_file_bytes: int,
-              scope: Collection[str] | None = None) -> Plan:
-    """What to do with the walked ``files``. With ``scope`` (the walk listed only those paths and what is
-    under them), the manifest's other files are unchanged, not removed."""
+def make_plan(files: list[SourceFile], manifest: Manifest, root: str, max_file_bytes: int) -> Plan:
+    """What to do with the walked ``files``: the manifest's files not among them are removed. (A walk
+    of a watcher's scope is planned against the manifest rows of that scope only.)"""
     plan = Plan()
     seen: set[str] = set()
     for f in files:
@@ -84,17 +82,7 @@ def make_plan(files: list[SourceFile], manifest: Manifest, root: str, max_file_b
             plan.touched.append(f)
         else:
             plan.changed.append(job)
-    if scope is None:
-        plan.removed = sorted(set(manifest.rows) - seen)
-        return plan
-    inside = in_scope(scope)
-    for path in manifest.rows:
-        if path not in seen:
-            if inside(path):
-                plan.removed.append(path)
-            else:
-                plan.unchanged.append(path)
-    plan.removed.sort()
+    plan.removed = sorted(set(manifest.rows) - seen)
     return plan
 
 

@@ -154,15 +154,19 @@ def run_index(
             scope = None
             walk = walk_source_files(root, config, exclude_dirs=[store_dir])
         manifest_table = read_manifest(store_dir, previous) if usable and previous else None
-        manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
         writer: StoreWriter | None = None
         if usable and previous is not None and manifest_table is None:  # no sidecar: read the files table
             writer = _open_writer(store_dir, root, previous, replaces)
             manifest_table = writer.read("files", MANIFEST_COLUMNS)
-            manifest = Manifest.from_table(manifest_table)
             sidecar = write_manifest(store_dir, manifest_table, new_commit_id()[:16])
             previous = dataclasses.replace(previous, manifest=sidecar)
-        plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes, scope)
+        outside = 0  # files outside a watcher's scope: unchanged, never looked at
+        if manifest_table is not None and scope is not None:
+            inside = _within(manifest_table.column("path"), scope)
+            outside = manifest_table.num_rows - int(pc.sum(inside).as_py() or 0)
+            manifest_table = manifest_table.filter(inside)
+        manifest = Manifest.from_table(manifest_table) if manifest_table is not None else Manifest()
+        plan = make_plan(walk.files, manifest, str(root), config.max_file_bytes)
         t = lap("plan", t)
 
         skipped: list[SkippedFile] = list(walk.skipped)
@@ -172,8 +176,8 @@ def run_index(
         ]
         if usable and previous is not None and plan.is_empty:
             # Nothing changed: no table is touched, so the database is not even opened.
-            return _record_noop(store_dir, previous, walk.git, len(plan.unchanged), skipped, timings, started,
-                                partial=scope is not None)
+            return _record_noop(store_dir, previous, walk.git, len(plan.unchanged) + outside, skipped, timings,
+                                started, partial=scope is not None)
 
         pool = _start_pool(plan.jobs, config)
 
@@ -241,7 +245,7 @@ def run_index(
             added=len(plan.new),
             changed=len(plan.changed),
             touched=len(plan.touched),
-            unchanged=len(plan.unchanged),
+            unchanged=len(plan.unchanged) + outside,
             removed=len(plan.removed),
             reused=counters["reused"],
             bytes_read=counters["bytes_read"],
@@ -271,6 +275,15 @@ def _open_writer(
     from exocortex.store.lance import StoreWriter  # imports lancedb: about a second
 
     return StoreWriter(store_dir, root, previous=previous, replaces=replaces)
+
+
+def _within(paths: pa.ChunkedArray, scope: Collection[str]) -> pa.ChunkedArray:
+    """Which ``paths`` are one of ``scope`` or under one of them (vectorized :func:`in_scope`)."""
+    mask = None
+    for entry in {e.strip("/") for e in scope}:
+        hit = pc.or_(pc.equal(paths, entry), pc.starts_with(paths, entry + "/"))
+        mask = hit if mask is None else pc.or_(mask, hit)
+    return mask if mask is not None else pc.equal(paths, "\0")  # an empty scope: nothing
 
 
 def _whole_walk_skips(previous: StoreMeta | None) -> dict[str, Any]:
