@@ -260,7 +260,8 @@ def _snapshots(max_bytes: int) -> MultiLevelCache[tuple[Any, ...], _Snapshot]:
 
 
 def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | None:
-    """The held snapshot of ``reader``'s commit, read whole on the second pack of its store in this process.
+    """The held snapshot of ``reader``'s commit, read whole on the second pack of that commit in this
+    process (an agent that edits before every pack never waits for a whole read).
 
     A new commit's snapshot is derived from the held one of the same store (only the files
     changed since are read). A snapshot larger than ``max_bytes`` is dropped as soon as it has
@@ -277,8 +278,10 @@ def _held_snapshot(reader: Any, tokenizer: str, max_bytes: int) -> _Snapshot | N
     held = _snapshots(max_bytes)
     with _SNAPSHOT_LOCK:
         previous = held.get(_snapshot_key) if _snapshot_key is not None and _snapshot_key != key else None
+        if _snapshot_key != key:
+            _snapshot_seen = 0  # read whole only for a commit packed twice: a loop of edits never pays it
         if _snapshot_key is None or _snapshot_key[::2] != key[::2]:  # another store or tokenizer
-            _snapshot_seen, _snapshot_refused = 0, False
+            _snapshot_refused = False
         if _snapshot_key is not None and _snapshot_key != key:
             held.delete(_snapshot_key)
         _snapshot_key = key
