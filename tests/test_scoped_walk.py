@@ -131,3 +131,33 @@ def test_when_the_watcher_lost_count_of_changes_the_walk_is_whole(tmp_path: Path
         assert any(h.path == "docs/guide.md" for h in index.search("unlisted change", k=5))
     finally:
         index.stop_watching()
+
+
+def test_the_manifest_carries_the_files_table_through_incremental_runs(tmp_path: Path) -> None:
+    """Each commit's totals and manifest come from the previous sidecar with the changed rows replaced:
+    after edits of every kind they must equal the files table itself and a fresh index's totals."""
+    from exocortex.store.lance import StoreReader
+
+    root = tmp_path / "r"
+    make_tree(root)
+    index = Index.open(root)
+    index.update()
+    (root / "src/app/core.py").write_text("def run():\n    return 'changed'\n")
+    (root / "src/app/new_module.py").write_text("def added():\n    return 1\n")
+    (root / "docs/guide.md").unlink()
+    (root / "README.md").write_text((root / "README.md").read_text())  # touched: same bytes, new mtime
+    index.update()
+    index.watch()
+    try:
+        (root / "src/app/util/strings.py").write_text("def slug(x):\n    return x.lower()\n")
+        index.search("slug lower", k=3)  # a scoped run
+    finally:
+        index.stop_watching()
+    columns = ["path", "size", "mtime_ns", "hash", "skip_reason", "language", "structural", "chunks"]
+    sidecar = read_manifest(index.store, read_meta(index.store))
+    assert sidecar is not None and set(columns) <= set(sidecar.column_names)
+    table = StoreReader(index.store).read("files", columns)
+    assert sidecar.select(columns).sort_by("path").to_pylist() == table.sort_by("path").to_pylist()
+    fresh = Index.open(root, store=tmp_path / "fresh-store")
+    fresh.update()
+    assert read_meta(index.store).last_run["summary"] == read_meta(fresh.store).last_run["summary"]

@@ -30,7 +30,7 @@ class Manifest:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Manifest:
-        cols = table.to_pydict()
+        cols = table.select(["path", "size", "mtime_ns", "hash", "skip_reason"]).to_pydict()
         rows = {
             p: (s, m, h, r)
             for p, s, m, h, r in zip(

@@ -160,6 +160,10 @@ def run_index(
             manifest_table = writer.read("files", MANIFEST_COLUMNS)
             sidecar = write_manifest(store_dir, manifest_table, new_commit_id()[:16])
             previous = dataclasses.replace(previous, manifest=sidecar)
+        # The sidecar carries the summary columns too: the next commit's totals and manifest are this
+        # one's with the changed rows replaced, not a read of the whole files table.
+        known_rows = manifest_table if manifest_table is not None and set(_SUMMARY_COLUMNS) <= set(
+            manifest_table.column_names) else None
         outside = 0  # files outside a watcher's scope: unchanged, never looked at
         if manifest_table is not None and scope is not None:
             inside = _within(manifest_table.column("path"), scope)
@@ -181,6 +185,8 @@ def run_index(
 
         pool = _start_pool(plan.jobs, config)
 
+        new_rows: list[pa.Table] = []  # files rows this run writes (processed and touched)
+
         def prepare() -> StoreWriter:
             """Open the writer and drop stale rows (imports lancedb: about a second)."""
             began = time.perf_counter()
@@ -192,7 +198,7 @@ def run_index(
             if plan.stale_paths:
                 ready.delete_paths(plan.stale_paths)
             if plan.touched:
-                _refresh_touched(ready, plan)
+                new_rows.append(_refresh_touched(ready, plan))
             timings["store_delete"] = round(time.perf_counter() - began - timings["store_open"], 4)
             return ready
 
@@ -214,6 +220,7 @@ def run_index(
                     counters["reused"] += batch.reused
                     skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
                     writer.append("files", batch.files)
+                    new_rows.append(batch.files.select(_SUMMARY_COLUMNS))
                     writer.append("chunks", batch.chunks)
                     writer.append("symbols", batch.symbols)
                 if opening is not None:
@@ -230,7 +237,9 @@ def run_index(
         t = lap("process", t)
 
         writer.compact(_COMPACT_MAX_FRAGMENTS)
-        files_now = writer.read("files", _SUMMARY_COLUMNS)
+        files_now = _files_after(known_rows, plan, new_rows) if usable else None
+        if files_now is None:
+            files_now = writer.read("files", _SUMMARY_COLUMNS)
         summary = summarize(files_now, config.tokenizer)
         skipped.sort(key=lambda s: s.path)
         skip_counts = dict(sorted(Counter(s.reason for s in skipped).items()))
@@ -262,7 +271,7 @@ def run_index(
         last_run["timings"] = timings
         last_run["seconds"] = timings["total"]
         last_run["finished_at"] = time.time()
-        writer.commit(fingerprint=fingerprint, last_run=last_run, manifest=files_now.select(MANIFEST_COLUMNS))
+        writer.commit(fingerprint=fingerprint, last_run=last_run, manifest=files_now)
     timings["commit"] = round(time.perf_counter() - t, 4)
     seconds = round(time.perf_counter() - started, 4)
     timings["total"] = seconds
@@ -333,8 +342,21 @@ def _record_noop(
     return report
 
 
-def _refresh_touched(writer: StoreWriter, plan: Plan) -> None:
-    """Files whose stat changed but whose content did not: update the manifest row only."""
+def _files_after(known: pa.Table | None, plan: Plan, new_rows: list[pa.Table]) -> pa.Table | None:
+    """The summary columns of every file after this run: the last commit's (``known``, from its
+    sidecar) less the rows this run replaced or removed, plus ``new_rows``. None when the sidecar
+    did not carry them."""
+    if known is None:
+        return None
+    gone = pa.array(sorted({*plan.stale_paths, *(f.path for f in plan.touched)}), pa.string())
+    kept = known.select(_SUMMARY_COLUMNS).filter(pc.invert(pc.is_in(known.column("path"), value_set=gone)))
+    schema = kept.schema
+    return pa.concat_tables([kept, *(rows.select(_SUMMARY_COLUMNS).cast(schema) for rows in new_rows)])
+
+
+def _refresh_touched(writer: StoreWriter, plan: Plan) -> pa.Table:
+    """Files whose stat changed but whose content did not: update the manifest row only (its summary
+    columns are returned)."""
     by_path = {f.path: f for f in plan.touched}
     rows = writer.read_where("files", "path", list(by_path))
     sizes = [by_path[p].size for p in rows.column("path").to_pylist()]
@@ -343,6 +365,7 @@ def _refresh_touched(writer: StoreWriter, plan: Plan) -> None:
     rows = rows.set_column(rows.schema.get_field_index("mtime_ns"), "mtime_ns", pa.array(mtimes, pa.int64()))
     writer.delete_paths(list(by_path), tables=("files",))
     writer.append("files", rows)
+    return rows.select(_SUMMARY_COLUMNS)
 
 
 def _batches(jobs: list[FileJob], max_files: int) -> Iterator[list[FileJob]]:
@@ -501,6 +524,6 @@ def summarize(files: pa.Table, tokenizer: str) -> dict[str, Any]:
         "tokens": int(pc.sum(tokens).as_py() or 0),
         "tokens_counted": tokens.null_count == 0,
         "tokenizer": tokenizer,
-        "languages": dict(languages.most_common()),
+        "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))),  # whatever the row order
         "structural_files": structural,
     }
