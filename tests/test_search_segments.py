@@ -198,3 +198,17 @@ def test_a_damaged_delta_is_built_again(tmp_path: Path) -> None:
                          timeout=120, check=True, env=env)
     assert out.stdout.strip() == repr(expected)
     assert "damaged" in out.stderr
+
+
+def test_an_update_brings_the_search_data_along_once_it_exists(tmp_path: Path) -> None:
+    from exocortex.search.cache import search_data_state
+    from exocortex.store.meta import read_meta
+
+    index = make_repo(tmp_path / "r")
+    # never searched: an update leaves the first build to the first search
+    assert not search_data_state(index.store, read_meta(index.store))["built"]
+    hits(index, "scale widget")
+    (tmp_path / "r" / "mod004.py").write_text("def eager_delta():\n    return 4\n")
+    index.update()
+    state = search_data_state(index.store, read_meta(index.store))
+    assert state["built"] and state["delta_files"] == 1  # built by the update, before any search

@@ -340,7 +340,28 @@ class Index:
         """Bring the index up to date; only changed, added and removed files are processed."""
         from exocortex.indexing.run import run_index  # workers, parsers: imported by the runs that need them
 
-        return run_index(self.root, self.store, self.config, rebuild=rebuild, progress=progress)
+        report = run_index(self.root, self.store, self.config, rebuild=rebuild, progress=progress)
+        if report.added or report.changed or report.removed or report.touched:
+            self._update_search_data()
+        return report
+
+    def _update_search_data(self) -> None:
+        """After a commit, bring the search data along when a base of it exists: the changed files
+        are read into a delta here, where the database is already open, instead of by the next
+        search's process (which would import it for that alone). A failure is only logged: the next
+        search builds what is missing."""
+        from exocortex.errors import ExocortexError
+        from exocortex.log import get_logger
+        from exocortex.search.cache import has_base, load_search_data
+        from exocortex.store.lance import StoreReader
+
+        if not has_base(self.store):
+            return  # never searched: the first search builds the base
+        try:
+            load_search_data(StoreReader(self.store), self.config)
+        except (ExocortexError, OSError) as exc:
+            get_logger(__name__).warning("could not update the search data; the next search will",
+                                         error=str(exc))
 
     def refresh(self) -> Freshness:
         """Make sure the index matches the disk before an answer, and say how current it is.

@@ -142,6 +142,12 @@ def _commit_folder_name(meta: Any) -> str:
     return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", meta.data_id)
 
 
+def has_base(store: Path) -> bool:
+    """Whether the store holds a base segment (it has been searched since its settings last changed)."""
+    segments = store / CACHE_DIRNAME / SEGMENTS_DIRNAME
+    return segments.is_dir() and any(p.name.startswith("base-") for p in segments.iterdir())
+
+
 def search_data_state(store: Path, meta: Any) -> dict[str, Any]:
     """What ``exocortex status`` says of the commit's search data, read without building anything:
     ``built`` (whether the commit's view exists: else the next search builds it), and when built, its
