@@ -129,7 +129,7 @@ def test_a_kill_in_the_middle_of_a_segment_build_loses_nothing(tmp_path: Path) -
     before = hits(index, "scale widget")
     old_folders = commit_folders(index)
     (tmp_path / "r" / "mod003.py").write_text("def scale_widget_fast(value):\n    return value\n")
-    index.update()
+    index.refresh()  # commits without building the search data (update would build it here)
     marker = tmp_path / "building"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(tmp_path / "r"), str(marker)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
