@@ -60,6 +60,13 @@ def test_a_scoped_walk_is_the_whole_walk_within_the_scope(tmp_path: Path, git: b
     assert [s.path for s in part.skipped] == [s.path for s in whole.skipped if inside(s.path)]
 
 
+def indexed_tree(root: Path) -> Index:
+    make_tree(root)
+    index = Index.open(root)
+    index.update()
+    return index
+
+
 def manifest_of(store: Path) -> dict[str, tuple[str, str | None]]:
     table = read_manifest(store, read_meta(store))
     assert table is not None
@@ -69,9 +76,7 @@ def manifest_of(store: Path) -> dict[str, tuple[str, str | None]]:
 
 def test_a_watched_edit_is_indexed_by_a_scoped_walk_as_a_whole_walk_would(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    make_tree(root)
-    index = Index.open(root)
-    index.update()
+    index = indexed_tree(root)
     index.watch()
     try:
         (root / "src/app/core.py").write_text("def run():\n    return 2\n\ndef brand_new_name():\n    return 3\n")
@@ -98,9 +103,7 @@ def test_a_watched_edit_is_indexed_by_a_scoped_walk_as_a_whole_walk_would(tmp_pa
 
 def test_an_edited_ignore_file_makes_the_walk_whole(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    make_tree(root)
-    index = Index.open(root)
-    index.update()
+    index = indexed_tree(root)
     index.watch()
     try:
         (root / ".gitignore").write_text("*.log\n")  # gen/ is no longer ignored
@@ -113,9 +116,7 @@ def test_an_edited_ignore_file_makes_the_walk_whole(tmp_path: Path) -> None:
 
 def test_when_the_watcher_lost_count_of_changes_the_walk_is_whole(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    make_tree(root)
-    index = Index.open(root)
-    index.update()
+    index = indexed_tree(root)
     index.watch()
     watcher = index._watcher
     assert watcher is not None
@@ -139,9 +140,7 @@ def test_the_manifest_carries_the_files_table_through_incremental_runs(tmp_path:
     from exocortex.store.lance import StoreReader
 
     root = tmp_path / "r"
-    make_tree(root)
-    index = Index.open(root)
-    index.update()
+    index = indexed_tree(root)
     (root / "src/app/core.py").write_text("def run():\n    return 'changed'\n")
     (root / "src/app/new_module.py").write_text("def added():\n    return 1\n")
     (root / "docs/guide.md").unlink()

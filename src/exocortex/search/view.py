@@ -86,11 +86,10 @@ class LexicalView:
         keep = mapped >= 0
         return mapped[keep], tf[keep]
 
-    def _postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """The live postings of ``term`` in global ids (not sorted)."""
+    def _gather(self, local_terms: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live postings, in global ids (not sorted), of each part's local term (-1: none)."""
         docs, tfs = [], []
-        for part in self._parts:
-            local = part.index.term_id(term)
+        for part, local in zip(self._parts, local_terms, strict=True):
             if local >= 0:
                 d, tf = self._live_postings(part, local)
                 docs.append(d)
@@ -98,6 +97,10 @@ class LexicalView:
         if not docs:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         return np.concatenate(docs), np.concatenate(tfs)
+
+    def _postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live postings of ``term`` in global ids (not sorted)."""
+        return self._gather([part.index.term_id(term) for part in self._parts])
 
     def score(self, weighted_terms: dict[str, float], k1: float = 1.2,
               b: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
@@ -129,17 +132,11 @@ class LexicalView:
         return -1
 
     def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]:
-        docs, tfs = [], []
+        locals_ = []
         for part in self._parts:
             assert part.term_of_global is not None
-            local = int(part.term_of_global[term_id])
-            if local >= 0:
-                d, tf = self._live_postings(part, local)
-                docs.append(d)
-                tfs.append(tf)
-        if not docs:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        d, tf = np.concatenate(docs), np.concatenate(tfs)
+            locals_.append(int(part.term_of_global[term_id]))
+        d, tf = self._gather(locals_)
         order = np.argsort(d, kind="stable")
         return d[order], tf[order]
 
