@@ -220,7 +220,9 @@ def run_index(
                     counters["reused"] += batch.reused
                     skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
                     writer.append("files", batch.files)
-                    new_rows.append(batch.files.select(_SUMMARY_COLUMNS))
+                    if known_rows is not None:  # a copy: the batch's large columns are not kept alive
+                        kept = batch.files.select(_SUMMARY_COLUMNS)
+                        new_rows.append(kept.take(pa.array(range(kept.num_rows), pa.int64())))
                     writer.append("chunks", batch.chunks)
                     writer.append("symbols", batch.symbols)
                 if opening is not None:
