@@ -212,3 +212,16 @@ def test_an_update_brings_the_search_data_along_once_it_exists(tmp_path: Path) -
     index.update()
     state = search_data_state(index.store, read_meta(index.store))
     assert state["built"] and state["delta_files"] == 1  # built by the update, before any search
+
+
+def test_an_update_under_new_index_settings_leaves_the_new_base_to_the_first_search(tmp_path: Path) -> None:
+    from exocortex.search.cache import search_data_state
+    from exocortex.store.meta import read_meta
+
+    index = make_repo(tmp_path / "r")
+    hits(index, "scale widget")
+    other = Index.open(tmp_path / "r", max_chunk_lines=3)  # another chunking: every row is written again
+    other.update()
+    assert not search_data_state(other.store, read_meta(other.store))["built"]
+    assert other.search("scale widget", k=3)  # the first search builds the new base
+    assert search_data_state(other.store, read_meta(other.store))["delta"] is None

@@ -355,8 +355,8 @@ class Index:
         from exocortex.search.cache import has_base, load_search_data
         from exocortex.store.lance import StoreReader
 
-        if not has_base(self.store):
-            return  # never searched: the first search builds the base
+        if not has_base(self.store, read_meta(self.store).fingerprint):
+            return  # never searched with these settings: the first search builds the base
         try:
             load_search_data(StoreReader(self.store), self.config)
         except (ExocortexError, OSError) as exc:

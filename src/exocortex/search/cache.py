@@ -142,10 +142,18 @@ def _commit_folder_name(meta: Any) -> str:
     return f"f{FORMAT}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", meta.data_id)
 
 
-def has_base(store: Path) -> bool:
-    """Whether the store holds a base segment (it has been searched since its settings last changed)."""
+def has_base(store: Path, fingerprint: str) -> bool:
+    """Whether the store holds a base segment built with the index settings ``fingerprint`` (then a
+    commit's search data is a cheap delta over it)."""
     segments = store / CACHE_DIRNAME / SEGMENTS_DIRNAME
-    return segments.is_dir() and any(p.name.startswith("base-") for p in segments.iterdir())
+    if not segments.is_dir():
+        return False
+    for folder in segments.iterdir():
+        if folder.name.startswith("base-"):
+            info = _segment_info(folder) or {}
+            if info.get("fingerprint") == fingerprint and info.get("format") == FORMAT:
+                return True
+    return False
 
 
 def search_data_state(store: Path, meta: Any) -> dict[str, Any]:
