@@ -133,3 +133,19 @@ def test_status_shows_the_memory(sample_repo: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "memory (this process)" in out and "cache queries" in out and "vector tiers" in out
     assert "cache answers" in out
+
+
+def test_deep_size_of_a_long_list_is_its_sampled_items_scaled() -> None:
+    import sys
+
+    from exocortex.memory import engine as engine_mod
+    from exocortex.search.hits import SearchHit
+
+    hits = [SearchHit(path=f"pkg/module_{i}.py", ordinal=i, symbol=f"function_{i}" * (1 + i % 3), kind="function",
+                      lines=(i, i + 10), score=1.0 / (i + 1), signals={"bm25": 1.0, "pagerank": 0.5})
+            for i in range(1000)]
+    exact = sys.getsizeof(hits) + sum(engine_mod.deep_size(h) for h in hits)
+    estimate = engine_mod.deep_size(hits)
+    assert abs(estimate - exact) <= 0.05 * exact
+    short = hits[: engine_mod.SIZE_SAMPLE]  # short lists are measured item by item
+    assert engine_mod.deep_size(short) == sys.getsizeof(short) + sum(engine_mod.deep_size(h) for h in short)

@@ -80,13 +80,19 @@ class MemorySettings:
         return cls.from_config(Config())
 
 
+SIZE_SAMPLE = 32
+"""Items of a longer list, tuple or set that :func:`deep_size` measures (evenly spaced); the rest
+are taken to be of their average size."""
+
+
 def deep_size(value: Any) -> int:
     """The bytes ``value`` holds, measured through every part: NumPy arrays and Arrow data by their
     ``nbytes`` (a memory-mapped file's too), containers, strings and numbers by ``sys.getsizeof``,
     and the fields of dataclasses (a cached search's hits, a commit's search data, a variant layout).
 
-    Measured rather than estimated: it runs once per cached value, over at most a pack's
-    candidates or one commit's arrays, which costs microseconds beside making the value.
+    A sequence of more than ``SIZE_SAMPLE`` items (a pack's 1,000 candidate hits, each with its
+    signals) is measured on an evenly spaced sample and scaled: walking every hit cost about
+    0.1 s per cached pack search at 50k files (cProfile), a third of a 128K pack.
     """
     nbytes = getattr(value, "nbytes", None)
     if isinstance(nbytes, int) and not isinstance(value, type):  # numpy.ndarray, pyarrow Table/Array/Buffer
@@ -97,7 +103,13 @@ def deep_size(value: Any) -> int:
     if isinstance(value, dict):
         return size + sum(deep_size(k) + deep_size(v) for k, v in value.items())
     if isinstance(value, list | tuple | set | frozenset):
-        return size + sum(deep_size(item) for item in value)
+        n = len(value)
+        if n <= SIZE_SAMPLE:
+            return size + sum(deep_size(item) for item in value)
+        items = value if isinstance(value, list | tuple) else list(value)
+        step = n / SIZE_SAMPLE
+        sampled = sum(deep_size(items[int(i * step)]) for i in range(SIZE_SAMPLE))
+        return size + round(sampled * n / SIZE_SAMPLE)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return size + sum(deep_size(getattr(value, f.name)) for f in dataclasses.fields(value))
     return size
