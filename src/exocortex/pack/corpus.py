@@ -39,8 +39,6 @@ from exocortex.search.lexical import segment_positions
 from exocortex.store.schema import TOKEN_COLUMNS, text_digest
 from exocortex.tokens import count_tokens
 
-_PATHS_PER_QUERY = 1000
-"""Paths per ``path IN (...)`` predicate."""
 _WHOLE_TABLE_FRACTION = 0.25
 """Past this fraction of the index's files, one scan of the whole table is cheaper."""
 
@@ -95,10 +93,6 @@ class FileOutline:
     skeleton_lines: tuple[tuple[int, int], ...]
     """1-based inclusive ranges of original lines that appear verbatim in ``skeleton``."""
     skeleton_tokens: int
-
-
-def _sql_list(values: Iterable[str]) -> str:
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 _CHUNK_COLUMNS = ["path", "ordinal", "start_line", "end_line", "kind", "symbol", "text", "text_hash"]
@@ -168,16 +162,14 @@ class _Snapshot:
         new = _manifest(reader)
         if new is None or self._manifest is None:
             return None
-        old_paths, new_paths = self._manifest.column("path"), new.column("path")
-        at = pc.index_in(new_paths, value_set=old_paths)
-        old_hash = pc.take(self._manifest.column("hash"), pc.fill_null(at, 0)) if len(old_paths) else None
-        same = (pc.fill_null(pc.and_(pc.is_valid(at), pc.equal(new.column("hash"), old_hash)), False)
-                if old_hash is not None else pa.array([False] * len(new_paths)))
-        changed = new_paths.filter(pc.invert(same)).to_pylist()
-        removed = old_paths.filter(pc.invert(pc.is_in(old_paths, value_set=new_paths))).to_pylist()
+        from exocortex.store.meta import changed_since
+
+        changed, gone = changed_since(self._manifest.column("path"), self._manifest.column("hash"),
+                                      new.column("path"), new.column("hash"))
+        removed = gone.to_pylist()
         if not changed and not removed:
             return _Snapshot(self._tables, new, self._patch, self._gone)
-        if len(changed) > _WHOLE_TABLE_FRACTION * max(len(new_paths), 1):
+        if len(changed) > _WHOLE_TABLE_FRACTION * max(new.num_rows, 1):
             return None  # most of it changed: read it whole
         replaced = set(changed) | set(removed)
         fresh = _sorted_rows(reader, tokenizer, changed) if changed else None
@@ -209,19 +201,22 @@ class _Snapshot:
         return out[0], out[1], out[2]
 
 
-def _sorted_rows(reader: Any, tokenizer: str, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Chunks (by path, ordinal), files and symbols (by path; a stable sort keeps each path's symbols in
-    table order: the first signature of a name wins) of ``paths`` (every path when None)."""
+def _read_rows(reader: Any, tokenizer: str, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The chunks, files and symbols rows of ``paths`` (every row when None), in storage order.
+    Token columns exist for both tokenizers; they are null when not counted at index time."""
     column = TOKEN_COLUMNS[tokenizer]
-    wheres = [None] if paths is None else [f"path IN ({_sql_list(paths[i : i + _PATHS_PER_QUERY])})"
-                                           for i in range(0, len(paths), _PATHS_PER_QUERY)]
 
     def read(table: str, columns: list[str]) -> pa.Table:
-        return pa.concat_tables([reader.read(table, columns, where) for where in wheres])
+        return reader.read(table, columns) if paths is None else reader.read_paths(table, columns, paths)
 
-    chunks = read("chunks", [*_CHUNK_COLUMNS, column])
-    files = read("files", [*_FILE_COLUMNS, "skeleton_" + column])
-    symbols = read("symbols", _SYMBOL_COLUMNS)
+    return (read("chunks", [*_CHUNK_COLUMNS, column]), read("files", [*_FILE_COLUMNS, "skeleton_" + column]),
+            read("symbols", _SYMBOL_COLUMNS))
+
+
+def _sorted_rows(reader: Any, tokenizer: str, paths: list[str] | None) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """:func:`_read_rows` with chunks by path and ordinal, files and symbols by path (a stable sort
+    keeps each path's symbols in table order: the first signature of a name wins)."""
+    chunks, files, symbols = _read_rows(reader, tokenizer, paths)
     return (chunks.take(pc.sort_indices(chunks, [("path", "ascending"), ("ordinal", "ascending")])),
             files.take(pc.sort_indices(files, [("path", "ascending")])),
             symbols.take(pc.sort_indices(symbols, [("path", "ascending")])))
@@ -336,21 +331,11 @@ class PackCorpus:
             return
         whole = self._index_files and (len(wanted) + len(self._loaded)) > _WHOLE_TABLE_FRACTION * self._index_files
         if whole:
-            self._ingest(*self._read(None))
+            self._ingest(*_read_rows(self.reader, self.tokenizer, None))
             self._all_loaded = True
             return
-        for start in range(0, len(wanted), _PATHS_PER_QUERY):
-            batch = wanted[start : start + _PATHS_PER_QUERY]
-            self._ingest(*self._read(f"path IN ({_sql_list(batch)})"))
-            self._loaded.update(batch)
-
-    def _read(self, where: str | None) -> tuple[pa.Table, pa.Table, pa.Table]:
-        # Token columns exist for both tokenizers; they are null when not counted at index time.
-        return (
-            self.reader.read("chunks", [*_CHUNK_COLUMNS, self._column], where),
-            self.reader.read("files", [*_FILE_COLUMNS, self._skeleton_column], where),
-            self.reader.read("symbols", _SYMBOL_COLUMNS, where),
-        )
+        self._ingest(*_read_rows(self.reader, self.tokenizer, wanted))
+        self._loaded.update(wanted)
 
     def _ingest(self, chunk_rows: pa.Table, file_rows: pa.Table, symbol_rows: pa.Table) -> None:
         """Turn the rows of files not loaded yet into chunks, outlines and signatures."""

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import xxhash
 
 from exocortex.errors import StoreCorruptError
@@ -58,6 +57,7 @@ from exocortex.search.segment import (
     build_segment,
     empty_segment,
     load_segment,
+    read_strings,
 )
 from exocortex.search.structure import Graph
 from exocortex.search.view import (
@@ -88,9 +88,6 @@ STALE_BUILD_S = 3600.0
 UNREFERENCED_GRACE_S = 60.0
 """A segment no commit folder names is removed once it is this old (another process may be
 about to name it)."""
-DELTA_MAX_SHARE = 0.1
-DELTA_MIN_FILES = 1000
-_PATHS_PER_READ = 500
 
 
 @dataclass(slots=True)
@@ -335,13 +332,9 @@ def _newest_base(segments: Path, fingerprint: str) -> tuple[Path, Segment] | Non
             bases.append((folder.stat().st_mtime, folder))
     for _, folder in sorted(bases, reverse=True):
         seg = _checked_segment(folder)
-        if seg is not None:
+        if seg is not None and seg.own_raw_edges is not None and seg.own_def_offsets is not None:
             return folder, seg
     return None
-
-
-def _sql_in(paths: list[str]) -> str:
-    return "path IN (" + ",".join("'" + p.replace("'", "''") + "'" for p in paths) + ")"
 
 
 def _read_rows(reader: StoreReader, paths: list[str] | None) -> dict[str, Any]:
@@ -353,12 +346,8 @@ def _read_rows(reader: StoreReader, paths: list[str] | None) -> dict[str, Any]:
     for name, cols in columns.items():
         if paths is None and name == "chunks":
             out[name] = reader.read_batches(name, cols, BUILD_BLOCK_DOCS)
-        elif paths is None:
-            out[name] = reader.read(name, cols)
         else:
-            parts = [reader.read(name, cols, where=_sql_in(paths[i : i + _PATHS_PER_READ]))
-                     for i in range(0, len(paths), _PATHS_PER_READ)]
-            out[name] = pa.concat_tables(parts) if parts else reader.read(name, cols, where="false")
+            out[name] = reader.read(name, cols) if paths is None else reader.read_paths(name, cols, paths)
         release_freed_memory()  # what the database held while reading
     return out
 
@@ -366,20 +355,14 @@ def _read_rows(reader: StoreReader, paths: list[str] | None) -> dict[str, Any]:
 def _changes(reader: StoreReader, base: Segment) -> tuple[list[str], pa.Array] | None:
     """The paths added or changed since ``base`` and the base's paths removed, from the commit's
     manifest; None when the manifest cannot tell."""
-    from exocortex.store.meta import read_manifest
+    from exocortex.store.meta import changed_since, read_manifest
 
     manifest = read_manifest(reader.path, reader.meta)
     if manifest is None:
         return None
     current = manifest.filter(pc.is_null(manifest.column("skip_reason")))
-    paths = current.column("path").combine_chunks()
-    at = pc.index_in(paths, value_set=base.file_paths)
-    old_hash = pc.take(base.file_hashes, pc.fill_null(at, 0)) if len(base.file_hashes) else None
-    same = pc.and_(pc.is_valid(at), pc.equal(current.column("hash").combine_chunks(), old_hash)) \
-        if old_hash is not None else pa.array([False] * len(paths))
-    changed = paths.filter(pc.invert(pc.fill_null(same, False))).to_pylist()
-    removed = base.file_paths.filter(pc.invert(pc.is_in(base.file_paths, value_set=paths)))
-    return changed, removed
+    return changed_since(base.file_paths, base.file_hashes, current.column("path").combine_chunks(),
+                         current.column("hash").combine_chunks())
 
 
 def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> None:
@@ -395,9 +378,12 @@ def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> N
     if found is not None and plan is not None:
         base_dir, base = found
         changed, removed = plan
-        share = config.search_delta_max_share if config is not None else DELTA_MAX_SHARE
-        least = config.search_delta_min_files if config is not None else DELTA_MIN_FILES
-        if len(changed) + len(removed) <= max(least, share * base.num_files):
+        if config is None:
+            from exocortex.config import Config
+
+            config = Config()
+        if len(changed) + len(removed) <= max(config.search_delta_min_files,
+                                              config.search_delta_max_share * base.num_files):
             if not changed and not len(removed):
                 view = {"base": base_dir.name, "delta": None, "delta_files": 0, "removed": 0}
                 _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
@@ -495,11 +481,6 @@ def _load_commit_checked(folder: Path) -> SearchData | None:
     return None
 
 
-def _read_arrow(path: Path) -> pa.Array:
-    column = ipc.open_file(pa.memory_map(str(path))).read_all().column("value")
-    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-
-
 def _load_graph(folder: Path) -> Graph:
     def arr(name: str) -> np.ndarray:
         loaded: np.ndarray = np.load(folder / f"graph_{name}.npy", mmap_mode="r")
@@ -518,14 +499,14 @@ def _load_commit(folder: Path) -> SearchData | None:
         return None
     info = {key: view.get(key) for key in ("base", "delta", "delta_files", "removed")}
     if view.get("delta") is None:
+        if base.own_def_offsets is None or base.own_def_docs is None:
+            return None  # a base without its own view: built by another version
         own = segments / view["base"] / OWN_VIEW_DIRNAME
         return SearchData(
             chunks=base.chunks, skeletons=base.skeletons, files=base.files, keys=ChunkKeys([base.chunk_keys]),
             chunk_file=base.chunk_file, file_first_chunk=base.file_first_chunk(),
             file_chunk_count=base.file_chunk_count(), file_paths=base.file_paths, file_role=base.file_role,
-            def_offsets=np.load(own / "def_offsets.npy", mmap_mode="r"),
-            def_docs=np.load(own / "def_docs.npy", mmap_mode="r"),
-            graph=_load_graph(own), segments=info,
+            def_offsets=base.own_def_offsets, def_docs=base.own_def_docs, graph=_load_graph(own), segments=info,
         )
     delta = _checked_segment(segments / view["delta"])
     if delta is None:
@@ -537,7 +518,7 @@ def _load_commit(folder: Path) -> SearchData | None:
 
     a = {name: arr(name) for name in VIEW_ARRAYS}
     chunk_file = arr("chunk_file")
-    file_paths = _read_arrow(folder / "file_paths.arrow")
+    file_paths = read_strings(folder / "file_paths.arrow")
     return SearchData(
         chunks=LexicalView([Part(base.chunks, a["b_doc"], a["b_term"], a["term_b"]),
                             Part(delta.chunks, a["d_doc"], a["d_term"], a["term_d"])],

@@ -15,6 +15,7 @@ Arrays (``N`` documents, ``V`` terms):
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Callable
@@ -52,18 +53,7 @@ class LexicalIndex:
 
     def term_id(self, term: str) -> int:
         """The id of ``term`` in the vocabulary, or -1 (binary search on the sorted vocabulary)."""
-        vocab = self.vocab
-        lo, hi = 0, len(vocab)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            value = vocab[mid].as_py()
-            if value < term:
-                lo = mid + 1
-            elif value > term:
-                hi = mid
-            else:
-                return mid
-        return -1
+        return find_sorted(self.vocab, term)
 
     def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = int(self.term_offsets[term_id]), int(self.term_offsets[term_id + 1])
@@ -103,6 +93,27 @@ class LexicalIndex:
             return np.empty(0, np.int64), np.empty(0, np.float64)
         hit = np.flatnonzero(scores)
         return hit, scores[hit]
+
+
+class SortedStrings:
+    """A sorted Arrow string array as a sequence of Python strings, for :mod:`bisect`."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, i: int) -> str:
+        value: str = self._values[i].as_py()
+        return value
+
+
+def find_sorted(values: pa.Array, value: str) -> int:
+    """The index of ``value`` in the sorted string array ``values``, or -1 (binary search)."""
+    seq = SortedStrings(values)
+    at = bisect.bisect_left(seq, value)
+    return at if at < len(seq) and seq[at] == value else -1
 
 
 def top(docs: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

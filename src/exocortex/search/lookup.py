@@ -65,10 +65,6 @@ def _name(value: object, what: str) -> str:
     return name
 
 
-def _sql_in(paths: list[str]) -> str:
-    return "path IN (" + ",".join("'" + p.replace("'", "''") + "'" for p in paths) + ")"
-
-
 def _read_paths(reader: StoreReader, table: str, columns: list[str], paths: list[str] | None) -> pa.Table:
     """``table``'s rows for ``paths`` (every row when None)."""
     if paths is None:
@@ -76,7 +72,7 @@ def _read_paths(reader: StoreReader, table: str, columns: list[str], paths: list
     if not paths:
         return reader.read(table, columns).slice(0, 0)
     if len(paths) <= _WHERE_IN_MAX:
-        return reader.read(table, columns, where=_sql_in(paths))
+        return reader.read_paths(table, columns, paths)
     rows = reader.read(table, columns)
     return rows.filter(pc.is_in(rows.column("path"), value_set=pa.array(paths, pa.string())))
 

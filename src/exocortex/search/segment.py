@@ -53,6 +53,26 @@ _STRINGS = ("file_paths", "file_hashes", "loose_def_names", "loose_ref_names", "
             "imp_strings", "module_keys")
 
 
+REF, IMPORT, DEF = 0, 1, 2
+"""Kinds of raw graph edges: file -> referenced name, file -> imported file, name -> defining file."""
+
+
+@dataclass(slots=True)
+class Edges:
+    """Graph edges sorted by (source, target), each of a kind (REF, IMPORT or DEF)."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    kind: np.ndarray
+
+    @classmethod
+    def unpack(cls, keys: np.ndarray, nodes: int) -> Edges:
+        """Edges from sorted keys packed as ``(src * nodes + dst) * 4 + kind``."""
+        pair = keys >> 2
+        return cls(src=(pair // max(nodes, 1)).astype(np.int32), dst=(pair % max(nodes, 1)).astype(np.int32),
+                   kind=(keys & 3).astype(np.int8))
+
+
 @dataclass(slots=True)
 class Segment:
     name: str
@@ -87,8 +107,8 @@ class Segment:
     own_def_offsets: np.ndarray | None = None
     """A base's own definition index (from its ``view`` folder): what views map instead of sorting."""
     own_def_docs: np.ndarray | None = None
-    own_raw_edges: Any = None
-    """A base's own graph edges before the names are filtered (``view.Edges``)."""
+    own_raw_edges: Edges | None = None
+    """A base's own graph edges before the names are filtered."""
 
     @property
     def num_files(self) -> int:
@@ -109,17 +129,10 @@ class Segment:
 
     def module_lookup(self, key: str) -> np.ndarray:
         """This segment's files that provide module ``key`` (local ids, ascending)."""
-        keys = self.module_keys
-        lo, hi = 0, len(keys)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if keys[mid].as_py() < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < len(keys) and keys[lo].as_py() == key:
-            return np.asarray(self.module_files[int(self.module_offsets[lo]) : int(self.module_offsets[lo + 1])])
-        return np.empty(0, np.int32)
+        at = lexical.find_sorted(self.module_keys, key)
+        if at < 0:
+            return np.empty(0, np.int32)
+        return np.asarray(self.module_files[int(self.module_offsets[at]) : int(self.module_offsets[at + 1])])
 
 
 def _combined(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -128,11 +141,11 @@ def _combined(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
-def _term_ids(names: pa.Array, vocab: pa.Array) -> np.ndarray:
-    """The id of each name in ``vocab`` (-1 where absent)."""
-    if len(names) == 0:
-        return np.empty(0, np.int64)
-    found = pc.index_in(names, value_set=vocab).to_numpy(zero_copy_only=False)
+def positions_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """The index of each of ``values`` in ``value_set`` (-1 where absent), by one hash join."""
+    if len(values) == 0 or len(value_set) == 0:
+        return np.full(len(values), -1, np.int64)
+    found = pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)
     ids: np.ndarray = np.nan_to_num(found.astype(float), nan=-1).astype(np.int64)
     return ids
 
@@ -146,7 +159,7 @@ def _split(owner: np.ndarray, names: pa.Array, vocab: pa.Array) -> tuple[np.ndar
     """(owner, term) pairs of the names ``vocab`` holds, and (owner, name) of the loose ones.
 
     An owner is a file (references, symbols) or a chunk (definitions)."""
-    terms = _term_ids(names, vocab)
+    terms = positions_in(names, vocab)
     known = terms >= 0
     loose = np.flatnonzero(~known)
     return (owner[known].astype(np.int32), terms[known].astype(np.int32), owner[loose].astype(np.int32),
@@ -238,7 +251,7 @@ def build_segment(rows: dict[str, Any], folder: Path, name: str) -> None:
     for key, value in arrays.items():
         np.save(folder / f"{key}.npy", value)
     for key, value in strings.items():
-        _write_strings(folder / f"{key}.arrow", value)
+        write_strings(folder / f"{key}.arrow", value)
     with ipc.new_file(str(folder / "chunk_keys.arrow"), keys.schema) as out:
         out.write_table(keys)
     (folder / INFO_FILE).write_text(json.dumps({"name": name, "files": num_files}) + "\n")
@@ -274,20 +287,18 @@ def _imports(paths: list[str], imports: pa.ChunkedArray) -> tuple[dict[str, np.n
     )
 
 
-def _write_strings(path: Path, values: pa.Array) -> None:
+def write_strings(path: Path, values: pa.Array) -> None:
     table = pa.table({"value": values})
     with ipc.new_file(str(path), table.schema) as out:
         out.write_table(table)
 
 
-def _read_strings(path: Path) -> pa.Array:
+def read_strings(path: Path) -> pa.Array:
     column = ipc.open_file(pa.memory_map(str(path))).read_all().column("value")
     return _combined(column)
 
 
-def _own_edges(folder: Path) -> Any:
-    from exocortex.search.view import Edges
-
+def _own_edges(folder: Path) -> Edges:
     return Edges(*(np.load(folder / f"raw_{name}.npy", mmap_mode="r") for name in ("src", "dst", "kind")))
 
 
@@ -306,7 +317,7 @@ def load_segment(folder: Path) -> Segment:
         files=lexical.load(folder / "files"),
         chunk_keys=keys,
         **{key: arr(key) for key in _ARRAYS},
-        **{key: _read_strings(folder / f"{key}.arrow") for key in _STRINGS},
+        **{key: read_strings(folder / f"{key}.arrow") for key in _STRINGS},
         own_def_offsets=np.load(own / "def_offsets.npy", mmap_mode="r") if has_own else None,
         own_def_docs=np.load(own / "def_docs.npy", mmap_mode="r") if has_own else None,
         own_raw_edges=_own_edges(own) if has_own else None,
@@ -325,7 +336,7 @@ def empty_segment() -> Segment:
 
     keys = pa.table({"path": text, "ordinal": none32, "start_line": none32, "end_line": none32,
                      "kind": text, "symbol": text})
-    arrays = {key: none32 for key in _ARRAYS} | {"imp_offsets": np.zeros(1, np.int64),
-                                                  "module_offsets": np.zeros(1, np.int64)}
+    arrays: dict[str, Any] = {key: none32 for key in _ARRAYS} | {"imp_offsets": np.zeros(1, np.int64),
+                                                                  "module_offsets": np.zeros(1, np.int64)}
     return Segment(name="empty", chunks=index(), skeletons=index(), files=index(), chunk_keys=keys,
                    **arrays, **{key: text for key in _STRINGS})

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.search import structure
-from exocortex.search.lexical import LexicalIndex, segment_positions
-from exocortex.search.segment import Segment
+from exocortex.search.lexical import LexicalIndex, SortedStrings, segment_positions
+from exocortex.search.segment import DEF, IMPORT, REF, Edges, Segment, positions_in, write_strings
 from exocortex.search.structure import Graph, import_keys, module_keys, resolve_import
 
 GRAPH_ARRAYS = ("offsets", "targets", "weights", "name_files")
@@ -187,29 +187,6 @@ class ChunkKeys:
         return merged
 
 
-class _Sorted:
-    """An Arrow string array as a sequence of Python strings, for :mod:`bisect`."""
-
-    def __init__(self, values: pa.Array) -> None:
-        self._values = values
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __getitem__(self, i: int) -> str:
-        value: str = self._values[i].as_py()
-        return value
-
-
-def _found(values: pa.Array, value_set: pa.Array) -> np.ndarray:
-    """The index of each of ``values`` in ``value_set`` (-1 where absent)."""
-    if len(values) == 0 or len(value_set) == 0:
-        return np.full(len(values), -1, np.int64)
-    found = pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)
-    ids: np.ndarray = np.nan_to_num(found.astype(float), nan=-1).astype(np.int64)
-    return ids
-
-
 def _locate(sorted_values: pa.Array, queries: pa.Array, where: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """For each query: its index in ``sorted_values`` (-1 where absent) and, with ``where``, where it
     would go (else the second array is the first).
@@ -219,7 +196,7 @@ def _locate(sorted_values: pa.Array, queries: pa.Array, where: bool = True) -> t
     """
     n = len(queries)
     if n * 32 < len(sorted_values):
-        values = _Sorted(sorted_values)
+        values = SortedStrings(sorted_values)
         positions = np.empty(n, np.int64)
         found = np.full(n, -1, np.int64)
         for i, query in enumerate(queries.to_pylist()):
@@ -228,13 +205,13 @@ def _locate(sorted_values: pa.Array, queries: pa.Array, where: bool = True) -> t
             if at < len(values) and values[at] == query:
                 found[i] = at
         return found, positions
-    found = _found(queries, sorted_values)
+    found = positions_in(queries, sorted_values)
     if not where:
         return found, found
     positions = found.copy()
     missing = np.flatnonzero(found < 0)
     if missing.size:
-        values = _Sorted(sorted_values)
+        values = SortedStrings(sorted_values)
         positions[missing] = [bisect.bisect_left(values, queries[int(i)].as_py()) for i in missing]
     return found, positions
 
@@ -262,7 +239,7 @@ def build_view(base: Segment, delta: Segment, removed: pa.Array) -> dict[str, np
     ranks = np.arange(live_idx.size, dtype=np.int64)
     b_file[live_idx] = ranks + np.searchsorted(insert, ranks, side="right")
     d_file = insert + np.arange(fd, dtype=np.int64)
-    same_path = _found(base.file_paths, delta.file_paths)
+    same_path = positions_in(base.file_paths, delta.file_paths)
     b_path = b_file.copy()
     replaced = np.flatnonzero(same_path >= 0)
     b_path[replaced] = d_file[same_path[replaced]]
@@ -410,26 +387,6 @@ def _definitions(m: _Maps) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(m.num_terms + 1, np.int64)
     np.cumsum(np.bincount(keys // n, minlength=m.num_terms), out=offsets[1:])
     return offsets, (keys % n).astype(np.int32)
-
-
-REF, IMPORT, DEF = 0, 1, 2
-"""Kinds of raw graph edges: file -> referenced name, file -> imported file, name -> defining file."""
-
-
-@dataclass(slots=True)
-class Edges:
-    """Graph edges sorted by (source, target), each of a kind (REF, IMPORT or DEF)."""
-
-    src: np.ndarray
-    dst: np.ndarray
-    kind: np.ndarray
-
-    @classmethod
-    def unpack(cls, keys: np.ndarray, nodes: int) -> Edges:
-        """Edges from sorted keys packed by :func:`_edge_keys`."""
-        pair = keys >> 2
-        return cls(src=(pair // max(nodes, 1)).astype(np.int32), dst=(pair % max(nodes, 1)).astype(np.int32),
-                   kind=(keys & 3).astype(np.int8))
 
 
 def _edge_keys(src: np.ndarray, dst: np.ndarray, kind: int, nodes: int) -> np.ndarray:
@@ -594,17 +551,13 @@ def _import_edges(m: _Maps, moved: set[str], with_base: bool) -> tuple[np.ndarra
 
 
 def save_view(arrays: dict[str, np.ndarray | pa.Array | Graph], folder: Path) -> None:
-    import pyarrow.ipc as ipc
-
     for name, value in arrays.items():
         if isinstance(value, Graph):
             np.save(folder / "graph_num_files.npy", np.array([value.num_files], np.int64))
             for part in GRAPH_ARRAYS:
                 np.save(folder / f"graph_{part}.npy", getattr(value, part))
         elif isinstance(value, pa.Array):
-            table = pa.table({"value": value})
-            with ipc.new_file(str(folder / f"{name}.arrow"), table.schema) as sink:
-                sink.write_table(table)
+            write_strings(folder / f"{name}.arrow", value)
         else:
             if value.dtype == np.int64 and name in VIEW_ARRAYS and (value.size == 0 or int(value.max()) < 2**31):
                 value = value.astype(np.int32)  # ids: half the bytes to write and to map

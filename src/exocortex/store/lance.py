@@ -45,7 +45,7 @@ from exocortex.store.meta import (
 )
 from exocortex.store.schema import SCHEMA_VERSION, TABLES
 
-_DELETE_BATCH = 2000  # paths per delete predicate
+_PATHS_PER_PREDICATE = 2000  # paths per `path IN (...)` predicate (reads and deletes)
 
 
 def _lancedb() -> Any:
@@ -99,24 +99,27 @@ class StoreReader:
             result: pa.Table = query.limit(None).to_arrow()
             return result
         except Exception as exc:
-            raise StoreCorruptError(
-                f"store {self.path} is corrupted (reading {name}: {first_line(exc)}); "
-                f"{rebuild_hint(self.path)}"
-            ) from exc
+            raise self._corrupt(name, exc) from exc
 
+    def read_paths(self, name: str, columns: list[str], paths: list[str]) -> pa.Table:
+        """The rows of table ``name`` whose ``path`` is one of ``paths`` (``path IN`` a batch at a time)."""
+        parts = [self.read(name, columns, f"path IN ({_sql_list(paths[i : i + _PATHS_PER_PREDICATE])})")
+                 for i in range(0, len(paths), _PATHS_PER_PREDICATE)]
+        return pa.concat_tables(parts) if parts else self.read(name, columns, "false")
 
     def read_batches(self, name: str, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The rows of table ``name`` in storage order, ``batch_rows`` at a time (never the whole
         table in memory at once)."""
         tables = self._open()
         try:
-            reader = tables[name].search().select(columns).limit(None).to_batches(batch_rows)
-            yield from reader
+            yield from tables[name].search().select(columns).limit(None).to_batches(batch_rows)
         except Exception as exc:
-            raise StoreCorruptError(
-                f"store {self.path} is corrupted (reading {name}: {first_line(exc)}); "
-                f"{rebuild_hint(self.path)}"
-            ) from exc
+            raise self._corrupt(name, exc) from exc
+
+    def _corrupt(self, name: str, exc: Exception) -> StoreCorruptError:
+        return StoreCorruptError(
+            f"store {self.path} is corrupted (reading {name}: {first_line(exc)}); {rebuild_hint(self.path)}"
+        )
 
 
 def _sql_list(values: list[str]) -> str:
@@ -176,9 +179,9 @@ class StoreWriter:
     def read_where(self, name: str, column: str, values: list[str]) -> pa.Table:
         """Rows whose ``column`` is one of ``values``."""
         parts = [
-            self._tables[name].search().where(f"{column} IN ({_sql_list(values[i : i + _DELETE_BATCH])})")
+            self._tables[name].search().where(f"{column} IN ({_sql_list(values[i : i + _PATHS_PER_PREDICATE])})")
             .limit(None).to_arrow()
-            for i in range(0, len(values), _DELETE_BATCH)
+            for i in range(0, len(values), _PATHS_PER_PREDICATE)
         ]
         if not parts:
             return TABLES[name].empty_table()
@@ -187,8 +190,8 @@ class StoreWriter:
     def delete_paths(self, paths: Iterable[str], tables: Iterable[str] | None = None) -> None:
         ordered = sorted(set(paths))
         names = list(tables) if tables is not None else list(self._tables)
-        for start in range(0, len(ordered), _DELETE_BATCH):
-            predicate = f"path IN ({_sql_list(ordered[start : start + _DELETE_BATCH])})"
+        for start in range(0, len(ordered), _PATHS_PER_PREDICATE):
+            predicate = f"path IN ({_sql_list(ordered[start : start + _PATHS_PER_PREDICATE])})"
             for name in names:
                 self._tables[name].delete(predicate)
 

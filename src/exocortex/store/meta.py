@@ -326,6 +326,23 @@ def read_manifest(store_dir: Path, meta: StoreMeta) -> Any | None:
     return table if set(MANIFEST_COLUMNS) <= set(table.column_names) else None
 
 
+def changed_since(old_paths: Any, old_hashes: Any, new_paths: Any, new_hashes: Any) -> tuple[list[str], Any]:
+    """Between two manifests (Arrow arrays of paths and content hashes): the new paths that are not
+    among the old or whose hash differs, and the old paths the new manifest lacks (an Arrow array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    at = pc.index_in(new_paths, value_set=old_paths)
+    if len(old_paths):
+        same = pc.fill_null(pc.and_(pc.is_valid(at), pc.equal(new_hashes, pc.take(old_hashes, pc.fill_null(at, 0)))),
+                            False)
+    else:
+        same = pa.array([False] * len(new_paths))
+    changed: list[str] = pc.filter(new_paths, pc.invert(same)).to_pylist()
+    removed = pc.filter(old_paths, pc.invert(pc.is_in(old_paths, value_set=new_paths)))
+    return changed, removed
+
+
 # --- the writer lock ------------------------------------------------------------------------------
 
 _held_locks: dict[int, int] = {}
