@@ -346,6 +346,17 @@ def _read_header(f: io.BufferedReader, file_size: int) -> _Header:
     return _check_header(raw, fields, f.read(key_len), file_size)
 
 
+def _checked_entry(data: bytes, key_bytes: bytes) -> tuple[_Header, memoryview]:
+    """The header and payload of an entry file's bytes, checked against the key asked for and the
+    payload's checksum (``CorruptEntryError`` otherwise)."""
+    header, view = _parse_entry(data)
+    if header.key_bytes != key_bytes:
+        raise CorruptEntryError("key in file does not match")
+    if zlib.crc32(view) != header.payload_crc:
+        raise CorruptEntryError("payload checksum mismatch")
+    return header, view
+
+
 def _parse_entry(data: bytes) -> tuple[_Header, memoryview]:
     """The verified header and the payload of a whole entry file read into memory."""
     if len(data) < HEADER_SIZE:
@@ -476,11 +487,7 @@ def read_entry(root: str | os.PathLike[str], key: Any, *, allow_pickle: bool = F
                 data = b"".join(iter(lambda: os.read(fd, 1 << 22), b""))
             finally:
                 os.close(fd)
-            header, view = _parse_entry(data)
-            if header.key_bytes != key_bytes:
-                raise CorruptEntryError("key in file does not match")
-            if zlib.crc32(view) != header.payload_crc:
-                raise CorruptEntryError("payload checksum mismatch")
+            header, view = _checked_entry(data, key_bytes)
             if header.expires_at is not None and header.expires_at <= clock():
                 return MISSING
             value = deserialize(header.tag, view.tobytes(), allow_pickle=allow_pickle)
@@ -884,11 +891,7 @@ class DiskLevel(PolicyLevel):
                 data = os.read(fd, expected + 1)
             finally:
                 os.close(fd)
-            header, view = _parse_entry(data)
-            if header.key_bytes != key_bytes:
-                raise CorruptEntryError("key in file does not match")
-            if zlib.crc32(view) != header.payload_crc:
-                raise CorruptEntryError("payload checksum mismatch")
+            header, view = _checked_entry(data, key_bytes)
             value = deserialize(header.tag, view.tobytes(), allow_pickle=self.allow_pickle)
         except FileNotFoundError:
             self._stats.lost += 1
