@@ -6,7 +6,8 @@ Layout of a store directory::
                       the commit id, last run
     lock              held (flock) by the one writer; readers never take it
     exocortex-store   marks the folder as a store (a writer refuses any other non-empty folder)
-    lance-<id>/       the LanceDB database of the commit: files, chunks, symbols (``lance/`` in old stores)
+    lance-<id>/       the database of the commit: one Lance dataset per table (files.lance, chunks.lance,
+                      symbols.lance; ``lance/`` in old stores)
 
 Every ``add`` or ``delete`` on a Lance table makes a new table version, but a
 run touches three tables. A run's writes only become visible when
@@ -46,17 +47,25 @@ from exocortex.store.meta import (
 from exocortex.store.schema import SCHEMA_VERSION, TABLES
 
 _PATHS_PER_PREDICATE = 2000  # paths per `path IN (...)` predicate (reads and deletes)
+_SCAN_IO_BYTES = 64 << 20  # I/O buffer of a streamed read (read_batches)
 
 
-def _lancedb() -> Any:
-    """``lancedb``, imported on first use: about 1.3 s of imports that a search answered from its
-    search data (the common case) never needs."""
+def _lance() -> Any:
+    """``lance`` (pylance), imported on first use, so a search answered from its search data never
+    imports it. The tables are plain Lance datasets (``<db folder>/<table>.lance``, the layout
+    LanceDB gives them), read and written through pylance directly: importing ``lancedb`` costs
+    about 1.3 s more (its namespace client builds hundreds of pydantic validators), paid by
+    every short-lived process that opens the store."""
     # Lance's Rust logger warns on routine events (creating a table); keep it to errors
     # unless the user asked for more.
-    os.environ.setdefault("LANCEDB_LOG", "error")
-    import lancedb
+    os.environ.setdefault("LANCE_LOG", "error")
+    import lance
 
-    return lancedb
+    return lance
+
+
+def _table_uri(db: Path, name: str) -> str:
+    return str(db / f"{name}.lance")
 
 
 class StoreReader:
@@ -74,12 +83,12 @@ class StoreReader:
     def _open(self) -> dict[str, Any]:
         if self._tables is None:
             try:
-                db = _lancedb().connect(str(self.path / self.meta.db_dir))
-                tables = {}
-                for name, version in self.meta.tables.items():
-                    table = db.open_table(name)
-                    table.checkout(version)
-                    tables[name] = table
+                lance = _lance()
+                db = self.path / self.meta.db_dir
+                tables = {
+                    name: lance.dataset(_table_uri(db, name), version=version)
+                    for name, version in self.meta.tables.items()
+                }
             except Exception as exc:  # lance raises assorted errors on damaged files
                 raise StoreCorruptError(
                     f"store {self.path} is corrupted (cannot open its tables: {first_line(exc)}); "
@@ -91,20 +100,17 @@ class StoreReader:
     def read(self, name: str, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         tables = self._open()
         try:
-            query = tables[name].search()
-            if where:
-                query = query.where(where)
-            if columns:
-                query = query.select(columns)
-            result: pa.Table = query.limit(None).to_arrow()
+            result: pa.Table = tables[name].to_table(columns=columns or None, filter=where or None)
             return result
         except Exception as exc:
             raise self._corrupt(name, exc) from exc
 
     def read_paths(self, name: str, columns: list[str], paths: list[str]) -> pa.Table:
         """The rows of table ``name`` whose ``path`` is one of ``paths`` (``path IN`` a batch at a time)."""
-        parts = [self.read(name, columns, f"path IN ({_sql_list(paths[i : i + _PATHS_PER_PREDICATE])})")
-                 for i in range(0, len(paths), _PATHS_PER_PREDICATE)]
+        parts = [
+            self.read(name, columns, f"path IN ({_sql_list(paths[i : i + _PATHS_PER_PREDICATE])})")
+            for i in range(0, len(paths), _PATHS_PER_PREDICATE)
+        ]
         return pa.concat_tables(parts) if parts else self.read(name, columns, "false")
 
     def read_batches(self, name: str, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -112,7 +118,15 @@ class StoreReader:
         table in memory at once)."""
         tables = self._open()
         try:
-            yield from tables[name].search().select(columns).limit(None).to_batches(batch_rows)
+            # One batch read ahead, within a bounded I/O buffer: Lance's defaults (readahead of many
+            # batches and fragments, a 2 GiB I/O buffer) trade hundreds of MB for throughput.
+            yield from tables[name].to_batches(
+                columns=columns,
+                batch_size=batch_rows,
+                batch_readahead=1,
+                fragment_readahead=1,
+                io_buffer_size=_SCAN_IO_BYTES,
+            )
         except Exception as exc:
             raise self._corrupt(name, exc) from exc
 
@@ -145,42 +159,42 @@ class StoreWriter:
         self._previous = previous
         self._replaces = replaces if replaces is not None else previous
         self.db_dir = previous.db_dir if previous is not None else DB_DIR_PREFIX + new_commit_id()[:16]
-        self._db = _lancedb().connect(str(store_dir / self.db_dir))
+        self._lance = _lance()
+        self._uris = {name: _table_uri(store_dir / self.db_dir, name) for name in TABLES}
         self._tables: dict[str, Any] = {}
         try:
-            existing = set(self._db.list_tables().tables) if self._previous else set()
             for name, schema in TABLES.items():
+                uri = self._uris[name]
                 if self._previous is not None:
-                    if name not in existing:
+                    if not os.path.isdir(uri):
                         raise StoreCorruptError(
                             f"store {store_dir} is corrupted (table {name} is missing); {rebuild_hint(store_dir)}"
                         )
-                    table = self._db.open_table(name)
+                    table = self._lance.dataset(uri)
                     committed = self._previous.tables[name]
                     if table.version != committed:
                         # Roll back versions written by a run that never committed.
-                        table.checkout(committed)
-                        table.restore()
+                        self._lance.dataset(uri, version=committed).restore()
+                        table = self._lance.dataset(uri)
                 else:
-                    table = self._db.create_table(name, schema=schema, mode="overwrite")
+                    table = self._lance.write_dataset(schema.empty_table(), uri, schema=schema, mode="overwrite")
                 self._tables[name] = table
         except Exception as exc:
             if isinstance(exc, StoreCorruptError):
                 raise
             raise StoreCorruptError(
-                f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); "
-                f"{rebuild_hint(store_dir)}"
+                f"store {store_dir} is corrupted (cannot open its tables: {first_line(exc)}); {rebuild_hint(store_dir)}"
             ) from exc
 
     def read(self, name: str, columns: list[str]) -> pa.Table:
-        result: pa.Table = self._tables[name].search().select(columns).limit(None).to_arrow()
+        result: pa.Table = self._tables[name].to_table(columns=columns)
         return result
 
     def read_where(self, name: str, column: str, values: list[str]) -> pa.Table:
         """Rows whose ``column`` is one of ``values``."""
+        table = self._tables[name]
         parts = [
-            self._tables[name].search().where(f"{column} IN ({_sql_list(values[i : i + _PATHS_PER_PREDICATE])})")
-            .limit(None).to_arrow()
+            table.to_table(filter=f"{column} IN ({_sql_list(values[i : i + _PATHS_PER_PREDICATE])})")
             for i in range(0, len(values), _PATHS_PER_PREDICATE)
         ]
         if not parts:
@@ -193,7 +207,7 @@ class StoreWriter:
         for start in range(0, len(ordered), _PATHS_PER_PREDICATE):
             predicate = f"path IN ({_sql_list(ordered[start : start + _PATHS_PER_PREDICATE])})"
             for name in names:
-                self._tables[name].delete(predicate)
+                self._tables[name].delete(predicate)  # a new version; the dataset object follows it
 
     def delete_all(self) -> None:
         for table in self._tables.values():
@@ -201,17 +215,14 @@ class StoreWriter:
 
     def append(self, name: str, rows: pa.Table) -> None:
         if rows.num_rows:
-            self._tables[name].add(rows.cast(TABLES[name]))
+            self._tables[name] = self._lance.write_dataset(rows.cast(TABLES[name]), self._uris[name], mode="append")
 
     def compact(self, max_fragments: int) -> None:
         """Merge small fragments once a table has accumulated many of them."""
-        for table in self._tables.values():
-            stats = table.stats()
-            fragments = getattr(stats, "num_fragments", None)
-            if fragments is None and isinstance(stats, dict):
-                fragments = stats.get("fragment_stats", {}).get("num_fragments")
-            if fragments is not None and fragments > max_fragments:
-                table.compact_files()
+        for name, table in self._tables.items():
+            if len(table.get_fragments()) > max_fragments:
+                table.optimize.compact_files()
+                self._tables[name] = self._lance.dataset(self._uris[name])
 
     def commit(self, *, fingerprint: str, last_run: dict[str, Any], manifest: pa.Table) -> StoreMeta:
         """Make this run's writes visible: manifest sidecar first, then ``meta.json``."""
