@@ -96,13 +96,15 @@ def test_postings_are_term_major_with_docs_ascending_on_either_sort_path(monkeyp
         assert post_tf.tolist() == [f for _, _, f in want]
 
 
-def test_aggregate_equals_the_index_of_the_groups_texts() -> None:
+@pytest.mark.parametrize("chunk", [1 << 22, 5])  # the postings whole, and in slices of a few terms
+def test_aggregate_equals_the_index_of_the_groups_texts(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     docs = _chunks(300)
     text = [chunk_terms(*d) for d in docs]
     group = np.sort(np.random.default_rng(5).integers(-1, 40, len(docs)))  # -1: left out
     num_groups = 40
     joined = [" ".join(t for t, g in zip(text, group, strict=True) if g == i) for i in range(num_groups)]
     want = lexical.build(pa.array(joined, pa.large_string()))
+    monkeypatch.setattr(lexical, "_KEY_CHUNK", chunk)
     got = lexical.aggregate(lexical.build(pa.array(text, pa.large_string())), group, num_groups)
     assert got.num_docs == want.num_docs and np.array_equal(got.doc_len, want.doc_len)
     for term in want.vocab.to_pylist():
@@ -118,8 +120,10 @@ def test_file_roles_from_paths() -> None:
     from exocortex.search.roles import DOCS, SOURCE, TEST, file_role, role_priors
 
     assert [file_role(p) for p in ("django/db/models/query.py", "sklearn/cluster/_kmeans.py")] == [SOURCE, SOURCE]
-    assert [file_role(p) for p in ("tests/x.py", "pkg/tests/data.json", "pkg/test_a.py", "a/b_test.go",
-                                   "web/x.spec.ts", "conftest.py")] == [TEST] * 6
+    assert [
+        file_role(p)
+        for p in ("tests/x.py", "pkg/tests/data.json", "pkg/test_a.py", "a/b_test.go", "web/x.spec.ts", "conftest.py")
+    ] == [TEST] * 6
     assert [file_role(p) for p in ("docs/conf.py", "README.md", "examples/plot.py", "notes.rst")] == [DOCS] * 4
     assert role_priors("fix the failing test", 0.5, 0.7).tolist() == [1.0, 1.0, 0.7]
     assert role_priors("the docs are wrong", 0.5, 0.7).tolist() == [1.0, 0.5, 1.0]

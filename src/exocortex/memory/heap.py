@@ -36,3 +36,24 @@ def release_freed_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+LARGE_ALLOCATION_BYTES = 1 << 20
+"""Allocations of at least this size get pages of their own (see :func:`map_large_allocations`)."""
+
+
+@functools.cache
+def map_large_allocations() -> bool:
+    """From now on, give every allocation of ``LARGE_ALLOCATION_BYTES`` or more pages of its own,
+    returned to the OS the moment it is freed. Returns whether the allocator took the setting.
+
+    glibc raises its threshold for that as the program frees large blocks (up to 32 MiB), so the
+    search-data build's temporaries (NumPy arrays of tens of MB, freed one after another) end up
+    in the heap and stay in the RSS after they are freed: about 0.4 GB at the build's peak on
+    50,000 files. A fixed threshold stops that; the cost is a page fault per fresh page of a large
+    array, a few percent of the build. Process-wide, once: it changes how the whole process
+    allocates, for the better in a long-running server too.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES) == 1)

@@ -16,6 +16,7 @@ Arrays (``N`` documents, ``V`` terms):
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -233,13 +234,14 @@ def merge_blocks(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarra
     return _merged(blocks, vocab_type, order)
 
 
-def segment_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every segment ``i``, concatenated."""
+def segment_positions(starts: np.ndarray, lengths: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every segment ``i``, concatenated
+    (as ``dtype``: int32 halves the memory of a long result whose positions fit)."""
     starts = np.asarray(starts, np.int64)
     lengths = np.asarray(lengths, np.int64)
     # position j of the output belongs to segment i: starts[i] + (j - first output position of i)
-    positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    positions += np.arange(positions.size, dtype=np.int64)
+    positions = np.repeat((starts - (np.cumsum(lengths) - lengths)).astype(dtype), lengths)
+    positions += np.arange(positions.size, dtype=dtype)
     return positions
 
 
@@ -305,7 +307,9 @@ def _merged(blocks: list[_Block], vocab_type: pa.DataType, order: np.ndarray | N
         # Pairs are grouped by row; put the groups in the order of ``order``.
         del pair_doc  # made again below, in the new order
         order = np.asarray(order, np.int64)
-        moved = segment_positions(fwd_offsets[order], np.diff(fwd_offsets)[order])
+        moved = segment_positions(
+            fwd_offsets[order], np.diff(fwd_offsets)[order], np.int32 if total_pairs < 2**31 else np.int64
+        )
         pair_term = pair_term[moved]
         pair_tf = pair_tf[moved]
         del moved
@@ -335,8 +339,9 @@ _KEY_CHUNK = 1 << 22
 """Pairs turned into sort keys (and back) at a time: bounds the temporaries of the packing."""
 
 
-def _term_major(terms: np.ndarray, docs_and_tf: list[np.ndarray], n: int,
-                key_bits: int = 63) -> tuple[np.ndarray, np.ndarray]:
+def _term_major(
+    terms: np.ndarray, docs_and_tf: list[np.ndarray], n: int, key_bits: int = 63
+) -> tuple[np.ndarray, np.ndarray]:
     """The (doc, tf) pairs ordered by term, then doc: the postings of every term, docs ascending.
 
     Pairs are distinct, so one sort of the packed key ``(term * n + doc) * T + tf``
@@ -386,28 +391,45 @@ def aggregate(index: LexicalIndex, group: np.ndarray, num_groups: int) -> Lexica
     left out. The result has no forward index.
     """
     v = len(index.vocab)
-    post_term = np.repeat(np.arange(v, dtype=np.int64), np.diff(index.term_offsets))
-    post_group = np.asarray(group, np.int64)[index.post_docs]
-    keep = post_group >= 0
-    key = post_term[keep] * max(num_groups, 1) + post_group[keep]
-    tf = np.asarray(index.post_tf)[keep]
-    del post_term, post_group, keep
-    if key.size:
-        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-        tf = np.add.reduceat(tf, starts).astype(np.float32)
-        key = key[starts]
-    terms = key // max(num_groups, 1)
+    groups = max(num_groups, 1)
+    group64 = np.asarray(group, np.int64)
+    keys: list[np.ndarray] = []
+    tfs: list[np.ndarray] = []
+    # A slice of the postings at a time, cut at term boundaries, so the temporaries (a few arrays of
+    # the slice's size) stay small beside the index itself.
+    cuts = np.searchsorted(index.term_offsets, np.arange(0, int(index.term_offsets[-1]), _KEY_CHUNK), side="right") - 1
+    bounds = [*dict.fromkeys(int(c) for c in cuts), v]
+    for t0, t1 in itertools.pairwise(bounds):
+        lo, hi = int(index.term_offsets[t0]), int(index.term_offsets[t1])
+        key = np.repeat(np.arange(t0, t1, dtype=np.int64), np.diff(index.term_offsets[t0 : t1 + 1]))
+        key *= groups
+        post_group = group64[index.post_docs[lo:hi]]
+        keep = post_group >= 0
+        key += post_group
+        key = key[keep]
+        tf = np.asarray(index.post_tf[lo:hi])[keep]
+        del post_group, keep
+        if key.size:
+            starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+            tfs.append(np.add.reduceat(tf, starts).astype(np.float32))
+            keys.append(key[starts])
+    key = np.concatenate(keys) if keys else np.empty(0, np.int64)
+    tf = np.concatenate(tfs) if tfs else np.empty(0, np.float32)
+    del keys, tfs
+    terms = key // groups
     term_offsets = np.zeros(v + 1, np.int64)
     np.cumsum(np.bincount(terms, minlength=v), out=term_offsets[1:])
+    del terms
     valid = np.asarray(group) >= 0
-    doc_len = np.bincount(np.asarray(group)[valid], weights=np.asarray(index.doc_len)[valid],
-                          minlength=num_groups).astype(np.float32)
+    doc_len = np.bincount(
+        np.asarray(group)[valid], weights=np.asarray(index.doc_len)[valid], minlength=num_groups
+    ).astype(np.float32)
     total = float(doc_len.sum(dtype=np.float64))
     return LexicalIndex(
         vocab=index.vocab,
         term_offsets=term_offsets,
-        post_docs=(key % max(num_groups, 1)).astype(np.int32),
-        post_tf=tf.astype(np.float32),
+        post_docs=(key % groups).astype(np.int32),
+        post_tf=tf,
         doc_len=doc_len,
         fwd_offsets=np.zeros(num_groups + 1, np.int64),
         fwd_terms=np.empty(0, np.int32),

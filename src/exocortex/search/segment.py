@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from exocortex.memory.heap import map_large_allocations, release_freed_memory
 from exocortex.search import lexical
 from exocortex.search.lexical import LexicalIndex
 from exocortex.search.roles import file_roles
@@ -45,12 +46,33 @@ OWN_VIEW_DIRNAME = "view"
 """The folder in a base segment that holds its own view's definition index and graph."""
 
 _ARRAYS = (
-    "chunk_file", "def_docs", "def_terms", "loose_def_docs", "ref_file", "ref_terms", "loose_ref_file",
-    "sym_file", "sym_terms", "loose_sym_file", "imp_file", "imp_string", "imp_offsets", "imp_targets",
-    "module_offsets", "module_files", "file_role",
+    "chunk_file",
+    "def_docs",
+    "def_terms",
+    "loose_def_docs",
+    "ref_file",
+    "ref_terms",
+    "loose_ref_file",
+    "sym_file",
+    "sym_terms",
+    "loose_sym_file",
+    "imp_file",
+    "imp_string",
+    "imp_offsets",
+    "imp_targets",
+    "module_offsets",
+    "module_files",
+    "file_role",
 )
-_STRINGS = ("file_paths", "file_hashes", "loose_def_names", "loose_ref_names", "loose_sym_names",
-            "imp_strings", "module_keys")
+_STRINGS = (
+    "file_paths",
+    "file_hashes",
+    "loose_def_names",
+    "loose_ref_names",
+    "loose_sym_names",
+    "imp_strings",
+    "module_keys",
+)
 
 
 REF, IMPORT, DEF = 0, 1, 2
@@ -69,8 +91,11 @@ class Edges:
     def unpack(cls, keys: np.ndarray, nodes: int) -> Edges:
         """Edges from sorted keys packed as ``(src * nodes + dst) * 4 + kind``."""
         pair = keys >> 2
-        return cls(src=(pair // max(nodes, 1)).astype(np.int32), dst=(pair % max(nodes, 1)).astype(np.int32),
-                   kind=(keys & 3).astype(np.int8))
+        return cls(
+            src=(pair // max(nodes, 1)).astype(np.int32),
+            dst=(pair % max(nodes, 1)).astype(np.int32),
+            kind=(keys & 3).astype(np.int8),
+        )
 
 
 @dataclass(slots=True)
@@ -162,8 +187,12 @@ def _split(owner: np.ndarray, names: pa.Array, vocab: pa.Array) -> tuple[np.ndar
     terms = positions_in(names, vocab)
     known = terms >= 0
     loose = np.flatnonzero(~known)
-    return (owner[known].astype(np.int32), terms[known].astype(np.int32), owner[loose].astype(np.int32),
-            names.take(pa.array(loose, pa.int64())))
+    return (
+        owner[known].astype(np.int32),
+        terms[known].astype(np.int32),
+        owner[loose].astype(np.int32),
+        names.take(pa.array(loose, pa.int64())),
+    )
 
 
 def _chunk_index(chunks: pa.Table | Iterable[pa.RecordBatch], file_paths: pa.Array) -> tuple[pa.Table, LexicalIndex]:
@@ -187,6 +216,8 @@ def _chunk_index(chunks: pa.Table | Iterable[pa.RecordBatch], file_paths: pa.Arr
         blocks.append(lexical.counted_block(batch.column("term_list"), batch.column("term_counts")))
         del batch
     keys = pa.Table.from_batches(key_parts) if key_parts else empty_segment().chunk_keys
+    del key_parts
+    release_freed_memory()  # what the database's reader held, before the merge's peak
     order = pc.sort_indices(keys, [("path", "ascending"), ("ordinal", "ascending")])
     return keys.take(order), lexical.merge_blocks(blocks, value_type, order.to_numpy())
 
@@ -196,28 +227,34 @@ def build_segment(rows: dict[str, Any], folder: Path, name: str) -> None:
     ``rows["chunks"]`` (CHUNK_COLUMNS + term_list, term_counts: a table or a stream of record batches)
     and ``rows["symbols"]`` (path, name) to ``folder``. The tables are taken out of ``rows`` so their
     memory goes as soon as they are used."""
-    from exocortex.memory.heap import release_freed_memory
-
+    map_large_allocations()  # the build's large temporaries leave the RSS as soon as they are freed
     folder.mkdir(parents=True, exist_ok=True)
     files = rows.pop("files")
-    files = files.filter(pc.is_null(files.column("skip_reason"))).sort_by("path")
-    file_paths = _combined(files.column("path"))
+    # The files in path order, as row numbers: each column is taken in that order when it is used
+    # (a filtered and a sorted copy of the whole table cost twice its size for the whole build).
+    kept = np.flatnonzero(pc.is_null(files.column("skip_reason")).to_numpy(zero_copy_only=False))
+    by_path = kept[pc.sort_indices(files.column("path").take(pa.array(kept))).to_numpy()]
+
+    def column(name: str) -> pa.Array:
+        return _combined(files.column(name).take(pa.array(by_path, pa.int64())))
+
+    file_paths = column("path")
     num_files = len(file_paths)
     keys, chunk_index = _chunk_index(rows.pop("chunks"), file_paths)
     release_freed_memory()  # the term columns are gone: give their pages back before the next steps
     lexical.save(chunk_index, folder / "chunks")
-    lexical.save(lexical.build(files.column("skeleton_terms")), folder / "skeletons")
+    lexical.save(lexical.build(column("skeleton_terms")), folder / "skeletons")
     chunk_file = pc.index_in(keys.column("path"), value_set=file_paths).to_numpy(zero_copy_only=False)
     chunk_file = chunk_file.astype(np.int32)
     lexical.save(lexical.aggregate(chunk_index, chunk_file, num_files), folder / "files")
-    arrays: dict[str, np.ndarray] = {"chunk_file": chunk_file,
-                                     "file_role": file_roles(file_paths.to_pylist())}
-    strings: dict[str, pa.Array] = {"file_paths": file_paths, "file_hashes": _combined(files.column("hash"))}
+    arrays: dict[str, np.ndarray] = {"chunk_file": chunk_file, "file_role": file_roles(file_paths.to_pylist())}
+    strings: dict[str, pa.Array] = {"file_paths": file_paths, "file_hashes": column("hash")}
 
     # Definitions: the first chunk of each (a split definition has several consecutive chunks).
     symbol = _combined(keys.column("symbol"))
-    is_def = pc.and_(pc.is_in(keys.column("kind"), value_set=pa.array(DEFINITION_KINDS)),
-                     pc.not_equal(symbol, "")).to_numpy(zero_copy_only=False)
+    is_def = pc.and_(
+        pc.is_in(keys.column("kind"), value_set=pa.array(DEFINITION_KINDS)), pc.not_equal(symbol, "")
+    ).to_numpy(zero_copy_only=False)
     def_doc = np.flatnonzero(is_def)
     if def_doc.size > 1:
         sym = symbol.take(pa.array(def_doc)).to_numpy(zero_copy_only=False)
@@ -229,7 +266,7 @@ def build_segment(rows: dict[str, Any], folder: Path, name: str) -> None:
     strings["loose_def_names"] = split[3]
 
     vocab = chunk_index.vocab
-    refs = _combined(files.column("references"))
+    refs = column("references")
     ref_len = np.nan_to_num(pc.list_value_length(refs).to_numpy(zero_copy_only=False).astype(float)).astype(np.int64)
     ref_file = np.repeat(np.arange(num_files, dtype=np.int64), ref_len)
     ref_names = pc.utf8_lower(pc.list_flatten(refs)) if len(refs) else pa.array([], pa.string())
@@ -245,7 +282,7 @@ def build_segment(rows: dict[str, Any], folder: Path, name: str) -> None:
     arrays |= {"sym_file": split[0], "sym_terms": split[1], "loose_sym_file": split[2]}
     strings["loose_sym_names"] = split[3]
 
-    arrays_imp, strings_imp = _imports(file_paths.to_pylist(), files.column("imports"))
+    arrays_imp, strings_imp = _imports(file_paths.to_pylist(), column("imports"))
     arrays |= arrays_imp
     strings |= strings_imp
     for key, value in arrays.items():
@@ -280,9 +317,14 @@ def _imports(paths: list[str], imports: pa.ChunkedArray) -> tuple[dict[str, np.n
     imp_offsets = np.zeros(len(strings) + 1, np.int64)
     np.cumsum([len(t) for t in targets], out=imp_offsets[1:])
     return (
-        {"imp_file": np.asarray(imp_file, np.int32), "imp_string": np.asarray(imp_string, np.int32),
-         "imp_offsets": imp_offsets, "imp_targets": np.asarray([f for t in targets for f in t], np.int32),
-         "module_offsets": module_offsets, "module_files": module_files},
+        {
+            "imp_file": np.asarray(imp_file, np.int32),
+            "imp_string": np.asarray(imp_string, np.int32),
+            "imp_offsets": imp_offsets,
+            "imp_targets": np.asarray([f for t in targets for f in t], np.int32),
+            "module_offsets": module_offsets,
+            "module_files": module_files,
+        },
         {"imp_strings": pa.array(strings, pa.string()), "module_keys": pa.array(keys, pa.string())},
     )
 
@@ -330,13 +372,30 @@ def empty_segment() -> Segment:
     text = pa.array([], pa.string())
 
     def index() -> LexicalIndex:
-        return LexicalIndex(vocab=text, term_offsets=np.zeros(1, np.int64), post_docs=none32,
-                            post_tf=np.empty(0, np.float32), doc_len=np.empty(0, np.float32),
-                            fwd_offsets=np.zeros(1, np.int64), fwd_terms=none32, avg_len=1.0)
+        return LexicalIndex(
+            vocab=text,
+            term_offsets=np.zeros(1, np.int64),
+            post_docs=none32,
+            post_tf=np.empty(0, np.float32),
+            doc_len=np.empty(0, np.float32),
+            fwd_offsets=np.zeros(1, np.int64),
+            fwd_terms=none32,
+            avg_len=1.0,
+        )
 
-    keys = pa.table({"path": text, "ordinal": none32, "start_line": none32, "end_line": none32,
-                     "kind": text, "symbol": text})
-    arrays: dict[str, Any] = {key: none32 for key in _ARRAYS} | {"imp_offsets": np.zeros(1, np.int64),
-                                                                  "module_offsets": np.zeros(1, np.int64)}
-    return Segment(name="empty", chunks=index(), skeletons=index(), files=index(), chunk_keys=keys,
-                   **arrays, **{key: text for key in _STRINGS})
+    keys = pa.table(
+        {"path": text, "ordinal": none32, "start_line": none32, "end_line": none32, "kind": text, "symbol": text}
+    )
+    arrays: dict[str, Any] = {key: none32 for key in _ARRAYS} | {
+        "imp_offsets": np.zeros(1, np.int64),
+        "module_offsets": np.zeros(1, np.int64),
+    }
+    return Segment(
+        name="empty",
+        chunks=index(),
+        skeletons=index(),
+        files=index(),
+        chunk_keys=keys,
+        **arrays,
+        **{key: text for key in _STRINGS},
+    )
