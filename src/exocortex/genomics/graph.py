@@ -42,10 +42,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import structlog
 
 from exocortex.errors import ConfigError, IndexNotFoundError, WorkerCrashedError
 from exocortex.genomics.store import VariantStore, genomics_dir
+from exocortex.log import get_logger
 
 GRAPH_FILE = "graph"
 GRAPH_META = "graph.json"
@@ -364,7 +364,7 @@ def _run_worker(request: dict[str, Any], limits: QueryLimits) -> dict[str, Any]:
     if not reply:
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
         detail = (err.decode("utf-8", "replace").strip().splitlines() or [""])[-1][:200]
-        structlog.get_logger(__name__).debug("cypher worker died", returncode=proc.returncode, stderr=detail)
+        get_logger(__name__).debug("cypher worker died", returncode=proc.returncode, stderr=detail)
         raise WorkerCrashedError(f"the Cypher query's process died ({how}){': ' + detail if detail else ''}")
     if reply["ok"]:
         return reply

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import structlog
 
 from exocortex.genomics.store import VariantWriter
+from exocortex.log import get_logger
 
 SIDE_INDEXES = frozenset({("calls", "vid")})
 """Index builds that run on a side thread while the others are built one at a time: the zone map
@@ -90,7 +90,7 @@ def build_scalar_indexes(writer: VariantWriter, pos_index: str = "BTREE") -> boo
             if column not in present[table]:  # (an empty or absent table is skipped there)
                 writer.create_scalar_index(table, column, kind)
     except Exception as exc:  # an index is an accelerator: the committed rows stand without it
-        structlog.get_logger(__name__).warning("scalar index not built", table=table, column=column, error=str(exc))
+        get_logger(__name__).warning("scalar index not built", table=table, column=column, error=str(exc))
         return False
     writer.commit()
     return True
