@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from exocortex.config import Config
@@ -21,23 +23,29 @@ from exocortex.sources.files import SourceFile, walk_source_files
 from exocortex.store.meta import read_manifest, read_meta_if_any
 from exocortex.store.schema import SCHEMA_VERSION
 
+_MANIFEST_COLUMNS = ["path", "size", "mtime_ns", "hash", "skip_reason"]
+
 
 @dataclass
 class Manifest:
-    """The manifest columns of the files table, keyed by path."""
+    """The manifest columns of the files table (one row per path), as Arrow columns."""
 
-    rows: dict[str, tuple[int, int, str, str | None]] = field(default_factory=dict)
+    table: pa.Table | None = None
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Manifest:
-        cols = table.select(["path", "size", "mtime_ns", "hash", "skip_reason"]).to_pydict()
-        rows = {
-            p: (s, m, h, r)
-            for p, s, m, h, r in zip(
-                cols["path"], cols["size"], cols["mtime_ns"], cols["hash"], cols["skip_reason"], strict=True
-            )
-        }
-        return cls(rows)
+        return cls(table.select(_MANIFEST_COLUMNS))
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows if self.table is not None else 0
+
+    def skips(self) -> dict[str, str]:
+        """The stored skip reason of each path that has one."""
+        if self.table is None:
+            return {}
+        rows = self.table.filter(pc.is_valid(self.table.column("skip_reason")))
+        return dict(zip(rows.column("path").to_pylist(), rows.column("skip_reason").to_pylist(), strict=True))
 
 
 @dataclass
@@ -64,25 +72,37 @@ class Plan:
 
 def make_plan(files: list[SourceFile], manifest: Manifest, root: str, max_file_bytes: int) -> Plan:
     """What to do with the walked ``files``: the manifest's files not among them are removed. (A walk
-    of a watcher's scope is planned against the manifest rows of that scope only.)"""
+    of a watcher's scope is planned against the manifest rows of that scope only.)
+
+    The walk is matched with the manifest by one hash join and compared as arrays: on 50,000 files
+    a loop over a dict of the manifest's rows took about 0.25 s of a no-op run."""
     plan = Plan()
-    seen: set[str] = set()
-    for f in files:
-        seen.add(f.path)
-        old = manifest.rows.get(f.path)
-        job = FileJob(f.path, f.size, f.mtime_ns)
-        if old is None:
-            plan.new.append(job)
-            continue
-        size, mtime_ns, digest, _reason = old
-        if size == f.size and mtime_ns == f.mtime_ns:
-            plan.unchanged.append(f.path)
-            continue
-        if size == f.size and hash_file(root, f.path, max_file_bytes) == digest:
+    table = manifest.table
+    if table is None or table.num_rows == 0:
+        plan.new = [FileJob(f.path, f.size, f.mtime_ns) for f in files]
+        return plan
+    n = len(files)
+    paths = pa.array([f.path for f in files], pa.string())
+    row = pc.index_in(paths, value_set=table.column("path")).fill_null(-1).to_numpy(zero_copy_only=False)
+    sizes = np.fromiter((f.size for f in files), np.int64, n)
+    mtimes = np.fromiter((f.mtime_ns for f in files), np.int64, n)
+    found = row >= 0
+    at = np.where(found, row, 0)
+    same_size = found & (sizes == table.column("size").to_numpy(zero_copy_only=False)[at])
+    same_stat = same_size & (mtimes == table.column("mtime_ns").to_numpy(zero_copy_only=False)[at])
+    hashes = table.column("hash")
+    for i in np.flatnonzero(~same_stat).tolist():  # few, in walk order: new, or a stat that changed
+        f = files[i]
+        if not found[i]:
+            plan.new.append(FileJob(f.path, f.size, f.mtime_ns))
+        elif same_size[i] and hash_file(root, f.path, max_file_bytes) == hashes[int(row[i])].as_py():
             plan.touched.append(f)
         else:
-            plan.changed.append(job)
-    plan.removed = sorted(set(manifest.rows) - seen)
+            plan.changed.append(FileJob(f.path, f.size, f.mtime_ns))
+    plan.unchanged = paths.filter(pa.array(same_stat)).to_pylist()
+    walked = np.zeros(table.num_rows, bool)
+    walked[row[found]] = True
+    plan.removed = sorted(table.column("path").filter(pa.array(~walked)).to_pylist())
     return plan
 
 

@@ -181,7 +181,7 @@ def run_index(
         t = lap("plan", t)
 
         skipped: list[SkippedFile] = list(walk.skipped)
-        stored_skips = {p: r for p, (_s, _m, _h, r) in manifest.rows.items() if r is not None}
+        stored_skips = manifest.skips()
         skipped += [
             SkippedFile(p, stored_skips[p], "unchanged since last run") for p in plan.unchanged if p in stored_skips
         ]
