@@ -225,3 +225,23 @@ def test_an_update_under_new_index_settings_leaves_the_new_base_to_the_first_sea
     assert not search_data_state(other.store, read_meta(other.store))["built"]
     assert other.search("scale widget", k=3)  # the first search builds the new base
     assert search_data_state(other.store, read_meta(other.store))["delta"] is None
+
+
+def test_a_verified_segment_is_hashed_again_only_where_a_file_was_written(tmp_path: Path, monkeypatch) -> None:
+    from exocortex.search import cache
+
+    index = make_repo(tmp_path / "r", files=8)
+    hits(index, "scale widget")
+    (base,) = (index.store / CACHE_DIRNAME / SEGMENTS_DIRNAME).iterdir()
+    hashed: list[str] = []
+    digest = cache._file_digest
+    monkeypatch.setattr(cache, "_file_digest", lambda path: hashed.append(path.name) or digest(path))
+    assert cache._damage(base) is None and hashed == []  # verified when it was written
+    victim = max(base.rglob("*.npy"), key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes())  # the same bytes, written again: checked again
+    assert cache._damage(base) is None and hashed == [victim.name]
+    assert cache._damage(base) is None and hashed == [victim.name]  # ... once
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    assert cache._damage(base) == f"{victim.relative_to(base).as_posix()} was changed"

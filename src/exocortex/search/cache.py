@@ -82,6 +82,11 @@ CACHE_DIRNAME = "search"
 SEGMENTS_DIRNAME = "segments"
 FORMAT = 5  # bump when the cached layout changes
 DONE_FILE = "done"
+VERIFIED_FILE = "verified"
+"""Beside ``done``: the stat (size, mtime, ctime, inode) each file had when its digest was last
+checked. A file whose stat is unchanged since is not hashed again: any write through the file
+system changes its ctime. (Hashing every file of a 50k-file base took about 0.3 s of each new
+process's first search.)"""
 VIEW_FILE = "view.json"
 STALE_BUILD_S = 3600.0
 """A temporary build folder older than this was left by a process that died: it is removed."""
@@ -218,25 +223,54 @@ def _checksums(folder: Path) -> dict[str, list[int | str]]:
     """``name -> [size, xxh3]`` of every file in a built folder (folders nested one level)."""
     sums: dict[str, list[int | str]] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != DONE_FILE:
+        if path.is_file() and path.name not in (DONE_FILE, VERIFIED_FILE):
             sums[path.relative_to(folder).as_posix()] = [path.stat().st_size, _file_digest(path)]
     return sums
 
 
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _record_verified(folder: Path, stats: dict[str, list[int]]) -> None:
+    """Remember the stats of files whose digests were just checked (best effort: a read-only
+    store is checked in full each time)."""
+    with contextlib.suppress(OSError):
+        tmp = folder / f".{VERIFIED_FILE}.{os.getpid()}"
+        tmp.write_text(json.dumps(stats) + "\n")
+        os.replace(tmp, folder / VERIFIED_FILE)
+
+
 def _damage(folder: Path) -> str | None:
-    """What is wrong with a built folder (a file missing, of another size or content), or None."""
+    """What is wrong with a built folder (a file missing, of another size or content), or None.
+
+    A file is hashed only when its stat differs from the one recorded when it was last verified."""
     try:
         expected = json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))["files"]
         if not isinstance(expected, dict) or not expected:
             return "no file list"
+        try:
+            verified = json.loads((folder / VERIFIED_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            verified = {}
+        if not isinstance(verified, dict):
+            verified = {}
+        stats: dict[str, list[int]] = {}
+        hashed = False
         for name, (size, digest) in expected.items():
             path = folder / name
             if not path.is_file():
                 return f"{name} is missing"
-            if path.stat().st_size != size:
-                return f"{name} has {path.stat().st_size} bytes, not {size}"
-            if _file_digest(path) != digest:
-                return f"{name} was changed"
+            st = path.stat()
+            if st.st_size != size:
+                return f"{name} has {st.st_size} bytes, not {size}"
+            stats[name] = _stat_key(st)
+            if verified.get(name) != stats[name]:
+                if _file_digest(path) != digest:
+                    return f"{name} was changed"
+                hashed = True
+        if hashed:
+            _record_verified(folder, stats)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{DONE_FILE} unreadable: {exc}"
     return None
@@ -257,7 +291,10 @@ def _write_folder(parent: Path, name: str, fill: Any) -> Path:
     folder = parent / name
     try:
         fill(tmp)
-        (tmp / DONE_FILE).write_text(json.dumps({"files": _checksums(tmp)}) + "\n")
+        sums = _checksums(tmp)
+        (tmp / DONE_FILE).write_text(json.dumps({"files": sums}) + "\n")
+        # just hashed: renaming the folder changes none of its files' stats
+        _record_verified(tmp, {name: _stat_key((tmp / name).stat()) for name in sums})
         if folder.exists() or folder.is_symlink():
             if _damage(folder) is None:
                 return folder  # another process finished the same folder meanwhile
