@@ -52,6 +52,10 @@ class IndexStatus:
     search_data: dict[str, Any] = field(default_factory=dict)
     """Whether the commit's search data is built (else the next search builds it) and of which
     segments: a base of every file and a delta of the files changed since."""
+    building: dict[str, int] | None = None
+    """When the index is still being built (a first run is in progress, or was killed: the next
+    ``index`` resumes it), the files its last checkpoint holds of those planned
+    (``files_done``, ``files_planned``); None for a complete index."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +87,9 @@ class Freshness:
     """Seconds this answer spent making sure the index was current."""
     error: str | None = None
     """Why the index could not be brought up to date (``checked="failed"``): the answer is from the last commit."""
+    building: dict[str, int] | None = None
+    """The answer is from a checkpoint of an index still being built (see ``IndexStatus.building``): files
+    not yet indexed are missing from it."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -159,6 +166,14 @@ def _check_count(name: str, value: object) -> int:
     if isinstance(value, bool) or number < 1:
         raise UsageError(f"{name} must be at least 1, got {value!r}")
     return number
+
+
+def _building(meta: StoreMeta) -> dict[str, int] | None:
+    """A checkpoint's progress (files done, planned), or None for a complete index."""
+    mark = meta.last_run.get("checkpoint")
+    if not isinstance(mark, dict):
+        return None
+    return {"files_done": int(mark.get("files_done", 0)), "files_planned": int(mark.get("files_planned", 0))}
 
 
 def _no_index(index: Index) -> Exception:
@@ -403,7 +418,10 @@ class Index:
                     return confirmed
             if index_is_current(self.root, self.store, self.config):  # no lock taken, nothing written
                 return self._freshness(checked, None, started, touch=True)
-        config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, REFRESH_LOCK_WAIT_S))
+        # An index being built holds the lock for as long as its run takes: answer from its last
+        # checkpoint at once rather than wait.
+        wait = self.config.lock_wait_s if _building(read_meta(self.store)) else REFRESH_LOCK_WAIT_S
+        config = dataclasses.replace(self.config, lock_wait_s=max(self.config.lock_wait_s, wait))
         try:
             from exocortex.indexing.run import run_index
 
@@ -454,6 +472,7 @@ class Index:
             checked=checked,
             refresh_s=round(time.perf_counter() - started, 4),
             error=error,
+            building=_building(meta),
         )
         self.freshness = fresh
         return fresh
@@ -533,6 +552,7 @@ class Index:
                           "removed", "unchanged", "touched", "reused", "bytes_read", "git")
             },
             search_data=search_data_state(self.store, meta),
+            building=_building(meta),
         )
 
     def search(

@@ -63,9 +63,13 @@ class Config:
     write_batch_bytes: int = 16 * 1024 * 1024
     """Source bytes buffered before rows are appended to the store."""
     worker_batch_files: int = 32
+    """Files handed to a worker at a time."""
     inline_max_bytes: int = 2 * 1024 * 1024
     """Change sets smaller than this are processed in the main process: starting workers costs more."""
-    """Files handed to a worker at a time."""
+    index_checkpoint_s: float = 1.0
+    """While an index is being built (no complete index exists yet), commit what is done every this
+    many seconds: searches answer from it meanwhile, and a run that is killed resumes from it. 0: commit
+    only at the end. A re-index of a complete index commits only at the end (readers keep the old one)."""
     lock_wait_s: float = 0.0
     """How long a second writer waits for the store lock before refusing."""
     estimate_mb_per_s: float = 3.0
@@ -370,6 +374,7 @@ RANGES: dict[str, _Range] = {
     "worker_batch_files": _AT_LEAST_ONE,
     "inline_max_bytes": _COUNT,
     "lock_wait_s": _Range(0, 1e6),
+    "index_checkpoint_s": _Range(0, 1e6),
     "estimate_mb_per_s": _Range(0, 1e6, low_open=True),
     "search_k": _AT_LEAST_ONE,
     "fusion_k": _Range(0, _WEIGHT_MAX, low_open=True),

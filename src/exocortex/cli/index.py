@@ -167,8 +167,14 @@ def status_command(
     table.add_column("field")
     table.add_column("value")
     last = status.last_run
+    building = status.building
     rows = [
         ("store", f"{status.store} ({human_bytes(status.store_bytes)}, schema v{status.schema_version})"),
+        *([(
+            "index",
+            f"being built: {building['files_done']:,} of {building['files_planned']:,} files so far (a run is "
+            "in progress, or was stopped: `exocortex index` finishes it); searches answer from these",
+        )] if building else []),
         ("files", f"{status.files:,} ({human_bytes(status.bytes)})"),
         ("chunks", f"{status.chunks:,}"),
         ("tokens", f"{status.tokens:,} ({status.tokenizer})"),

@@ -32,7 +32,7 @@ from exocortex.indexing.plan import FileJob, Manifest, Plan, config_fingerprint,
 from exocortex.indexing.process import BatchResult, ProcessOptions, process_batch
 from exocortex.log import get_logger
 from exocortex.memory.engine import engine_memory
-from exocortex.sources.files import SkippedFile, walk_source_files
+from exocortex.sources.files import SkippedFile, SkipReason, walk_source_files
 from exocortex.store.meta import (
     MANIFEST_COLUMNS,
     META_FILE,
@@ -154,7 +154,8 @@ def run_index(
         previous = None if rebuild or not (store_dir / META_FILE).exists() else read_meta(store_dir)
         replaces = read_meta_if_any(store_dir) if previous is None else previous
         usable = previous is not None and previous.fingerprint == fingerprint and previous.root == str(root)
-        if scope is not None and not usable:  # everything is re-read: walk it all
+        resuming = usable and previous is not None and previous.last_run.get("checkpoint") is not None
+        if scope is not None and (not usable or resuming):  # everything (or what is left) is read: walk it all
             scope = None
             walk = walk_source_files(root, config, exclude_dirs=[store_dir])
         manifest_table = read_manifest(store_dir, previous) if usable and previous else None
@@ -201,6 +202,15 @@ def run_index(
         pool = _start_pool(plan.jobs, config)
 
         new_rows: list[pa.Table] = []  # files rows this run writes (processed and touched)
+        # Building an index no reader relies on yet (a first run, or one resuming a checkpoint): commit
+        # what is done as it goes, so searches answer meanwhile and a killed run resumes.
+        building = config.index_checkpoint_s > 0 and bool(plan.jobs) and (
+            (previous is None and replaces is None) or resuming
+        )
+        last_commit = time.monotonic()
+
+        def checkpoint_due() -> bool:
+            return building and time.monotonic() - last_commit >= config.index_checkpoint_s
 
         def prepare() -> StoreWriter:
             """Open the writer and drop stale rows (imports lance: about 0.25 s)."""
@@ -226,7 +236,9 @@ def run_index(
                     writer = prepare()
                 counters = Counter[str]()
                 memory = engine_memory(config)  # its governor is checked as batches arrive
-                for batch in _process(plan.jobs, process_options(root, config), config, progress, pool):
+                done_jobs = 0
+                for batch in _process(plan.jobs, process_options(root, config), config, progress, pool,
+                                      flush_now=checkpoint_due):
                     memory.governor.check()
                     if opening is not None:
                         writer = opening.result()
@@ -235,11 +247,19 @@ def run_index(
                     counters["reused"] += batch.reused
                     skipped += [SkippedFile(p, r, d) for p, r, d in batch.skipped]
                     writer.append("files", batch.files)
-                    if known_rows is not None:  # a copy: the batch's large columns are not kept alive
+                    if known_rows is not None or building:  # a copy: the batch's large columns go
                         kept = batch.files.select(_SUMMARY_COLUMNS)
                         new_rows.append(kept.take(pa.array(range(kept.num_rows), pa.int64())))
                     writer.append("chunks", batch.chunks)
                     writer.append("symbols", batch.symbols)
+                    # jobs done: a row for each file read (binary ones too), none for the others skipped
+                    done_jobs += batch.files.num_rows + sum(r != SkipReason.BINARY for _p, r, _d in batch.skipped)
+                    if checkpoint_due():
+                        files_so_far = _files_after(known_rows, plan, new_rows)
+                        if files_so_far is None:
+                            files_so_far = _concat(new_rows)
+                        _checkpoint(writer, fingerprint, files_so_far, config, walk.git, done_jobs, len(plan.jobs))
+                        last_commit = time.monotonic()
                 if opening is not None:
                     writer = opening.result()
             except BaseException:
@@ -356,6 +376,25 @@ def _record_noop(
     return report
 
 
+def _concat(rows: list[pa.Table]) -> pa.Table:
+    schema = rows[0].schema
+    return pa.concat_tables([r.cast(schema) for r in rows])
+
+
+def _checkpoint(writer: StoreWriter, fingerprint: str, files_so_far: pa.Table, config: Config, git: bool,
+                done: int, planned: int) -> None:
+    """Commit what an index being built holds so far. Its ``last_run`` says so (``checkpoint``: files
+    done of those planned); the run that completes it (this one, or the next after a kill) replaces it."""
+    summary = summarize(files_so_far, config.tokenizer)
+    last_run = {
+        "checkpoint": {"files_done": done, "files_planned": planned},
+        "files": summary["files"], "chunks": summary["chunks"], "tokens": summary["tokens"],
+        "bytes": summary["bytes"], "summary": summary, "git": git, "finished_at": time.time(),
+    }
+    writer.commit(fingerprint=fingerprint, last_run=last_run, manifest=files_so_far)
+    log.debug("index checkpoint", files_done=done, files_planned=planned)
+
+
 def _files_after(known: pa.Table | None, plan: Plan, new_rows: list[pa.Table]) -> pa.Table | None:
     """The summary columns of every file after this run: the last commit's (``known``, from its
     sidecar) less the rows this run replaced or removed, plus ``new_rows``. None when the sidecar
@@ -456,8 +495,10 @@ def _process(
     config: Config,
     progress: ProgressFn | None,
     pool: cf.ProcessPoolExecutor | None,
+    flush_now: Callable[[], bool] | None = None,
 ) -> Iterator[BatchResult]:
-    """Process jobs (in ``pool`` when given), yielding merged results of bounded size."""
+    """Process jobs (in ``pool`` when given), yielding merged results of bounded size (and what is
+    pending whenever ``flush_now`` says so: a checkpoint is due)."""
     total = sum(j.size for j in jobs)
     done = 0
     if progress:
@@ -477,7 +518,7 @@ def _process(
             progress(done, total)
         pending.append(result)
         pending_bytes += result.bytes_read
-        if pending_bytes >= config.write_batch_bytes:
+        if pending_bytes >= config.write_batch_bytes or (flush_now is not None and flush_now()):
             yield flush()
     if pending:
         yield flush()
