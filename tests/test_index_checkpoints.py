@@ -26,8 +26,8 @@ def make_tree(root: Path) -> None:
         )
 
 
-# Many small batches, processed in this process, and a checkpoint as soon as each one is written.
-SETTINGS = {"workers": 1, "worker_batch_files": 4, "index_checkpoint_s": 1e-6}
+# Many small batches, processed in this process, each written alone, and a checkpoint after each.
+SETTINGS = {"workers": 1, "worker_batch_files": 4, "write_batch_bytes": 1, "index_checkpoint_s": 1e-6}
 
 
 def test_a_first_index_commits_checkpoints_that_answer_searches(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ KILLED = textwrap.dedent(
     from exocortex import Index
     from exocortex.store.meta import read_meta
 
-    index = Index.open(sys.argv[1], store=sys.argv[2], workers=1, worker_batch_files=4,
+    index = Index.open(sys.argv[1], store=sys.argv[2], workers=1, worker_batch_files=4, write_batch_bytes=1,
                        index_checkpoint_s=1e-6)
 
     def progress(done, total):
@@ -128,3 +128,19 @@ def test_a_rebuild_of_a_complete_index_commits_only_at_its_end(tmp_path: Path) -
     index.update(rebuild=True, progress=progress)
     assert commits == {before.commit_id}  # readers kept the complete index until the rebuild's commit
     assert read_meta(index.store).commit_id != before.commit_id
+
+
+def test_only_the_first_checkpoint_cuts_a_write_batch_short(tmp_path: Path) -> None:
+    import lance
+
+    root = tmp_path / "repo"
+    make_tree(root)
+    # Each write batch is a fragment of every table: later checkpoints wait for full batches.
+    index = Index.open(root, store=tmp_path / "store", workers=1, worker_batch_files=4, index_checkpoint_s=1e-6)
+    marks: list[object] = []
+    index.update(progress=lambda done, total: marks.append(
+        read_meta(index.store).last_run.get("checkpoint") if (index.store / "meta.json").is_file() else None))
+    assert {str(m) for m in marks if m is not None} and len({str(m) for m in marks if m is not None}) == 1
+    meta = read_meta(index.store)
+    chunks = lance.dataset(str(index.store / meta.db_dir / "chunks.lance"), version=meta.tables["chunks"])
+    assert len(chunks.get_fragments()) == 2  # the first checkpoint's batch, then the rest in one

@@ -208,9 +208,16 @@ def run_index(
             (previous is None and replaces is None) or resuming
         )
         last_commit = time.monotonic()
+        checkpoints = 0
 
         def checkpoint_due() -> bool:
             return building and time.monotonic() - last_commit >= config.index_checkpoint_s
+
+        def flush_for_checkpoint() -> bool:
+            # Only the first checkpoint cuts a write batch short (the first answer is what it is for);
+            # later ones wait for a full batch: each batch is a fragment of every table, and many small
+            # fragments would have the whole table rewritten by the compaction at the end.
+            return checkpoints == 0 and checkpoint_due()
 
         def prepare() -> StoreWriter:
             """Open the writer and drop stale rows (imports lance: about 0.25 s)."""
@@ -238,7 +245,7 @@ def run_index(
                 memory = engine_memory(config)  # its governor is checked as batches arrive
                 done_jobs = 0
                 for batch in _process(plan.jobs, process_options(root, config), config, progress, pool,
-                                      flush_now=checkpoint_due):
+                                      flush_now=flush_for_checkpoint):
                     memory.governor.check()
                     if opening is not None:
                         writer = opening.result()
@@ -260,6 +267,7 @@ def run_index(
                             files_so_far = _concat(new_rows)
                         _checkpoint(writer, fingerprint, files_so_far, config, walk.git, done_jobs, len(plan.jobs))
                         last_commit = time.monotonic()
+                        checkpoints += 1
                 if opening is not None:
                     writer = opening.result()
             except BaseException:
