@@ -36,6 +36,7 @@ crashes. All text is sliced from the source bytes by byte offsets instead.
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 from tree_sitter import Node, QueryCursor, Tree
@@ -82,6 +83,24 @@ PARSE_TIMEOUT_BYTES_PER_S = 250_000
 """A parse is cancelled after PARSE_TIMEOUT_BASE_S + size / PARSE_TIMEOUT_BYTES_PER_S seconds
 (normal parses run at several MB/s)."""
 _READ_CHUNK_BYTES = 1 << 20
+
+
+class _ReadBuffer(threading.local):
+    """One reusable buffer per thread that the parser reads the source through.
+
+    tree-sitter 0.26's Python binding never releases what a read callback returns (measured: every
+    byte of every file parsed stayed in memory, about 200 MB per index worker on 50,000 files, and
+    without end in a long-running server). The callback therefore copies each piece of the source
+    into this one buffer and returns a view of it: what leaks is a small view object per call, not
+    the source. The C API only reads a returned piece until the next call, so reusing it is safe.
+    """
+
+    def __init__(self) -> None:
+        self.data = bytearray(_READ_CHUNK_BYTES)
+        self.view = memoryview(self.data)
+
+
+_read_buffer = _ReadBuffer()
 
 _CLOSER = re.compile(r"\s*[)\]}][)\]};,\s]*(?://.*|/\*.*\*/)?\s*")
 
@@ -443,11 +462,15 @@ def parse_tree(language: str, src: bytes) -> Tree:
     """
     parser = SPECS[language].parser()
     view = memoryview(src)
-    deadline = time.monotonic() + PARSE_TIMEOUT_BASE_S + len(src) / PARSE_TIMEOUT_BYTES_PER_S
+    buffer = _read_buffer
+    size = len(src)
+    deadline = time.monotonic() + PARSE_TIMEOUT_BASE_S + size / PARSE_TIMEOUT_BYTES_PER_S
     monotonic = time.monotonic
 
     def read(offset: int, _point: object) -> memoryview:
-        return view[offset : offset + _READ_CHUNK_BYTES]
+        n = max(0, min(_READ_CHUNK_BYTES, size - offset))
+        buffer.data[:n] = view[offset : offset + n]
+        return buffer.view[:n]
 
     def too_long(_offset: int, _has_error: bool) -> bool:
         return monotonic() > deadline

@@ -32,6 +32,7 @@ from exocortex.indexing.plan import FileJob, Manifest, Plan, config_fingerprint,
 from exocortex.indexing.process import BatchResult, ProcessOptions, process_batch
 from exocortex.log import get_logger
 from exocortex.memory.engine import engine_memory
+from exocortex.memory.heap import map_large_allocations
 from exocortex.sources.files import SkippedFile, SkipReason, walk_source_files
 from exocortex.store.meta import (
     MANIFEST_COLUMNS,
@@ -145,6 +146,7 @@ def run_index(
 
     if rebuild:
         scope = None
+    map_large_allocations()  # batches' large buffers leave the RSS when freed (workers inherit it)
     walk = walk_source_files(root, config, exclude_dirs=[store_dir], scope=scope)
     t = lap("walk", started)
 
