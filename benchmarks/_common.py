@@ -31,6 +31,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_BENCHMARKS = REPO_ROOT / "docs" / "benchmarks.md"
+BENCH_CACHE = REPO_ROOT / "benchmarks" / ".cache"
 MB = 1_000_000  # figures use decimal megabytes: 1 MB = 10**6 bytes
 
 DOCS_HEADER = """# Benchmarks
@@ -521,3 +522,15 @@ class Target:
         if self.passed is None:
             return "not measured"
         return "PASS" if self.passed else "MISS"
+
+
+def built_tree_and_store(tree_name: str, store: str | None, prefix: str) -> tuple[Path, Path]:
+    """A tree ``index_speed.py`` built, and the store to use for it (``store``, or
+    ``.cache/stores/PREFIX-TREE``). Answers are computed from here on: a question repeated in a
+    new process (this script's own, or a rerun on the same commit) would otherwise be read from
+    the store's answers on disk (L3)."""
+    os.environ["EXOCORTEX_ANSWER_CACHE_MAX_BYTES"] = "0"
+    tree = BENCH_CACHE / "trees" / tree_name
+    if not tree.is_dir():
+        sys.exit(f"{tree} is missing: run `python benchmarks/index_speed.py --prepare-only` first")
+    return tree, Path(store) if store else BENCH_CACHE / "stores" / f"{prefix}-{tree_name}"

@@ -14,7 +14,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     MB,
-    REPO_ROOT,
+    built_tree_and_store,
     git_commit,
     machine_description,
     markdown_table,
@@ -37,7 +36,6 @@ from _common import (  # noqa: E402
     utc_now,
 )
 
-CACHE = REPO_ROOT / "benchmarks" / ".cache"
 BUDGETS = {"8K": 8_000, "128K": 128_000, "1M": 1_000_000, "10M": 10_000_000}
 TARGETS = {"128K": ("p50", 0.100), "10M": ("p95", 5.0)}
 
@@ -74,14 +72,7 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="store directory (default: benchmarks/.cache/stores/TREE)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    # Searches and packs are timed as computed: a question repeated in a new process (this script's
-    # own, or a rerun on the same commit) would otherwise be read from the store's answers (L3).
-    os.environ["EXOCORTEX_ANSWER_CACHE_MAX_BYTES"] = "0"
-
-    tree = CACHE / "trees" / args.tree
-    if not tree.is_dir():
-        sys.exit(f"{tree} is missing: run `python benchmarks/index_speed.py --prepare-only` first")
-    store = Path(args.store) if args.store else CACHE / "stores" / f"pack-{args.tree}"
+    tree, store = built_tree_and_store(args.tree, args.store, "pack")
     exe = Path(sys.executable).parent / "exocortex"
     print(f"indexing {tree} into {store} (incremental)", file=sys.stderr)
     subprocess.run([str(exe), "index", str(tree), "--store", str(store)], check=True, stdout=subprocess.DEVNULL)

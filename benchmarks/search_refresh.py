@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -35,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     MB,
-    REPO_ROOT,
     Measurement,
+    built_tree_and_store,
     find_tool,
     git_commit,
     machine_description,
@@ -48,7 +47,6 @@ from _common import (  # noqa: E402
     warm_page_cache,
 )
 
-CACHE = REPO_ROOT / "benchmarks" / ".cache"
 TARGETS = {
     "fresh": 1.5,  # one changed file, then the next search, fresh CLI processes
     "warm": 0.3,  # the same in a warm process
@@ -93,13 +91,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="edits per column (default 10)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    # Every answer is computed: a repeated question would otherwise come from the store's answers (L3).
-    os.environ["EXOCORTEX_ANSWER_CACHE_MAX_BYTES"] = "0"
-
-    tree = CACHE / "trees" / args.tree
-    if not tree.is_dir():
-        sys.exit(f"{tree} is missing: run `python benchmarks/index_speed.py --prepare-only` first")
-    store = Path(args.store) if args.store else CACHE / "stores" / f"refresh-{args.tree}"
+    tree, store = built_tree_and_store(args.tree, args.store, "refresh")
     exe = str(Path(sys.executable).parent / "exocortex")
     rg = find_tool("rg")
     if rg is None:
