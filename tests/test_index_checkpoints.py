@@ -104,10 +104,14 @@ def test_a_killed_build_resumes_from_its_last_checkpoint(tmp_path: Path) -> None
         capture_output=True, text=True, timeout=120, check=True,
     )
     assert json.loads(status.stdout)["building"] == mark
-    # The next run processes only what the checkpoint lacks, and ends with the whole index.
-    index = Index.open(root, store=store, workers=1)
-    report = index.update()
+    # The next run processes only what the checkpoint lacks, and ends with the whole index; its own
+    # checkpoints count the files of the whole build.
+    index = Index.open(root, store=store, **SETTINGS)
+    resumed: list[dict[str, int]] = []
+    report = index.update(progress=lambda done, total: resumed.append(read_meta(store).last_run.get("checkpoint")))
     assert report.added == FILES - mark["files_done"] and report.changed == 0
+    later = [m for m in resumed if m is not None and m != mark]
+    assert later and all(m["files_planned"] == FILES and mark["files_done"] < m["files_done"] < FILES for m in later)
     assert report.files == FILES and index.status().building is None
     plain = Index.open(root, store=tmp_path / "plain", workers=1, index_checkpoint_s=0)
     plain.update()

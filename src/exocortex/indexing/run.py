@@ -211,6 +211,8 @@ def run_index(
         )
         last_commit = time.monotonic()
         checkpoints = 0
+        # A resumed build counts what its checkpoint already held, so progress reads as of the whole build.
+        done_before = int(previous.last_run["checkpoint"].get("files_done", 0)) if resuming and previous else 0
 
         def checkpoint_due() -> bool:
             return building and time.monotonic() - last_commit >= config.index_checkpoint_s
@@ -267,7 +269,8 @@ def run_index(
                         files_so_far = _files_after(known_rows, plan, new_rows)
                         if files_so_far is None:
                             files_so_far = _concat(new_rows)
-                        _checkpoint(writer, fingerprint, files_so_far, config, walk.git, done_jobs, len(plan.jobs))
+                        _checkpoint(writer, fingerprint, files_so_far, config, walk.git, done_before + done_jobs,
+                                    done_before + len(plan.jobs))
                         last_commit = time.monotonic()
                         checkpoints += 1
                 if opening is not None:
