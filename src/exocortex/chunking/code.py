@@ -89,7 +89,7 @@ class _ReadBuffer(threading.local):
     """One reusable buffer per thread that the parser reads the source through.
 
     tree-sitter 0.26's Python binding never releases what a read callback returns (measured: every
-    byte of every file parsed stayed in memory, about 200 MB per index worker on 50,000 files, and
+    byte of every file parsed stayed in memory, about 150 MB of each index worker's peak on 50,000 files, and
     without end in a long-running server). The callback therefore copies each piece of the source
     into this one buffer and returns a view of it: what leaks is a small view object per call, not
     the source. The C API only reads a returned piece until the next call, so reusing it is safe.

@@ -20,10 +20,8 @@ import xxhash
 
 from exocortex.config import Config
 from exocortex.sources.files import SourceFile, walk_source_files
-from exocortex.store.meta import read_manifest, read_meta_if_any
+from exocortex.store.meta import MANIFEST_COLUMNS, read_manifest, read_meta_if_any
 from exocortex.store.schema import SCHEMA_VERSION
-
-_MANIFEST_COLUMNS = ["path", "size", "mtime_ns", "hash", "skip_reason"]
 
 
 @dataclass
@@ -34,11 +32,7 @@ class Manifest:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Manifest:
-        return cls(table.select(_MANIFEST_COLUMNS))
-
-    @property
-    def num_rows(self) -> int:
-        return self.table.num_rows if self.table is not None else 0
+        return cls(table.select(MANIFEST_COLUMNS))
 
     def skips(self) -> dict[str, str]:
         """The stored skip reason of each path that has one."""

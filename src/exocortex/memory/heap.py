@@ -52,8 +52,8 @@ def map_large_allocations() -> bool:
     search-data build's temporaries (NumPy arrays of tens of MB, freed one after another) end up
     in the heap and stay in the RSS after they are freed: about 0.4 GB at the build's peak on
     50,000 files. A fixed threshold stops that; the cost is a page fault per fresh page of a large
-    array, a few percent of the build. Process-wide, once: it changes how the whole process
-    allocates, for the better in a long-running server too.
+    array (measured in a 50k-file cold index: about 3 s more system time in 180 CPU seconds).
+    Process-wide, once: it changes how the whole process allocates, in a long-running server too.
     """
     libc = _libc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES) == 1)
