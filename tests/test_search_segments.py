@@ -236,12 +236,12 @@ def test_a_verified_segment_is_hashed_again_only_where_a_file_was_written(tmp_pa
     hashed: list[str] = []
     digest = cache._file_digest
     monkeypatch.setattr(cache, "_file_digest", lambda path: hashed.append(path.name) or digest(path))
-    assert cache._damage(base) is None and hashed == []  # verified when it was written
+    assert cache.folder_damage(base) is None and hashed == []  # verified when it was written
     victim = max(base.rglob("*.npy"), key=lambda p: p.stat().st_size)
     victim.write_bytes(victim.read_bytes())  # the same bytes, written again: checked again
-    assert cache._damage(base) is None and hashed == [victim.name]
-    assert cache._damage(base) is None and hashed == [victim.name]  # ... once
+    assert cache.folder_damage(base) is None and hashed == [victim.name]
+    assert cache.folder_damage(base) is None and hashed == [victim.name]  # ... once
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x01
     victim.write_bytes(bytes(data))
-    assert cache._damage(base) == f"{victim.relative_to(base).as_posix()} was changed"
+    assert cache.folder_damage(base) == f"{victim.relative_to(base).as_posix()} was changed"

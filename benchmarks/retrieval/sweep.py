@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import json
 import multiprocessing
 import shlex
 import sys
@@ -92,6 +93,7 @@ def sweep_corpus(job: SweepJob) -> list[dict[str, Any]]:
             continue
         record: dict[str, Any] = {
             "instance_id": task.instance_id,
+            "project": task.project,
             "named": any(names_file(task.problem_statement, g, job.corpus.tree) for g in task.gold_files),
             "variants": {},
         }
@@ -142,6 +144,71 @@ def table(records: list[dict[str, Any]], variants: tuple[Variant, ...], budgets:
     return markdown_table(header, rows)
 
 
+def _project_scores(records: list[dict[str, Any]], name: str, budgets: tuple[int, ...]) -> dict[str, float]:
+    """Acc@1, Acc@5 and the coverage at each budget (fractions) of one variant over ``records``."""
+    results = [r["variants"][name] for r in records]
+    out = {f"Acc@{k}": sum(acc_at(res["ranks"], k) for res in results) / len(results) for k in (1, 5)}
+    for b in budgets:
+        out[f"cov {budget_label(b)}"] = sum(res["coverage"][str(b)] for res in results) / len(results)
+    return out
+
+
+def objective(scores: dict[str, float]) -> float:
+    """What leave-one-repository-out maximises: the mean of Acc@1, Acc@5 and every coverage."""
+    return sum(scores.values()) / len(scores)
+
+
+def per_project(records: list[dict[str, Any]], variants: tuple[Variant, ...], budgets: tuple[int, ...]) -> str:
+    """Every variant's figures on each project alone."""
+    projects = sorted({r["project"] for r in records})
+    header = ["variant", "project", "tasks", "Acc@1", "Acc@5",
+              *(f"cov {budget_label(b)}" for b in budgets), "objective"]
+    rows = []
+    for variant in variants:
+        for project in projects:
+            chosen = [r for r in records if r["project"] == project]
+            scores = _project_scores(chosen, variant.name, budgets)
+            rows.append([variant.name, project, str(len(chosen)), *(f"{100 * v:.1f}" for v in scores.values()),
+                         f"{100 * objective(scores):.1f}"])
+    return markdown_table(header, rows)
+
+
+def leave_one_out(records: list[dict[str, Any]], variants: tuple[Variant, ...],
+                  budgets: tuple[int, ...]) -> tuple[str, list[str]]:
+    """For each project: the variant the other projects choose (the best mean objective over them,
+    each project weighing the same whatever its task count) and its figures on the held-out project.
+
+    Returns the table and one line per project naming the choice (a lever that only fits one
+    codebase shows up as a choice that loses on the project left out)."""
+    projects = sorted({r["project"] for r in records})
+    by_project = {p: [r for r in records if r["project"] == p] for p in projects}
+    header = ["held out", "tasks", "chosen on the others", "Acc@1", "Acc@5",
+              *(f"cov {budget_label(b)}" for b in budgets), "defaults' Acc@1", "defaults' Acc@5",
+              *(f"defaults' cov {budget_label(b)}" for b in budgets)]
+    rows, lines = [], []
+    pooled: dict[str, list[float]] = {}
+    for held in projects:
+        train = [p for p in projects if p != held]
+
+        def train_score(v: Variant, train: list[str] = train) -> float:
+            return sum(objective(_project_scores(by_project[p], v.name, budgets)) for p in train) / len(train)
+
+        chosen = max(variants, key=lambda v: (train_score(v), v.name == "default"))
+        test = _project_scores(by_project[held], chosen.name, budgets)
+        base = _project_scores(by_project[held], variants[0].name, budgets)
+        rows.append([held, str(len(by_project[held])), chosen.name, *(f"{100 * v:.1f}" for v in test.values()),
+                     *(f"{100 * v:.1f}" for v in base.values())])
+        for key, value in test.items():
+            pooled.setdefault(key, []).extend([value] * len(by_project[held]))
+        lines.append(f"- held out {held}: the others choose {chosen.name} "
+                     f"(their mean objective {100 * train_score(chosen):.1f}; defaults "
+                     f"{100 * train_score(variants[0]):.1f})")
+    total = sum(len(v) for v in by_project.values())
+    rows.append(["all (task-weighted)", str(total), "-", *(f"{100 * sum(v) / len(v):.1f}" for v in pooled.values()),
+                 *(f"{100 * v:.1f}" for v in _project_scores(records, variants[0].name, budgets).values())])
+    return markdown_table(header, rows), lines
+
+
 def changed_tasks(records: list[dict[str, Any]], variants: tuple[Variant, ...], k: int = 5) -> list[str]:
     """Tasks whose Acc@k differs between the defaults and another variant."""
     lines = []
@@ -156,6 +223,46 @@ def changed_tasks(records: list[dict[str, Any]], variants: tuple[Variant, ...], 
     return lines
 
 
+def report_body(records: list[dict[str, Any]], variants: tuple[Variant, ...], budgets: tuple[int, ...]) -> str:
+    loo, choices = leave_one_out(records, variants, budgets)
+    return "\n".join([
+        table(records, variants, budgets),
+        "",
+        "Per project:",
+        "",
+        per_project(records, variants, budgets),
+        "",
+        "Leave one repository out (the variant chosen on the other two projects, measured on the third; "
+        "objective: the mean of Acc@1, Acc@5 and the coverages, each project weighing the same):",
+        "",
+        loo,
+        "",
+        *choices,
+        "",
+        *changed_tasks(records, variants, 1),
+        *changed_tasks(records, variants, 5),
+    ])
+
+
+def report_saved(paths: list[Path], variants: tuple[Variant, ...], budgets: tuple[int, ...]) -> None:
+    """Print the report of saved records: the variants named (by name; "default" is the first file's)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            held = merged.setdefault(record["instance_id"], record)
+            for name, result in record["variants"].items():
+                held["variants"].setdefault(name, result)
+    records = list(merged.values())
+    if not args_variants_known(records, variants):
+        raise SystemExit("a variant named on the command line is not in every saved record")
+    print(report_body(records, variants, budgets))
+
+
+def args_variants_known(records: list[dict[str, Any]], variants: tuple[Variant, ...]) -> bool:
+    return all(v.name in r["variants"] for r in records for v in variants)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks-file", type=Path, default=DEFAULT_TASKS)
@@ -165,11 +272,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budgets", default="", help="comma-separated budgets to pack at too (slower)")
     parser.add_argument("--jobs", type=int, default=2, help="corpora at once (one process each)")
     parser.add_argument("--index-url", default=INDEX_URL)
+    parser.add_argument("--save", type=Path, help="write every task's per-variant results (JSON lines) here")
+    parser.add_argument("--load", type=Path, action="append", default=[],
+                        help="read results saved by --save instead of running (repeatable; variants merged by task)")
     parser.add_argument("--write", action="store_true",
                         help="write the table into docs/benchmarks.md (section retrieval_sweep)")
     args = parser.parse_args(argv)
     variants = (Variant("default", {}), *args.variant)
     budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
+    if args.load:
+        report_saved(args.load, variants, budgets)
+        return
     projects = [p.strip() for p in args.projects.split(",") if p.strip()]
     tasks = load_tasks(args.tasks_file, projects or None)
     groups: dict[str, tuple[Corpus, list[Task]]] = {}
@@ -187,12 +300,10 @@ def main(argv: list[str] | None = None) -> None:
             records.extend(future.result())
     order = {t.instance_id: i for i, t in enumerate(tasks)}
     records.sort(key=lambda r: order[r["instance_id"]])
-    body = "\n".join([
-        table(records, variants, budgets),
-        "",
-        *changed_tasks(records, variants, 1),
-        *changed_tasks(records, variants, 5),
-    ])
+    if args.save:
+        args.save.write_text("".join(json.dumps(r) + "\n" for r in records))
+        log(f"wrote {len(records)} task records to {args.save}")
+    body = report_body(records, variants, budgets)
     print(body)
     seconds = time.perf_counter() - started
     log(f"{len(records)} tasks, {len(variants)} variants, {seconds:.0f} s")

@@ -227,7 +227,12 @@ def _answer_key_head(config: Config) -> tuple[str, ...]:
     """What every L3 key starts with: the answers' shape, the code's and the settings' fingerprints."""
     from exocortex.config import settings_fingerprint
 
-    return (f"a{ANSWER_FORMAT}", _code_fingerprint(), settings_fingerprint(config))
+    head: tuple[str, ...] = (f"a{ANSWER_FORMAT}", _code_fingerprint(), settings_fingerprint(config))
+    if config.weight_semantic > 0 or config.weight_semantic_file > 0:
+        from exocortex.search.semantic import model_stamp
+
+        head = (*head, model_stamp())  # another model (an upgraded package) answers differently
+    return head
 
 
 def _hits_to_json(hits: Sequence[SearchHit]) -> list[Any]:

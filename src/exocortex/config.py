@@ -96,6 +96,20 @@ class Config:
     """Fusion weight of the files the query names (paths, dotted modules, traceback frames)."""
     weight_neighbor: float = 0.3
     """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
+    weight_semantic: float = 0.0
+    """Fusion weight of the semantic signal: chunks by cosine similarity of static term embeddings
+    (:mod:`exocortex.search.semantic`; 0: off, and no vectors are made)."""
+    weight_semantic_file: float = 0.0
+    """Fusion weight of the semantic signal at file level: candidates ranked by their file's best chunk similarity."""
+    semantic_query: str = "all"
+    """EXPERIMENT: which part of the query makes its vector: ``all`` or ``title`` (its first line)."""
+    semantic_file_mean: bool = False
+    """EXPERIMENT: the file-level semantic signal ranks files by the mean similarity of their chunks."""
+    vector_hot_bytes: int = 256 * 1024 * 1024
+    """Bytes of chunk vectors held exact (float32, in RAM or on the GPU) per base; the rest are held
+    as int8 (about a quarter of the bytes). The governor demotes hot vectors under memory pressure."""
+    vector_device: str = "auto"
+    """Where the hot vectors live: ``auto`` (the GPU when PyTorch sees one, else RAM), ``cpu`` or ``cuda``."""
     prior_tests: float = 0.5
     """Fused scores of chunks in test files are multiplied by this unless the query is about tests."""
     prior_docs: float = 0.7
@@ -386,6 +400,9 @@ RANGES: dict[str, _Range] = {
     "expand_files": _COUNT,
     "weight_named": _WEIGHT,
     "weight_neighbor": _WEIGHT,
+    "weight_semantic": _WEIGHT,
+    "weight_semantic_file": _WEIGHT,
+    "vector_hot_bytes": _COUNT,
     "prior_tests": _WEIGHT,
     "prior_docs": _WEIGHT,
     "query_title_weight": _WEIGHT,
@@ -469,7 +486,12 @@ MEMORY_LEVELS = ("conservative", "balanced", "aggressive")
 """The governor's levels (``memory.governor.LEVELS`` holds their thresholds), least eager to free first."""
 
 
+VECTOR_DEVICES = ("auto", "cpu", "cuda")
+
+
 def _validate_memory(config: Config) -> None:
+    if config.vector_device not in VECTOR_DEVICES:
+        raise ConfigError(f"unknown vector_device '{config.vector_device}' (choose from {', '.join(VECTOR_DEVICES)})")
     if config.memory_level not in MEMORY_LEVELS:
         raise ConfigError(f"unknown memory_level '{config.memory_level}' (choose from {', '.join(MEMORY_LEVELS)})")
     if config.memory_budget is not None:

@@ -205,6 +205,10 @@ def _search_data_row(state: dict[str, Any]) -> str:
     text = f"built: base of {state.get('base_files') or 0:,} files"
     if state.get("delta"):
         text += f" + delta of {state.get('delta_files') or 0:,} changed since ({state.get('removed') or 0:,} removed)"
+    vectors = state.get("vectors") or []
+    if vectors:
+        text += "; chunk vectors: " + ", ".join(
+            f"{v['rows']:,} of {v['model']} ({human_bytes(v['bytes'])} on disk)" for v in vectors)
     return text
 
 
@@ -229,7 +233,12 @@ def _memory_rows(memory: dict[str, Any]) -> list[tuple[str, str]]:
         )
         rows.append((f"cache {name}", f"{levels}; {cache['requests']:,} requests, hit ratio {cache['hit_ratio']:.0%}"))
     tiers = memory.get("vector_tiers")
-    rows.append(("vector tiers", "none (this index holds no embeddings)" if tiers is None else str(tiers)))
+    if tiers is None:
+        rows.append(("vector tiers", "none loaded in this process (a semantic search loads them)"))
+    else:
+        held = [f"{tier} {tiers[tier]['rows']:,} rows {human_bytes(tiers[tier]['bytes'])}"
+                for tier in ("hot", "warm", "cold")]
+        rows.append(("vector tiers", ", ".join(held) + f" ({', '.join(tiers['device'])})"))
     return rows
 
 

@@ -23,7 +23,8 @@
 
 There is one ``EngineMemory`` per process (``engine_memory(config)``), rebuilt when called with
 settings whose sizes differ from the current one's. Vector tiers join it when the engine holds
-embeddings; an index of code and text has none yet, and ``stats()`` says so.
+embeddings (the semantic signal's chunk vectors, :mod:`exocortex.search.vectors`, register theirs
+with ``register_vectors``); ``stats()["vector_tiers"]`` is None until then.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import dataclasses
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +148,7 @@ class EngineMemory:
         """Caches the layers above keep (search data, pack snapshots, variant layouts), by name."""
         self._registered_lock = threading.Lock()
         self._answers: dict[str, AnswerCache] = {}
+        self._vectors: dict[str, weakref.ref[Any]] = {}
 
     def answers(self, store: str | os.PathLike[str]) -> AnswerCache | None:
         """The persistent answers of the store at ``store`` (``<store>/answers``); None when the
@@ -181,6 +184,28 @@ class EngineMemory:
             self.registered[name] = cache
             self.governor.register(name, cache_releaser(cache), kind="cache")
 
+    def register_vectors(self, name: str, tiers: Any) -> None:
+        """Report the vector store ``tiers`` (a ``TieredVectorStore``, held weakly) in ``stats()``."""
+        with self._registered_lock:
+            self._vectors[name] = weakref.ref(tiers)
+
+    def unregister_vectors(self, name: str) -> None:
+        with self._registered_lock:
+            self._vectors.pop(name, None)
+
+    def vector_stats(self) -> dict[str, Any] | None:
+        """Rows and bytes per tier of every live vector store, summed (None: no store)."""
+        with self._registered_lock:
+            live = [(name, ref()) for name, ref in self._vectors.items()]
+        stores = [(name, tiers) for name, tiers in live if tiers is not None]
+        if not stores:
+            return None
+        out: dict[str, Any] = {"stores": len(stores), "device": sorted({t.device for _, t in stores})}
+        for tier in ("hot", "warm", "cold"):
+            per = [getattr(t.stats(), tier) for _, t in stores]
+            out[tier] = {"rows": sum(p.rows for p in per), "bytes": sum(p.bytes for p in per)}
+        return out
+
     def search(self, key: Any, run: Callable[[], list[Any]]) -> list[Any]:
         """The hits cached under ``key``, or ``run()``'s (cached; concurrent misses run it once)."""
         if self.queries is None:
@@ -210,7 +235,7 @@ class EngineMemory:
                 "parsed_files": None if self.parsed is None else self.parsed.stats(),
                 **{name: cache.stats() for name, cache in sorted(self.registered.items())},
             },
-            "vector_tiers": None,  # an index of code and text holds no embeddings yet
+            "vector_tiers": self.vector_stats(),
         }
 
 

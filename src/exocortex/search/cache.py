@@ -88,6 +88,8 @@ checked. A file whose stat is unchanged since is not hashed again: any write thr
 system changes its ctime. (Hashing every file of a 50k-file base took about 0.3 s of each new
 process's first search.)"""
 VIEW_FILE = "view.json"
+VECTORS_PREFIX = "vectors-"
+"""Folders ``vectors-<model digest>-<segment>`` beside the segments hold their chunk vectors (:mod:`.vectors`)."""
 STALE_BUILD_S = 3600.0
 """A temporary build folder older than this was left by a process that died: it is removed."""
 UNREFERENCED_GRACE_S = 60.0
@@ -111,6 +113,10 @@ class SearchData:
     graph: Graph
     segments: dict[str, Any] = field(default_factory=dict)
     """Which segments this view reads: ``base``, ``delta`` (or None), ``delta_files``, ``removed``."""
+    folder: Path | None = None
+    """The commit folder this view was loaded from."""
+    vectors: Any = None
+    """The commit's chunk vectors once the semantic signal asked for them (:func:`.vectors.commit_vectors`)."""
     _file_names: FileNames | None = None
 
     def definitions(self, term_id: int) -> np.ndarray:
@@ -172,7 +178,29 @@ def search_data_state(store: Path, meta: Any) -> dict[str, Any]:
         return {"built": False}
     base = _segment_info(root / SEGMENTS_DIRNAME / str(view.get("base"))) or {}
     return {"built": True, "base": view.get("base"), "base_files": base.get("files"), "delta": view.get("delta"),
-            "delta_files": view.get("delta_files"), "removed": view.get("removed")}
+            "delta_files": view.get("delta_files"), "removed": view.get("removed"),
+            "vectors": _vectors_state(root / SEGMENTS_DIRNAME, [view.get("base"), view.get("delta")])}
+
+
+def _vectors_state(segments: Path, names: list[Any]) -> list[dict[str, Any]]:
+    """The chunk vectors made for the segments ``names`` (None entries skipped): per model, its
+    rows and bytes on disk (read from the folders' ``vectors.json`` and ``done``, nothing loaded)."""
+    models: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if not name:
+            continue
+        for folder in segments.glob(f"{VECTORS_PREFIX}*-{name}"):
+            try:
+                info = json.loads((folder / "vectors.json").read_text(encoding="utf-8"))
+                files = json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))["files"]
+            except (OSError, ValueError, KeyError):
+                continue
+            entry = models.setdefault(str(info.get("model")), {"model": str(info.get("model")), "rows": 0,
+                                                              "bytes": 0, "segments": 0})
+            entry["rows"] += int(info.get("rows") or 0)
+            entry["bytes"] += sum(int(size) for size, _ in files.values())
+            entry["segments"] += 1
+    return sorted(models.values(), key=lambda m: m["model"])
 
 
 def _held() -> MultiLevelCache[tuple[str, str], SearchData]:
@@ -241,7 +269,7 @@ def _record_verified(folder: Path, stats: dict[str, list[int]]) -> None:
         os.replace(tmp, folder / VERIFIED_FILE)
 
 
-def _damage(folder: Path) -> str | None:
+def folder_damage(folder: Path) -> str | None:
     """What is wrong with a built folder (a file missing, of another size or content), or None.
 
     A file is hashed only when its stat differs from the one recorded when it was last verified."""
@@ -276,14 +304,14 @@ def _damage(folder: Path) -> str | None:
     return None
 
 
-def _remove_folder(folder: Path) -> None:
+def remove_folder(folder: Path) -> None:
     if folder.is_symlink() or folder.is_file():
         folder.unlink(missing_ok=True)
     else:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_folder(parent: Path, name: str, fill: Any) -> Path:
+def write_folder(parent: Path, name: str, fill: Any) -> Path:
     """Write a folder with ``fill(tmp)`` under a temporary name, list its checksums, rename it to
     ``parent/name``. When another process renamed one there first, theirs is kept."""
     parent.mkdir(parents=True, exist_ok=True)
@@ -296,9 +324,9 @@ def _write_folder(parent: Path, name: str, fill: Any) -> Path:
         # just hashed: renaming the folder changes none of its files' stats
         _record_verified(tmp, {name: _stat_key((tmp / name).stat()) for name in sums})
         if folder.exists() or folder.is_symlink():
-            if _damage(folder) is None:
+            if folder_damage(folder) is None:
                 return folder  # another process finished the same folder meanwhile
-            _remove_folder(folder)  # a damaged copy
+            remove_folder(folder)  # a damaged copy
         with contextlib.suppress(OSError):  # another process built it meanwhile
             os.rename(tmp, folder)
     finally:
@@ -310,7 +338,7 @@ def _write_folder(parent: Path, name: str, fill: Any) -> Path:
 def _prepare(root: Path) -> None:
     """Make ``root`` a folder (removing whatever was put in its place)."""
     if root.is_symlink() or root.exists() and not root.is_dir():
-        _remove_folder(root)  # something put in place of the folder: it holds nothing of ours
+        remove_folder(root)  # something put in place of the folder: it holds nothing of ours
     root.mkdir(parents=True, exist_ok=True)
 
 
@@ -322,7 +350,7 @@ def _segment_info(folder: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def _checked_segment(folder: Path) -> Segment | None:
+def checked_segment(folder: Path) -> Segment | None:
     """The segment in ``folder`` when its files are as written (checked once per process), else None.
 
     Segments never change once written, so this process keeps the last few it loaded.
@@ -332,11 +360,11 @@ def _checked_segment(folder: Path) -> Segment | None:
     if loaded is not None and folder.is_dir():
         return loaded
     if key not in _checked:
-        problem = _damage(folder) if (folder / DONE_FILE).exists() else "unfinished"
+        problem = folder_damage(folder) if (folder / DONE_FILE).exists() else "unfinished"
         if problem is not None:
             log.warning("search segment damaged: building it again", folder=key, problem=problem)
             _forget(folder)
-            _remove_folder(folder)
+            remove_folder(folder)
             return None
         _checked.add(key)
     try:
@@ -344,7 +372,7 @@ def _checked_segment(folder: Path) -> Segment | None:
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         log.warning("search segment unreadable: building it again", folder=key, problem=str(exc))
         _forget(folder)
-        _remove_folder(folder)
+        remove_folder(folder)
         return None
     _segments[key] = segment
     while len(_segments) > HELD_SEGMENTS:
@@ -368,7 +396,7 @@ def _newest_base(segments: Path, fingerprint: str) -> tuple[Path, Segment] | Non
                 and info.get("format") == FORMAT and (folder / DONE_FILE).exists():
             bases.append((folder.stat().st_mtime, folder))
     for _, folder in sorted(bases, reverse=True):
-        seg = _checked_segment(folder)
+        seg = checked_segment(folder)
         if seg is not None and seg.own_raw_edges is not None and seg.own_def_offsets is not None:
             return folder, seg
     return None
@@ -423,10 +451,10 @@ def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> N
                                               config.search_delta_max_share * base.num_files):
             if not changed and not len(removed):
                 view = {"base": base_dir.name, "delta": None, "delta_files": 0, "removed": 0}
-                _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
+                write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
             else:
                 delta_dir = _build_segment(reader, segments, changed, "delta", fingerprint)
-                delta = _checked_segment(delta_dir)
+                delta = checked_segment(delta_dir)
                 if delta is None:
                     raise StoreCorruptError(f"the search segment just built in {delta_dir} cannot be read back; "
                                             f"{rebuild_hint(reader.path)}")
@@ -438,14 +466,14 @@ def _build_commit(reader: StoreReader, folder: Path, config: Config | None) -> N
                     save_view(arrays, tmp)
                     _write_view_file(tmp, view)
 
-                _write_folder(root, folder.name, fill)
+                write_folder(root, folder.name, fill)
             log.info("search data updated", changed=len(changed), removed=len(removed),
                      seconds=round(time.perf_counter() - started, 3))
             _collect(root, folder.name)
             return
     base_dir = _build_segment(reader, segments, None, "base", fingerprint)
     view = {"base": base_dir.name, "delta": None, "delta_files": 0, "removed": 0}
-    _write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
+    write_folder(root, folder.name, lambda tmp: _write_view_file(tmp, view))
     log.info("search data built", seconds=round(time.perf_counter() - started, 3))
     _collect(root, folder.name)
 
@@ -472,7 +500,7 @@ def _build_segment(reader: StoreReader, segments: Path, paths: list[str] | None,
         info |= {"kind": kind, "fingerprint": fingerprint, "format": FORMAT}
         (tmp / INFO_FILE).write_text(json.dumps(info) + "\n")
 
-    folder = _write_folder(segments, name, fill)
+    folder = write_folder(segments, name, fill)
     _checked.add(str(folder))  # just written and hashed
     return folder
 
@@ -489,22 +517,30 @@ def _collect(root: Path, keep: str) -> None:
         if old.name in (keep, SEGMENTS_DIRNAME):
             continue
         if not old.name.startswith(".") or now - old.stat().st_mtime > STALE_BUILD_S:
-            _remove_folder(old)
+            remove_folder(old)
     used = {view.get("base"), view.get("delta")}
     for old in (root / SEGMENTS_DIRNAME).iterdir():
         age = now - old.stat().st_mtime
         if old.name.startswith("."):
             if age > STALE_BUILD_S:
-                _remove_folder(old)
-        elif old.name not in used and age > UNREFERENCED_GRACE_S:
+                remove_folder(old)
+        elif old.name not in used and _vectors_of(old.name) not in used and age > UNREFERENCED_GRACE_S:
             _forget(old)
-            _remove_folder(old)
+            remove_folder(old)
+
+
+def _vectors_of(name: str) -> str | None:
+    """The segment whose vectors the folder ``name`` holds (None: not a vectors folder)."""
+    if not name.startswith(VECTORS_PREFIX):
+        return None
+    parts = name[len(VECTORS_PREFIX):].split("-", 1)
+    return parts[1] if len(parts) == 2 else None
 
 
 def _load_commit_checked(folder: Path) -> SearchData | None:
     """The commit folder's search data when it and its segments are intact, else None (and the
     damaged folder is removed)."""
-    problem = _damage(folder)
+    problem = folder_damage(folder)
     if problem is None:
         try:
             data = _load_commit(folder)
@@ -514,7 +550,7 @@ def _load_commit_checked(folder: Path) -> SearchData | None:
         except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
             problem = f"unreadable: {exc}"
     log.warning("search data damaged: building it again", folder=str(folder), problem=problem)
-    _remove_folder(folder)
+    remove_folder(folder)
     return None
 
 
@@ -531,7 +567,7 @@ def _load_commit(folder: Path) -> SearchData | None:
     """The search data a commit folder names (None when a segment it names is gone or damaged)."""
     view = json.loads((folder / VIEW_FILE).read_text(encoding="utf-8"))
     segments = folder.parent / SEGMENTS_DIRNAME
-    base = _checked_segment(segments / view["base"])
+    base = checked_segment(segments / view["base"])
     if base is None:
         return None
     info = {key: view.get(key) for key in ("base", "delta", "delta_files", "removed")}
@@ -544,8 +580,9 @@ def _load_commit(folder: Path) -> SearchData | None:
             chunk_file=base.chunk_file, file_first_chunk=base.file_first_chunk(),
             file_chunk_count=base.file_chunk_count(), file_paths=base.file_paths, file_role=base.file_role,
             def_offsets=base.own_def_offsets, def_docs=base.own_def_docs, graph=_load_graph(own), segments=info,
+            folder=folder,
         )
-    delta = _checked_segment(segments / view["delta"])
+    delta = checked_segment(segments / view["delta"])
     if delta is None:
         return None
 
@@ -573,4 +610,5 @@ def _load_commit(folder: Path) -> SearchData | None:
         def_docs=arr("def_docs"),
         graph=_load_graph(folder),
         segments=info,
+        folder=folder,
     )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from exocortex.log import get_logger
 from exocortex.search.cache import DEFINITION_KINDS, SearchData, load_search_data
 from exocortex.search.fuse import Fused, Ranked, reciprocal_rank_fusion
 from exocortex.search.hits import SearchHit
@@ -37,6 +38,8 @@ from exocortex.search.names import mentions, named_file_values
 from exocortex.search.query import Query, parse_query
 from exocortex.search.roles import role_priors
 from exocortex.search.structure import MAX_DEFINITIONS, personalized_pagerank
+
+log = get_logger(__name__)
 
 if TYPE_CHECKING:
     from exocortex.config import Config
@@ -91,6 +94,8 @@ def _fuse(data: SearchData, q: Query, budget: int, config: Config, priors: np.nd
         "pagerank": config.weight_pagerank,
         "neighbor": config.weight_neighbor,
         "named": config.weight_named,
+        "semantic": config.weight_semantic,
+        "semantic_file": config.weight_semantic_file,
     }
     fused = _with_priors(data, reciprocal_rank_fusion(ranked, weights, config.fusion_k), priors)
     if config.expand_files > 0 and config.weight_expand > 0 and len(fused):
@@ -292,10 +297,64 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config,
         boost[frame_defs] = 1.0
         ranked["named"] = _ranked(cand, np.where(known, named[np.maximum(cand_file, 0)], 0.0) + boost[cand],
                                   own, budget)
+    if config.weight_semantic > 0 or config.weight_semantic_file > 0:
+        semantic = _semantic(data, q, budget, config, allowed_doc)
+        if semantic is not None and semantic[0].size:
+            sdocs, sims = semantic
+            if config.weight_semantic > 0:
+                ranked["semantic"] = semantic
+            if config.weight_semantic_file > 0:
+                # each file by its best chunk among the semantic list
+                per_file = np.zeros(num_files)
+                sfiles = data.chunk_file[sdocs]
+                known_chunk = sfiles >= 0
+                if config.semantic_file_mean:
+                    np.add.at(per_file, sfiles[known_chunk], sims[known_chunk])
+                    per_file /= np.maximum(data.file_chunk_count, 1)
+                else:
+                    np.maximum.at(per_file, sfiles[known_chunk], sims[known_chunk])
+                ranked["semantic_file"] = by_file(per_file)
+            if config.semantic_file_mean:
+                ranked["semantic"] = (sdocs[:budget], sims[:budget])
     if neighbor:
         items = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         ranked["neighbor"] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items]))
     return ranked
+
+
+_semantic_warned: set[str] = set()
+
+
+def _semantic(data: SearchData, q: Query, budget: int, config: Config,
+              allowed_doc: np.ndarray | None) -> Ranked | None:
+    """The semantic signal's ``budget`` best chunks (of the allowed files) with their cosine
+    similarity to the query; None when the model is unavailable (warned once per process) or no
+    query term embeds."""
+    from exocortex.search.semantic import ModelUnavailable
+    from exocortex.search.vectors import commit_vectors
+
+    try:
+        vectors = commit_vectors(data, config)
+    except ModelUnavailable as exc:
+        if str(exc) not in _semantic_warned:
+            _semantic_warned.add(str(exc))
+            log.warning("semantic signal off: searching with the other signals", reason=str(exc))
+        return None
+    terms = q.terms
+    if config.semantic_query == "title":
+        title = q.text.strip().partition("\n")[0]
+        terms = parse_query(title).terms or terms
+    qv = vectors.query(terms)
+    if qv is None:
+        return None
+    want = budget if allowed_doc is None else min(data.chunks.num_docs, 8 * budget)
+    if config.semantic_file_mean:
+        want = len(vectors.base.tiers) + (0 if vectors.delta is None else len(vectors.delta))
+    docs, sims = vectors.search(qv, max(want, 1))
+    keep = sims > 0
+    if allowed_doc is not None:
+        keep &= allowed_doc[docs]
+    return docs[keep][:budget], sims[keep][:budget].astype(np.float64)
 
 
 def _neighbors(data: SearchData, docs: np.ndarray, scores: np.ndarray, config: Config) -> dict[int, float]:

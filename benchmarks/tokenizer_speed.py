@@ -9,7 +9,7 @@ cache; else the Python files of the installed packages) with:
 
 It checks that the counts agree exactly and reports MB/s on one core.
 
-    python benchmarks/tokenizers.py [--no-write]
+    python benchmarks/tokenizer_speed.py [--no-write]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
         [
             "## Tokenizers: exact counts offline",
             "",
-            f"Command: `python benchmarks/tokenizers.py` · commit {git_commit()} · {utc_now()} · "
+            f"Command: `python benchmarks/tokenizer_speed.py` · commit {git_commit()} · {utc_now()} · "
             f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores · one core, best of 3",
             "",
             f"Corpus: {label}: {len(texts):,} files, {size / MB:.1f} MB.",
