@@ -378,10 +378,19 @@ class Index:
         if not has_base(self.store, read_meta(self.store).fingerprint):
             return  # never searched with these settings: the first search builds the base
         try:
-            load_search_data(StoreReader(self.store), self.config)
+            data = load_search_data(StoreReader(self.store), self.config)
         except (ExocortexError, OSError) as exc:
             get_logger(__name__).warning("could not update the search data; the next search will",
                                          error=str(exc))
+            return
+        if self.config.weight_semantic > 0 or self.config.weight_semantic_file > 0:
+            from exocortex.search.vectors import make_missing
+
+            try:
+                make_missing(data)  # the changed files' chunk vectors, made with the index
+            except (ExocortexError, OSError, ValueError) as exc:
+                get_logger(__name__).warning("could not make the chunk vectors; the next search will",
+                                             error=str(exc))
 
     def refresh(self) -> Freshness:
         """Make sure the index matches the disk before an answer, and say how current it is.

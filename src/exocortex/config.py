@@ -96,15 +96,23 @@ class Config:
     """Fusion weight of the files the query names (paths, dotted modules, traceback frames)."""
     weight_neighbor: float = 0.3
     """Fusion weight of graph neighbours (class, callers, callees) of matched definitions."""
-    weight_semantic: float = 0.0
+    weight_semantic: float = 0.2
     """Fusion weight of the semantic signal: chunks by cosine similarity of static term embeddings
-    (:mod:`exocortex.search.semantic`; 0: off, and no vectors are made)."""
-    weight_semantic_file: float = 0.0
-    """Fusion weight of the semantic signal at file level: candidates ranked by their file's best chunk similarity."""
-    semantic_query: str = "all"
-    """EXPERIMENT: which part of the query makes its vector: ``all`` or ``title`` (its first line)."""
-    semantic_file_mean: bool = False
-    """EXPERIMENT: the file-level semantic signal ranks files by the mean similarity of their chunks."""
+    to the query (:mod:`exocortex.search.semantic`; 0 with ``weight_semantic_file`` 0: off, and no
+    vectors are made). Its chunks also become candidates, so a file no query word matches can
+    still be found."""
+    weight_semantic_file: float = 0.5
+    """Fusion weight of the semantic signal at file level: candidates ranked by the similarity of
+    their file's best chunk among the semantic signal's candidates."""
+    semantic_min_similarity: float = 0.2
+    """Chunks less similar than this (cosine) to the query are not semantic candidates: a query about
+    nothing in the index (``zebra stripes`` in a web app) still matches nothing, instead of its
+    nearest, unrelated chunks (0.02-0.12 on the tests' repositories, against 0.3-0.6 for a chunk
+    that answers the question)."""
+    semantic_query: str = "title"
+    """Which part of the query makes its vector: ``title`` (its first line, or all of a one-line
+    query) or ``all``. An issue's body (code, tracebacks) blurs a static embedding; chosen on the
+    dev tasks (docs/benchmarks.md, retrieval settings)."""
     vector_hot_bytes: int = 256 * 1024 * 1024
     """Bytes of chunk vectors held exact (float32, in RAM or on the GPU) per base; the rest are held
     as int8 (about a quarter of the bytes). The governor demotes hot vectors under memory pressure."""
@@ -403,6 +411,7 @@ RANGES: dict[str, _Range] = {
     "weight_semantic": _WEIGHT,
     "weight_semantic_file": _WEIGHT,
     "vector_hot_bytes": _COUNT,
+    "semantic_min_similarity": _Range(-1, 1),
     "prior_tests": _WEIGHT,
     "prior_docs": _WEIGHT,
     "query_title_weight": _WEIGHT,
@@ -487,9 +496,13 @@ MEMORY_LEVELS = ("conservative", "balanced", "aggressive")
 
 
 VECTOR_DEVICES = ("auto", "cpu", "cuda")
+SEMANTIC_QUERIES = ("title", "all")
 
 
 def _validate_memory(config: Config) -> None:
+    if config.semantic_query not in SEMANTIC_QUERIES:
+        choices = ", ".join(SEMANTIC_QUERIES)
+        raise ConfigError(f"unknown semantic_query '{config.semantic_query}' (choose from {choices})")
     if config.vector_device not in VECTOR_DEVICES:
         raise ConfigError(f"unknown vector_device '{config.vector_device}' (choose from {', '.join(VECTOR_DEVICES)})")
     if config.memory_level not in MEMORY_LEVELS:

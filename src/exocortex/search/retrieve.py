@@ -308,14 +308,8 @@ def _signals(data: SearchData, q: Query, budget: int, config: Config,
                 per_file = np.zeros(num_files)
                 sfiles = data.chunk_file[sdocs]
                 known_chunk = sfiles >= 0
-                if config.semantic_file_mean:
-                    np.add.at(per_file, sfiles[known_chunk], sims[known_chunk])
-                    per_file /= np.maximum(data.file_chunk_count, 1)
-                else:
-                    np.maximum.at(per_file, sfiles[known_chunk], sims[known_chunk])
+                np.maximum.at(per_file, sfiles[known_chunk], sims[known_chunk])
                 ranked["semantic_file"] = by_file(per_file)
-            if config.semantic_file_mean:
-                ranked["semantic"] = (sdocs[:budget], sims[:budget])
     if neighbor:
         items = sorted(neighbor.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         ranked["neighbor"] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items]))
@@ -348,10 +342,8 @@ def _semantic(data: SearchData, q: Query, budget: int, config: Config,
     if qv is None:
         return None
     want = budget if allowed_doc is None else min(data.chunks.num_docs, 8 * budget)
-    if config.semantic_file_mean:
-        want = len(vectors.base.tiers) + (0 if vectors.delta is None else len(vectors.delta))
     docs, sims = vectors.search(qv, max(want, 1))
-    keep = sims > 0
+    keep = sims > max(config.semantic_min_similarity, 0.0)
     if allowed_doc is not None:
         keep &= allowed_doc[docs]
     return docs[keep][:budget], sims[keep][:budget].astype(np.float64)

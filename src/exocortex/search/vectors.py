@@ -229,6 +229,39 @@ def _base_tiers(folder: Path, segment: Segment, vecs: np.ndarray, config: Config
     return held
 
 
+def _segments_of(data: SearchData) -> tuple[Path, Segment, Segment | None]:
+    """The segments folder, the base and the delta (None) a commit's view reads."""
+    from exocortex.search.cache import checked_segment
+
+    if data.folder is None:
+        raise ValueError("search data without its folder has no vectors")
+    segments = data.folder.parent / SEGMENTS_DIRNAME
+    found: list[Segment | None] = []
+    for name in (data.segments.get("base"), data.segments.get("delta")):
+        if name is None:
+            found.append(None)
+            continue
+        segment = checked_segment(segments / str(name))
+        if segment is None:
+            raise FileNotFoundError(f"the search segment {segments / str(name)} is gone")
+        found.append(segment)
+    base, delta = found
+    if base is None:
+        raise ValueError(f"the search data in {data.folder} names no base segment")
+    return segments, base, delta
+
+
+def make_missing(data: SearchData) -> None:
+    """Write the vectors the commit's segments lack (an index run calls this after a commit whose
+    base already has vectors, so the next search only loads them)."""
+    model = semantic.load_model()
+    segments, base, delta = _segments_of(data)
+    if not (segments / folder_name(model, base.name) / DONE_FILE).exists():
+        return  # never searched semantically: the first semantic search makes the base's
+    if delta is not None:
+        segment_vectors(segments, delta, base, model)
+
+
 def commit_vectors(data: SearchData, config: Config) -> CommitVectors:
     """The commit's vectors (made for the segments that lack them), held on ``data``.
 
@@ -237,24 +270,13 @@ def commit_vectors(data: SearchData, config: Config) -> CommitVectors:
     held = data.vectors
     if isinstance(held, CommitVectors):
         return held
-    from exocortex.search.cache import checked_segment
-
     model = semantic.load_model()
-    if data.folder is None:
-        raise ValueError("search data without its folder has no vectors")
-    segments = data.folder.parent / SEGMENTS_DIRNAME
-    base_dir = segments / str(data.segments["base"])
-    base = checked_segment(base_dir)
-    if base is None:
-        raise FileNotFoundError(f"the base segment {base_dir} is gone")
-    base_vecs = _base_tiers(base_dir, base, segment_vectors(segments, base, base, model), config)
+    segments, base, delta = _segments_of(data)
+    base_vecs = _base_tiers(segments / base.name, base, segment_vectors(segments, base, base, model), config)
     base_doc = delta_rows = delta_doc = None
     dropped = 0
-    delta_name = data.segments.get("delta")
-    if delta_name is not None:
-        delta = checked_segment(segments / str(delta_name))
-        if delta is None:
-            raise FileNotFoundError(f"the delta segment {segments / str(delta_name)} is gone")
+    if delta is not None:
+        assert data.folder is not None
         delta_rows = np.asarray(segment_vectors(segments, delta, base, model), np.float32)
         base_doc = np.asarray(np.load(data.folder / "b_doc.npy", mmap_mode="r"), np.int64)
         delta_doc = np.asarray(np.load(data.folder / "d_doc.npy", mmap_mode="r"), np.int64)
