@@ -11,7 +11,7 @@ of a fixed set is answered by the updated index and by a fresh index of the same
 the hits must be the same chunks in the same order with the same scores, or both answers
 must be the same ``NoMatchesError``; a pack's text must be the same too.
 
-Equality is exact for each hit's fused score: it is a sum of ``weight / (fusion_k + rank)``
+The semantic signal is off here (see ``open_index``). Equality is exact for each hit's fused score: it is a sum of ``weight / (fusion_k + rank)``
 added in signal order, so the same per-signal ranks give the same bits, and anything less
 than the same ranks is what this test is meant to catch. The per-signal values a hit
 carries (raw BM25 scores, PageRank mass) are compared within 1e-9 relative: PageRank's
@@ -351,6 +351,10 @@ def pack_text(index: Index, query: str) -> str | None:
 
 
 def open_index(root: Path, store: Path, **settings: Any) -> Index:
+    """The index of ``root`` in ``store``, without the semantic signal: a delta's chunk vectors weigh
+    its terms with its base's IDF (so an edit embeds only the changed files), which a fresh build's
+    full statistics do not equal; ``test_semantic.py`` checks that signal's own incremental rules."""
+    settings = {"weight_semantic": 0.0, "weight_semantic_file": 0.0, **settings}
     return Index.open(root, store=store, workers=1, max_file_bytes=MAX_FILE_BYTES, **settings)
 
 
