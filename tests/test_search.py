@@ -23,8 +23,10 @@ def make_repo(root: Path, files: dict[str, str], **settings: Any) -> Index:
 
 
 def run(index: Index, query: str, k: int = 20, **weights: float) -> list[SearchHit]:
-    # The expansion to whole files is off unless a test asks for it: the other tests look at one signal each.
-    config = index.config.replace(**{"weight_expand": 0.0, **weights})
+    # The expansion to whole files and the semantic signal are off unless a test asks for them: the
+    # other tests look at one signal each (test_semantic.py tests the semantic one).
+    config = index.config.replace(**{"weight_expand": 0.0, "weight_semantic": 0.0, "weight_semantic_file": 0.0,
+                                     **weights})
     return search(StoreReader(index.store), query, k, config)
 
 
