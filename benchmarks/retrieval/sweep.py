@@ -244,8 +244,9 @@ def report_body(records: list[dict[str, Any]], variants: tuple[Variant, ...], bu
     ])
 
 
-def report_saved(paths: list[Path], variants: tuple[Variant, ...], budgets: tuple[int, ...]) -> None:
-    """Print the report of saved records: the variants named (by name; "default" is the first file's)."""
+def report_saved(paths: list[Path], variants: tuple[Variant, ...], budgets: tuple[int, ...]) -> tuple[str, int]:
+    """The report of saved records and their count: the variants named (by name; "default" is the first
+    file's)."""
     merged: dict[str, dict[str, Any]] = {}
     for path in paths:
         for line in path.read_text().splitlines():
@@ -256,11 +257,33 @@ def report_saved(paths: list[Path], variants: tuple[Variant, ...], budgets: tupl
     records = list(merged.values())
     if not args_variants_known(records, variants):
         raise SystemExit("a variant named on the command line is not in every saved record")
-    print(report_body(records, variants, budgets))
+    return report_body(records, variants, budgets), len(records)
 
 
 def args_variants_known(records: list[dict[str, Any]], variants: tuple[Variant, ...]) -> bool:
     return all(v.name in r["variants"] for r in records for v in variants)
+
+
+def write_section(argv: list[str] | None, body: str, count: int, seconds: float | None) -> None:
+    """Replace the retrieval_sweep section of docs/benchmarks.md with ``body`` and its header."""
+    machine = machine_description()
+    command = "python benchmarks/retrieval/sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    took = f"; {seconds:.0f} s" if seconds is not None else " (a report of saved runs: `--load`)"
+    replace_docs_section("retrieval_sweep", "\n".join([
+        "## Retrieval settings side by side (`benchmarks/retrieval/sweep.py`)",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {utc_now()}; commit: `{git_commit()}`{took}",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM",
+        "",
+        "Each row changes the defaults by the settings in its name (`default`: none); the same "
+        f"{count} dev tasks, indexes and processes for all. Acc@k and MRR from `Index.search(query, "
+        f"{SEARCH_K})` at file level; coverage: edit coverage of `Index.pack` at that budget (%). "
+        "Below the table: the tasks whose Acc@1 / Acc@5 each variant gains or loses against the defaults.",
+        "",
+        body,
+    ]))
+    log("wrote the retrieval_sweep section of docs/benchmarks.md")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -281,7 +304,10 @@ def main(argv: list[str] | None = None) -> None:
     variants = (Variant("default", {}), *args.variant)
     budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
     if args.load:
-        report_saved(args.load, variants, budgets)
+        body, count = report_saved(args.load, variants, budgets)
+        print(body)
+        if args.write:
+            write_section(argv, body, count, None)
         return
     projects = [p.strip() for p in args.projects.split(",") if p.strip()]
     tasks = load_tasks(args.tasks_file, projects or None)
@@ -308,23 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     log(f"{len(records)} tasks, {len(variants)} variants, {seconds:.0f} s")
     if args.write:
-        machine = machine_description()
-        command = "python benchmarks/retrieval/sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        replace_docs_section("retrieval_sweep", "\n".join([
-            "## Retrieval settings side by side (`benchmarks/retrieval/sweep.py`)",
-            "",
-            f"- Command: `{command}`",
-            f"- Date: {utc_now()}; commit: `{git_commit()}`; {seconds:.0f} s",
-            f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM",
-            "",
-            "Each row changes the defaults by the settings in its name (`default`: none); the same "
-            f"{len(records)} dev tasks, indexes and processes for all. Acc@k and MRR from `Index.search(query, "
-            f"{SEARCH_K})` at file level; coverage: edit coverage of `Index.pack` at that budget (%). "
-            "Below the table: the tasks whose Acc@1 / Acc@5 each variant gains or loses against the defaults.",
-            "",
-            body,
-        ]))
-        log("wrote the retrieval_sweep section of docs/benchmarks.md")
+        write_section(argv, body, len(records), seconds)
 
 
 if __name__ == "__main__":
