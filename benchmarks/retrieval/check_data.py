@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import (  # noqa: E402
     DEFAULT_TASKS,
     LOCATED_HOW,
+    _not_blank,
     edited_lines,
     gold_edits,
     load_tasks,
@@ -88,6 +89,11 @@ def self_check() -> None:
     assert edited_lines(replaced.hunks[0]) == [3]
     found = locate_edits(replaced.hunks[0], ["x", "x", "x", "keep one", "new line", "keep two"])
     assert (found.how, found.lines) == ("new", [5]), found
+    # an insertion anchored on a blank line (between two definitions) counts as the nearest
+    # non-blank line above it, or below it at the top of a file: a pack's ranges hold no blank lines
+    defs = ["def a():", "    return 1", "", "", "def b():", "    return 2"]
+    assert _not_blank(4, defs) == 2 and _not_blank(3, defs) == 2 and _not_blank(5, defs) == 5
+    assert _not_blank(1, ["", "", "import os"]) == 3
     print("self-checks: ok")
 
 
