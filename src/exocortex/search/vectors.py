@@ -48,6 +48,7 @@ from exocortex.search.cache import (
     remove_folder,
     write_folder,
 )
+from exocortex.search.lexical import find_sorted
 
 if TYPE_CHECKING:
     from exocortex.config import Config
@@ -161,12 +162,11 @@ class CommitVectors:
         """The query's vector, its terms weighted with the base's IDF."""
         if not weighted_terms:
             return None
-        terms = list(weighted_terms)
-        pos = pc.index_in(pa.array(terms, self.base.vocab.type), value_set=self.base.vocab)
-        idf_of = {}
         unseen = float(semantic.idf(np.zeros(1, np.int64), self.base.num_docs)[0])
-        for term, p in zip(terms, pos.to_pylist(), strict=True):
-            idf_of[term] = float(self.base.idf[p]) if p is not None else unseen
+        idf_of = {}
+        for term in weighted_terms:
+            tid = find_sorted(self.base.vocab, term)  # binary search: a query has a few dozen terms
+            idf_of[term] = float(self.base.idf[tid]) if tid >= 0 else unseen
         return semantic.query_vector(self.model, weighted_terms, idf_of)
 
     def search(self, qv: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
