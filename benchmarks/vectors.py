@@ -211,7 +211,7 @@ def build_row(corpus: Corpus, model: semantic.StaticModel) -> tuple[dict[str, An
     np.asarray(index.term_offsets).sum()
     t0 = time.perf_counter()
     weights = term_weights(index, index)
-    made = semantic.chunk_vectors(model, index.vocab, index.fwd_offsets, index.fwd_terms, weights)
+    made = semantic.chunk_vectors(model, index.vocab, index.term_offsets, index.post_docs, index.num_docs, weights)
     total_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.term_vectors(index.vocab.to_pylist())

@@ -120,7 +120,7 @@ def segment_vectors(segments: Path, segment: Segment, stats: Segment,
         remove_folder(folder)
     weights = term_weights(segment.chunks, stats.chunks)
     index = segment.chunks
-    made = semantic.chunk_vectors(model, index.vocab, index.fwd_offsets, index.fwd_terms, weights)
+    made = semantic.chunk_vectors(model, index.vocab, index.term_offsets, index.post_docs, index.num_docs, weights)
 
     def fill(tmp: Path) -> None:
         np.save(tmp / VECTORS_FILE, made.astype(np.float16))
