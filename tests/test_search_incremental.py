@@ -11,7 +11,9 @@ of a fixed set is answered by the updated index and by a fresh index of the same
 the hits must be the same chunks in the same order with the same scores, or both answers
 must be the same ``NoMatchesError``; a pack's text must be the same too.
 
-The semantic signal is off here (see ``open_index``). Equality is exact for each hit's fused score: it is a sum of ``weight / (fusion_k + rank)``
+The semantic signal is off here (see ``open_index``).
+
+Equality is exact for each hit's fused score: it is a sum of ``weight / (fusion_k + rank)``
 added in signal order, so the same per-signal ranks give the same bits, and anything less
 than the same ranks is what this test is meant to catch. The per-signal values a hit
 carries (raw BM25 scores, PageRank mass) are compared within 1e-9 relative: PageRank's
