@@ -90,6 +90,8 @@ process's first search.)"""
 VIEW_FILE = "view.json"
 VECTORS_PREFIX = "vectors-"
 """Folders ``vectors-<model digest>-<segment>`` beside the segments hold their chunk vectors (:mod:`.vectors`)."""
+VECTORS_INFO_FILE = "vectors.json"
+"""In a vectors folder: the model that made them, their rows, the segment whose IDF weighted the terms."""
 STALE_BUILD_S = 3600.0
 """A temporary build folder older than this was left by a process that died: it is removed."""
 UNREFERENCED_GRACE_S = 60.0
@@ -191,7 +193,7 @@ def _vectors_state(segments: Path, names: list[Any]) -> list[dict[str, Any]]:
             continue
         for folder in segments.glob(f"{VECTORS_PREFIX}*-{name}"):
             try:
-                info = json.loads((folder / "vectors.json").read_text(encoding="utf-8"))
+                info = json.loads((folder / VECTORS_INFO_FILE).read_text(encoding="utf-8"))
                 files = json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))["files"]
             except (OSError, ValueError, KeyError):
                 continue

@@ -43,6 +43,7 @@ from exocortex.search import semantic
 from exocortex.search.cache import (
     DONE_FILE,
     SEGMENTS_DIRNAME,
+    VECTORS_INFO_FILE,
     VECTORS_PREFIX,
     folder_damage,
     remove_folder,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from exocortex.search.segment import Segment
 
 VECTORS_FILE = "vectors.npy"
-INFO_FILE = "vectors.json"
+INFO_FILE = VECTORS_INFO_FILE
 HELD_BASES = 2
 """Bases whose tiers this process keeps (the current one, and one being replaced)."""
 
