@@ -234,3 +234,21 @@ def test_an_index_run_makes_the_changed_files_vectors(tmp_path: Path) -> None:
     index.update()  # no search yet: the update itself embedded the delta
     folders = vector_folders(index)
     assert len(folders) == 2 and base_vectors in folders
+
+
+def test_a_vectors_folder_left_half_written_is_made_again(tmp_path: Path) -> None:
+    """A process killed while writing vectors leaves a folder without its ``done`` list (or a
+    ``.build-*`` folder): the next search makes them again and answers as before."""
+    index = make_repo(tmp_path / "r", weight_semantic=1.0)
+    want = [(h.path, h.ordinal) for h in index.search("graph plotting", k=3)]
+    segments = index.store / CACHE_DIRNAME / SEGMENTS_DIRNAME
+    (folder,) = vector_folders(index)
+    (segments / folder / "done").unlink()
+    (segments / ".build-killed").mkdir()  # a temporary folder of a dead build
+    vectors._checked.clear()
+    vectors._bases.clear()
+    load_search_data(StoreReader(index.store)).vectors = None
+    engine_memory(index.config).queries.clear()
+    assert [(h.path, h.ordinal) for h in Index.open(index.root, weight_semantic=1.0,
+                                                    answer_cache_max_entries=0).search("graph plotting", k=3)] == want
+    assert (segments / folder / "done").is_file()
