@@ -160,7 +160,8 @@ class RecordConverter:
         if not ref or ref == ".":
             raise Reject("REF is missing")
         n_alts = len(alts)
-        pos: int = v.POS
+        # cyvcf2's POS is a 32-bit int (10,009,999,919 reads as 1,420,065,327); its start is htslib's 64-bit
+        pos: int = v.start + 1
         end: int = v.end
         vid_id: str | None = v.ID
         rsid = None

@@ -636,7 +636,7 @@ def _validate_bcf(path: Path, report: ValidationReport) -> None:
         samples = hdr.samples
         for rec in vcf:
             n += 1
-            check.position(n, rec.CHROM, rec.POS)
+            check.position(n, rec.CHROM, rec.start + 1)  # rec.POS is 32-bit: wraps past 2^31
             check.ref(n, rec.REF)
             alts = rec.ALT
             n_alt = check.alt(n, ",".join(alts) if alts else ".")
