@@ -58,12 +58,12 @@ from _common import (  # noqa: E402
     utc_now,
 )
 
-from exocortex.memory.tiers import TieredVectorStore, _cuda_available  # noqa: E402
+from exocortex.memory.tiers import TieredVectorStore, cuda_available  # noqa: E402
 from exocortex.search import semantic  # noqa: E402
-from exocortex.search.cache import VECTORS_PREFIX  # noqa: E402
+from exocortex.search.cache import VECTORS_INFO_FILE, VECTORS_PREFIX  # noqa: E402
 from exocortex.search.query import parse_query  # noqa: E402
 from exocortex.search.segment import load_segment  # noqa: E402
-from exocortex.search.vectors import INFO_FILE, VECTORS_FILE, term_weights  # noqa: E402
+from exocortex.search.vectors import VECTORS_FILE, term_weights  # noqa: E402
 
 K = 10
 TARGET_RECALL = 0.99
@@ -96,7 +96,7 @@ def find_corpus(name: str, model: semantic.StaticModel) -> Corpus:
     folder = segments / f"{VECTORS_PREFIX}{digest}-{base.name}"
     found = folder / VECTORS_FILE if (folder / "done").exists() else None
     if found is not None:
-        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        info = json.loads((folder / VECTORS_INFO_FILE).read_text(encoding="utf-8"))
         if info.get("model") != model.name:
             found = None
     return Corpus(name, base, found)
@@ -299,7 +299,7 @@ def latency_rows(args: argparse.Namespace, dim: int) -> tuple[list[dict[str, Any
                                 {"hot_bytes": 0, "warm_bytes": None, "warm_dtype": "int8", "device": "cpu"},
                                 args, size * (dim + 12) + 16 * 8192 * dim * 8))
     gpu = None
-    if _cuda_available():
+    if cuda_available():
         import torch
 
         gpu = str(torch.cuda.get_device_name())

@@ -16,8 +16,9 @@ import pytest
 from exocortex import Index
 from exocortex.errors import NoMatchesError
 from exocortex.memory.engine import engine_memory
+from exocortex.memory.tiers import cuda_available
 from exocortex.search import semantic, vectors
-from exocortex.search.cache import CACHE_DIRNAME, SEGMENTS_DIRNAME, VECTORS_PREFIX, load_search_data
+from exocortex.search.cache import CACHE_DIRNAME, SEGMENTS_DIRNAME, VECTORS_INFO_FILE, VECTORS_PREFIX, load_search_data
 from exocortex.store.lance import StoreReader
 
 FILES = {
@@ -126,7 +127,7 @@ def test_vectors_are_made_per_segment_incrementally_and_held_in_tiers(tmp_path: 
     after = os.stat(base_file)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     delta = next(f for f in folders if f != base_vectors)
-    info = json.loads((index.store / CACHE_DIRNAME / SEGMENTS_DIRNAME / delta / vectors.INFO_FILE).read_text())
+    info = json.loads((index.store / CACHE_DIRNAME / SEGMENTS_DIRNAME / delta / VECTORS_INFO_FILE).read_text())
     assert info["rows"] == load_search_data(StoreReader(index.store)).segments["delta_files"]  # one chunk a file
     tiers = index.memory_stats()["vector_tiers"]
     assert tiers is not None and tiers["hot"]["rows"] >= 4 and tiers["hot"]["bytes"] > 0
@@ -202,7 +203,7 @@ def test_int8_tier_keeps_the_neighbours_of_the_engine_vectors(tmp_path: Path) ->
     assert tiers["hot"]["rows"] == 0 and tiers["warm"]["rows"] >= 5
 
 
-@pytest.mark.skipif(not vectors.cuda_available(), reason="needs a CUDA GPU (PyTorch sees none)")
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU (PyTorch sees none)")
 def test_gpu_hot_tier_ranks_as_the_cpu(tmp_path: Path) -> None:
     cpu = make_repo(tmp_path / "cpu", weight_semantic=1.0, vector_device="cpu")
     gpu = make_repo(tmp_path / "gpu", weight_semantic=1.0, vector_device="cuda")

@@ -118,7 +118,8 @@ class Config:
     as int8 (about a quarter of the bytes). The governor demotes hot vectors under memory pressure.
     512 MiB holds the 470k chunks of the 50k-file benchmark tree: there, 256 MiB (the rest int8)
     took 1.9 s to load in each new process and 90 ms a query, against 0.8 s and 45 ms, for 150 MB
-    less RSS (the int8 rows are rotated when added and widened back to float32 at every query)."""
+    less RSS (the int8 rows are rotated when added and widened back to float32 at every query;
+    one-off timings, docs/benchmarks.md, pack latency)."""
     vector_device: str = "auto"
     """Where the hot vectors live: ``auto`` (the GPU when PyTorch sees one, else RAM), ``cpu`` or ``cuda``."""
     prior_tests: float = 0.5

@@ -431,7 +431,8 @@ class StoreStats:
 # --------------------------------------------------------------------------- the store
 
 
-def _cuda_available() -> bool:
+def cuda_available() -> bool:
+    """Whether PyTorch is installed and sees a CUDA device (where a hot tier can live)."""
     try:
         import torch
     except ImportError:
@@ -514,9 +515,9 @@ class TieredVectorStore:
                     "so demoted vectors would have nowhere to go: give cold_dir or make it unbounded (None)"
                 )
         if device == "auto":
-            self.device = "cuda" if _cuda_available() else "cpu"
+            self.device = "cuda" if cuda_available() else "cpu"
         elif device == "cuda":
-            if not _cuda_available():
+            if not cuda_available():
                 raise TierConfigError("device='cuda' but torch is not installed or sees no CUDA device")
             self.device = "cuda"
         elif device == "cpu":

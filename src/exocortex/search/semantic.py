@@ -89,8 +89,9 @@ def ragged_sums(table: np.ndarray, items: np.ndarray, offsets: np.ndarray) -> np
     """``out[g] = table[items[offsets[g]:offsets[g + 1]]].sum(0)`` for every group ``g`` (float32).
 
     Groups of one length are summed together as one ``(groups, length, dim)`` gather, a block of
-    about ``_BLOCK_NNZ`` items at a time: NumPy's ``add.reduceat`` over rows was measured ~4x
-    slower (9.3 s against 2.4 s for the 1.1M tokens of Django's 186k search terms)."""
+    about ``_BLOCK_NNZ`` items at a time: NumPy's ``add.reduceat`` over rows took 4.0 s against
+    0.22 s for the 1.1M tokens of Django 4.0's 186k search terms (best of two, AMD EPYC, at
+    ``6a17c43``)."""
     num = int(offsets.shape[0]) - 1
     out = np.zeros((max(num, 0), table.shape[1]), np.float32)
     if num <= 0:

@@ -32,7 +32,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from exocortex.search.segment import Segment
 
 VECTORS_FILE = "vectors.npy"
-INFO_FILE = VECTORS_INFO_FILE
 HELD_BASES = 2
 """Bases whose tiers this process keeps (the current one, and one being replaced)."""
 
@@ -67,13 +66,6 @@ log = get_logger(__name__)
 _lock = threading.Lock()
 _bases: dict[str, BaseVectors] = {}
 _checked: set[str] = set()
-
-
-def cuda_available() -> bool:
-    """Whether the hot tier can live on a GPU (PyTorch is installed and sees a CUDA device)."""
-    from exocortex.memory.tiers import _cuda_available
-
-    return _cuda_available()
 
 
 def model_digest(model: semantic.StaticModel) -> str:
@@ -108,7 +100,7 @@ def segment_vectors(segments: Path, segment: Segment, stats: Segment,
         problem = None if str(folder) in _checked else folder_damage(folder)
         if problem is None:
             try:
-                info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+                info = json.loads((folder / VECTORS_INFO_FILE).read_text(encoding="utf-8"))
                 vecs: np.ndarray = np.load(folder / VECTORS_FILE, mmap_mode="r")
                 if info.get("model") == model.name and vecs.shape == (rows, model.dim):
                     _checked.add(str(folder))
@@ -126,7 +118,7 @@ def segment_vectors(segments: Path, segment: Segment, stats: Segment,
     def fill(tmp: Path) -> None:
         np.save(tmp / VECTORS_FILE, made.astype(np.float16))
         info = {"model": model.name, "rows": rows, "dim": model.dim, "segment": segment.name, "idf_from": stats.name}
-        (tmp / INFO_FILE).write_text(json.dumps(info) + "\n")
+        (tmp / VECTORS_INFO_FILE).write_text(json.dumps(info) + "\n")
 
     written = write_folder(segments, name, fill)
     _checked.add(str(written))
@@ -195,20 +187,31 @@ class CommitVectors:
         order = np.lexsort((all_docs, -all_sims))[:k]
         return all_docs[order], all_sims[order]
 
-    def stats(self) -> dict[str, Any]:
-        return {"model": self.model.name, "base_rows": self.base.num_docs,
-                "delta_rows": 0 if self.delta is None else len(self.delta), "tiers": self.base.tiers.stats()}
-
 
 def _base_tiers(folder: Path, segment: Segment, vecs: np.ndarray, config: Config) -> BaseVectors:
     from exocortex.memory.engine import engine_memory
-    from exocortex.memory.tiers import TieredVectorStore
 
     key = str(folder)
-    with _lock:
+    with _lock:  # held while loading: two searches of one new base load it once
         held = _bases.get(key)
         if held is not None:
             return held
+        held = _load_base(key, segment, vecs, config)
+        memory = engine_memory(config)
+        memory.governor.register(f"vector-tiers:{key}", held.tiers.release, kind="vectors")
+        memory.register_vectors(key, held.tiers)
+        _bases[key] = held
+        while len(_bases) > HELD_BASES:
+            old = _bases.pop(next(iter(_bases)))
+            memory.governor.unregister(f"vector-tiers:{old.folder}")
+            memory.unregister_vectors(old.folder)
+        return held
+
+
+def _load_base(key: str, segment: Segment, vecs: np.ndarray, config: Config) -> BaseVectors:
+    """A base's vectors (float16 on disk) in a new ``TieredVectorStore``, with its IDF."""
+    from exocortex.memory.tiers import TieredVectorStore
+
     tiers = TieredVectorStore(vecs.shape[1], "dot", hot_bytes=config.vector_hot_bytes, warm_bytes=None,
                               warm_dtype="int8", device=cast("Device", config.vector_device),
                               promote_on_hit=False)
@@ -217,17 +220,7 @@ def _base_tiers(folder: Path, segment: Segment, vecs: np.ndarray, config: Config
         block = np.asarray(vecs[start:start + step], np.float32)
         tiers.add(np.arange(start, start + block.shape[0], dtype=np.int64), block)
     stats = segment.chunks
-    held = BaseVectors(key, tiers, stats.vocab, term_weights(stats, stats), stats.num_docs)
-    memory = engine_memory(config)
-    memory.governor.register(f"vector-tiers:{key}", tiers.release, kind="vectors")
-    memory.register_vectors(key, tiers)
-    with _lock:
-        _bases[key] = held
-        while len(_bases) > HELD_BASES:
-            old = _bases.pop(next(iter(_bases)))
-            memory.governor.unregister(f"vector-tiers:{old.folder}")
-            memory.unregister_vectors(old.folder)
-    return held
+    return BaseVectors(key, tiers, stats.vocab, term_weights(stats, stats), stats.num_docs)
 
 
 def _segments_of(data: SearchData) -> tuple[Path, Segment, Segment | None]:
@@ -255,11 +248,11 @@ def _segments_of(data: SearchData) -> tuple[Path, Segment, Segment | None]:
 def make_missing(data: SearchData) -> None:
     """Write the vectors the commit's segments lack (an index run calls this after a commit whose
     base already has vectors, so the next search only loads them)."""
-    model = semantic.load_model()
     segments, base, delta = _segments_of(data)
-    if not (segments / folder_name(model, base.name) / DONE_FILE).exists():
-        return  # never searched semantically: the first semantic search makes the base's
-    if delta is not None:
+    if delta is None or not any(segments.glob(f"{VECTORS_PREFIX}*-{base.name}")):
+        return  # nothing new, or never searched semantically: no model is loaded for nothing
+    model = semantic.load_model()
+    if (segments / folder_name(model, base.name) / DONE_FILE).exists():
         segment_vectors(segments, delta, base, model)
 
 
