@@ -44,7 +44,9 @@ def _carrier_text(carriers: list[dict[str, Any]], n: int | None) -> str:
 @vcf_app.command("query")
 def query_command(
     region: Annotated[str | None, typer.Option("--region", help="CHROM, CHROM:POS or CHROM:START-END.")] = None,
-    gene: Annotated[str | None, typer.Option("--gene", help="Gene symbol (any annotation).")] = None,
+    gene: Annotated[
+        str | None, typer.Option("--gene", help="Gene symbol (with --impact/--consequence/--lof: on the same entry).")
+    ] = None,
     sample: Annotated[str | None, typer.Option("--sample", help="Only alleles this sample carries.")] = None,
     zygosity: Annotated[
         str | None, typer.Option("--zygosity", help="het, hom_alt, hemi or het_alt (of --sample, or of any sample).")
@@ -58,6 +60,16 @@ def query_command(
     ] = None,
     impact: Annotated[str | None, typer.Option("--impact", help="HIGH, MODERATE, LOW, MODIFIER (comma list).")] = None,
     clnsig: Annotated[str | None, typer.Option("--clnsig", help="ClinVar significance term, e.g. Pathogenic.")] = None,
+    lof: Annotated[
+        bool, typer.Option("--lof", help="Loss of function (LOFTEE HC, snpEff LOF, else a pLoF consequence).")
+    ] = False,
+    max_pop_af: Annotated[
+        float | None,
+        typer.Option("--max-pop-af", help="Population AF (gnomAD, ExAC, 1000G... from annotations) at most this."),
+    ] = None,
+    min_stars: Annotated[
+        int | None, typer.Option("--min-stars", help="ClinVar review stars (0-4) at least this.")
+    ] = None,
     where: Annotated[str | None, typer.Option("--where", help="An extra Lance SQL predicate.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Return at most this many variants.")] = 20,
     store: StoreOpt = None,
@@ -70,16 +82,16 @@ def query_command(
     result = Variants.open(store).query(
         region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
         min_qual=min_qual, filter=filter_, consequence=consequence, impact=impact, clnsig=clnsig,
-        where=where, limit=limit,
+        where=where, limit=limit, lof=lof, max_pop_af=max_pop_af, min_stars=min_stars,
     )  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return
     table = _table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
-    cols = ("key", "vtype", "gene", "consequence", "impact", "af", "qual", "filter", "clnsig", "carriers")
+    cols = ("key", "vtype", "gene", "consequence", "impact", "af", "pop_af", "qual", "filter", "clnsig", "carriers")
     for col in cols:
         table.add_column(
-            col, justify="right" if col in ("af", "qual") else "left", no_wrap=col == "key", overflow="fold"
+            col, justify="right" if col in ("af", "pop_af", "qual") else "left", no_wrap=col == "key", overflow="fold"
         )
     for row in result.rows.to_pylist():
         carriers = _carrier_text(result.carriers.get(row["vid"], []), row.get("n_carriers"))

@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exocortex.genomics.schema import CALLS, NO_CALLS, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES
+from exocortex.genomics.schema import ANNOTATIONS, CALLS, NO_CALLS, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 
 INT32_MISSING = -(2**31)
 """A missing DP/GQ/AD value in the call arrays (written as null)."""
-NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], None)
+NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], [], None, None, None, None, None)
 """The :data:`ANN_COLUMNS` of a row without annotations."""
 _ZYG = pa.array(ZYGOSITIES, type=pa.string())
 
@@ -33,8 +33,12 @@ ROW_COLUMNS = (
 )  # fmt: skip
 """What a row of :attr:`Batch.rows` holds; the other VARIANTS columns are derived per batch."""
 ANN_COLUMNS = (
-    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "annotations",
+    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "impacts", "lof",
+    "clinvar_stars", "clnrevstat", "pop_af", "pop_af_source",
 )  # fmt: skip
+"""The VARIANTS columns from annotations, ClinVar and population fields (record-by-record rows only)."""
+ENTRY_COLUMNS = tuple(n for n in ANNOTATIONS.names if n != "batch")
+"""What a row of :attr:`Batch.entries` holds (the ``annotations`` table less ``batch``)."""
 
 
 class AllMissing:
@@ -77,6 +81,7 @@ class Batch:
     line_base: int | None = None  # header lines of a text VCF (line = line_base + record + 1)
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # ROW_COLUMNS
     ann: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # row index -> ANN_COLUMNS, annotated rows only
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # ENTRY_COLUMNS: one per (allele, annotation entry)
     calls: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
     """Per call column, one NumPy array per genotype flush (:class:`AllMissing` for absent FORMAT fields)."""
     gt_strings: list[pa.Array] = field(default_factory=list)
@@ -161,6 +166,17 @@ class Batch:
         cols.update(_no_annotations(n))
         return pa.table(cols)
 
+    def annotations_table(self, batch: int) -> pa.Table:
+        """The annotation entries of this batch's alleles, one row each."""
+        if not self.entries:
+            return ANNOTATIONS.empty_table()
+        cols = {
+            name: pa.array(col, type=ANNOTATIONS.field(name).type)
+            for name, col in zip(ENTRY_COLUMNS, zip(*self.entries, strict=True), strict=True)
+        }
+        cols["batch"] = pa.array(np.full(len(self.entries), batch, dtype=np.int64))
+        return pa.table(cols, schema=ANNOTATIONS)
+
     def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
         if self.no_calls is None or not self.no_calls.any():
             return NO_CALLS.empty_table()
@@ -212,3 +228,5 @@ def drop_partial(batch: Batch, allele_row: int) -> None:
     while batch.rows and batch.rows[-1][0] & mask >= allele_row:
         batch.rows.pop()
         batch.ann.pop(len(batch.rows), None)
+    while batch.entries and batch.entries[-1][0] & mask >= allele_row:
+        batch.entries.pop()

@@ -52,6 +52,7 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("samples", f"source = {source}")
     writer.delete("no_calls", f"source = {source}")
+    writer.delete("annotations", f"vid >= {lo} AND vid < {hi}")
     writer.delete("sources", f"source = {source}")
 
 
@@ -173,6 +174,7 @@ class BatchCommitter:
         variants: pa.Table,
         calls: pa.Table,
         no_calls: pa.Table,
+        annotations: pa.Table,
         samples: pa.Table | None,
         sources: pa.Table | None,
         state: dict[str, Any],
@@ -180,7 +182,9 @@ class BatchCommitter:
         """Write and commit a batch on the worker, after the batch before it; ``state`` is its
         progress entry (``sources``: the file's last batch, which clears the entry instead)."""
         self.wait()
-        future = self._executor.submit(self._write, variants, calls, no_calls, samples, sources, dict(state))
+        future = self._executor.submit(
+            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state)
+        )
         self._in_flight.append((future, int(state["records"])))
 
     def _write(
@@ -188,6 +192,7 @@ class BatchCommitter:
         variants: pa.Table,
         calls: pa.Table,
         no_calls: pa.Table,
+        annotations: pa.Table,
         samples: pa.Table | None,
         sources: pa.Table | None,
         snapshot: dict[str, Any],
@@ -196,6 +201,7 @@ class BatchCommitter:
         writer.append("variants", variants)
         writer.append("calls", calls)
         writer.append("no_calls", no_calls)
+        writer.append("annotations", annotations)
         if samples is not None:
             writer.append("samples", samples)
         others = {k: p for k, p in writer.manifest.progress.items() if k != str(self.source)}

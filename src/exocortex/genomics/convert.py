@@ -28,9 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from exocortex.genomics.annotations import AnnotationParser, most_severe
+from exocortex.genomics.annotations import CLINVAR_FIELDS, HEADER_FIELDS, AnnotationParser, most_severe
 from exocortex.genomics.batch import NO_ANNOTATION, Batch
 from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
+from exocortex.genomics.clinical import (
+    as_frequency,
+    best_frequency,
+    clnsig_terms,
+    decode_clnsig,
+    population_field,
+    review_stars,
+)
 from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
 from exocortex.genomics.schema import info_float, make_vid, variant_type
 
@@ -134,10 +142,19 @@ class RecordConverter:
         self.format_specs = header_fields(vcf, "FORMAT")
         self.numbers = {k: s.number for k, s in self.info_specs.items()}
         self.annotations = AnnotationParser(
-            {k: s.description for k, s in self.info_specs.items() if k in ("ANN", "EFF", "CSQ")}
+            {k: s.description for k, s in self.info_specs.items() if k in HEADER_FIELDS}
         )
         self.ann_fields = self.annotations.present
+        """ANN/EFF/CSQ: parsed into entries and left out of the row's INFO JSON."""
+        self.parse_fields = (*self.ann_fields, *(f for f in CLINVAR_FIELDS if f in self.info_specs))
+        """A record holding one of these gets its annotation entries parsed."""
         self.has_clnsig = "CLNSIG" in self.info_specs
+        self.clnsig_codes = self.annotations.clnsig_codes
+        self.has_revstat = "CLNREVSTAT" in self.info_specs
+        self.has_rs = "RS" in self.info_specs
+        self.pop_fields = [k for k in self.info_specs if population_field(k, in_csq=False)]
+        """INFO keys of reference-population frequencies (gnomAD_AF, ExAC_AF, ...)."""
+        self.clinical = self.has_clnsig or self.has_revstat or bool(self.pop_fields)
         self.calls = CallBuilder(self.n_samples, sample_base)
         self.float_cache: dict[float, tuple[float | None, str]] = {}
         # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
@@ -202,14 +219,12 @@ class RecordConverter:
                 parts.append(prefix + _encode_json(clean))
 
         per_allele_ann: list[list[dict[str, Any]]] | None = None
-        if self.ann_fields and any(f in info for f in self.ann_fields):
+        if self.parse_fields and any(f in info for f in self.parse_fields):
             per_allele_ann = self.annotations.parse(info, ref, alts)
-            info = {k: val for k, val in info.items() if k not in self.ann_fields}  # kept in `annotations`
-        clnsig = info.get("CLNSIG") if self.has_clnsig else None
-        if isinstance(clnsig, list):
-            clnsig = ",".join(str(c) for c in clnsig)
-        elif not isinstance(clnsig, str):
-            clnsig = None
+            if any(f in info for f in self.ann_fields):
+                info = {k: val for k, val in info.items() if k not in self.ann_fields}  # kept as entries
+        if rsid is None and self.has_rs and (rs := _first_int(info.get("RS"))) is not None:
+            rsid = f"rs{rs}"  # ClinVar's dbSNP number
 
         rows = batch.rows
         source = self.source
@@ -251,23 +266,12 @@ class RecordConverter:
                 af = _first_float(af)
             if af is None and ac is not None and an:
                 af = ac / an
-            if per_allele_ann is not None and (entries := per_allele_ann[k]):
-                best = most_severe(entries) or {}
-                ann: tuple[Any, ...] = (
-                    best.get("gene"),
-                    best.get("consequence"),
-                    best.get("impact"),
-                    best.get("transcript"),
-                    best.get("hgvs_c"),
-                    best.get("hgvs_p"),
-                    list(dict.fromkeys(e["gene"] for e in entries if e.get("gene"))),
-                    list(dict.fromkeys(t for e in entries for t in e["consequences"])),
-                    _encode_json(entries),
-                )
-            else:
-                ann = NO_ANNOTATION
-            if ann is not NO_ANNOTATION:
-                batch.ann[len(rows)] = ann
+            entries = per_allele_ann[k] if per_allele_ann is not None else []
+            clnsig = None
+            if self.clinical or entries:
+                ann, clnsig = self._clinical(allele_info, entries, vid0 + k, batch)
+                if ann is not NO_ANNOTATION:
+                    batch.ann[len(rows)] = ann
             rows.append(
                 (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
                  vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
@@ -279,6 +283,48 @@ class RecordConverter:
             # a record without GT is a no-call for every sample (bcftools prints ./.)
             batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
         return n_alts or 1
+
+    def _clinical(
+        self, allele_info: dict[str, Any], entries: list[dict[str, Any]], vid: int, batch: Batch
+    ) -> tuple[tuple[Any, ...], str | None]:
+        """One allele's annotation columns (:data:`~exocortex.genomics.batch.ANN_COLUMNS`) and CLNSIG;
+        its entries are appended to ``batch.entries``."""
+        clnsig = decode_clnsig(allele_info.get("CLNSIG"), self.clnsig_codes) if self.has_clnsig else None
+        if clnsig is None:  # VEP's CLIN_SIG, when the file has no ClinVar INFO
+            terms = dict.fromkeys(t for e in entries if e["clin_sig"] for t in clnsig_terms(e["clin_sig"]))
+            clnsig = "/".join(terms) or None
+        revstat = allele_info.get("CLNREVSTAT") if self.has_revstat else None
+        if isinstance(revstat, list):
+            revstat = ",".join(str(r) for r in revstat)
+        candidates = [(f"INFO:{key}", as_frequency(allele_info.get(key))) for key in self.pop_fields]
+        candidates += [p for e in entries for p in e["pop"]]
+        pop_af, pop_source = best_frequency((s, v) for s, v in candidates if v is not None)
+        if not entries and revstat is None and pop_af is None:
+            return NO_ANNOTATION, clnsig
+        best = most_severe(entries) or {}
+        for i, e in enumerate(entries):
+            batch.entries.append(
+                (vid, i, e["source"], e["allele"], e["gene"], e["gene_id"], e["transcript"], e["biotype"],
+                 e["consequence"], e["consequences"], e["impact"], e["hgvs_c"], e["hgvs_p"], e["canonical"],
+                 e["mane"], e["lof"], e["is_lof"], e["nmd"], e["clin_sig"])
+            )  # fmt: skip
+        ann = (
+            best.get("gene"),
+            best.get("consequence"),
+            best.get("impact"),
+            best.get("transcript"),
+            best.get("hgvs_c"),
+            best.get("hgvs_p"),
+            list(dict.fromkeys(e["gene"] for e in entries if e["gene"])),
+            list(dict.fromkeys(t for e in entries for t in e["consequences"])),
+            list(dict.fromkeys(e["impact"] for e in entries if e["impact"])),
+            any(e["is_lof"] for e in entries) if entries else None,
+            review_stars(revstat),
+            revstat,
+            pop_af,
+            pop_source,
+        )
+        return ann, clnsig
 
     def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> None:
         """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic)."""

@@ -478,7 +478,8 @@ class _FileIngest:
             header = info.header if info.header is not None else self.vcf.raw_header
             sources = sources_row(info, self.source, header, len(self.names), state)
         no_calls = batch.no_calls_table(number, int(state["sample_base"]))
-        self.committer.submit(variants, calls, no_calls, samples, sources, state)
+        annotations = batch.annotations_table(number)
+        self.committer.submit(variants, calls, no_calls, annotations, samples, sources, state)
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()

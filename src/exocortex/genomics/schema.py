@@ -21,7 +21,8 @@ import math
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: per-entry ``annotations`` table, clinical and population columns (issue 17)."""
 
 VARIANT_TYPES = ("SNV", "MNV", "insertion", "deletion", "indel", "symbolic", "breakend", "no_alt")
 IMPACTS = ("HIGH", "MODERATE", "LOW", "MODIFIER")
@@ -54,16 +55,23 @@ VARIANTS = pa.schema(
         ("an", pa.int64()),
         ("af", pa.float64()),  # INFO/AF for this allele, else AC/AN, else null
         ("info", pa.string()),  # JSON object of every INFO field, typed from the header, per allele
-        ("gene", pa.string()),  # from the most severe annotation of this allele
-        ("consequence", pa.string()),
-        ("impact", pa.string()),  # one of IMPACTS
+        # the summary: the most severe annotation entry of this allele (annotations.most_severe)
+        ("gene", pa.string()),
+        ("consequence", pa.string()),  # that entry's most severe term
+        ("impact", pa.string()),  # that entry's impact, one of IMPACTS
         ("transcript", pa.string()),
         ("hgvs_c", pa.string()),
         ("hgvs_p", pa.string()),
-        ("genes", pa.list_(pa.string())),  # every gene any annotation of this allele names
+        # any entry: one filter alone is exact on these; several go to the annotations table
+        ("genes", pa.list_(pa.string())),  # every gene any entry names
         ("consequences", pa.list_(pa.string())),  # every consequence term
-        ("annotations", pa.string()),  # JSON list of every parsed ANN/EFF/CSQ entry of this allele
-        ("clnsig", pa.string()),  # ClinVar CLNSIG, when present
+        ("impacts", pa.list_(pa.string())),  # every entry's impact
+        ("lof", pa.bool_()),  # some entry is loss-of-function (annotations.is_lof)
+        ("clnsig", pa.string()),  # ClinVar CLNSIG (numeric codes decoded), else VEP's CLIN_SIG terms
+        ("clinvar_stars", pa.int8()),  # ClinVar review status as 0-4 stars (CLNREVSTAT)
+        ("clnrevstat", pa.string()),
+        ("pop_af", pa.float64()),  # reference-population allele frequency (genomics.clinical)
+        ("pop_af_source", pa.string()),  # the field it came from, e.g. "CSQ:MAX_AF", "INFO:ExAC_AF"
         ("n_carriers", pa.int32()),  # samples whose call carries this allele
         ("batch", pa.int64()),  # the ingest batch that wrote the row
     ]
@@ -110,6 +118,32 @@ SOURCES = pa.schema(
     ]
 )
 
+ANNOTATIONS = pa.schema(
+    [
+        ("vid", pa.int64()),
+        ("entry", pa.int32()),  # 0-based order of the entry among its allele's
+        ("source", pa.string()),  # "CSQ" (VEP), "ANN"/"EFF" (snpEff), "ClinVar" (GENEINFO/MC)
+        ("allele", pa.string()),  # the allele as the annotator wrote it (VEP trims: "-" for a deletion)
+        ("gene", pa.string()),
+        ("gene_id", pa.string()),
+        ("transcript", pa.string()),
+        ("biotype", pa.string()),
+        ("consequence", pa.string()),  # the entry's most severe term
+        ("consequences", pa.list_(pa.string())),
+        ("impact", pa.string()),  # one of IMPACTS
+        ("hgvs_c", pa.string()),
+        ("hgvs_p", pa.string()),
+        ("canonical", pa.bool_()),  # VEP CANONICAL=YES
+        ("mane", pa.string()),  # VEP MANE_SELECT transcript
+        ("lof", pa.string()),  # why: LOFTEE "HC"/"LC", "snpEff", "consequence"
+        ("is_lof", pa.bool_()),
+        ("nmd", pa.bool_()),  # snpEff NMD
+        ("clin_sig", pa.string()),  # VEP CLIN_SIG or ClinVar CLNSIG
+        ("batch", pa.int64()),
+    ]
+)
+"""One row per (allele, annotation entry): what ``--gene X --impact HIGH`` must find on one entry."""
+
 NO_CALLS = pa.schema(
     [
         ("sample", pa.int32()),
@@ -127,6 +161,7 @@ TABLES: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "sources": SOURCES,
     "no_calls": NO_CALLS,
+    "annotations": ANNOTATIONS,
 }
 
 VID_SOURCE_SHIFT = 40

@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.genomics.clinical import population_field
 from exocortex.genomics.reader import FieldSpec, FileInfo
 from exocortex.genomics.schema import info_float, variant_type
 
@@ -61,8 +62,9 @@ _encode_str = json.encoder.encode_basestring_ascii
 
 # INFO value kinds
 _UNKNOWN, _INT, _FLOAT, _FLAG, _STRING = 0, 1, 2, 3, 4
-_SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "SVLEN"})
-"""INFO keys whose lines take the slow path (parsed annotations, ClinVar, symbolic lengths)."""
+_SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "CLNREVSTAT", "GENEINFO", "MC", "RS", "SVLEN"})
+"""INFO keys whose lines take the slow path (parsed annotations, ClinVar, symbolic lengths); so do
+reference-population frequencies (:func:`exocortex.genomics.clinical.population_field`)."""
 
 _PAIR = r"^(?P<k>[A-Za-z_][0-9A-Za-z_.]*)(?P<eq>=?)(?P<v>.*)$"
 _INT_TEXT = r"^(0|-?[1-9][0-9]{0,9})$"
@@ -289,7 +291,7 @@ class BlockParser:
         kind = self._kinds.get(key)
         if kind is None:
             spec = self.specs.get(key)
-            if spec is None or key in _SLOW_KEYS:
+            if spec is None or key in _SLOW_KEYS or population_field(key, in_csq=False):
                 kind = _UNKNOWN
             elif spec.type == "Integer":
                 kind = _INT

@@ -216,11 +216,18 @@ class Variants:
         where: str | None = None,
         limit: int | None = None,
         with_carriers: bool = True,
+        lof: bool = False,
+        max_pop_af: float | None = None,
+        min_stars: int | None = None,
     ) -> QueryResult:
         """The variants matching every filter given, by chromosome and position, at most ``limit`` (default 20).
 
         ``region``: ``CHROM``, ``CHROM:POS`` or ``CHROM:START-END`` (``chr`` or not);
-        ``gene``, ``consequence``: any annotation's; ``sample`` (with ``zygosity``: ``het``,
+        ``gene``, ``consequence``, ``impact`` and ``lof`` (loss of function: LOFTEE HC, snpEff LOF, or a
+        pLoF term when no LoF tool ran) hold together on one annotation entry (a VEP/snpEff transcript
+        or ClinVar's gene); ``max_pop_af``: the reference-population frequency (gnomAD, ExAC, 1000
+        Genomes... from annotations), alleles without one never match; ``min_stars``: ClinVar review
+        stars (0-4); ``sample`` (with ``zygosity``: ``het``,
         ``hom_alt``, ``hemi``, ``het_alt``): alleles it carries; ``min_af``/``max_af``/``min_qual``:
         inclusive bounds; ``filter``: ``PASS`` or one failed filter; ``impact``: ``HIGH``,
         ``MODERATE``, ``LOW``, ``MODIFIER`` (comma list); ``clnsig``: a ClinVar term; ``where``: an
@@ -233,13 +240,17 @@ class Variants:
         """
         from exocortex.genomics.query import DEFAULT_LIMIT, VariantQuery, run_query
 
+        stars = None
+        if min_stars is not None:
+            stars = _whole(min_stars, ConfigError, f"--min-stars must be 0 to 4 (got {min_stars!r})")
         count = DEFAULT_LIMIT
         if limit is not None:
             count = _whole(limit, ConfigError, f"--limit must be a whole number of 0 or more (got {limit!r})")
         q = VariantQuery(
             region=region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
             min_qual=min_qual, filter=filter, consequence=consequence, impact=impact, clnsig=clnsig,
-            where=where, limit=count,
+            where=where, limit=count, lof=bool(lof), max_pop_af=max_pop_af,
+            min_stars=stars,
         )  # fmt: skip
         return run_query(self.store, q, with_carriers=with_carriers)  # a negative limit: ConfigError there
 
