@@ -120,6 +120,16 @@ def _first_int(value: Any) -> int | None:
     return None
 
 
+def _rs_number(value: Any) -> int | None:
+    """ClinVar's ``RS`` (a String in its header, an Integer in others; several joined by ``|``)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        head = value.split("|")[0].strip()
+        return int(head) if head.isdigit() else None
+    return _first_int(value)
+
+
 def _first_float(value: Any) -> float | None:
     if isinstance(value, list):
         value = value[0] if value else None
@@ -223,7 +233,7 @@ class RecordConverter:
             per_allele_ann = self.annotations.parse(info, ref, alts)
             if any(f in info for f in self.ann_fields):
                 info = {k: val for k, val in info.items() if k not in self.ann_fields}  # kept as entries
-        if rsid is None and self.has_rs and (rs := _first_int(info.get("RS"))) is not None:
+        if rsid is None and self.has_rs and (rs := _rs_number(info.get("RS"))) is not None:
             rsid = f"rs{rs}"  # ClinVar's dbSNP number
 
         rows = batch.rows
