@@ -109,3 +109,39 @@ def ingest_command(
             )
     if not summary.indexed:
         _err.print("scalar indexes were not built (--no-index, or Lance refused them)", highlight=False)
+
+
+@vcf_app.command("annotate")
+def annotate_command(
+    clinvar: Annotated[
+        str | None, typer.Option("--clinvar", help="A ClinVar VCF: CLNSIG, review stars, gene and consequence.")
+    ] = None,
+    population: Annotated[
+        str | None, typer.Option("--population", help="A population VCF (gnomAD, 1000 Genomes): its AF as pop_af.")
+    ] = None,
+    population_field: Annotated[
+        str, typer.Option("--population-field", help="The population file's INFO field to read (default AF).")
+    ] = "AF",
+    store: StoreOpt = None,
+    wait: Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Join ClinVar and population frequencies from external VCFs into the stored variants, by normalised key."""
+    from exocortex.genomics.variants import Variants
+
+    configure_logging("debug" if debug else "warning")
+    summaries = Variants.open(store).annotate(
+        clinvar=clinvar, population=population, population_field=population_field, wait_s=wait
+    )
+    if as_json:
+        print_json([s.to_dict() for s in summaries])
+        return
+    for s in summaries:
+        _out.print(
+            cell(
+                f"{s.kind} {Path(s.path).name}: {s.records:,} records, {s.alleles:,} alleles read; "
+                f"{s.matched:,} stored alleles annotated, {s.unmatched:,} alleles not in the store"
+            ),
+            highlight=False,
+        )

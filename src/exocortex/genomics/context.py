@@ -359,7 +359,7 @@ def _population(row: dict[str, Any]) -> str | None:
     pop = row.get("pop_af")
     if pop is None:
         return None
-    source = (row.get("pop_af_source") or "").split(":", 1)[-1]
+    source = re.sub(r"^(CSQ|INFO):", "", row.get("pop_af_source") or "")  # a file's name stays
     return f"{pop:.3g} ({source})" if source else f"{pop:.3g}"
 
 

@@ -21,6 +21,7 @@ from exocortex.errors import ConfigError, UsageError, VcfFormatError
 
 if TYPE_CHECKING:
     from exocortex.config import Config
+    from exocortex.genomics.annotate import AnnotateSummary
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
     from exocortex.genomics.query import QueryResult
@@ -161,6 +162,39 @@ class Variants:
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
         )
+
+    def annotate(
+        self,
+        *,
+        clinvar: PathArg | None = None,
+        population: PathArg | None = None,
+        population_field: str = "AF",
+        wait_s: float | None = None,
+    ) -> list[AnnotateSummary]:
+        """Join a ClinVar VCF (CLNSIG decoded, review stars, GENEINFO/MC as a ClinVar entry) and/or a
+        population VCF (its ``population_field`` as ``pop_af``) into the stored alleles by normalised key.
+
+        Raises ``UsageError`` (neither file given), ``InputPathError``, ``VcfFormatError`` (unreadable,
+        or a ClinVar file without CLNSIG), ``ConfigError`` (no such population field),
+        ``IndexNotFoundError`` (nothing ingested), ``StoreLockedError``.
+        """
+        if clinvar is None and population is None:
+            raise UsageError("give --clinvar FILE and/or --population FILE to annotate from")
+        if not population_field or not population_field.strip():
+            raise ConfigError("--population-field is empty")
+        from exocortex.genomics.annotate import annotate_store
+
+        wait = self.config.lock_wait_s if wait_s is None else wait_s
+        out = []
+        if clinvar is not None:
+            out.append(annotate_store(self.store, Path(clinvar), "clinvar", wait_s=wait))
+        if population is not None:
+            out.append(
+                annotate_store(
+                    self.store, Path(population), "population", population_field=population_field, wait_s=wait
+                )
+            )
+        return out
 
     @staticmethod
     def validate(
