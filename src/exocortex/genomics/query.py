@@ -310,8 +310,8 @@ class _Plan:
     one_per_allele: bool
     sample_ids: tuple[int, ...] | None = None
     zygosity: str | None = None
-    entry_vids: np.ndarray | None = None
-    """With several annotation-entry filters: the vids with one entry matching them all (sorted)."""
+    entry_where: str | None = None
+    """With several annotation-entry filters: the ``annotations`` predicate one entry must match."""
 
     def scan(self, where: str | None) -> pa.Table:
         """(vid, chrom_norm, pos, _rowid) of every allele matching ``where`` (and the region's end test)."""
@@ -336,7 +336,7 @@ class _Plan:
 
 def _select(plan: _Plan, k: int) -> tuple[pa.Table, int]:
     """(vid, chrom_norm, pos, _rowid) of the first ``k`` matching alleles in result order, and how many match."""
-    if plan.entry_vids is not None:
+    if plan.entry_where is not None:
         return _select_entries(plan, k)
     if plan.calls_where is None:
         return _select_variants(plan, k)
@@ -523,29 +523,18 @@ def _select_joined(plan: _Plan, k: int) -> tuple[pa.Table, int]:
 
 def _select_entries(plan: _Plan, k: int) -> tuple[pa.Table, int]:
     """Several annotation-entry filters: the variant-row matches (each entry filter alone is a
-    necessary condition there) kept when one of their entries matches them all; then the sample filter."""
-    allowed = plan.entry_vids
-    assert allowed is not None
-    if len(allowed) <= VID_IN_MAX:
-        hits = plan.scan(_and(plan.predicate, _vid_list(allowed)))
-    else:
-        hits = plan.scan(plan.predicate)
-        hits = hits.filter(pa.array(np.isin(hits["vid"].to_numpy(), allowed)))
+    necessary condition there, narrowed by its index) kept when one of their entries matches them
+    all (the entries read by those vids, or their vid range); then the sample filter."""
+    hits = plan.scan(plan.predicate)
+    vids = hits["vid"].to_numpy()
+    if len(vids):
+        within = _vid_list(vids) if len(vids) <= VID_IN_MAX else _vid_range(int(vids.min()), int(vids.max()))
+        found = _run_lance(plan.store, "annotations", ["vid"], _and(plan.entry_where, within), plan.what)
+        hits = hits.filter(pa.array(np.isin(vids, found["vid"].to_numpy())))
     if plan.calls_where is not None:
         vids = hits["vid"].to_numpy()
         hits = hits.filter(pa.array(np.isin(vids, _carried_in(plan, vids))))
     return _top(hits, k), hits.num_rows
-
-
-def _entry_vids(store: VariantStore, query: VariantQuery, what: str) -> np.ndarray | None:
-    """The vids with one annotation entry matching every entry filter (None: fewer than two given)."""
-    where = annotation_predicate(query)
-    if where is None:
-        return None
-    if not store.has("annotations"):
-        return np.zeros(0, np.int64)
-    found = _run_lance(store, "annotations", ["vid"], where, what)
-    return np.unique(found["vid"].to_numpy())
 
 
 def _plan(store: VariantStore, query: VariantQuery, what: str) -> _Plan:
@@ -556,7 +545,7 @@ def _plan(store: VariantStore, query: VariantQuery, what: str) -> _Plan:
     calls_where, one_per_allele, ids = _calls_predicate(store, query)
     return _Plan(
         store, query, what, region, predicate, others, calls_where, one_per_allele, ids, query.zygosity,
-        _entry_vids(store, query, what),
+        annotation_predicate(query) if store.has("annotations") else None,
     )  # fmt: skip
 
 
