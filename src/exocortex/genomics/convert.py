@@ -7,6 +7,12 @@ pass that reads INFO, and keeps only ``genotype.array()`` and the DP/GQ/AD array
 arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what keeps a
 gVCF fast. No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sample.
 
+Alleles. Each row's REF/ALT is the allele's minimal representation
+(:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
+END, type and length follow), so ``CAG -> GAG,C`` gives ``C>G`` and ``CAG>C``, the keys
+``bcftools norm`` writes. Annotations are matched on the record's untrimmed alleles: VEP and
+snpEff name alleles relative to the record.
+
 Per-allele INFO. For a split allele, ``Number=A`` fields keep that allele's value, ``Number=R``
 keep ``[ref, allele]``, ``Number=G`` keep the diploid genotype values made of REF and the allele
 (``0/0, 0/i, i/i``) when the value count matches, else all; other fields are kept whole. Floats
@@ -31,6 +37,7 @@ import numpy as np
 from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.batch import NO_ANNOTATION, Batch
 from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
 from exocortex.genomics.schema import info_float, make_vid, variant_type
 
@@ -224,22 +231,28 @@ class RecordConverter:
                 for i in range(1, n_alts + 1)
             ]
             jsons = [_info_json(d) for d in allele_infos]
+        has_end = "END" in info
         for k in range(n_alts or 1):
             alt = alts[k] if n_alts else None
             allele_info = allele_infos[k]
+            row_pos, row_ref, row_end = pos, ref, end
+            if alt is not None and len(alt) > 1 and len(ref) > 1:  # the split allele's minimal REF/ALT
+                row_pos, row_ref, alt = trim_alleles(pos, ref, alt)
+                if not has_end:
+                    row_end = row_pos + len(row_ref) - 1
             if alt is None:
                 vtype, length = "no_alt", None
-            elif len(ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
+            elif len(row_ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
                 vtype, length = "SNV", 0
             else:
-                vtype = variant_type(ref, alt)
+                vtype = variant_type(row_ref, alt)
                 if vtype == "symbolic":
                     svlen = allele_info.get("SVLEN")
                     length = None if svlen is None else _first_int(svlen)
                 elif vtype == "breakend":
                     length = None
                 else:
-                    length = len(alt) - len(ref)
+                    length = len(alt) - len(row_ref)
             ac = allele_info.get("AC")
             if ac is not None and type(ac) is not int:
                 ac = _first_int(ac)
@@ -269,7 +282,7 @@ class RecordConverter:
             if ann is not NO_ANNOTATION:
                 batch.ann[len(rows)] = ann
             rows.append(
-                (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
+                (vid0 + k, record, chrom, row_pos, row_end, row_ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
                  vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
             )  # fmt: skip
         if self.n_samples:

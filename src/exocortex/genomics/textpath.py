@@ -15,7 +15,8 @@ per line:
   line is *fast*: every check below passes, so its row can be computed by column-wide
   operations with exactly the values cyvcf2 would give. Anything else (several ALTs, an
   annotation or CLNSIG field, an undeclared or oddly typed INFO value, a symbolic allele other
-  than ``<NON_REF>``/``<*>``, a carrier with FORMAT fields beyond GT, a malformed line) is a
+  than ``<NON_REF>``/``<*>``, a REF and ALT that share a first or last base (to be trimmed), a
+  carrier with FORMAT fields beyond GT, a malformed line) is a
   *slow* line: the caller parses it with htslib (``Writer.variant_from_string``) and the record
   converter, so the slow path is the reference and the fast path only has to agree with it on
   the lines it accepts (``tests/test_vcf_textpath.py`` compares both on every real test file).
@@ -387,6 +388,15 @@ class BlockParser:
         pos = pc.cast(pc.if_else(pa.array(ok), pos_s, "0"), pa.int64()).to_numpy()
         ref_len = pc.utf8_length(ref).to_numpy(zero_copy_only=False).astype(np.int64)
         alt_len = pc.utf8_length(alt).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        # alleles with a common first or last base are trimmed (normalize.trim_alleles): the slow path's business
+        long_pair = np.flatnonzero(ok & alt_seq & ~alt_star & (ref_len > 1) & (alt_len > 1))
+        if long_pair.size:
+            take = pa.array(long_pair)
+            r, a = pc.utf8_upper(ref.take(take)), pc.utf8_upper(alt.take(take))
+            same_first = pc.equal(pc.utf8_slice_codeunits(r, 0, 1), pc.utf8_slice_codeunits(a, 0, 1))
+            same_last = pc.equal(pc.utf8_slice_codeunits(r, -1), pc.utf8_slice_codeunits(a, -1))
+            ok[long_pair[_np(pc.or_(same_first, same_last))]] = False
 
         info_cols = self._info(info, ok)
         ok = info_cols.pop("ok")
