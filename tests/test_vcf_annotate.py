@@ -9,8 +9,8 @@ import pytest
 
 from exocortex.cli import main
 from exocortex.errors import ConfigError, UsageError, VcfFormatError
-from exocortex.genomics.annotate import trim_alleles
 from exocortex.genomics.context import variant_pack
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.store import VariantStore, read_manifest
 from exocortex.genomics.variants import Variants
 

@@ -16,6 +16,7 @@ import pytest
 
 from exocortex.errors import DuplicateSourceError, InputPathError, StoreLockedError, VcfFormatError
 from exocortex.genomics.ingest import ingest_vcf
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT
 from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.store import VariantStore, VariantWriter, read_manifest
@@ -30,10 +31,24 @@ def _bcf_records(path: Path) -> int:
     return sum(1 for line in bcftools.view("-H", str(path)).splitlines() if line)
 
 
+REF_BLOCK_ALLELES = ("<NON_REF>", "<*>")
+
+
 def _bcf_alleles(path: Path) -> int:
-    """ALT alleles per record (at least one row per record), as `bcftools norm -m-` splits them."""
+    """ALT alleles per record (at least one row per record), as `bcftools norm -m-` splits them; gVCF
+    ``<NON_REF>``/``<*>`` are no allele rows, and a record with only those (a reference block) has none."""
     alts = bcftools.query("-f", "%ALT\n", str(path)).splitlines()
-    return sum(max(1, len([a for a in alt.split(",") if a != "."])) for alt in alts)
+    count = 0
+    for alt in alts:
+        alleles = [a for a in alt.split(",") if a != "."]
+        real = [a for a in alleles if a not in REF_BLOCK_ALLELES]
+        count += len(real) if alleles and not real else max(1, len(real))
+    return count
+
+
+def _bcf_ref_blocks(path: Path) -> int:
+    alts = bcftools.query("-f", "%ALT\n", str(path)).splitlines()
+    return sum(1 for alt in alts if alt != "." and all(a in REF_BLOCK_ALLELES for a in alt.split(",")))
 
 
 def _ingest(path: Path, store: Path, **kw: Any) -> Any:
@@ -95,14 +110,22 @@ def test_record_and_allele_counts_equal_bcftools(store_all: dict[str, Any], name
         "variants", columns=["vid", "record"], where=f"source = {f.source}"
     )
     assert variants.num_rows == f.alleles
-    assert len(set(variants["record"].to_pylist())) == f.records
+    blocks = _bcf_ref_blocks(DATA / name)
+    assert f.ref_blocks == blocks * max(f.samples, 1)
+    assert len(set(variants["record"].to_pylist())) == f.records - blocks
 
 
 def test_norm_split_matches_bcftools_norm(store_all: dict[str, Any]) -> None:
-    """Allele rows are bcftools norm -m- records: same CHROM, POS, REF, ALT in order."""
+    """Allele rows are bcftools norm -m- records in order, each allele trimmed to its minimal REF/ALT
+    (the trimming itself is checked against `bcftools norm -f` in test_vcf_normalize.py)."""
     name = "chr_m_indels.vcf.gz"
     out = bcftools.norm("-m-", str(DATA / name))
-    expected = [tuple(line.split("\t")[:5]) for line in out.splitlines() if line and not line.startswith("#")]
+    expected = []
+    for line in out.splitlines():
+        if line and not line.startswith("#"):
+            chrom, pos, ident, ref, alt = line.split("\t")[:5]
+            p, r, a = trim_alleles(int(pos), ref, alt)
+            expected.append((chrom, str(p), ident, r, a))
     f = store_all["by_name"][name]
     v = VariantStore(store_all["store"]).read("variants", where=f"source = {f.source}").sort_by("vid")
     got = list(
@@ -127,7 +150,8 @@ def _expected_calls(path: Path) -> Counter[tuple[str, str, int, str, str, str]]:
         alts = alt.split(",")
         alleles = [a for a in gt.replace("|", "/").split("/") if a not in (".", "")]
         for i in sorted({int(a) for a in alleles if int(a) > 0}):
-            expected[(sample, chrom, int(pos), ref, alts[i - 1], gt)] += 1
+            p, r, a = trim_alleles(int(pos), ref, alts[i - 1])  # as stored: each allele trimmed
+            expected[(sample, chrom, p, r, a, gt)] += 1
     return expected
 
 
@@ -357,17 +381,18 @@ def test_split_vep_csq_per_allele(store_all: dict[str, Any]) -> None:
             assert total == len(entries)
         for r in stored:
             mine = entries_of.get(r["vid"], [])
+            alt = alts[r["allele_index"] - 1]  # the record's ALT: VEP names alleles relative to it, not trimmed
             genes = {
                 e["SYMBOL"]
                 for e in entries
-                if e.get("SYMBOL") and (len(alts) == 1 or e["Allele"] in {a for a in [r["alt"], r["alt"][1:] or "-"]})
+                if e.get("SYMBOL") and (len(alts) == 1 or e["Allele"] in {a for a in [alt, alt[1:] or "-"]})
             }
             if len(alts) == 1:
                 assert set(r["genes"]) == genes
             for e in mine:
                 assert e["source"] == "CSQ"
                 if len(alts) > 1:  # each entry sits on the ALT its Allele field names
-                    assert e["allele"] in {r["alt"], r["alt"][1:] or "-"}, (r["alt"], e["allele"])
+                    assert e["allele"] in {alt, alt[1:] or "-"}, (alt, e["allele"])
             if len(alts) > 1:
                 assert total == len(entries)
             if mine:

@@ -71,13 +71,14 @@ def ingest_command(
 
     table = Table(title=cell(f"ingested into {summary.store}"))
     table.add_column("file", overflow="fold")
-    for col in ("records", "alleles", "calls", "samples", "rejected", "s", "rec/s"):
+    for col in ("records", "alleles", "ref blocks", "calls", "samples", "rejected", "s", "rec/s"):
         table.add_column(col, justify="right", no_wrap=True)
     for f in summary.files:
         table.add_row(
             cell(Path(f.path).name),
             f"{f.records:,}",
             f"{f.alleles:,}",
+            f"{f.ref_blocks:,}",
             f"{f.calls:,}",
             f"{f.samples:,}",
             f"{f.rejected:,}",
@@ -89,6 +90,7 @@ def ingest_command(
             "total",
             f"{summary.records:,}",
             f"{summary.alleles:,}",
+            f"{summary.ref_blocks:,}",
             f"{summary.calls:,}",
             f"{summary.samples:,}",
             f"{summary.rejected:,}",

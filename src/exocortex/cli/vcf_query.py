@@ -123,6 +123,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         ("filter", ", ".join(f"{k} {v:,}" for k, v in stats.by_filter.items())),
         ("Ti/Tv", f"{ti_tv} ({stats.ti:,} transitions, {stats.tv:,} transversions)"),
         ("missing fields", ", ".join(f"{k} {v:.1%}" for k, v in stats.field_missing.items())),
+        ("reference blocks", f"{stats.ref_blocks:,} (gVCF, not variants: `vcf blocks REGION`)"),
         *(("note", n) for n in stats.notes),
     ):
         summary.add_row(key, cell(value))
@@ -135,6 +136,33 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         for row in stats.samples:
             per.add_row(*[cell(row[c]) if c == "sample" else f"{row[c]:,}" for c in cols])
         out.print(per)
+
+
+@vcf_app.command("blocks")
+def blocks_command(
+    region: Annotated[str, typer.Argument(help="CHROM, CHROM:POS or CHROM:START-END.")],
+    sample: Annotated[str | None, typer.Option("--sample", help="Only this sample's blocks.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Return at most this many blocks.")] = 1000,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """gVCF reference blocks covering REGION, with GT, GQ and depth: was a sample confidently hom-ref here?"""
+    from exocortex.genomics.variants import Variants
+
+    result = Variants.open(store).reference_calls(region, sample=sample, limit=limit)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = _table(title=cell(f"{result.rows.num_rows} of {result.matched:,} reference blocks in {region}"))
+    cols = ("sample_name", "chrom", "pos", "end", "gt", "gq", "dp", "min_dp")
+    for col in cols:
+        table.add_column("sample" if col == "sample_name" else col, justify="right" if col in cols[2:] else "left")
+    for row in result.rows.to_pylist():
+        table.add_row(*[cell(_fmt(row.get(c))) for c in cols])
+    out.print(table)
+    for entry in result.incomplete:
+        out.print(f"note: {printable(entry['note'])}", highlight=False, markup=False)
 
 
 @vcf_app.command("similar")

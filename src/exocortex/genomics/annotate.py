@@ -2,8 +2,8 @@
 
 A store ingested from calls alone knows nothing of ClinVar or gnomAD. ``annotate_store`` reads an
 external VCF (ClinVar's ``clinvar.vcf.gz``, a gnomAD or 1000 Genomes sites file), splits and trims
-its alleles the way the store keeps its own (one ALT per row, common suffix then prefix removed,
-the chromosome without ``chr``) and joins on that key ``CHROM:POS:REF:ALT``:
+its alleles the way the store keeps its own (one ALT per row, ``normalize.trim_alleles``, the
+chromosome without ``chr``) and joins on that key ``CHROM:POS:REF:ALT``:
 
 - ``clinvar``: the allele's ``clnsig`` (numeric codes decoded from that file's header),
   ``clinvar_stars``/``clnrevstat`` from ``CLNREVSTAT``, and a ``ClinVar`` annotation entry
@@ -39,6 +39,7 @@ import pyarrow as pa
 from exocortex.errors import ConfigError, VcfFormatError
 from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.clinical import as_frequency, decode_clnsig, review_stars
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.schema import ANNOTATIONS, VARIANTS, info_float, normalize_chrom
 
 UPDATE_CHUNK = 2_000
@@ -62,18 +63,6 @@ class AnnotateSummary:
     def to_dict(self) -> dict[str, Any]:
         names = ("path", "kind", "records", "alleles", "matched", "unmatched", "chromosomes")
         return {k: getattr(self, k) for k in names}
-
-
-def trim_alleles(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """``pos, ref, alt`` with the common suffix, then the common prefix removed (one base kept in each);
-    symbolic and breakend alleles unchanged."""
-    if not alt or alt[0] in "<*." or "[" in alt or "]" in alt:
-        return pos, ref, alt
-    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
-        ref, alt = ref[:-1], alt[:-1]
-    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
-        ref, alt, pos = ref[1:], alt[1:], pos + 1
-    return pos, ref, alt
 
 
 def _open(path: Path) -> Any:
@@ -237,4 +226,4 @@ def _entry_row(e: dict[str, Any]) -> dict[str, Any]:
     return {k: e.get(k) for k in ANNOTATIONS.names if k not in ("vid", "entry", "batch")}
 
 
-__all__ = ["AnnotateSummary", "annotate_store", "trim_alleles"]
+__all__ = ["AnnotateSummary", "annotate_store"]

@@ -18,7 +18,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exocortex.genomics.schema import ANNOTATIONS, CALLS, NO_CALLS, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES
+from exocortex.genomics.schema import (
+    ANNOTATIONS,
+    CALLS,
+    NO_CALLS,
+    REF_BLOCKS,
+    VARIANTS,
+    VID_SOURCE_SHIFT,
+    ZYGOSITIES,
+)
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 
 INT32_MISSING = -(2**31)
@@ -32,6 +40,8 @@ ROW_COLUMNS = (
     "id", "rsid", "qual", "filter", "ac", "an", "af", "info", "clnsig",
 )  # fmt: skip
 """What a row of :attr:`Batch.rows` holds; the other VARIANTS columns are derived per batch."""
+REF_BLOCK_COLUMNS = ("record", "column", "chrom", "pos", "end", "gt", "gq", "dp", "min_dp")
+"""What a reference block row of :attr:`Batch.ref_blocks` holds (``column``: the sample's file column, or None)."""
 ANN_COLUMNS = (
     "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "impacts", "lof",
     "clinvar_stars", "clnrevstat", "pop_af", "pop_af_source",
@@ -95,6 +105,36 @@ class Batch:
     """Per sample column: records of this batch where its GT is missing (``./.``, ``.``)."""
     pieces: list[tuple[pa.Table, int, int]] = field(default_factory=list)
     """Rows of fast text blocks (:mod:`exocortex.genomics.textpath`): (rows, first vid, first record)."""
+    ref_blocks: list[tuple[Any, ...]] = field(default_factory=list)
+    """gVCF reference blocks read record by record: :data:`REF_BLOCK_COLUMNS` (sample as its file column)."""
+    ref_block_pieces: list[tuple[pa.Table, int]] = field(default_factory=list)
+    """Reference blocks of fast text blocks: (:data:`REF_BLOCK_COLUMNS` but ``record``, first record)."""
+
+    def ref_blocks_table(self, batch: int, sample_base: int) -> pa.Table:
+        """The batch's reference blocks (``ref_blocks``), in record order."""
+        tables = []
+        if self.ref_blocks:
+            tables.append(pa.table(dict(zip(REF_BLOCK_COLUMNS, zip(*self.ref_blocks, strict=True), strict=True))))
+        for rows, record0 in self.ref_block_pieces:
+            n = rows.num_rows
+            tables.append(rows.append_column("record", pa.array(np.arange(record0, record0 + n, dtype=np.int64))))
+        if not tables:
+            return REF_BLOCKS.empty_table()
+        types = {name: pa.int32() if name == "column" else REF_BLOCKS.field(name).type for name in REF_BLOCK_COLUMNS}
+        rows = pa.concat_tables(
+            [t.select(REF_BLOCK_COLUMNS).cast(pa.schema([(k, types[k]) for k in REF_BLOCK_COLUMNS])) for t in tables]
+        )
+        if len(tables) > 1:
+            rows = rows.take(pc.sort_indices(rows, [("record", "ascending"), ("column", "ascending")]))
+        chrom = pc.dictionary_encode(rows["chrom"].combine_chunks())
+        norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
+        n = rows.num_rows
+        cols = {name: rows[name] for name in REF_BLOCK_COLUMNS if name != "column"}
+        cols["sample"] = pc.add(rows["column"], pa.scalar(sample_base, pa.int32()))
+        cols["chrom_norm"] = norms.take(chrom.indices)
+        cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
+        cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
+        return pa.table({name: cols[name] for name in REF_BLOCKS.names}, schema=REF_BLOCKS)
 
     def variants_table(self, batch: int) -> pa.Table:
         tables = [self._rows_table()] if self.rows else []
@@ -221,12 +261,14 @@ class Batch:
         return pa.Table.from_arrays(columns, schema=CALLS)
 
 
-def drop_partial(batch: Batch, allele_row: int) -> None:
-    """Undo the variant rows a failing record appended before it raised (its genotypes are
-    buffered last, in one append, so they are never half there)."""
+def drop_partial(batch: Batch, allele_row: int, record: int) -> None:
+    """Undo the variant rows (and reference blocks) a failing record appended before it raised (its
+    genotypes are buffered last, in one append, so they are never half there)."""
     mask = (1 << VID_SOURCE_SHIFT) - 1
     while batch.rows and batch.rows[-1][0] & mask >= allele_row:
         batch.rows.pop()
         batch.ann.pop(len(batch.rows), None)
     while batch.entries and batch.entries[-1][0] & mask >= allele_row:
         batch.entries.pop()
+    while batch.ref_blocks and batch.ref_blocks[-1][0] >= record:
+        batch.ref_blocks.pop()

@@ -53,6 +53,7 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("samples", f"source = {source}")
     writer.delete("no_calls", f"source = {source}")
     writer.delete("annotations", f"vid >= {lo} AND vid < {hi}")
+    writer.delete("ref_blocks", f"source = {source}")
     writer.delete("sources", f"source = {source}")
 
 
@@ -178,12 +179,13 @@ class BatchCommitter:
         samples: pa.Table | None,
         sources: pa.Table | None,
         state: dict[str, Any],
+        ref_blocks: pa.Table | None = None,
     ) -> None:
         """Write and commit a batch on the worker, after the batch before it; ``state`` is its
         progress entry (``sources``: the file's last batch, which clears the entry instead)."""
         self.wait()
         future = self._executor.submit(
-            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state)
+            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state), ref_blocks
         )
         self._in_flight.append((future, int(state["records"])))
 
@@ -196,12 +198,15 @@ class BatchCommitter:
         samples: pa.Table | None,
         sources: pa.Table | None,
         snapshot: dict[str, Any],
+        ref_blocks: pa.Table | None = None,
     ) -> None:
         writer = self.writer
         writer.append("variants", variants)
         writer.append("calls", calls)
         writer.append("no_calls", no_calls)
         writer.append("annotations", annotations)
+        if ref_blocks is not None:
+            writer.append("ref_blocks", ref_blocks)
         if samples is not None:
             writer.append("samples", samples)
         others = {k: p for k, p in writer.manifest.progress.items() if k != str(self.source)}

@@ -7,6 +7,17 @@ pass that reads INFO, and keeps only ``genotype.array()`` and the DP/GQ/AD array
 arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what keeps a
 gVCF fast. No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sample.
 
+Alleles. Each row's REF/ALT is the allele's minimal representation
+(:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
+END, type and length follow), so ``CAG -> GAG,C`` gives ``C>G`` and ``CAG>C``, the keys
+``bcftools norm`` writes. Annotations are matched on the record's untrimmed alleles: VEP and
+snpEff name alleles relative to the record.
+
+gVCF. A record whose only ALTs are ``<NON_REF>``/``<*>`` is a reference block, not a variant: it
+gives ``ref_blocks`` rows (one per sample: GT, GQ, DP, MIN_DP) and no allele row. At a variant
+site, trailing ``<NON_REF>``/``<*>`` alleles are no rows (``n_alts`` counts the real ALTs); the
+real ones keep their index, so per-allele INFO and AD are split by the record's allele index.
+
 Per-allele INFO. For a split allele, ``Number=A`` fields keep that allele's value, ``Number=R``
 keep ``[ref, allele]``, ``Number=G`` keep the diploid genotype values made of REF and the allele
 (``0/0, 0/i, i/i``) when the value count matches, else all; other fields are kept whole. Floats
@@ -39,8 +50,9 @@ from exocortex.genomics.clinical import (
     population_field,
     review_stars,
 )
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
-from exocortex.genomics.schema import info_float, make_vid, variant_type
+from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, make_vid, variant_type
 
 _RS = re.compile(r"^rs\d+$")
 
@@ -169,7 +181,9 @@ class RecordConverter:
         self.float_cache: dict[float, tuple[float | None, str]] = {}
         # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
         # cannot look them up itself.
-        self.format_types = {k: self.format_specs[k].type for k in ("DP", "GQ", "AD") if k in self.format_specs}
+        self.format_types: dict[str, str] = {
+            k: self.format_specs[k].type for k in ("DP", "GQ", "AD", "MIN_DP") if k in self.format_specs
+        }
 
     def add(self, v: Any, record: int, allele_row: int, batch: Batch) -> int:
         """Append ``v``'s allele rows (and calls) to ``batch``; return how many allele rows."""
@@ -186,10 +200,15 @@ class RecordConverter:
         ref: str = v.REF
         if not ref or ref == ".":
             raise Reject("REF is missing")
-        n_alts = len(alts)
+        n_record_alts = n_alts = len(alts)
+        while n_alts and alts[n_alts - 1] in REF_BLOCK_ALLELES:  # gVCF <NON_REF>/<*>: not an allele row
+            n_alts -= 1
         # cyvcf2's POS is a 32-bit int (10,009,999,919 reads as 1,420,065,327); its start is htslib's 64-bit
         pos: int = v.start + 1
         end: int = v.end
+        if n_record_alts and not n_alts:
+            self._ref_block(v, record, chrom, pos, end, batch)
+            return 0
         vid_id: str | None = v.ID
         rsid = None
         if vid_id and "rs" in vid_id:
@@ -239,32 +258,38 @@ class RecordConverter:
         rows = batch.rows
         source = self.source
         vid0 = make_vid(source, allele_row)
-        if n_alts <= 1:
+        if n_record_alts <= 1:
             allele_infos: list[dict[str, Any]] = [info]
             jsons = ["{" + ",".join(parts) + "}" if per_allele_ann is None else _info_json(info)]
         else:
             numbers = self.numbers
             allele_infos = [
-                {key: _for_allele(numbers.get(key, "."), val, i, n_alts) for key, val in info.items()}
+                {key: _for_allele(numbers.get(key, "."), val, i, n_record_alts) for key, val in info.items()}
                 for i in range(1, n_alts + 1)
             ]
             jsons = [_info_json(d) for d in allele_infos]
+        has_end = "END" in info
         for k in range(n_alts or 1):
             alt = alts[k] if n_alts else None
             allele_info = allele_infos[k]
+            row_pos, row_ref, row_end = pos, ref, end
+            if alt is not None and len(alt) > 1 and len(ref) > 1:  # the split allele's minimal REF/ALT
+                row_pos, row_ref, alt = trim_alleles(pos, ref, alt)
+                if not has_end:
+                    row_end = row_pos + len(row_ref) - 1
             if alt is None:
                 vtype, length = "no_alt", None
-            elif len(ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
+            elif len(row_ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
                 vtype, length = "SNV", 0
             else:
-                vtype = variant_type(ref, alt)
+                vtype = variant_type(row_ref, alt)
                 if vtype == "symbolic":
                     svlen = allele_info.get("SVLEN")
                     length = None if svlen is None else _first_int(svlen)
                 elif vtype == "breakend":
                     length = None
                 else:
-                    length = len(alt) - len(ref)
+                    length = len(alt) - len(row_ref)
             ac = allele_info.get("AC")
             if ac is not None and type(ac) is not int:
                 ac = _first_int(ac)
@@ -283,7 +308,7 @@ class RecordConverter:
                 if ann is not NO_ANNOTATION:
                     batch.ann[len(rows)] = ann
             rows.append(
-                (vid0 + k, record, chrom, pos, end, ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
+                (vid0 + k, record, chrom, row_pos, row_end, row_ref, alt, k + 1 if n_alts else 0, n_alts, vtype, length,
                  vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
             )  # fmt: skip
         if self.n_samples:
@@ -335,6 +360,30 @@ class RecordConverter:
             pop_source,
         )
         return ann, clnsig
+    def _ref_block(self, v: Any, record: int, chrom: str, pos: int, end: int, batch: Batch) -> None:
+        """A gVCF reference block: one ``ref_blocks`` row per sample (one without a sample in a sites-only file)."""
+        types = _gt_types(v)
+        if not self.n_samples:
+            batch.ref_blocks.append((record, None, chrom, pos, end, None, None, None, None))
+            return
+        genotypes = None
+        if types is not None:
+            try:
+                genotypes = v.genotypes
+            except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
+                genotypes = None
+        fmt = self.format_types
+        gq = _format_ints(v, "GQ", fmt)
+        dp = _format_ints(v, "DP", fmt)
+        min_dp = _format_ints(v, "MIN_DP", fmt)
+        blocks = batch.ref_blocks
+        for i in range(self.n_samples):
+            gt = None if genotypes is None else _gt_text(genotypes[i])
+            blocks.append(
+                (record, i, chrom, pos, end, gt,
+                 None if gq is None else gq[i], None if dp is None else dp[i], None if min_dp is None else min_dp[i])
+            )  # fmt: skip
+        batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
 
     def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> None:
         """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic)."""
@@ -353,6 +402,30 @@ class RecordConverter:
         batch.pending_cells += self.n_samples
         if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
             self.calls.flush_genotypes(batch)
+
+
+def _gt_text(call: list[Any]) -> str:
+    """A cyvcf2 ``genotypes`` entry (``[0, 0, False]``) as GT text (``0/0``; ``.`` for a missing allele)."""
+    *alleles, phased = call
+    return ("|" if phased else "/").join("." if a < 0 else str(a) for a in alleles)
+
+
+def _format_ints(v: Any, name: str, types: dict[str, str]) -> list[int | None] | None:
+    """The first value of FORMAT ``name`` per sample as int (None where missing); None without the field."""
+    if name not in types:
+        return None
+    try:
+        values = v.format(name, types[name])
+    except Exception:  # cyvcf2 raises on a field the record does not have in some versions
+        return None
+    if values is None or values.ndim != 2 or values.shape[1] < 1:
+        return None
+    first = values[:, 0]
+    if first.dtype.kind not in "iuf":
+        return None
+    if first.dtype.kind == "f":
+        return [int(x) if np.isfinite(x) else None for x in first.tolist()]
+    return [int(x) if x >= 0 else None for x in first.tolist()]
 
 
 def _gt_types(v: Any) -> np.ndarray | None:

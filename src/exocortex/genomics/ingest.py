@@ -19,6 +19,10 @@ htslib (``Writer.variant_from_string``) and the record converter. A file whose f
 mostly such lines, and every BCF, is read record by record through cyvcf2 instead. Both ways give
 the same rows (``tests/test_vcf_textpath.py``).
 
+gVCF reference blocks (records whose only ALTs are ``<NON_REF>``/``<*>``) are stored in
+``ref_blocks``, not ``variants``: they consume a record but no allele row (``FileSummary.ref_blocks``
+counts them).
+
 Batches. A batch holds ``batch_size`` file records (default :data:`DEFAULT_BATCH_RECORDS`) and
 ends early at :data:`MAX_BATCH_CALLS` call rows. Its appends and commit run on a worker thread
 while the next batch is read; batch N+1's rejects may reach the rejects file before batch N
@@ -105,6 +109,7 @@ class FileSummary:
     resumed_from: int = 0  # records skipped because an earlier run had committed them
     rejects_path: str | None = None
     columnar: int = 0  # records the columnar text path read whole (the rest went through htslib one by one)
+    ref_blocks: int = 0  # gVCF reference block rows stored (``ref_blocks``), not variants
     sorted: bool = True  # positions never go back within a chromosome
 
     @property
@@ -160,6 +165,10 @@ class IngestSummary:
         return self._sum("rejected")
 
     @property
+    def ref_blocks(self) -> int:
+        return self._sum("ref_blocks")
+
+    @property
     def records_per_s(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
@@ -171,6 +180,7 @@ class IngestSummary:
             "calls": self.calls,
             "samples": self.samples,
             "rejected": self.rejected,
+            "ref_blocks": self.ref_blocks,
             "seconds": round(self.seconds, 3),
             "records_per_s": round(self.records_per_s, 1),
             "indexed": self.indexed,
@@ -291,6 +301,7 @@ def _ingest_file(
         resumed_from=reading.resumed_from,
         rejects_path=str(rejects) if rejected else None,
         columnar=reading.columnar,
+        ref_blocks=int(state.get("ref_blocks", 0)),
         sorted=not state.get("unsorted", False),
     )
 
@@ -345,7 +356,7 @@ class _FileIngest:
         """Read the file as text blocks; ``True`` when its first block says to read record by record instead."""
         text_blocks = TextBlocks(self.info)
         try:
-            parser = BlockParser(self.converter.info_specs, self.converter.n_samples)
+            parser = BlockParser(self.converter.info_specs, self.converter.n_samples, self.converter.format_types)
             from cyvcf2 import Writer
 
             line_reader = Writer.from_string(os.devnull, self.vcf.raw_header)
@@ -391,7 +402,7 @@ class _FileIngest:
             try:
                 self.allele_row += self.converter.add(v, record, self.allele_row, batch)
             except Exception as exc:  # a record cyvcf2 parsed but we cannot store
-                drop_partial(batch, self.allele_row)
+                drop_partial(batch, self.allele_row, record)
                 raw = "" if line is not None else _safe_str(v)
                 reason = str(exc) if isinstance(exc, Reject) else f"{type(exc).__name__}: {exc}"
                 batch.rejects.append((line, record, reason, raw))
@@ -414,9 +425,22 @@ class _FileIngest:
             batch = self.batch
             j = min(n, i + self.batch_size - batch.records, i + step)
             fast = block.fast[i:j]
-            cuts = [0, *(np.flatnonzero(np.diff(fast.view(np.int8))) + 1).tolist(), j - i]
+            kind = fast.view(np.int8)  # 0 slow, 1 fast, 2 fast reference block
+            if block.ref_block_line is not None:
+                kind = kind + block.ref_block_line[i:j].view(np.int8)
+            cuts = [0, *(np.flatnonzero(np.diff(kind)) + 1).tolist(), j - i]
             for a, b in zip(cuts[:-1], cuts[1:], strict=False):
-                if fast[a]:
+                if kind[a] == 2:
+                    assert fast_row is not None and block.ref_blocks is not None and block.ref_block_of_row is not None
+                    f0, count = int(fast_row[i + a]), b - a
+                    r0 = int(block.ref_block_of_row[f0])
+                    batch.ref_block_pieces.append((block.ref_blocks.slice(r0, count), self.record + 1))
+                    if block.no_call_line is not None and block.no_call_line.size:
+                        batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
+                    self.record += count
+                    batch.records += count
+                    self.columnar += count
+                elif fast[a]:
                     assert fast_row is not None
                     f0, count = int(fast_row[i + a]), b - a
                     vid0 = make_vid(self.source, self.allele_row)
@@ -479,7 +503,9 @@ class _FileIngest:
             sources = sources_row(info, self.source, header, len(self.names), state)
         no_calls = batch.no_calls_table(number, int(state["sample_base"]))
         annotations = batch.annotations_table(number)
-        self.committer.submit(variants, calls, no_calls, annotations, samples, sources, state)
+        ref_blocks = batch.ref_blocks_table(number, int(state["sample_base"]))
+        state["ref_blocks"] = int(state.get("ref_blocks", 0)) + ref_blocks.num_rows
+        self.committer.submit(variants, calls, no_calls, annotations, samples, sources, state, ref_blocks)
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()

@@ -155,6 +155,26 @@ NO_CALLS = pa.schema(
 """Per ingest batch and sample with any: the no-calls, which ``calls`` (carriers only) cannot show.
 Absent from stores written before it existed: their missingness is unknown."""
 
+REF_BLOCKS = pa.schema(
+    [
+        ("source", pa.int32()),
+        ("record", pa.int64()),  # 0-based index of the record in its file
+        ("sample", pa.int32()),  # samples.sample; null in a file without samples
+        ("chrom", pa.string()),
+        ("chrom_norm", pa.string()),
+        ("pos", pa.int64()),  # 1-based, as in the file
+        ("end", pa.int64()),  # 1-based inclusive: INFO/END, else pos + len(ref) - 1
+        ("gt", pa.string()),  # as written, e.g. "0/0", "./."
+        ("gq", pa.int32()),
+        ("dp", pa.int32()),
+        ("min_dp", pa.int32()),  # FORMAT/MIN_DP (GATK), the block's smallest depth
+        ("batch", pa.int64()),
+    ]
+)
+"""gVCF reference blocks: records whose only ALTs are ``<NON_REF>``/``<*>``, one row per sample.
+They say "this sample was (or was not) confidently reference over [pos, end]"; they are not variants,
+so they are kept out of ``variants`` (never counted, packed or typed as alleles)."""
+
 TABLES: dict[str, pa.Schema] = {
     "variants": VARIANTS,
     "calls": CALLS,
@@ -162,7 +182,11 @@ TABLES: dict[str, pa.Schema] = {
     "sources": SOURCES,
     "no_calls": NO_CALLS,
     "annotations": ANNOTATIONS,
+    "ref_blocks": REF_BLOCKS,
 }
+REF_BLOCK_ALLELES = frozenset({"<NON_REF>", "<*>"})
+"""The gVCF "any other allele" symbols: a record with only these ALTs is a reference block, and at
+a variant site they are not allele rows."""
 
 VID_SOURCE_SHIFT = 40
 

@@ -10,6 +10,7 @@
 - ``samples``: per sample, how many alleles it carries as ``het``, ``hom_alt``, ``hemi`` and
   ``het_alt`` (from ``calls``);
 - ``field_missing``: per annotation field, the fraction of alleles where it is null;
+- ``ref_blocks``: gVCF reference blocks stored (their own table: never counted as variants);
 - ``incomplete``: files whose ingest was interrupted (a kill, a crash): the figures count what
   they had committed, and a note says how to finish them (``vcf ingest --resume FILE``);
 - ``genotype_missingness``: per sample, the share of its file's stored records where its GT is a
@@ -54,6 +55,8 @@ class VariantStats:
     samples: list[dict[str, Any]] = field(default_factory=list)
     field_missing: dict[str, float] = field(default_factory=dict)
     genotype_missingness: dict[str, float] | None = None
+    ref_blocks: int = 0
+    """gVCF reference block rows (``ref_blocks``): not variants, so in none of the figures above."""
     notes: list[str] = field(default_factory=list)
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     """Files whose ingest was interrupted (counted here as far as they were committed): see
@@ -119,6 +122,8 @@ def variant_stats(store_dir: str | Path, batch_rows: int = BATCH_ROWS) -> Varian
     stats.by_filter = dict(by_filter)
     stats.field_missing = {name: (nulls[name] / stats.variants if stats.variants else 0.0) for name in MISSING_FIELDS}
     stats.samples = _sample_counts(store, batch_rows)
+    if store.has("ref_blocks"):
+        stats.ref_blocks = store.table("ref_blocks").count_rows()
     if store.has("no_calls"):
         stats.genotype_missingness = {row["sample"]: row["missing_rate"] for row in stats.samples}
     else:

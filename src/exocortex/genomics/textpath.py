@@ -15,10 +15,16 @@ per line:
   line is *fast*: every check below passes, so its row can be computed by column-wide
   operations with exactly the values cyvcf2 would give. Anything else (several ALTs, an
   annotation or CLNSIG field, an undeclared or oddly typed INFO value, a symbolic allele other
-  than ``<NON_REF>``/``<*>``, a carrier with FORMAT fields beyond GT, a malformed line) is a
+  than ``<NON_REF>``/``<*>``, a REF and ALT that share a first or last base (to be trimmed), a
+  carrier with FORMAT fields beyond GT, a malformed line) is a
   *slow* line: the caller parses it with htslib (``Writer.variant_from_string``) and the record
   converter, so the slow path is the reference and the fast path only has to agree with it on
   the lines it accepts (``tests/test_vcf_textpath.py`` compares both on every real test file).
+
+gVCF reference blocks (ALT ``<NON_REF>``/``<*>`` only) of a sites-only or single-sample file are
+fast lines too: their GT, GQ, DP and MIN_DP (``.`` or plain digits, else the line is slow) go to
+``Block.ref_blocks``, not to the rows the caller stores as variants. With several samples a block
+line is slow (one row per sample, by the record converter).
 
 INFO values, as cyvcf2 types them from the header: ``Integer`` as the integer (canonical digits
 only, within int32), ``Flag`` as ``true``, ``String`` as the text (printable ASCII without
@@ -45,7 +51,7 @@ import pyarrow.compute as pc
 
 from exocortex.genomics.clinical import population_field
 from exocortex.genomics.reader import FieldSpec, FileInfo
-from exocortex.genomics.schema import info_float, variant_type
+from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, variant_type
 
 BLOCK_BYTES = 4 << 20
 """Decompressed bytes per block (whole lines; a longer line makes its block longer)."""
@@ -153,6 +159,9 @@ class Block:
     row_of_line: np.ndarray | None = None  # per line: its row in ``rows`` (meaningful for fast lines)
     no_call_line: np.ndarray | None = None  # the row of every no-call (GT ./. or .) of a fast line, sorted
     no_call_sample: np.ndarray | None = None  # and its sample column
+    ref_blocks: pa.Table | None = None  # gVCF reference blocks of fast lines (batch.ref_block_pieces' columns)
+    ref_block_of_row: np.ndarray | None = None  # per row of ``rows``: its row in ``ref_blocks``, else -1
+    ref_block_line: np.ndarray | None = None  # per line: a fast reference block
 
     def no_calls(self, start: int, stop: int, n_samples: int) -> np.ndarray:
         """No-calls per sample among rows ``start`` to ``stop`` (exclusive)."""
@@ -281,9 +290,12 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 class BlockParser:
     """Parses blocks of one file (its header's INFO types, sample count and caches)."""
 
-    def __init__(self, info_specs: dict[str, FieldSpec], n_samples: int) -> None:
+    def __init__(
+        self, info_specs: dict[str, FieldSpec], n_samples: int, format_types: dict[str, str] | None = None
+    ) -> None:
         self.n_samples = n_samples
         self.specs = info_specs
+        self.format_types = format_types or {}
         self.values = ValueJson()
         self._kinds: dict[str, int] = {}
 
@@ -351,9 +363,34 @@ class BlockParser:
         genotypes: CarrierCells | None = None
         has_calls = None
         no_calls = None
+        ref_block = _np(pc.is_in(cols[4], _REF_BLOCK_ALLELES))
+        if self.n_samples > 1:
+            ok &= ~ref_block  # a block row per sample: the record converter's
         if self.n_samples:
             no_alt = rows["n_alts"].to_numpy() == 0  # ALT ".": htslib's reading keeps no calls either
             genotypes, has_calls, ok, no_calls = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
+        block_rows = np.flatnonzero(ok & ref_block)
+        if block_rows.size:
+            sample = None
+            if self.n_samples == 1:
+                sample = _gather(buf, bounds[9][block_rows] + 1, f_ends[block_rows])
+            fmt = cols[8].take(pa.array(block_rows)) if sample is not None else None
+            fields, good = self._block_fields(fmt, sample, block_rows.size)
+            ok[block_rows[~good]] = False
+            kept = block_rows[good]
+            block.ref_blocks = pa.table(
+                {
+                    "column": pa.array(np.zeros(kept.size, np.int32), mask=np.full(kept.size, sample is None)),
+                    "chrom": rows["chrom"].take(pa.array(kept)),
+                    "pos": rows["pos"].take(pa.array(kept)),
+                    "end": rows["end"].take(pa.array(kept)),
+                    **{name: column.filter(pa.array(good)) for name, column in fields.items()},
+                }
+            )
+            block.ref_block_of_row = np.full(ok.size, -1, dtype=np.int64)
+            block.ref_block_of_row[kept] = np.arange(kept.size)
+            block.ref_block_line = np.zeros(n, dtype=bool)
+            block.ref_block_line[lines[kept]] = True
         block.fast[lines] = ok
         if not ok.any():
             return block
@@ -389,6 +426,15 @@ class BlockParser:
         pos = pc.cast(pc.if_else(pa.array(ok), pos_s, "0"), pa.int64()).to_numpy()
         ref_len = pc.utf8_length(ref).to_numpy(zero_copy_only=False).astype(np.int64)
         alt_len = pc.utf8_length(alt).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        # alleles with a common first or last base are trimmed (normalize.trim_alleles): the slow path's business
+        long_pair = np.flatnonzero(ok & alt_seq & ~alt_star & (ref_len > 1) & (alt_len > 1))
+        if long_pair.size:
+            take = pa.array(long_pair)
+            r, a = pc.utf8_upper(ref.take(take)), pc.utf8_upper(alt.take(take))
+            same_first = pc.equal(pc.utf8_slice_codeunits(r, 0, 1), pc.utf8_slice_codeunits(a, 0, 1))
+            same_last = pc.equal(pc.utf8_slice_codeunits(r, -1), pc.utf8_slice_codeunits(a, -1))
+            ok[long_pair[_np(pc.or_(same_first, same_last))]] = False
 
         info_cols = self._info(info, ok)
         ok = info_cols.pop("ok")
@@ -562,6 +608,43 @@ class BlockParser:
         out["ok"] = ok
         return out
 
+    # ----------------------------------------------------------------- reference blocks
+
+    def _block_fields(
+        self, fmt: pa.StringArray | None, sample: pa.StringArray | None, n: int
+    ) -> tuple[dict[str, pa.Array], np.ndarray]:
+        """GT, GQ, DP and MIN_DP of ``n`` single-sample reference blocks (all null without a sample), and
+        which rows parsed: a value that is not ``.`` or plain digits (within int32) is left to htslib."""
+        if fmt is None or sample is None:
+            return {k: pa.nulls(n, pa.string() if k == "gt" else pa.int32()) for k in _BLOCK_FIELDS}, np.ones(n, bool)
+        good = np.ones(n, dtype=bool)
+        encoded = pc.dictionary_encode(fmt)
+        formats = [f.split(":") for f in encoded.dictionary.to_pylist()]
+        which = encoded.indices.to_numpy(zero_copy_only=False)
+        parts = pc.split_pattern(sample, ":")
+        offsets = parts.offsets.to_numpy()
+        counts = np.diff(offsets)
+        flat = parts.flatten()
+        out: dict[str, pa.Array] = {}
+        for key, name in zip(("GT", "GQ", "DP", "MIN_DP"), _BLOCK_FIELDS, strict=True):
+            declared = key == "GT" or self.format_types.get(key) in ("Integer", "Float")
+            at = np.array([f.index(key) if declared and key in f else -1 for f in formats] or [-1], dtype=np.int64)
+            index = at[which]
+            present = (index >= 0) & (index < counts)
+            values = (
+                flat.take(pa.array(np.where(present, offsets[:-1] + index, 0))) if flat else pa.nulls(n, pa.string())
+            )
+            values = pc.if_else(pa.array(present), values, pa.scalar(None, pa.string()))
+            if key == "GT":
+                out[name] = values
+                continue
+            missing = _np(pc.equal(values, "."))
+            digits = _np(pc.match_substring_regex(values, r"^[0-9]{1,9}$"))
+            good &= ~present | missing | digits
+            numbers = pc.if_else(pa.array(digits), values, pa.scalar(None, pa.string()))
+            out[name] = pc.cast(numbers, pa.int32())
+        return out, good
+
     # ----------------------------------------------------------------- genotypes
 
     def _genotypes(
@@ -637,6 +720,8 @@ class BlockParser:
         return cells, has_calls, ok, no_calls
 
 
+_REF_BLOCK_ALLELES = pa.array(sorted(REF_BLOCK_ALLELES))
+_BLOCK_FIELDS = ("gt", "gq", "dp", "min_dp")
 _ALLELE = np.full(256, -3, dtype=np.int16)
 _ALLELE[48:58] = np.arange(10, dtype=np.int16)
 _ALLELE[46] = -1  # '.': missing, as cyvcf2's genotype.array() writes it

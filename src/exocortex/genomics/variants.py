@@ -1,6 +1,6 @@
 """The variant store's public class: ``Variants.open(store)``, then one method per question.
 
-``exocortex vcf ingest | validate | query | stats | similar | graph`` and the variant tools of
+``exocortex vcf ingest | validate | query | blocks | stats | similar | graph`` and the variant tools of
 the MCP server are each one call on :class:`Variants`; every check of an argument lives here, so
 the Python API and the command line refuse the same things with the same errors (and exit codes).
 
@@ -22,6 +22,7 @@ from exocortex.errors import ConfigError, UsageError, VcfFormatError
 if TYPE_CHECKING:
     from exocortex.config import Config
     from exocortex.genomics.annotate import AnnotateSummary
+    from exocortex.genomics.blocks import RefBlocksResult
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
     from exocortex.genomics.query import QueryResult
@@ -287,6 +288,27 @@ class Variants:
             min_stars=stars,
         )  # fmt: skip
         return run_query(self.store, q, with_carriers=with_carriers)  # a negative limit: ConfigError there
+
+    def reference_calls(self, region: str, *, sample: str | None = None, limit: int | None = None) -> RefBlocksResult:
+        """The gVCF reference blocks overlapping ``region``: "was this sample confidently hom-ref here?".
+
+        Each block gives its sample, ``[pos, end]``, GT (``0/0``, or ``./.`` where nothing was
+        called) and GQ, DP, MIN_DP. ``region``: ``CHROM``, ``CHROM:POS`` or ``CHROM:START-END``;
+        ``sample``: only that sample's blocks; at most ``limit`` blocks (default 1,000), by position.
+        A store without gVCFs answers none. Raises ``ConfigError`` (a bad region, a negative
+        limit), ``NoMatchesError`` (an unknown sample), ``IndexNotFoundError`` (nothing ingested).
+        """
+        from exocortex.genomics.blocks import DEFAULT_BLOCK_LIMIT, reference_blocks
+
+        if not isinstance(region, str) or not region.strip():
+            raise ConfigError("give a REGION: CHROM, CHROM:POS or CHROM:START-END")
+        count = DEFAULT_BLOCK_LIMIT
+        if limit is not None:
+            refusal = f"--limit must be a whole number of 0 or more (got {limit!r})"
+            count = _whole(limit, ConfigError, refusal)
+            if count < 0:
+                raise ConfigError(refusal)
+        return reference_blocks(self.store, region, sample=sample, limit=count)
 
     def stats(self) -> VariantStats:
         """Counts by type, chromosome, impact and filter; Ti/Tv; per-sample zygosity counts; missing fields.
