@@ -52,6 +52,7 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("samples", f"source = {source}")
     writer.delete("no_calls", f"source = {source}")
+    writer.delete("missing_calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("sources", f"source = {source}")
 
 
@@ -176,11 +177,15 @@ class BatchCommitter:
         samples: pa.Table | None,
         sources: pa.Table | None,
         state: dict[str, Any],
+        missing: pa.Table | None = None,
     ) -> None:
         """Write and commit a batch on the worker, after the batch before it; ``state`` is its
-        progress entry (``sources``: the file's last batch, which clears the entry instead)."""
+        progress entry (``sources``: the file's last batch, which clears the entry instead);
+        ``missing``: its ``missing_calls`` rows."""
         self.wait()
-        future = self._executor.submit(self._write, variants, calls, no_calls, samples, sources, dict(state))
+        future = self._executor.submit(
+            self._write, variants, calls, no_calls, samples, sources, dict(state), missing
+        )
         self._in_flight.append((future, int(state["records"])))
 
     def _write(
@@ -191,11 +196,14 @@ class BatchCommitter:
         samples: pa.Table | None,
         sources: pa.Table | None,
         snapshot: dict[str, Any],
+        missing: pa.Table | None = None,
     ) -> None:
         writer = self.writer
         writer.append("variants", variants)
         writer.append("calls", calls)
         writer.append("no_calls", no_calls)
+        if missing is not None:
+            writer.append("missing_calls", missing)
         if samples is not None:
             writer.append("samples", samples)
         others = {k: p for k, p in writer.manifest.progress.items() if k != str(self.source)}

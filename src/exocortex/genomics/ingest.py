@@ -424,6 +424,8 @@ class _FileIngest:
                     batch.pieces.append((block.rows.slice(f0, count), vid0, self.record + 1))
                     if block.no_call_line is not None and block.no_call_line.size:
                         batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
+                        rows, columns, gts = block.missing(f0, f0 + count)  # one allele row per fast line
+                        batch.add_missing(vid0 + (rows - f0), columns + converter.calls.sample_base, gts)
                     if call_row is not None and block.genotypes is not None:
                         with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                         if with_calls.size:
@@ -478,7 +480,8 @@ class _FileIngest:
             header = info.header if info.header is not None else self.vcf.raw_header
             sources = sources_row(info, self.source, header, len(self.names), state)
         no_calls = batch.no_calls_table(number, int(state["sample_base"]))
-        self.committer.submit(variants, calls, no_calls, samples, sources, state)
+        missing = batch.missing_table(number)
+        self.committer.submit(variants, calls, no_calls, samples, sources, state, missing=missing)
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()

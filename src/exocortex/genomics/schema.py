@@ -119,7 +119,25 @@ NO_CALLS = pa.schema(
     ]
 )
 """Per ingest batch and sample with any: the no-calls, which ``calls`` (carriers only) cannot show.
-Absent from stores written before it existed: their missingness is unknown."""
+Absent from stores written before it existed: their missingness is unknown. The row with
+``sample = -1`` (:data:`NO_GT_SAMPLE`) counts the batch's records that have no GT at all (a file
+with PL but no GT): every sample's genotype there is unknown, not missing, and those records are
+left out of missingness."""
+
+NO_GT_SAMPLE = -1
+"""``sample`` of the ``no_calls`` and ``missing_calls`` rows about a record without GT (all samples)."""
+
+MISSING_CALLS = pa.schema(
+    [
+        ("vid", pa.int64()),
+        ("sample", pa.int32()),  # samples.sample; NO_GT_SAMPLE: the record has no GT for any sample
+        ("gt", pa.string()),  # as written: "./.", ".", ".|." (a no-call) or "0/." (half called, no ALT)
+        ("batch", pa.int64()),
+    ]
+)
+"""Per allele row, the samples that are neither carriers (``calls``) nor called reference: GT with no
+called allele, or a half call without an ALT (``0/.``). A sample of the row's file with no row here
+or in ``calls`` is hom-ref there. Half calls with an ALT (``./1``) are carriers, in ``calls``."""
 
 TABLES: dict[str, pa.Schema] = {
     "variants": VARIANTS,
@@ -127,6 +145,7 @@ TABLES: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "sources": SOURCES,
     "no_calls": NO_CALLS,
+    "missing_calls": MISSING_CALLS,
 }
 
 VID_SOURCE_SHIFT = 40

@@ -21,6 +21,7 @@ from exocortex.errors import ConfigError, UsageError, VcfFormatError
 
 if TYPE_CHECKING:
     from exocortex.config import Config
+    from exocortex.genomics.cohort import GenotypeAnswer
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
     from exocortex.genomics.query import QueryResult
@@ -251,6 +252,23 @@ class Variants:
         from exocortex.genomics.stats import variant_stats
 
         return variant_stats(self.store)
+
+    def genotype(self, variant: str | int, sample: str) -> GenotypeAnswer:
+        """``sample``'s genotype at ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
+
+        ``status`` tells what a carriers-only table cannot: ``carrier`` (with GT, zygosity, GQ, DP),
+        ``hom_ref``, ``no_call`` (``./.``), ``partial`` (``0/.``), ``no_gt`` (the record has no GT:
+        unknown) or ``absent`` (the sample's files hold no record at this site).
+        Raises ``UsageError`` for an empty sample name, ``NoMatchesError`` for a variant or sample
+        the store does not hold, ``IndexNotFoundError`` when nothing was ingested.
+        """
+        if not isinstance(sample, str) or not sample.strip():
+            raise UsageError(f"give a sample name (got {sample!r})")
+        if isinstance(variant, bool) or not isinstance(variant, str | int) or not str(variant).strip():
+            raise UsageError(f"give a variant: a key CHROM:POS:REF:ALT, a vid or an rsid (got {variant!r})")
+        from exocortex.genomics.cohort import genotype
+
+        return genotype(self.store, variant, sample)
 
     def similar(self, variant: str | int, k: int = 10, *, rebuild: bool = False) -> SimilarResult:
         """The ``k`` variants nearest to ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
