@@ -78,6 +78,16 @@ def site_sources(store: VariantStore, vids: np.ndarray) -> dict[int, set[int]]:
     return out
 
 
+def sites_held(store: VariantStore, vids: np.ndarray, sources: set[int]) -> np.ndarray:
+    """Per vid: whether one of ``sources`` holds a record at its site (its own source, or one merged into it)."""
+    wanted = np.array(sorted(sources), dtype=np.int64)
+    held = np.isin(vids >> VID_SOURCE_SHIFT, wanted)
+    if store.has("merged_sites") and wanted.size and not held.all():
+        merged = store.read("merged_sites", ["vid"], _in_list("source", wanted.tolist()))
+        held |= np.isin(vids, merged["vid"].to_numpy())
+    return held
+
+
 def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: str) -> GenotypeAnswer:
     """``sample``'s genotype at ``variant`` (a key, vid or rsid); see the module docstring.
 

@@ -139,6 +139,18 @@ MISSING_CALLS = pa.schema(
 called allele, or a half call without an ALT (``0/.``). A sample of the row's file with no row here
 or in ``calls`` is hom-ref there. Half calls with an ALT (``./1``) are carriers, in ``calls``."""
 
+PEDIGREE = pa.schema(
+    [
+        ("family", pa.string()),
+        ("name", pa.string()),  # samples.name (a sample of any file of that name)
+        ("father", pa.string()),  # a name, null when unknown ("0" in the PED file); may be unsequenced
+        ("mother", pa.string()),
+        ("sex", pa.int8()),  # 0 unknown, 1 male, 2 female
+        ("phenotype", pa.int8()),  # 0 unknown (0 or -9 in the file), 1 unaffected, 2 affected
+    ]
+)
+"""A PED file's rows of the samples the store holds (``vcf samples --ped``), replaced whole each time."""
+
 TABLES: dict[str, pa.Schema] = {
     "variants": VARIANTS,
     "calls": CALLS,
@@ -146,6 +158,7 @@ TABLES: dict[str, pa.Schema] = {
     "sources": SOURCES,
     "no_calls": NO_CALLS,
     "missing_calls": MISSING_CALLS,
+    "pedigree": PEDIGREE,
 }
 
 VID_SOURCE_SHIFT = 40
