@@ -6,7 +6,9 @@ A :class:`Batch` gathers what the readers hand it: allele rows parsed record by 
 flush) and per-sample no-call counts. At commit time it gives the ``variants``, ``calls`` and
 ``no_calls`` tables: the columns that do not vary per record (key, chrom_norm, source, line,
 n_carriers, batch) are derived here per batch with Arrow compute, and GT and zygosity columns are
-Arrow ``take`` over small dictionaries, not Python strings.
+Arrow ``take`` over small dictionaries, not Python strings. The ``missing_calls`` rows (no-calls and
+half calls without an ALT, per allele row) come from both reading paths and are put in (vid, sample)
+order here; a record without GT gives one row per allele row with ``sample`` -1.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import pyarrow.compute as pc
 from exocortex.genomics.schema import (
     ANNOTATIONS,
     CALLS,
+    MISSING_CALLS,
     NO_CALLS,
+    NO_GT_SAMPLE,
     REF_BLOCKS,
     VARIANTS,
     VID_SOURCE_SHIFT,
@@ -135,6 +139,10 @@ class Batch:
         cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
         cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
         return pa.table({name: cols[name] for name in REF_BLOCKS.names}, schema=REF_BLOCKS)
+    missing: list[tuple[np.ndarray, np.ndarray, pa.Array]] = field(default_factory=list)
+    """``missing_calls`` parts: (vids, sample ids, GT strings)."""
+    no_gt_records: int = 0
+    """Records of this batch without a GT field (their genotypes are unknown, not missing)."""
 
     def variants_table(self, batch: int) -> pa.Table:
         tables = [self._rows_table()] if self.rows else []
@@ -218,17 +226,52 @@ class Batch:
         return pa.table(cols, schema=ANNOTATIONS)
 
     def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
-        if self.no_calls is None or not self.no_calls.any():
+        """No-calls per sample, and the records without GT as ``sample`` -1 (:data:`NO_GT_SAMPLE`)."""
+        columns = np.zeros(0, np.int64) if self.no_calls is None else np.flatnonzero(self.no_calls)
+        samples = columns + sample_base
+        counts = np.zeros(0, np.int64) if self.no_calls is None else self.no_calls[columns]
+        if self.no_gt_records:
+            samples = np.append(samples, NO_GT_SAMPLE)
+            counts = np.append(counts, self.no_gt_records)
+        if not samples.size:
             return NO_CALLS.empty_table()
-        columns = np.flatnonzero(self.no_calls)
         return pa.table(
             {
-                "sample": pa.array(columns + sample_base, type=pa.int32()),
-                "source": pa.array(np.full(columns.size, self.source, dtype=np.int32)),
-                "batch": pa.array(np.full(columns.size, batch, dtype=np.int64)),
-                "no_calls": pa.array(self.no_calls[columns].astype(np.int64)),
+                "sample": pa.array(samples, type=pa.int32()),
+                "source": pa.array(np.full(samples.size, self.source, dtype=np.int32)),
+                "batch": pa.array(np.full(samples.size, batch, dtype=np.int64)),
+                "no_calls": pa.array(counts.astype(np.int64)),
             },
             schema=NO_CALLS,
+        )
+
+    def add_missing(self, vids: np.ndarray, samples: np.ndarray, gts: pa.Array) -> None:
+        """``missing_calls`` rows: (vid, sample id, GT as written) each."""
+        if vids.size:
+            self.missing.append((vids.astype(np.int64), samples.astype(np.int32), gts))
+
+    def add_no_gt(self, vid0: int, rows: int) -> None:
+        """A record without GT: every sample's genotype unknown at its ``rows`` allele rows from ``vid0``."""
+        self.no_gt_records += 1
+        vids = np.arange(vid0, vid0 + rows, dtype=np.int64)
+        self.add_missing(vids, np.full(rows, NO_GT_SAMPLE, np.int32), pa.nulls(rows, pa.string()))
+
+    def missing_table(self, batch: int) -> pa.Table:
+        """The batch's ``missing_calls`` rows in (vid, sample) order."""
+        if not self.missing:
+            return MISSING_CALLS.empty_table()
+        vids = np.concatenate([m[0] for m in self.missing])
+        samples = np.concatenate([m[1] for m in self.missing])
+        gts = pa.concat_arrays([m[2].cast(pa.string()) for m in self.missing])
+        order = np.lexsort((samples, vids))
+        return pa.table(
+            {
+                "vid": pa.array(vids[order]),
+                "sample": pa.array(samples[order]),
+                "gt": gts.take(pa.array(order)),
+                "batch": pa.array(np.full(vids.size, batch, dtype=np.int64)),
+            },
+            schema=MISSING_CALLS,
         )
 
     def count_no_calls(self, counts: np.ndarray) -> None:

@@ -54,6 +54,7 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("no_calls", f"source = {source}")
     writer.delete("annotations", f"vid >= {lo} AND vid < {hi}")
     writer.delete("ref_blocks", f"source = {source}")
+    writer.delete("missing_calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("sources", f"source = {source}")
 
 
@@ -180,12 +181,14 @@ class BatchCommitter:
         sources: pa.Table | None,
         state: dict[str, Any],
         ref_blocks: pa.Table | None = None,
+        missing: pa.Table | None = None,
     ) -> None:
         """Write and commit a batch on the worker, after the batch before it; ``state`` is its
-        progress entry (``sources``: the file's last batch, which clears the entry instead)."""
+        progress entry (``sources``: the file's last batch, which clears the entry instead);
+        ``missing``: its ``missing_calls`` rows."""
         self.wait()
         future = self._executor.submit(
-            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state), ref_blocks
+            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state), ref_blocks, missing
         )
         self._in_flight.append((future, int(state["records"])))
 
@@ -199,6 +202,7 @@ class BatchCommitter:
         sources: pa.Table | None,
         snapshot: dict[str, Any],
         ref_blocks: pa.Table | None = None,
+        missing: pa.Table | None = None,
     ) -> None:
         writer = self.writer
         writer.append("variants", variants)
@@ -207,6 +211,8 @@ class BatchCommitter:
         writer.append("annotations", annotations)
         if ref_blocks is not None:
             writer.append("ref_blocks", ref_blocks)
+        if missing is not None:
+            writer.append("missing_calls", missing)
         if samples is not None:
             writer.append("samples", samples)
         others = {k: p for k, p in writer.manifest.progress.items() if k != str(self.source)}

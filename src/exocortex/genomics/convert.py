@@ -4,8 +4,12 @@ cyvcf2 (htslib) parses records at C speed. Per record the converter keeps one sh
 columns that vary (:data:`~exocortex.genomics.batch.ROW_COLUMNS`), writes the INFO JSON in the same
 pass that reads INFO, and keeps only ``genotype.array()`` and the DP/GQ/AD arrays, which
 :class:`~exocortex.genomics.calls.CallBuilder` turns into calls. Single-sample files skip the
-arrays when ``gt_types`` (computed in C) says the call is 0/0 or missing, which is what keeps a
-gVCF fast. No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sample.
+arrays when ``gt_types`` (computed in C) says the call is 0/0, which is what keeps a gVCF fast
+(so a single sample's half call ``0/.`` counts as hom-ref there, as ``gt_types`` has it; in a
+multi-sample file it is a ``missing_calls`` row). No-calls (GT ``./.`` or ``.``) are found in the
+genotype matrix with the carriers (:mod:`~exocortex.genomics.calls`), not from ``gt_types``, which
+calls a haploid ``2`` UNKNOWN. A record without GT is not a no-call: its genotypes are unknown
+(:meth:`~exocortex.genomics.batch.Batch.add_no_gt`), and missingness leaves it out.
 
 Alleles. Each row's REF/ALT is the allele's minimal representation
 (:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
@@ -312,11 +316,14 @@ class RecordConverter:
                  vid_id, rsid, qual, filt, ac, an, af, jsons[k], clnsig)
             )  # fmt: skip
         if self.n_samples:
-            types = _gt_types(v)
-            if n_alts and (not self.single_sample or (types is not None and types[0] & 1)):
-                self._buffer_genotypes(v, n_alts, vid0, batch)
-            # a record without GT is a no-call for every sample (bcftools prints ./.)
-            batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
+            if self.single_sample:
+                types = _gt_types(v)  # computed in C: a 0/0 (a gVCF block) is never decoded
+                if types is None:
+                    batch.add_no_gt(vid0, n_alts or 1)
+                elif types[0] != 0:  # HET, HOM_ALT, UNKNOWN: a no-call, or a haploid 2 that cyvcf2 calls UNKNOWN
+                    self._buffer_genotypes(v, n_alts, vid0, batch)
+            elif not self._buffer_genotypes(v, n_alts, vid0, batch):
+                batch.add_no_gt(vid0, n_alts or 1)
         return n_alts or 1
 
     def _clinical(
@@ -360,6 +367,7 @@ class RecordConverter:
             pop_source,
         )
         return ann, clnsig
+
     def _ref_block(self, v: Any, record: int, chrom: str, pos: int, end: int, batch: Batch) -> None:
         """A gVCF reference block: one ``ref_blocks`` row per sample (one without a sample in a sites-only file)."""
         types = _gt_types(v)
@@ -385,15 +393,16 @@ class RecordConverter:
             )  # fmt: skip
         batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
 
-    def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> None:
-        """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic)."""
+    def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> bool:
+        """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic);
+        ``False`` when the record has no GT."""
         try:
             genotype = v.genotype  # each access decodes the record's genotypes again
             garr = genotype.array() if genotype is not None else None
         except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
-            return
+            return False
         if garr is None or garr.ndim != 2 or garr.shape[1] < 2:
-            return
+            return False
         types = self.format_types
         dp = v.format("DP", types["DP"]) if "DP" in types else None
         gq = v.format("GQ", types["GQ"]) if "GQ" in types else None
@@ -402,6 +411,7 @@ class RecordConverter:
         batch.pending_cells += self.n_samples
         if batch.pending_cells >= GENOTYPE_CHUNK_CELLS:
             self.calls.flush_genotypes(batch)
+        return True
 
 
 def _gt_text(call: list[Any]) -> str:

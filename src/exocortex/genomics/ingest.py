@@ -448,6 +448,8 @@ class _FileIngest:
                     batch.pieces.append((block.rows.slice(f0, count), vid0, self.record + 1))
                     if block.no_call_line is not None and block.no_call_line.size:
                         batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
+                        rows, columns, gts = block.missing(f0, f0 + count)  # one allele row per fast line
+                        batch.add_missing(vid0 + (rows - f0), columns + converter.calls.sample_base, gts)
                     if call_row is not None and block.genotypes is not None:
                         with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                         if with_calls.size:
@@ -505,7 +507,10 @@ class _FileIngest:
         annotations = batch.annotations_table(number)
         ref_blocks = batch.ref_blocks_table(number, int(state["sample_base"]))
         state["ref_blocks"] = int(state.get("ref_blocks", 0)) + ref_blocks.num_rows
-        self.committer.submit(variants, calls, no_calls, annotations, samples, sources, state, ref_blocks)
+        missing = batch.missing_table(number)
+        self.committer.submit(
+            variants, calls, no_calls, annotations, samples, sources, state, ref_blocks, missing=missing
+        )
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()

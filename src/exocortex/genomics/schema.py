@@ -153,7 +153,37 @@ NO_CALLS = pa.schema(
     ]
 )
 """Per ingest batch and sample with any: the no-calls, which ``calls`` (carriers only) cannot show.
-Absent from stores written before it existed: their missingness is unknown."""
+Absent from stores written before it existed: their missingness is unknown. The row with
+``sample = -1`` (:data:`NO_GT_SAMPLE`) counts the batch's records that have no GT at all (a file
+with PL but no GT): every sample's genotype there is unknown, not missing, and those records are
+left out of missingness."""
+
+NO_GT_SAMPLE = -1
+"""``sample`` of the ``no_calls`` and ``missing_calls`` rows about a record without GT (all samples)."""
+
+MISSING_CALLS = pa.schema(
+    [
+        ("vid", pa.int64()),
+        ("sample", pa.int32()),  # samples.sample; NO_GT_SAMPLE: the record has no GT for any sample
+        ("gt", pa.string()),  # as written: "./.", ".", ".|." (a no-call) or "0/." (half called, no ALT)
+        ("batch", pa.int64()),
+    ]
+)
+"""Per allele row, the samples that are neither carriers (``calls``) nor called reference: GT with no
+called allele, or a half call without an ALT (``0/.``). A sample of the row's file with no row here
+or in ``calls`` is hom-ref there. Half calls with an ALT (``./1``) are carriers, in ``calls``."""
+
+PEDIGREE = pa.schema(
+    [
+        ("family", pa.string()),
+        ("name", pa.string()),  # samples.name (a sample of any file of that name)
+        ("father", pa.string()),  # a name, null when unknown ("0" in the PED file); may be unsequenced
+        ("mother", pa.string()),
+        ("sex", pa.int8()),  # 0 unknown, 1 male, 2 female
+        ("phenotype", pa.int8()),  # 0 unknown (0 or -9 in the file), 1 unaffected, 2 affected
+    ]
+)
+"""A PED file's rows of the samples the store holds (``vcf samples --ped``), replaced whole each time."""
 
 REF_BLOCKS = pa.schema(
     [
@@ -183,6 +213,8 @@ TABLES: dict[str, pa.Schema] = {
     "no_calls": NO_CALLS,
     "annotations": ANNOTATIONS,
     "ref_blocks": REF_BLOCKS,
+    "missing_calls": MISSING_CALLS,
+    "pedigree": PEDIGREE,
 }
 REF_BLOCK_ALLELES = frozenset({"<NON_REF>", "<*>"})
 """The gVCF "any other allele" symbols: a record with only these ALTs is a reference block, and at

@@ -157,18 +157,28 @@ class Block:
     genotypes: CarrierCells | None  # of the fast lines with calls
     has_calls: np.ndarray | None  # per row of ``rows``: whether its line has calls in ``genotypes``
     row_of_line: np.ndarray | None = None  # per line: its row in ``rows`` (meaningful for fast lines)
-    no_call_line: np.ndarray | None = None  # the row of every no-call (GT ./. or .) of a fast line, sorted
+    no_call_line: np.ndarray | None = None  # the row of every missing cell (GT ./., . or 0/.) of a fast line, sorted
     no_call_sample: np.ndarray | None = None  # and its sample column
     ref_blocks: pa.Table | None = None  # gVCF reference blocks of fast lines (batch.ref_block_pieces' columns)
     ref_block_of_row: np.ndarray | None = None  # per row of ``rows``: its row in ``ref_blocks``, else -1
     ref_block_line: np.ndarray | None = None  # per line: a fast reference block
+    no_call_code: np.ndarray | None = None  # and its GT text, up to 3 bytes in an int (:func:`gt_texts`)
 
     def no_calls(self, start: int, stop: int, n_samples: int) -> np.ndarray:
-        """No-calls per sample among rows ``start`` to ``stop`` (exclusive)."""
-        if self.no_call_line is None or self.no_call_sample is None:
+        """No-calls (no allele called: not ``0/.``) per sample among rows ``start`` to ``stop`` (exclusive)."""
+        if self.no_call_line is None or self.no_call_sample is None or self.no_call_code is None:
             return np.zeros(n_samples, dtype=np.int64)
         lo, hi = np.searchsorted(self.no_call_line, [start, stop])
-        return np.bincount(self.no_call_sample[lo:hi], minlength=n_samples)
+        full = (self.no_call_code[lo:hi] & 0xFF) == 46  # "./." or ".": the first allele missing
+        full &= ((self.no_call_code[lo:hi] >> 16) & 0xFF) != 48  # and not "./0"
+        return np.bincount(self.no_call_sample[lo:hi][full], minlength=n_samples)
+
+    def missing(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """The missing cells of rows ``start`` to ``stop`` (exclusive): (row, sample column, GT text)."""
+        if self.no_call_line is None or self.no_call_sample is None or self.no_call_code is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), pa.array([], pa.string())
+        lo, hi = np.searchsorted(self.no_call_line, [start, stop])
+        return self.no_call_line[lo:hi], self.no_call_sample[lo:hi], gt_texts(self.no_call_code[lo:hi])
 
     @property
     def lines(self) -> int:
@@ -399,7 +409,7 @@ class BlockParser:
         block.rows = rows
         block.row_of_line = np.cumsum(candidate) - 1
         if no_calls is not None:
-            block.no_call_line, block.no_call_sample = no_calls
+            block.no_call_line, block.no_call_sample, block.no_call_code = no_calls
         if genotypes is not None and has_calls is not None:
             # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
             block.has_calls = has_calls
@@ -655,11 +665,12 @@ class BlockParser:
         line_end: np.ndarray,
         ok: np.ndarray,
         no_alt: np.ndarray,
-    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Calls of the lines whose genotypes are one-character diploid GT only, or a single non-carrying sample.
 
         Returns (the carrier cells of the lines with calls, which lines have calls, the updated fast
-        mask, and the no-calls as (line, sample) arrays sorted by line).
+        mask, and the missing cells, no-calls and half calls without an ALT such as ``0/.``, as
+        (line, sample, GT text code) arrays sorted by line).
         """
         n_smp = self.n_samples
         n = ok.size
@@ -670,6 +681,7 @@ class BlockParser:
         cells = None
         no_call_lines: list[np.ndarray] = []
         no_call_samples: list[np.ndarray] = []
+        no_call_codes: list[np.ndarray] = []
         if fixed.any():
             sel = np.flatnonzero(fixed)
             raw = np.empty((sel.size, width), dtype=np.uint8)
@@ -690,9 +702,11 @@ class BlockParser:
             with_calls[line[carrier]] = True
             with_calls &= ~bad_line & ~no_alt[sel]
             fixed[sel[bad_line]] = False
-            no_call = np.flatnonzero((first == -1) & (second == -1) & ~bad_line[line])
+            no_call = np.flatnonzero(((first == -1) | (second == -1)) & ~carrier & ~bad_line[line])
             no_call_lines.append(sel[line[no_call]])
             no_call_samples.append(other[no_call] % n_smp)
+            cell = b[no_call].astype(np.int64)
+            no_call_codes.append(cell[:, 0] | cell[:, 1] << 8 | cell[:, 2] << 16)
             has_calls[sel[with_calls]] = True
             keep = np.flatnonzero(carrier & with_calls[line])
             call_row = np.cumsum(with_calls) - 1
@@ -711,17 +725,32 @@ class BlockParser:
             missing = np.flatnonzero(non_carrier & (buf[sample_start[sel]] == 46))  # "./.", ".|.", "."
             no_call_lines.append(sel[missing])
             no_call_samples.append(np.zeros(missing.size, dtype=np.int64))
+            start, end = sample_start[sel[missing]], line_end[sel[missing]]
+            at = [buf[np.minimum(start + k, buf.size - 1)].astype(np.int64) for k in range(3)]
+            haploid = (end - start == 1) | (at[1] == 58)
+            no_call_codes.append(np.where(haploid, 46, at[0] | at[1] << 8 | at[2] << 16))
             rest[sel[non_carrier]] = False
         ok = ok & ~rest
         lines_of = np.concatenate(no_call_lines) if no_call_lines else np.zeros(0, np.int64)
         samples_of = np.concatenate(no_call_samples) if no_call_samples else np.zeros(0, np.int64)
+        codes_of = np.concatenate(no_call_codes) if no_call_codes else np.zeros(0, np.int64)
         order = np.argsort(lines_of, kind="stable")
-        no_calls = (lines_of[order].astype(np.int64), samples_of[order].astype(np.int64))
+        no_calls = (lines_of[order].astype(np.int64), samples_of[order].astype(np.int64), codes_of[order])
         return cells, has_calls, ok, no_calls
 
 
 _REF_BLOCK_ALLELES = pa.array(sorted(REF_BLOCK_ALLELES))
 _BLOCK_FIELDS = ("gt", "gq", "dp", "min_dp")
+def gt_texts(codes: np.ndarray) -> pa.Array:
+    """GT texts of up to 3 bytes packed in integers (first byte lowest), e.g. ``./.``, ``.``, ``0|.``."""
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    texts = [
+        bytes(b for b in (int(c) & 0xFF, int(c) >> 8 & 0xFF, int(c) >> 16 & 0xFF) if b).decode("ascii", "replace")
+        for c in uniq.tolist()
+    ]
+    return pa.array(texts, pa.string()).take(pa.array(inverse.reshape(-1)))
+
+
 _ALLELE = np.full(256, -3, dtype=np.int16)
 _ALLELE[48:58] = np.arange(10, dtype=np.int16)
 _ALLELE[46] = -1  # '.': missing, as cyvcf2's genotype.array() writes it

@@ -1,8 +1,9 @@
 """The variant store's public class: ``Variants.open(store)``, then one method per question.
 
-``exocortex vcf ingest | validate | query | blocks | stats | similar | graph`` and the variant tools of
-the MCP server are each one call on :class:`Variants`; every check of an argument lives here, so
-the Python API and the command line refuse the same things with the same errors (and exit codes).
+``exocortex vcf ingest | annotate | validate | query | blocks | stats | samples | genotype |
+inheritance | similar | graph`` and the variant tools of the MCP server are each one call on
+:class:`Variants`; every check of an argument lives here, so the Python API and the command line
+refuse the same things with the same errors (and exit codes).
 
 The genomics modules it calls (cyvcf2, Lance, LadybugDB, pyarrow behind them) and the
 configuration are imported inside the methods: the CLI imports this module at start-up for free.
@@ -23,8 +24,11 @@ if TYPE_CHECKING:
     from exocortex.config import Config
     from exocortex.genomics.annotate import AnnotateSummary
     from exocortex.genomics.blocks import RefBlocksResult
+    from exocortex.genomics.cohort import GenotypeAnswer
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
+    from exocortex.genomics.inheritance import InheritanceResult
+    from exocortex.genomics.pedigree import SamplesReport
     from exocortex.genomics.query import QueryResult
     from exocortex.genomics.similar import SimilarResult
     from exocortex.genomics.stats import VariantStats
@@ -318,6 +322,76 @@ class Variants:
         from exocortex.genomics.stats import variant_stats
 
         return variant_stats(self.store)
+
+    def genotype(self, variant: str | int, sample: str) -> GenotypeAnswer:
+        """``sample``'s genotype at ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
+
+        ``status`` tells what a carriers-only table cannot: ``carrier`` (with GT, zygosity, GQ, DP),
+        ``hom_ref``, ``no_call`` (``./.``), ``partial`` (``0/.``), ``no_gt`` (the record has no GT:
+        unknown) or ``absent`` (the sample's files hold no record at this site).
+        Raises ``UsageError`` for an empty sample name, ``NoMatchesError`` for a variant or sample
+        the store does not hold, ``IndexNotFoundError`` when nothing was ingested.
+        """
+        if not isinstance(sample, str) or not sample.strip():
+            raise UsageError(f"give a sample name (got {sample!r})")
+        if isinstance(variant, bool) or not isinstance(variant, str | int) or not str(variant).strip():
+            raise UsageError(f"give a variant: a key CHROM:POS:REF:ALT, a vid or an rsid (got {variant!r})")
+        from exocortex.genomics.cohort import genotype
+
+        return genotype(self.store, variant, sample)
+
+    def samples(self, ped: PathArg | None = None, *, wait_s: float | None = None) -> SamplesReport:
+        """The store's samples, one per name, with family, father, mother, sex and affected from the pedigree.
+
+        ``ped``: a PED file (family, sample, father, mother, sex, phenotype) stored first, replacing
+        the pedigree; its individuals the store has no sample of are left out and listed in
+        ``unknown`` (the rest is applied). Raises ``UsageError`` for a malformed PED line (with its
+        number; nothing is written), ``InputPathError`` for a missing PED file,
+        ``IndexNotFoundError`` when nothing was ingested, ``StoreLockedError``.
+        """
+        from exocortex.genomics.pedigree import SamplesReport, list_samples, parse_ped, save_pedigree
+        from exocortex.genomics.store import VariantStore
+
+        VariantStore(self.store).table("samples")  # IndexNotFoundError before a PED is read
+        unknown: list[str] = []
+        if ped is not None:
+            rows = parse_ped(os.fspath(ped))
+            unknown = save_pedigree(self.store, rows, self.config.lock_wait_s if wait_s is None else wait_s)
+        return SamplesReport(list_samples(self.store), unknown, None if ped is None else os.fspath(ped))
+
+    def inheritance(
+        self,
+        mode: str,
+        *,
+        family: str | None = None,
+        proband: str | None = None,
+        gene: str | None = None,
+        limit: int | None = None,
+    ) -> InheritanceResult:
+        """Allele rows that follow ``mode`` in the pedigree's trios: ``de_novo`` (the child carries it,
+        both parents called hom-ref: a no-call parent does not count), ``recessive`` (the child
+        hom-alt, each parent a het carrier) or ``compound_het`` (the child het for two or more alleles
+        of one gene, one only from the father, one only from the mother).
+
+        ``proband``: that child only (else the affected trio children, or all when none is marked
+        affected); ``family``: that family's trios; ``gene``: alleles of that gene; at most ``limit``
+        rows (default 20; ``matched`` counts all). Raises ``UsageError`` (an unknown mode, no
+        pedigree, a bad limit), ``NoMatchesError`` (a family or proband without a trio, an unknown
+        sample), ``IndexNotFoundError`` (nothing ingested).
+        """
+        from exocortex.genomics.inheritance import MODES, inheritance
+
+        if mode not in MODES:
+            raise UsageError(f"unknown inheritance mode {mode!r} (one of {', '.join(MODES)})")
+        count = 20
+        if limit is not None:
+            count = _whole(limit, UsageError, f"--limit must be a whole number of 0 or more (got {limit!r})")
+            if count < 0:
+                raise UsageError(f"--limit must be a whole number of 0 or more (got {limit!r})")
+        for name, value in (("--proband", proband), ("--family", family), ("--gene", gene)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise UsageError(f"{name} must be a non-empty name (got {value!r})")
+        return inheritance(self.store, mode, family=family, proband=proband, gene=gene, limit=count)
 
     def similar(self, variant: str | int, k: int = 10, *, rebuild: bool = False) -> SimilarResult:
         """The ``k`` variants nearest to ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
