@@ -19,9 +19,11 @@ run: install
 	$(BIN)/exocortex status .
 	$(BIN)/exocortex pack "How does an index run decide which files to process again?" --budget 4k
 
-## Install and run the whole test suite.
+## Install and run the whole test suite: the memory-bound tests (pytest-memray `limit_memory`)
+## run once, in their own run with --memray, which is what enforces their limits.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not limit_memory"
+	$(BIN)/python -m pytest -q --memray -m limit_memory
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

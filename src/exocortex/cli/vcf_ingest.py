@@ -15,7 +15,9 @@ from exocortex.cli.vcf import out as _out
 
 @vcf_app.command("ingest")
 def ingest_command(
-    files: Annotated[list[str], typer.Argument(help="VCF, bgzipped/gzipped VCF or BCF files.")],
+    files: Annotated[
+        list[str], typer.Argument(help="VCF, bgzipped/gzipped VCF or BCF files, or http(s):// URLs of them.")
+    ],
     store: StoreOpt = None,
     batch_size: Annotated[
         int | None,

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 @vcf_app.command("validate")
 def validate_command(
-    file: Annotated[str, typer.Argument(help="A VCF, VCF.gz (gzip or bgzip) or BCF file; told by its bytes.")],
+    file: Annotated[
+        str, typer.Argument(help="A VCF, VCF.gz (gzip or bgzip) or BCF file, or an http(s):// URL; told by its bytes.")
+    ],
     max_problems: Annotated[
         int, typer.Option("--max-problems", min=0, help="Keep and show at most N problems in detail (all are counted).")
     ] = DEFAULT_MAX_PROBLEMS,

@@ -79,7 +79,7 @@ def claim_source(
     if done:
         if not replace:
             raise DuplicateSourceError(
-                f"{info.path} (sha256 {info.sha256[:12]}) is already in the variant store as source {done[0]}: "
+                f"{info.location} (sha256 {info.sha256[:12]}) is already in the variant store as source {done[0]}: "
                 "pass --replace to ingest it again"
             )
         source = int(done[0])
@@ -107,7 +107,7 @@ def new_progress(writer: VariantWriter, info: FileInfo, n_samples: int) -> dict[
     sample_base = _next_id(writer.read("samples", columns=["sample"])["sample"].to_pylist())
     return {
         "sha256": info.sha256,
-        "path": str(info.path),
+        "path": info.location,
         "batch": -1,
         "records": 0,
         "alleles": 0,
@@ -137,7 +137,7 @@ def sources_row(info: FileInfo, source: int, header: str, n_samples: int, state:
     return pa.table(
         {
             "source": [source],
-            "path": [str(info.path)],
+            "path": [info.location],
             "sha256": [info.sha256],
             "format": [info.format],
             "header": [header],

@@ -17,7 +17,9 @@ turned into rows with Arrow compute, and only the lines it does not take (severa
 annotations, FORMAT fields beyond GT on a carrier, anything unusual) are parsed one by one by
 htslib (``Writer.variant_from_string``) and the record converter. A file whose first block is
 mostly such lines, and every BCF, is read record by record through cyvcf2 instead. Both ways give
-the same rows (``tests/test_vcf_textpath.py``).
+the same rows (``tests/test_vcf_textpath.py``). An ``http(s)://`` URL is hashed by one streamed
+pass (:func:`~exocortex.genomics.reader.inspect_file`) and read record by record by htslib, which
+streams it through libcurl: nothing is downloaded to disk.
 
 gVCF reference blocks (records whose only ALTs are ``<NON_REF>``/``<*>``) are stored in
 ``ref_blocks``, not ``variants``: they consume a record but no allele row (``FileSummary.ref_blocks``
@@ -264,7 +266,7 @@ def _ingest_file(
     rejects = rejects_path(writer.store_dir, info)
     source, state = claim_source(writer, info, rejects, resume=resume, replace=replace)
     vcf = open_vcf(info)
-    committer = BatchCommitter(writer, source, str(info.path), progress)
+    committer = BatchCommitter(writer, source, info.location, progress)
     # The cyclic GC would walk every buffered row tuple again and again (they are all young);
     # a batch is freed by reference counting, so collect once per batch instead.
     gc_enabled = gc.isenabled()
@@ -288,7 +290,7 @@ def _ingest_file(
     if rejected:
         fill_raw_lines(rejects, info)
     return FileSummary(
-        path=str(info.path),
+        path=info.location,
         source=source,
         sha256=info.sha256,
         format=info.format,
@@ -346,7 +348,8 @@ class _FileIngest:
     def read(self, fast_text: bool) -> None:
         """Every record of the file, columnar text blocks first where the file allows."""
         info = self.info
-        by_record = not fast_text or info.format == "bcf"  # else only if the first text block says so
+        # a URL is streamed by htslib (libcurl) record by record; the columnar path reads local files
+        by_record = not fast_text or info.format == "bcf" or info.url is not None  # else if the first block says so
         if not by_record:
             by_record = self._read_text_blocks()
         if by_record:
@@ -392,7 +395,7 @@ class _FileIngest:
             self.consecutive_errors += 1
             if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
                 raise VcfFormatError(
-                    f"{info.path}: {self.consecutive_errors} unreadable records in a row at record {record}: "
+                    f"{info.location}: {self.consecutive_errors} unreadable records in a row at record {record}: "
                     "the file is damaged"
                 )
             reason = problem or f"htslib could not parse the record: {self.errors[-1]}"

@@ -15,6 +15,12 @@ shows up only as a parse error per record near the end. So before cyvcf2 sees a 
 It also reads the header of a text VCF verbatim (kept in ``sources``) and counts its lines, so
 a rejected record can be reported by its line number (header lines + record index + 1).
 BCF headers are kept as htslib writes them (``raw_header``): BCF stores no header text.
+
+URLs. An ``http://`` or ``https://`` location is read the same way: its bytes are streamed once
+through ``urllib`` (the sha256 of the content is the duplicate check, so every byte is needed, and
+an HTTP error is one clear ``InputPathError`` here rather than htslib's bare "could not open"),
+then htslib (cyvcf2, built with libcurl) streams the records from the same URL. Nothing is saved
+to disk. :attr:`FileInfo.location` is the URL, which the store records as the source's path.
 """
 
 from __future__ import annotations
@@ -22,29 +28,72 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import io
 import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 from exocortex.errors import InputPathError, VcfFormatError
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 READ_CHUNK_BYTES = 1 << 20
 SNIFF_BYTES = 1 << 16
+URL_SCHEMES = ("http://", "https://")
+URL_TIMEOUT_S = 60.0
+"""Seconds a URL may stay silent (connecting, or between reads) before the read fails."""
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` is an ``http(s)://`` URL (a ``str``; a path object never is)."""
+    return isinstance(location, str) and location[:8].lower().startswith(URL_SCHEMES)
+
+
+def open_bytes(location: str | Path) -> IO[bytes]:
+    """A binary stream of a local file or an ``http(s)://`` URL; ``InputPathError`` when it cannot be opened.
+
+    URLs go through ``urllib`` (the standard library): an HTTP status (404, 403, ...) or a refused
+    connection is one line naming the URL, before htslib is asked to read it.
+    """
+    if not is_url(location):
+        return Path(location).open("rb")
+    import urllib.error
+    import urllib.request
+
+    url = str(location)
+    try:
+        response: IO[bytes] = urllib.request.urlopen(url, timeout=URL_TIMEOUT_S)  # noqa: S310 (http(s) only)
+    except urllib.error.HTTPError as exc:
+        raise InputPathError(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise InputPathError(f"cannot read {url}: {exc.reason}") from None
+    except (OSError, ValueError) as exc:
+        raise InputPathError(f"cannot read {url}: {exc}") from None
+    return response
+
+
+def url_name(url: str) -> str:
+    """The last path component of ``url`` (``https://h/x/a.vcf.gz?t=1`` -> ``a.vcf.gz``), for file names."""
+    from urllib.parse import urlsplit
+
+    return PurePosixPath(urlsplit(url).path).name or "download"
 
 
 @dataclass(frozen=True)
 class FileInfo:
-    path: Path
+    path: Path  # a local file; for a URL, its last path component (what names the rejects file)
     sha256: str
     format: str  # "vcf", "vcf.gz", "bcf"
     size_bytes: int
     header_lines: int | None  # text VCF only
     header: str | None = None  # the header lines exactly as in a text VCF; None for BCF
+    url: str | None = None  # the http(s) URL read, when not a local file
+
+    @property
+    def location(self) -> str:
+        """What was read: the URL, or the local path as given (what ``sources.path`` records)."""
+        return self.url if self.url is not None else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -66,11 +115,11 @@ def _decompress_head(head: bytes) -> bytes:
         raise VcfFormatError(f"corrupt gzip data at the start of the file ({exc})") from None
 
 
-def _gzip_complete(path: Path) -> bool:
+def _gzip_complete(path: str | Path) -> bool:
     """Whether every gzip member in the file decompresses to its end (a streaming check)."""
     d = zlib.decompressobj(wbits=31)
     pending = False
-    with path.open("rb") as fh:
+    with open_bytes(path) as fh:
         while chunk := fh.read(READ_CHUNK_BYTES):
             data = chunk
             while data:
@@ -87,9 +136,59 @@ def _gzip_complete(path: Path) -> bool:
     return not pending
 
 
+def _read_url(url: str) -> tuple[bytes, bytes, int, str]:
+    """One streaming pass over a URL's bytes: (its first ``SNIFF_BYTES``, its last 28, its size, sha256)."""
+    digest = hashlib.sha256()
+    head = b""
+    tail = b""
+    size = 0
+    with open_bytes(url) as fh:
+        try:
+            while chunk := fh.read(READ_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                tail = (tail + chunk)[-len(BGZF_EOF) :]
+        except OSError as exc:  # a connection cut or a timeout mid-body
+            raise InputPathError(f"cannot read {url}: {exc}") from None
+    return head, tail, size, digest.hexdigest()
+
+
 def inspect_file(path: str | Path) -> FileInfo:
-    """Hash and sniff ``path``; raise ``InputPathError``/``VcfFormatError`` for unusable files."""
-    p = Path(path)
+    """Hash and sniff ``path`` (a local file or an ``http(s)://`` URL); ``InputPathError``/``VcfFormatError``
+    for unusable ones."""
+    url = str(path) if is_url(path) else None
+    if url is not None:
+        p = Path(url_name(url))
+        head, tail, size, sha256 = _read_url(url)
+        if size == 0:
+            raise VcfFormatError(f"{url} is empty: a VCF needs at least a header")
+    else:
+        p = Path(path)
+        head, tail, size, sha256 = _read_local(p)
+    where = url if url is not None else p
+    compressed = head[:2] == b"\x1f\x8b"
+    text = _decompress_head(head) if compressed else head
+    if text.startswith(b"BCF\x02"):
+        fmt = "bcf"
+    elif text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM"):
+        fmt = "vcf.gz" if compressed else "vcf"
+    else:
+        first = text.split(b"\n", 1)[0]
+        if first.count(b"\t") >= 7 and not first.startswith(b"#"):
+            raise VcfFormatError(f"{where} has records but no VCF header (##fileformat / #CHROM lines)")
+        raise VcfFormatError(f"{where} is not a VCF or BCF file (it starts with {first[:40]!r})")
+    if compressed and tail != BGZF_EOF and not _gzip_complete(url or p):
+        raise VcfFormatError(f"{where} is truncated: its gzip stream ends early (an incomplete copy?)")
+    header_lines, header = read_header(url or p, compressed) if fmt != "bcf" else (None, None)
+    return FileInfo(
+        path=p, sha256=sha256, format=fmt, size_bytes=size, header_lines=header_lines, header=header, url=url
+    )
+
+
+def _read_local(p: Path) -> tuple[bytes, bytes, int, str]:
+    """A local file's first ``SNIFF_BYTES``, last 28 bytes, size and sha256; ``InputPathError`` when unusable."""
     if not p.exists():
         raise InputPathError(f"no such file: {p}")
     if not p.is_file():
@@ -108,30 +207,21 @@ def inspect_file(path: str | Path) -> FileInfo:
             tail = fh.read()
     except OSError as exc:
         raise InputPathError(f"cannot read {p}: {exc.strerror or exc}") from None
-    compressed = head[:2] == b"\x1f\x8b"
-    text = _decompress_head(head) if compressed else head
-    if text.startswith(b"BCF\x02"):
-        fmt = "bcf"
-    elif text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM"):
-        fmt = "vcf.gz" if compressed else "vcf"
-    else:
-        first = text.split(b"\n", 1)[0]
-        if first.count(b"\t") >= 7 and not first.startswith(b"#"):
-            raise VcfFormatError(f"{p} has records but no VCF header (##fileformat / #CHROM lines)")
-        raise VcfFormatError(f"{p} is not a VCF or BCF file (it starts with {first[:40]!r})")
-    if compressed and tail != BGZF_EOF and not _gzip_complete(p):
-        raise VcfFormatError(f"{p} is truncated: its gzip stream ends early (an incomplete copy?)")
-    header_lines, header = read_header(p, compressed) if fmt != "bcf" else (None, None)
-    return FileInfo(
-        path=p, sha256=digest.hexdigest(), format=fmt, size_bytes=size, header_lines=header_lines, header=header
-    )
+    return head, tail, size, digest.hexdigest()
 
 
-def _open_text(path: Path, compressed: bool) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if compressed else path.open("rb")
+@contextlib.contextmanager
+def _open_text(path: str | Path, compressed: bool) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of a local file or URL (closing the stream underneath too)."""
+    with open_bytes(path) as raw:
+        if not compressed:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+            yield fh  # type: ignore[misc]
 
 
-def read_header(path: Path, compressed: bool) -> tuple[int, str]:
+def read_header(path: str | Path, compressed: bool) -> tuple[int, str]:
     """The ``#`` lines before the first record (count, verbatim text); ``VcfFormatError`` if no ``#CHROM``."""
     n = 0
     saw_chrom = False
@@ -153,13 +243,13 @@ def read_header(path: Path, compressed: bool) -> tuple[int, str]:
     return n, b"".join(lines).decode("utf-8", "replace")
 
 
-def raw_lines(path: Path, compressed: bool, wanted: set[int]) -> dict[int, str]:
+def raw_lines(path: str | Path, compressed: bool, wanted: set[int]) -> dict[int, str]:
     """The text of the 1-based line numbers ``wanted`` (one streaming pass; for rejects)."""
     found: dict[int, str] = {}
     if not wanted:
         return found
     last = max(wanted)
-    with contextlib.suppress(OSError, EOFError, zlib.error), _open_text(path, compressed) as fh:
+    with contextlib.suppress(OSError, EOFError, zlib.error, InputPathError), _open_text(path, compressed) as fh:
         for number, line in enumerate(fh, start=1):
             if number in wanted:
                 found[number] = line.decode("utf-8", "replace").rstrip("\r\n")
@@ -202,9 +292,9 @@ def open_vcf(info: FileInfo) -> Any:
 
     apply_htslib_level()
     try:
-        return VCF(str(info.path), threads=min(2, os.cpu_count() or 1) if info.format != "vcf" else None)
+        return VCF(info.location, threads=min(2, os.cpu_count() or 1) if info.format != "vcf" else None)
     except Exception as exc:  # htslib: "not valid bcf or vcf", "cannot parse VCF header"
-        raise VcfFormatError(f"{info.path} is not a readable VCF/BCF ({exc})") from None
+        raise VcfFormatError(f"{info.location} is not a readable VCF/BCF ({exc})") from None
 
 
 def header_fields(vcf: Any, kind: str) -> dict[str, FieldSpec]:

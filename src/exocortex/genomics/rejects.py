@@ -47,7 +47,7 @@ def fill_raw_lines(path: Path, info: FileInfo) -> None:
     wanted = {int(r[0]) for r in rows if r[0].isdigit() and (len(r) < 4 or not r[3])}
     if not wanted:
         return
-    found = raw_lines(info.path, info.format == "vcf.gz", wanted)
+    found = raw_lines(info.location, info.format == "vcf.gz", wanted)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write("line\trecord\treason\traw\n")

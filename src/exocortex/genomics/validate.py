@@ -2,7 +2,8 @@
 
 ``validate_vcf(path)`` reads plain, gzip or bgzip VCF one line at a time (bounded memory: a
 few caches of bounded size, never the file) and BCF one record at a time through cyvcf2. The
-format is told by the file's magic bytes, not its name. It does not stop at the first problem:
+format is told by the file's magic bytes, not its name. An ``http(s)://`` URL is streamed the same
+way (text through ``urllib``, BCF through htslib's libcurl), never saved to disk. It does not stop at the first problem:
 every problem is counted per code, and the first ``max_problems`` are kept in detail.
 
 Positions: for text VCF every problem carries its 1-based line number in the (decompressed)
@@ -20,7 +21,9 @@ corrupt compression) gives ``fatal``: one line saying why, with whatever was rea
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import re
 import time
 import zlib
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from exocortex.errors import InputPathError
+from exocortex.genomics.reader import is_url, open_bytes
 
 #: Problem codes and what each means (the CLI's help and the docs list these).
 PROBLEM_CODES: dict[str, str] = {
@@ -149,15 +153,15 @@ class ValidationReport:
         }
 
 
-def sniff_format(path: Path) -> str:
+def sniff_format(path: str | Path) -> str:
     """``vcf``, ``vcf.gz``, ``bcf`` or ``empty`` from the magic bytes (gzip ``1f8b``; BCF ``BCF\\x02``)."""
-    with path.open("rb") as fh:
+    with open_bytes(path) as fh:
         head = fh.read(5)
     if not head:
         return "empty"
     if head[:2] == b"\x1f\x8b":
         try:
-            with gzip.open(path, "rb") as gz:
+            with open_bytes(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 inner = gz.read(5)
         except (OSError, EOFError, zlib.error):
             return "vcf.gz"  # the stream reader reports the corruption as fatal
@@ -168,11 +172,12 @@ def sniff_format(path: Path) -> str:
 
 
 def validate_vcf(path: str | Path, max_problems: int = DEFAULT_MAX_PROBLEMS) -> ValidationReport:
-    """Stream ``path`` and report its header and record problems (see the module docstring)."""
-    p = Path(path)
-    if not p.exists():
+    """Stream ``path`` (a local file or an ``http(s)://`` URL) and report its header and record problems
+    (see the module docstring)."""
+    p: str | Path = str(path) if is_url(path) else Path(path)
+    if isinstance(p, Path) and not p.exists():
         raise InputPathError(f"no such file: {p}")
-    if not p.is_file():
+    if isinstance(p, Path) and not p.is_file():
         raise InputPathError(f"not a file: {p}")
     started = time.perf_counter()
     try:
@@ -424,10 +429,14 @@ class _RecordChecker:
                                           f"but there are {n_alt} ALT alleles")
 
 
-def _open_text(path: Path, fmt: str) -> IO[str]:
-    if fmt == "vcf.gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-    return path.open("r", encoding="utf-8", errors="replace", newline="")
+@contextlib.contextmanager
+def _open_text(path: str | Path, fmt: str) -> Iterator[IO[str]]:
+    """The file's text, decompressed when ``fmt`` is ``vcf.gz`` (local or a URL; every stream closed after)."""
+    with contextlib.ExitStack() as stack:
+        raw: IO[bytes] = stack.enter_context(open_bytes(path))
+        if fmt == "vcf.gz":
+            raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))  # type: ignore[arg-type]
+        yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
 
 
 class _NotVcf(Exception):
@@ -441,7 +450,7 @@ class _Cursor:
     header_lines = 0
 
 
-def _validate_text(path: Path, fmt: str, report: ValidationReport) -> None:
+def _validate_text(path: str | Path, fmt: str, report: ValidationReport) -> None:
     cur = _Cursor()
     try:
         with _open_text(path, fmt) as fh:
@@ -610,7 +619,7 @@ def _stream_text(fh: IO[str], report: ValidationReport, cur: _Cursor) -> None:
 # --- BCF ------------------------------------------------------------------------------------
 
 
-def _validate_bcf(path: Path, report: ValidationReport) -> None:
+def _validate_bcf(path: str | Path, report: ValidationReport) -> None:
     import cyvcf2  # heavy: only when a BCF is validated
 
     from exocortex.genomics.reader import apply_htslib_level
