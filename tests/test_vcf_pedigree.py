@@ -262,3 +262,18 @@ def test_compound_het_on_a_real_annotated_cohort(tmp_path: Path) -> None:
         assert all(origins == {"father", "mother"} for origins in genes.values())
         found += len(got.rows)
     assert found  # some trio has compound hets: not vacuous
+
+
+def test_a_pack_question_about_an_inheritance_pattern(tmp_path: Path) -> None:
+    """`pack` reads "de novo", "compound heterozygous", "recessive" and asks the trios."""
+    from exocortex.genomics.context import variant_pack
+
+    store = _trio_store(tmp_path)
+    pack = variant_pack(store, "which de novo variants does KID carry?", 3000)
+    assert [i.key for i in pack.items] == ["1:100:A:G"]
+    assert "de novo in KID (father DAD, mother MOM): 1 matching alleles" in pack.text
+    pack = variant_pack(store, "compound heterozygous variants in GENEA", 3000)
+    assert sorted(i.key for i in pack.items) == ["1:1000:A:G", "1:1100:A:G"]
+    assert [i.key for i in variant_pack(store, "homozygous recessive variants", 3000).items] == ["1:400:A:G"]
+    with pytest.raises(NoMatchesError, match="de novo: sample 'DAD' has no father and mother"):
+        variant_pack(store, "de novo variants in DAD", 3000)  # DAD is no trio's child: said

@@ -87,6 +87,14 @@ _INTENTS: list[tuple[re.Pattern[str], dict[str, Any]]] = [
     (re.compile(r"\bhomozygous\b|\bhom[- ]alt\b", re.I), {"zygosity": "hom_alt"}),
     (re.compile(r"\bheterozygous\b|\bhet\b", re.I), {"zygosity": "het"}),
 ]
+_INHERITANCE: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bde[- ]novo\b", re.I), "de_novo"),
+    (re.compile(r"\bcompound[- ]het(?:erozygous|erozygote)?s?\b", re.I), "compound_het"),
+    (re.compile(r"\b(?:homozygous[- ])?recessive\b", re.I), "recessive"),
+]
+"""Words that ask for an inheritance pattern in the pedigree's trios (``genomics.inheritance``)."""
+INHERITANCE_ROWS = 2_000
+"""Alleles an inheritance question reads per trio (their rows then go through the usual query)."""
 # Words in capitals that are not gene symbols even when a store happens to hold them as one.
 _NOT_GENES = {"DNA", "RNA", "VCF", "BCF", "SNV", "SNP", "MNV", "HGVS", "PASS", "AND", "OR", "NOT", "THE", "HIGH",
               "LOW", "MODERATE", "MODIFIER", "LOF", "GQ", "DP", "AF", "AC", "AN", "GT", "ID"}  # fmt: skip
@@ -148,6 +156,14 @@ def read_question(store: VariantStore, question: str) -> Question:
     for rsid in dict.fromkeys(m.lower() for m in _RSID.findall(question)):
         out.queries.append((f"{rsid}", replace(base, where=f"rsid = {sql_string(rsid)}")))
     genes, unknown = _genes_named(store, question)
+    mode = next((m for pattern, m in _INHERITANCE if pattern.search(question)), None)
+    if mode is not None:
+        narrowing.pop("zygosity", None)  # "homozygous recessive" names the pattern, not a filter
+        base = VariantQuery(limit=QUERY_LIMIT, **narrowing)
+        out.queries = _inheritance_queries(store, mode, genes, _samples_named(store, question), base, out.unmatched)
+        for word in unknown:
+            out.unmatched.append(f"gene {word}: no annotation in this store names it")
+        return out
     for gene in genes:
         out.queries.append((f"gene {gene}", replace(base, gene=gene)))
     for word in unknown:
@@ -165,6 +181,34 @@ def read_question(store: VariantStore, question: str) -> Question:
 _SYMBOL = re.compile(r"^(?:[A-Z][A-Z0-9-]*[0-9][A-Z0-9-]*|[A-Z]{3,}[A-Z0-9-]*|C[0-9]+orf[0-9]+)$")
 """A word that reads as a gene symbol even to a reader who does not know the store (WASH7P, BRCA2,
 TP53, C9orf72): when the store does not know it, the answer says so."""
+
+
+def _inheritance_queries(
+    store: VariantStore, mode: str, genes: list[str], samples: list[str], base: VariantQuery, unmatched: list[str]
+) -> list[tuple[str, VariantQuery]]:
+    """One query per (proband, gene) over the alleles that follow ``mode`` in its trio; what cannot
+    be asked (no pedigree, a named sample that is no trio's child) goes to ``unmatched``."""
+    from exocortex.errors import UsageError
+    from exocortex.genomics.inheritance import inheritance
+
+    queries = []
+    words = mode.replace("_", " ")
+    probands: list[str | None] = list(samples) or [None]
+    for proband in probands:
+        wanted: list[str | None] = list(genes) or [None]
+        for gene in wanted:
+            try:
+                found = inheritance(store, mode, proband=proband, gene=gene, limit=INHERITANCE_ROWS)
+            except (UsageError, NoMatchesError) as exc:
+                unmatched.append(f"{words}: {exc}")
+                continue
+            vids = sorted({int(r["vid"]) for r in found.rows})
+            trios = ", ".join(f"{t.child} (father {t.father}, mother {t.mother})" for t in found.trios)
+            label = f"{words} in {trios}" + (f", gene {gene}" if gene else "")
+            where = f"vid IN ({', '.join(map(str, vids))})" if vids else "vid < 0"
+            queries.append((label, replace(base, where=where)))
+            unmatched.extend(found.notes)
+    return queries[:MAX_QUERIES]
 
 
 def _genes_named(store: VariantStore, question: str) -> tuple[list[str], list[str]]:
@@ -246,10 +290,10 @@ def variant_pack(store_dir: str | Path, question: str, budget: int, tokenizer: s
     store = VariantStore(store_dir)
     asked = read_question(store, question)
     if not asked.queries:
-        said = "; ".join(asked.unmatched)
+        if asked.unmatched:  # what it asked for and why the store cannot answer
+            raise NoMatchesError("; ".join(asked.unmatched))
         raise NoMatchesError(
-            (f"{said}; " if said else "")
-            + "the question names no gene, rsID, region or sample this variant store holds "
+            "the question names no gene, rsID, region or sample this variant store holds "
             "(e.g. 'loss-of-function variants in BRCA2', 'rs6054257', 'chr20:1000000-2000000', a sample name)"
         )
     sources = {int(s): p for s, p in zip(*(store.read("sources", ["source", "path"]).column(c).to_pylist()
