@@ -10,7 +10,8 @@ gVCF fast. No-calls (GT ``./.`` or ``.``, or no GT at all) are counted per sampl
 Alleles. Each row's REF/ALT is the allele's minimal representation
 (:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
 END, type and length follow), so ``CAG -> GAG,C`` gives ``C>G`` and ``CAG>C``, the keys
-``bcftools norm`` writes. Annotations are matched on the record's untrimmed alleles: VEP and
+``bcftools norm`` writes; with a reference (``--fasta``) indels are also left-aligned
+(:func:`~exocortex.genomics.normalize.left_align`). Annotations are matched on the record's untrimmed alleles: VEP and
 snpEff name alleles relative to the record.
 
 gVCF. A record whose only ALTs are ``<NON_REF>``/``<*>`` is a reference block, not a variant: it
@@ -42,7 +43,7 @@ import numpy as np
 from exocortex.genomics.annotations import AnnotationParser, most_severe
 from exocortex.genomics.batch import NO_ANNOTATION, Batch
 from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
-from exocortex.genomics.normalize import trim_alleles
+from exocortex.genomics.normalize import Reference, is_sequence, left_align, trim_alleles
 from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
 from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, make_vid, variant_type
 
@@ -137,8 +138,11 @@ def _first_float(value: Any) -> float | None:
 class RecordConverter:
     """Turns cyvcf2 records into rows of a :class:`Batch` (one object per file)."""
 
-    def __init__(self, vcf: Any, source: int, sample_base: int, info: FileInfo) -> None:
+    def __init__(
+        self, vcf: Any, source: int, sample_base: int, info: FileInfo, fasta: Reference | None = None
+    ) -> None:
         self.source = source
+        self.fasta = fasta  # indels are left-aligned against it (``--fasta``)
         self.n_samples = len(vcf.samples)
         self.single_sample = self.n_samples == 1
         self.line_base = info.header_lines
@@ -251,6 +255,10 @@ class RecordConverter:
             row_pos, row_ref, row_end = pos, ref, end
             if alt is not None and len(alt) > 1 and len(ref) > 1:  # the split allele's minimal REF/ALT
                 row_pos, row_ref, alt = trim_alleles(pos, ref, alt)
+                if not has_end:
+                    row_end = row_pos + len(row_ref) - 1
+            if self.fasta is not None and alt is not None and len(alt) != len(row_ref) and is_sequence(alt):
+                row_pos, row_ref, alt = left_align(self.fasta, chrom, row_pos, row_ref, alt)
                 if not has_end:
                     row_end = row_pos + len(row_ref) - 1
             if alt is None:

@@ -129,6 +129,7 @@ class Variants:
         build_indexes: bool = True,
         wait_s: float | None = None,
         progress: Callable[[str, int], None] | None = None,
+        fasta: PathArg | None = None,
     ) -> IngestSummary:
         """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
 
@@ -136,10 +137,14 @@ class Variants:
         interrupted ingest of the same file after its last batch; ``replace`` re-ingests a file
         whose content is already in the store; ``build_indexes=False`` skips the scalar indexes;
         ``wait_s`` is how long to wait for another writer (default ``lock_wait_s``);
-        ``progress(path, records)`` is called as records are read.
+        ``progress(path, records)`` is called as records are read; ``fasta``: the plain, indexed
+        (``samtools faidx``) reference FASTA the files were called on: indels are left-aligned on it
+        as ``bcftools norm -f`` does, and the assembly is recorded in ``sources.reference``.
 
         Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
-        ``VcfFormatError`` (every file is checked before anything is written),
+        ``VcfFormatError`` (every file is checked before anything is written; with ``fasta``, a
+        contig it lacks or a REF that differs from it, the first one named), ``ConfigError`` (a
+        compressed or malformed FASTA),
         ``DuplicateSourceError`` and ``StoreLockedError``.
         """
         from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
@@ -161,6 +166,7 @@ class Variants:
             build_indexes=build_indexes,
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
+            fasta=None if fasta is None else Path(os.fspath(fasta)),
         )
 
     @staticmethod
