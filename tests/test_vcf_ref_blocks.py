@@ -177,3 +177,12 @@ def test_both_paths_store_the_same_blocks(tmp_path: Path, monkeypatch: pytest.Mo
         assert {b["sample"] for b in blocks} == {None} and {b["gt"] for b in blocks} == {None}
     assert [(v["key"], v["n_alts"], v["vtype"]) for v in variants] == [("1:232:G:A", 1, "SNV"), ("1:302:C:G", 1, "SNV")]
     assert [json.loads(v["info"])["MLEAC"] for v in variants] == [1, 2]
+
+
+def test_pack_shows_the_real_calls_of_a_gvcf_region(gvcf: Variants) -> None:
+    """The issue's case: "variants in chr20:124000-125000" answered with blocks, the two het calls near row 110."""
+    from exocortex.genomics.context import variant_pack
+
+    pack = variant_pack(gvcf.store, "variants in chr20:124000-125000", 4000)
+    assert [item.key for item in pack.items] == ["20:124302:A:C", "20:124412:C:T"]
+    assert "NON_REF" not in pack.text
