@@ -12,7 +12,7 @@ import pytest
 
 from exocortex import Variants
 from exocortex.cli import main
-from exocortex.errors import ConfigError, VcfFormatError
+from exocortex.errors import ConfigError, InputPathError, VcfFormatError
 from exocortex.genomics import textpath
 from exocortex.genomics.fasta import IndexedFasta
 from exocortex.genomics.ingest import ingest_vcf
@@ -219,6 +219,8 @@ def test_a_compressed_or_missing_fasta_is_a_clear_error(tmp_path: Path) -> None:
         fh.write(">chr1\n" + seq + "\n")
     with pytest.raises(ConfigError, match="compressed: --fasta reads a plain FASTA"):
         Variants.open(tmp_path / "s").ingest(vcf, fasta=packed)
-    with pytest.raises(Exception, match="no such FASTA file"):
+    with pytest.raises(InputPathError, match="no such FASTA file"):
         Variants.open(tmp_path / "s").ingest(vcf, fasta=tmp_path / "missing.fa")
+    with pytest.raises(InputPathError, match="no such FASTA file"):
+        ingest_vcf([vcf], tmp_path / "s", fasta=tmp_path / "missing.fa")
     assert not (tmp_path / "s").exists()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exocortex.errors import ConfigError, UsageError, VcfFormatError
+from exocortex.errors import ConfigError, InputPathError, UsageError, VcfFormatError
 
 if TYPE_CHECKING:
     from exocortex.config import Config
@@ -141,7 +141,8 @@ class Variants:
         (``samtools faidx``) reference FASTA the files were called on: indels are left-aligned on it
         as ``bcftools norm -f`` does, and the assembly is recorded in ``sources.reference``.
 
-        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
+        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError`` (a file or the
+        FASTA missing),
         ``VcfFormatError`` (every file is checked before anything is written; with ``fasta``, a
         contig it lacks or a REF that differs from it, the first one named), ``ConfigError`` (a
         compressed or malformed FASTA),
@@ -152,6 +153,8 @@ class Variants:
         paths = [files] if isinstance(files, str | os.PathLike) else list(files)
         if not paths:
             raise UsageError("give at least one VCF/BCF file to ingest")
+        if fasta is not None and not Path(os.fspath(fasta)).is_file():
+            raise InputPathError(f"no such FASTA file: {os.fspath(fasta)} (--fasta takes a plain, indexed FASTA)")
         size = DEFAULT_BATCH_RECORDS
         if batch_size is not None:
             size = _whole(batch_size, UsageError, f"--batch-size must be at least 1 (got {batch_size!r})")
