@@ -11,8 +11,8 @@ Alleles. Each row's REF/ALT is the allele's minimal representation
 (:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
 END, type and length follow), so ``CAG -> GAG,C`` gives ``C>G`` and ``CAG>C``, the keys
 ``bcftools norm`` writes; with a reference (``--fasta``) indels are also left-aligned
-(:func:`~exocortex.genomics.normalize.left_align`). Annotations are matched on the record's untrimmed alleles: VEP and
-snpEff name alleles relative to the record.
+(:func:`~exocortex.genomics.normalize.left_align`). Annotations are matched on the record's
+untrimmed alleles: VEP and snpEff name alleles relative to the record.
 
 gVCF. A record whose only ALTs are ``<NON_REF>``/``<*>`` is a reference block, not a variant: it
 gives ``ref_blocks`` rows (one per sample: GT, GQ, DP, MIN_DP) and no allele row. At a variant
