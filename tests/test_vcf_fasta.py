@@ -138,8 +138,11 @@ def test_end_and_type_follow_the_aligned_alleles(tmp_path: Path) -> None:
 
 def test_the_multiallelic_fixtures_match_bcftools_norm_f(tmp_path: Path) -> None:
     """On the real files, against a FASTA of their own REF bases (N elsewhere): bcftools and the store agree,
-    the unanchored X:10 AC>C of sample_all_missing_gts included (re-anchored on the N before it)."""
-    for name in ("sample_all_missing_gts.vcf.gz", "chr_m_indels.vcf.gz", "split-vep.vcf", "chr22.vcf.gz"):
+    the unanchored X:10 AC>C of sample_all_missing_gts included (re-anchored on the N before it); the
+    gVCF's <NON_REF> alleles, which bcftools keeps as records, are no variants here."""
+    names = ("sample_all_missing_gts.vcf.gz", "chr_m_indels.vcf.gz", "split-vep.vcf", "chr22.vcf.gz",
+             "CEUTrio.20.21.gatk3.4.g.bcf")  # fmt: skip
+    for name in names:
         path = DATA / name
         seqs: dict[str, dict[int, str]] = {}
         for line in bcftools.query("-f", "%CHROM\t%POS\t%REF\n", str(path)).splitlines():
@@ -151,6 +154,7 @@ def test_the_multiallelic_fixtures_match_bcftools_norm_f(tmp_path: Path) -> None
         store = tmp_path / name
         ingest_vcf([path], store, fasta=fasta, build_indexes=False)
         expected = _bcftools_keys(path, fasta)
+        expected = Counter({k: n for k, n in expected.items() if not k.endswith((":<NON_REF>", ":<*>"))})
         got = _stored_keys(store)
         assert got == expected, name
 
