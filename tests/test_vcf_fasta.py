@@ -181,18 +181,23 @@ def _snapshot(store: Path) -> dict[str, list[dict[str, object]]]:
     return {name: s.read(name).to_pylist() for name in ("variants", "calls", "samples", "sources", "ref_blocks")}
 
 
+@pytest.mark.parametrize("kind", ["vcf", "bcf"])  # a text file is checked by hand, a BCF through htslib
 @pytest.mark.parametrize("problem", ["ref", "contig"])
 def test_a_fasta_that_does_not_match_is_refused_and_nothing_is_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str, kind: str
 ) -> None:
     seq, tracts = _genome()
-    vcf = _shifted_vcf(tmp_path / "v.vcf", "chr1", seq, tracts)
+    text = _shifted_vcf(tmp_path / "v.vcf", "chr1", seq, tracts)
+    vcf = text
+    if kind == "bcf":
+        vcf = tmp_path / "v.bcf"
+        bcftools.view("-O", "b", "-o", str(vcf), str(text), catch_stdout=False)
     store = tmp_path / "store"
     Variants.open(store).ingest(DATA / "chr_m_indels.vcf.gz")  # a store with something in it already
     before = _snapshot(store)
     manifest = (store / "genomics" / "manifest.json").read_text()
     if problem == "ref":
-        first = int(vcf.read_text().splitlines()[5].split("\t")[1])  # the first record's POS
+        first = int(text.read_text().splitlines()[5].split("\t")[1])  # the first record's POS
         wrong = seq[: first - 1] + ("A" if seq[first - 1] != "A" else "C") + seq[first:]
         fasta = _write_fasta(tmp_path / "wrong.fa", {"chr1": wrong})
         match = rf"REF at chr1:{first} is {seq[first - 1]}\S* but the FASTA \S*wrong.fa has [ACGT]"
