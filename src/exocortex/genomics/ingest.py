@@ -19,6 +19,11 @@ htslib (``Writer.variant_from_string``) and the record converter. A file whose f
 mostly such lines, and every BCF, is read record by record through cyvcf2 instead. Both ways give
 the same rows (``tests/test_vcf_textpath.py``).
 
+With a reference (``fasta``, ``vcf ingest --fasta``), every file is first checked against it in
+one pass (:func:`check_reference`: a contig it lacks or a REF that differs from its bases is a
+``VcfFormatError`` naming the first, before anything is written), then indels are left-aligned on it
+as they are converted; the columnar path leaves indel lines to the record converter.
+
 gVCF reference blocks (records whose only ALTs are ``<NON_REF>``/``<*>``) are stored in
 ``ref_blocks``, not ``variants``: they consume a record but no allele row (``FileSummary.ref_blocks``
 counts them).
