@@ -1213,6 +1213,38 @@ case("vcf-ingest-locked", "vcf", "ingest while another writer holds the variant 
 case("vcf-ingest-default-store-env", "vcf", "EXOCORTEX_STORE a file", ["vcf", "ingest", "{vcf}"], 3,
      env={"EXOCORTEX_STORE": "{tmp}/f"}, setup=write("f", "x"), isolate=ENV)
 
+
+def _fasta(name: str, chrom: str, **bases: str) -> Setup:
+    """A FASTA of 1,000 C on ``chrom`` with ``bases`` (``p100="A"``) at 1-based positions."""
+    seq = ["C"] * 1000
+    for key, base in bases.items():
+        seq[int(key[1:]) - 1] = base
+    text = "".join(seq)
+    return write(name, f">{chrom}\n" + "".join(text[i : i + 60] + "\n" for i in range(0, 1000, 60)))
+
+
+def _no_store(ctx: Ctx, r: Any) -> str | None:
+    return "a store was written" if (ctx.tmp / "s").exists() else None
+
+
+_MATCHING = {"p100": "A", "p200": "C", "p300": "G", "p400": "T"}
+for cid, setup, code, check in (
+    ("ok", _fasta("ref.fa", "chr1", **_MATCHING), 0, None),
+    ("ref-mismatch", _fasta("ref.fa", "chr1", **{**_MATCHING, "p300": "T"}), 13, _no_store),
+    ("missing-contig", _fasta("ref.fa", "chr2", **_MATCHING), 13, _no_store),
+    ("gzipped", write("ref.fa", gzip.compress(b">chr1\nACGT\n")), 7, _no_store),
+    ("missing", None, 3, _no_store),
+):
+    case(f"vcf-ingest-fasta-{cid}", "vcf", f"ingest --fasta: {cid.replace('-', ' ')}",
+         ["vcf", "ingest", "{tmp}/x.vcf", "--fasta", "{tmp}/ref.fa", "--store", "{tmp}/s"], code,
+         setup=write("x.vcf", GOOD_VCF) if setup is None else chain(write("x.vcf", GOOD_VCF), setup), check=check)
+case("vcf-blocks-bad-region", "vcf", "blocks with a region whose end is before its start",
+     ["vcf", "blocks", "chr1:900-100", "--store", "{vstore}"], 7)
+case("vcf-blocks-unknown-sample", "vcf", "blocks of a sample the store does not hold",
+     ["vcf", "blocks", "chr1", "--sample", "nobody", "--store", "{vstore}"], 12)
+case("vcf-blocks-no-store", "vcf", "blocks on a folder with no variant store",
+     ["vcf", "blocks", "chr1", "--store", "{tmp}/s"], 8)
+
 # --- vcf validate -------------------------------------------------------------------------------------------
 case("vcf-validate-missing", "vcf", "validate a missing file", ["vcf", "validate", "{tmp}/nope.vcf"], 3)
 case("vcf-validate-directory", "vcf", "validate a folder", ["vcf", "validate", "{tmp}"], 3)

@@ -177,3 +177,38 @@ def test_both_paths_store_the_same_blocks(tmp_path: Path, monkeypatch: pytest.Mo
         assert {b["sample"] for b in blocks} == {None} and {b["gt"] for b in blocks} == {None}
     assert [(v["key"], v["n_alts"], v["vtype"]) for v in variants] == [("1:232:G:A", 1, "SNV"), ("1:302:C:G", 1, "SNV")]
     assert [json.loads(v["info"])["MLEAC"] for v in variants] == [1, 2]
+
+
+def test_pack_shows_the_real_calls_of_a_gvcf_region(gvcf: Variants) -> None:
+    """The issue's case: "variants in chr20:124000-125000" answered with blocks, the two het calls near row 110."""
+    from exocortex.genomics.context import variant_pack
+
+    pack = variant_pack(gvcf.store, "variants in chr20:124000-125000", 4000)
+    assert [item.key for item in pack.items] == ["20:124302:A:C", "20:124412:C:T"]
+    assert "NON_REF" not in pack.text
+
+
+def test_a_resumed_gvcf_ingest_keeps_one_copy_of_each_block(tmp_path: Path) -> None:
+    path = tmp_path / "g.vcf"
+    columns = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+    path.write_text(GVCF_HEADER + columns + "\n".join(GVCF_LINES * 3) + "\n")
+
+    class Crash(Exception):
+        pass
+
+    def crash(batch: int) -> None:
+        if batch == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        ingest_vcf([path], tmp_path / "resumed", batch_size=5, after_commit=crash, build_indexes=False)
+    resumed = ingest_vcf([path], tmp_path / "resumed", batch_size=5, resume=True, build_indexes=False).files[0]
+    clean = ingest_vcf([path], tmp_path / "clean", batch_size=5, build_indexes=False).files[0]
+    assert resumed.resumed_from == 15 and resumed.ref_blocks == clean.ref_blocks == 18
+    tables = [
+        VariantStore(tmp_path / name).read("ref_blocks").sort_by([("record", "ascending")]).to_pylist()
+        for name in ("resumed", "clean")
+    ]
+    assert tables[0] == tables[1] and len(tables[0]) == 18
+    again = ingest_vcf([path], tmp_path / "clean", replace=True, build_indexes=False).files[0]
+    assert again.ref_blocks == 18 and VariantStore(tmp_path / "clean").table("ref_blocks").count_rows() == 18

@@ -31,6 +31,10 @@ def ingest_command(
     ] = False,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip building the scalar indexes at the end.")] = False,
     wait: Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")] = None,
+    fasta: Annotated[
+        str | None,
+        typer.Option("--fasta", help="Reference FASTA (plain, .fai-indexed): left-align indels as bcftools norm -f."),
+    ] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -65,6 +69,7 @@ def ingest_command(
             build_indexes=not no_index,
             wait_s=wait,
             progress=progress,
+            fasta=fasta,
         )
     if as_json:
         print_json(summary.to_dict())

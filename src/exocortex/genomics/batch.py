@@ -116,18 +116,23 @@ class Batch:
 
     def ref_blocks_table(self, batch: int, sample_base: int) -> pa.Table:
         """The batch's reference blocks (``ref_blocks``), in record order."""
+        fields = [("column", pa.int32()) if c == "column" else REF_BLOCKS.field(c) for c in REF_BLOCK_COLUMNS]
+        schema = pa.schema(fields)
         tables = []
         if self.ref_blocks:
-            tables.append(pa.table(dict(zip(REF_BLOCK_COLUMNS, zip(*self.ref_blocks, strict=True), strict=True))))
-        for rows, record0 in self.ref_block_pieces:
-            n = rows.num_rows
-            tables.append(rows.append_column("record", pa.array(np.arange(record0, record0 + n, dtype=np.int64))))
+            columns = zip(REF_BLOCK_COLUMNS, zip(*self.ref_blocks, strict=True), strict=True)
+            tables.append(pa.table({name: pa.array(col, type=schema.field(name).type) for name, col in columns}))
+        if self.ref_block_pieces:
+            # one concatenation and one cast for every piece (a gVCF gives thousands of short runs)
+            pieces = pa.concat_tables([p[0] for p in self.ref_block_pieces])
+            counts = np.array([p[0].num_rows for p in self.ref_block_pieces], dtype=np.int64)
+            within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            starts = np.repeat(np.array([p[1] for p in self.ref_block_pieces], dtype=np.int64), counts)
+            pieces = pieces.append_column("record", pa.array(starts + within))
+            tables.append(pieces.select(list(REF_BLOCK_COLUMNS)).cast(schema))
         if not tables:
             return REF_BLOCKS.empty_table()
-        types = {name: pa.int32() if name == "column" else REF_BLOCKS.field(name).type for name in REF_BLOCK_COLUMNS}
-        rows = pa.concat_tables(
-            [t.select(REF_BLOCK_COLUMNS).cast(pa.schema([(k, types[k]) for k in REF_BLOCK_COLUMNS])) for t in tables]
-        )
+        rows = pa.concat_tables(tables).combine_chunks()
         if len(tables) > 1:
             rows = rows.take(pc.sort_indices(rows, [("record", "ascending"), ("column", "ascending")]))
         chrom = pc.dictionary_encode(rows["chrom"].combine_chunks())

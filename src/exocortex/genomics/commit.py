@@ -132,7 +132,9 @@ def samples_table(names: Sequence[str], sample_base: int, source: int) -> pa.Tab
     )
 
 
-def sources_row(info: FileInfo, source: int, header: str, n_samples: int, state: dict[str, Any]) -> pa.Table:
+def sources_row(
+    info: FileInfo, source: int, header: str, n_samples: int, state: dict[str, Any], reference: str | None = None
+) -> pa.Table:
     """The ``sources`` row of a finished file (written with its last batch)."""
     return pa.table(
         {
@@ -147,6 +149,7 @@ def sources_row(info: FileInfo, source: int, header: str, n_samples: int, state:
             "calls": [state["calls"]],
             "rejected": [state["rejected"]],
             "ingested_at": [time.time()],
+            "reference": pa.array([reference], pa.string()),
         },
         schema=SOURCES,
     )

@@ -14,8 +14,9 @@ calls a haploid ``2`` UNKNOWN. A record without GT is not a no-call: its genotyp
 Alleles. Each row's REF/ALT is the allele's minimal representation
 (:func:`~exocortex.genomics.normalize.trim_alleles`: common suffix, then prefix, trimmed; POS,
 END, type and length follow), so ``CAG -> GAG,C`` gives ``C>G`` and ``CAG>C``, the keys
-``bcftools norm`` writes. Annotations are matched on the record's untrimmed alleles: VEP and
-snpEff name alleles relative to the record.
+``bcftools norm`` writes; with a reference (``--fasta``) indels are also left-aligned
+(:func:`~exocortex.genomics.normalize.left_align`). Annotations are matched on the record's
+untrimmed alleles: VEP and snpEff name alleles relative to the record.
 
 gVCF. A record whose only ALTs are ``<NON_REF>``/``<*>`` is a reference block, not a variant: it
 gives ``ref_blocks`` rows (one per sample: GT, GQ, DP, MIN_DP) and no allele row. At a variant
@@ -54,7 +55,7 @@ from exocortex.genomics.clinical import (
     population_field,
     review_stars,
 )
-from exocortex.genomics.normalize import trim_alleles
+from exocortex.genomics.normalize import Reference, is_sequence, left_align, trim_alleles
 from exocortex.genomics.reader import FieldSpec, FileInfo, allele_less_problem, header_fields
 from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, make_vid, variant_type
 
@@ -159,8 +160,11 @@ def _first_float(value: Any) -> float | None:
 class RecordConverter:
     """Turns cyvcf2 records into rows of a :class:`Batch` (one object per file)."""
 
-    def __init__(self, vcf: Any, source: int, sample_base: int, info: FileInfo) -> None:
+    def __init__(
+        self, vcf: Any, source: int, sample_base: int, info: FileInfo, fasta: Reference | None = None
+    ) -> None:
         self.source = source
+        self.fasta = fasta  # indels are left-aligned against it (``--fasta``)
         self.n_samples = len(vcf.samples)
         self.single_sample = self.n_samples == 1
         self.line_base = info.header_lines
@@ -182,6 +186,7 @@ class RecordConverter:
         """INFO keys of reference-population frequencies (gnomAD_AF, ExAC_AF, ...)."""
         self.clinical = self.has_clnsig or self.has_revstat or bool(self.pop_fields)
         self.calls = CallBuilder(self.n_samples, sample_base)
+        self.gt_texts: dict[tuple[Any, ...], str] = {}  # cyvcf2 genotype -> GT text, for reference blocks
         self.float_cache: dict[float, tuple[float | None, str]] = {}
         # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
         # cannot look them up itself.
@@ -281,6 +286,10 @@ class RecordConverter:
                 row_pos, row_ref, alt = trim_alleles(pos, ref, alt)
                 if not has_end:
                     row_end = row_pos + len(row_ref) - 1
+            if self.fasta is not None and alt is not None and len(alt) != len(row_ref) and is_sequence(alt):
+                row_pos, row_ref, alt = left_align(self.fasta, chrom, row_pos, row_ref, alt)
+                if not has_end:
+                    row_end = row_pos + len(row_ref) - 1
             if alt is None:
                 vtype, length = "no_alt", None
             elif len(row_ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
@@ -370,10 +379,11 @@ class RecordConverter:
 
     def _ref_block(self, v: Any, record: int, chrom: str, pos: int, end: int, batch: Batch) -> None:
         """A gVCF reference block: one ``ref_blocks`` row per sample (one without a sample in a sites-only file)."""
-        types = _gt_types(v)
-        if not self.n_samples:
+        n = self.n_samples
+        if not n:
             batch.ref_blocks.append((record, None, chrom, pos, end, None, None, None, None))
             return
+        types = _gt_types(v)
         genotypes = None
         if types is not None:
             try:
@@ -381,17 +391,35 @@ class RecordConverter:
             except Exception:  # cyvcf2: "error parsing genotypes" when the record has no GT
                 genotypes = None
         fmt = self.format_types
-        gq = _format_ints(v, "GQ", fmt)
-        dp = _format_ints(v, "DP", fmt)
-        min_dp = _format_ints(v, "MIN_DP", fmt)
+        values: list[list[Any] | None] = []
+        for name in _BLOCK_FORMAT:
+            array = None
+            if name in fmt:
+                try:
+                    array = v.format(name, fmt[name])
+                except Exception:  # a field the record does not have, in some cyvcf2 versions
+                    array = None
+            if array is None or array.ndim != 2 or not array.shape[1] or array.dtype.kind not in "iuf":
+                values.append(None)
+            else:  # the first value per sample, as Python numbers (missing: negative sentinel or NaN)
+                values.append(array[:, 0].tolist())
+        gq, dp, min_dp = values
+        texts = self.gt_texts
         blocks = batch.ref_blocks
-        for i in range(self.n_samples):
-            gt = None if genotypes is None else _gt_text(genotypes[i])
+        for i in range(n):
+            gt = None
+            if genotypes is not None:
+                call = tuple(genotypes[i])
+                gt = texts.get(call)
+                if gt is None:
+                    gt = texts[call] = _gt_text(call)
             blocks.append(
                 (record, i, chrom, pos, end, gt,
-                 None if gq is None else gq[i], None if dp is None else dp[i], None if min_dp is None else min_dp[i])
+                 None if gq is None else _format_int(gq[i]),
+                 None if dp is None else _format_int(dp[i]),
+                 None if min_dp is None else _format_int(min_dp[i]))
             )  # fmt: skip
-        batch.count_no_calls(np.ones(self.n_samples, np.int64) if types is None else (types == 2).astype(np.int64))
+        batch.count_no_calls(np.ones(n, np.int64) if types is None else (types == 2).astype(np.int64))
 
     def _buffer_genotypes(self, v: Any, n_alts: int, vid0: int, batch: Batch) -> bool:
         """Keep ``v``'s genotype and FORMAT arrays for the next vectorized pass (one append: atomic);
@@ -414,28 +442,20 @@ class RecordConverter:
         return True
 
 
-def _gt_text(call: list[Any]) -> str:
+def _gt_text(call: tuple[Any, ...]) -> str:
     """A cyvcf2 ``genotypes`` entry (``[0, 0, False]``) as GT text (``0/0``; ``.`` for a missing allele)."""
     *alleles, phased = call
     return ("|" if phased else "/").join("." if a < 0 else str(a) for a in alleles)
 
 
-def _format_ints(v: Any, name: str, types: dict[str, str]) -> list[int | None] | None:
-    """The first value of FORMAT ``name`` per sample as int (None where missing); None without the field."""
-    if name not in types:
-        return None
-    try:
-        values = v.format(name, types[name])
-    except Exception:  # cyvcf2 raises on a field the record does not have in some versions
-        return None
-    if values is None or values.ndim != 2 or values.shape[1] < 1:
-        return None
-    first = values[:, 0]
-    if first.dtype.kind not in "iuf":
-        return None
-    if first.dtype.kind == "f":
-        return [int(x) if np.isfinite(x) else None for x in first.tolist()]
-    return [int(x) if x >= 0 else None for x in first.tolist()]
+_BLOCK_FORMAT = ("GQ", "DP", "MIN_DP")
+
+
+def _format_int(value: float) -> int | None:
+    """One FORMAT value from cyvcf2 as an int: None where missing (htslib's negative sentinels, NaN)."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    return int(value) if math.isfinite(value) else None
 
 
 def _gt_types(v: Any) -> np.ndarray | None:

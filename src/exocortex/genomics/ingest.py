@@ -21,6 +21,11 @@ the same rows (``tests/test_vcf_textpath.py``). An ``http(s)://`` URL is hashed 
 pass (:func:`~exocortex.genomics.reader.inspect_file`) and read record by record by htslib, which
 streams it through libcurl: nothing is downloaded to disk.
 
+With a reference (``fasta``, ``vcf ingest --fasta``), every file is first checked against it in
+one pass (:func:`check_reference`: a contig it lacks or a REF that differs from its bases is a
+``VcfFormatError`` naming the first, before anything is written), then indels are left-aligned on it
+as they are converted; the columnar path leaves indel lines to the record converter.
+
 gVCF reference blocks (records whose only ALTs are ``<NON_REF>``/``<*>``) are stored in
 ``ref_blocks``, not ``variants``: they consume a record but no allele row (``FileSummary.ref_blocks``
 counts them).
@@ -54,11 +59,12 @@ Throughput: see ``docs/benchmarks.md`` (section genomics, ``benchmarks/genomics/
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +84,17 @@ from exocortex.genomics.commit import (
     sources_row,
 )
 from exocortex.genomics.convert import RecordConverter, Reject
+from exocortex.genomics.fasta import IndexedFasta, reference_record
 from exocortex.genomics.indexes import build_scalar_indexes, pos_index_kind, sorted_after
-from exocortex.genomics.reader import FileInfo, inspect_file, iter_records, open_vcf, record_line_problem
+from exocortex.genomics.normalize import ref_mismatch
+from exocortex.genomics.reader import (
+    FileInfo,
+    allele_less_problem,
+    inspect_file,
+    iter_records,
+    open_vcf,
+    record_line_problem,
+)
 from exocortex.genomics.rejects import fill_raw_lines, rejects_path, truncate_rejects, write_rejects
 from exocortex.genomics.schema import make_vid
 from exocortex.genomics.store import VariantWriter
@@ -206,8 +221,13 @@ def ingest_vcf(
     progress: ProgressFn | None = None,
     after_commit: Callable[[int], None] | None = None,
     fast_text: bool = True,
+    fasta: str | Path | None = None,
 ) -> IngestSummary:
     """Stream VCF/BCF ``paths`` into the variant store at ``store``; see the module docstring.
+
+    ``fasta``: an indexed plain FASTA of the reference the files were called on; indels are
+    left-aligned on it, after every file was checked against it (a contig it lacks, a REF that
+    differs from its bases: ``VcfFormatError`` naming the first, before anything is written).
 
     ``after_commit(batch)`` runs after every committed batch but the last (tests use it to
     simulate a crash). ``fast_text=False`` reads text VCF record by record through htslib only, as
@@ -226,7 +246,13 @@ def ingest_vcf(
     infos = [inspect_file(p) for p in paths]  # every file-level problem before anything is written
     summaries: list[FileSummary] = []
     indexed = False
-    with VariantWriter(store_dir, lock_wait_s=lock_wait_s) as writer:
+    with contextlib.ExitStack() as stack:
+        reference = None
+        if fasta is not None:
+            reference = stack.enter_context(IndexedFasta(fasta))
+            for info in infos:
+                check_reference(info, reference)
+        writer = stack.enter_context(VariantWriter(store_dir, lock_wait_s=lock_wait_s))
         for info in infos:
             summaries.append(
                 _ingest_file(
@@ -238,6 +264,7 @@ def ingest_vcf(
                     progress=progress,
                     after_commit=after_commit,
                     fast_text=fast_text,
+                    fasta=reference,
                 )
             )
         if build_indexes:
@@ -260,6 +287,7 @@ def _ingest_file(
     progress: ProgressFn | None,
     after_commit: Callable[[int], None] | None,
     fast_text: bool = True,
+    fasta: IndexedFasta | None = None,
 ) -> FileSummary:
     """One file: claim its source, read and commit it batch by batch, then fill in its rejects."""
     started = time.perf_counter()
@@ -278,7 +306,7 @@ def _ingest_file(
             rejects.unlink(missing_ok=True)
         else:
             truncate_rejects(rejects, int(state["rejects_bytes"]))
-        reading = _FileIngest(vcf, info, source, state, names, rejects, committer, batch_size, after_commit)
+        reading = _FileIngest(vcf, info, source, state, names, rejects, committer, batch_size, after_commit, fasta)
         reading.read(fast_text)
         reading.flush(final=True)
     finally:
@@ -326,8 +354,10 @@ class _FileIngest:
         committer: BatchCommitter,
         batch_size: int,
         after_commit: Callable[[int], None] | None,
+        fasta: IndexedFasta | None = None,
     ) -> None:
         self.vcf = vcf
+        self.reference = None if fasta is None else reference_record(fasta)
         self.info = info
         self.source = source
         self.state = state
@@ -336,7 +366,7 @@ class _FileIngest:
         self.committer = committer
         self.batch_size = batch_size
         self.after_commit = after_commit
-        self.converter = RecordConverter(vcf, source, int(state["sample_base"]), info)
+        self.converter = RecordConverter(vcf, source, int(state["sample_base"]), info, fasta)
         self.errors: list[str] = []  # htslib's messages, the last one about the record just refused
         self.batch = Batch(source=source, line_base=info.header_lines)
         self.record = -1
@@ -359,7 +389,9 @@ class _FileIngest:
         """Read the file as text blocks; ``True`` when its first block says to read record by record instead."""
         text_blocks = TextBlocks(self.info)
         try:
-            parser = BlockParser(self.converter.info_specs, self.converter.n_samples, self.converter.format_types)
+            converter = self.converter
+            left_align = converter.fasta is not None
+            parser = BlockParser(converter.info_specs, converter.n_samples, converter.format_types, left_align)
             from cyvcf2 import Writer
 
             line_reader = Writer.from_string(os.devnull, self.vcf.raw_header)
@@ -505,7 +537,7 @@ class _FileIngest:
         if final:
             info = self.info
             header = info.header if info.header is not None else self.vcf.raw_header
-            sources = sources_row(info, self.source, header, len(self.names), state)
+            sources = sources_row(info, self.source, header, len(self.names), state, self.reference)
         no_calls = batch.no_calls_table(number, int(state["sample_base"]))
         annotations = batch.annotations_table(number)
         ref_blocks = batch.ref_blocks_table(number, int(state["sample_base"]))
@@ -521,6 +553,73 @@ class _FileIngest:
             self.committer.wait()
         if self.after_commit is not None and not final:
             self.after_commit(number)
+
+
+def check_reference(info: FileInfo, fasta: IndexedFasta) -> None:
+    """Raise ``VcfFormatError`` at the first record of ``info`` whose contig ``fasta`` lacks or whose
+    REF differs from its bases: a file called on another assembly (one pass, before any write)."""
+    chrom_seen = None
+    for chrom, pos, ref in _refs(info):
+        if chrom != chrom_seen:
+            if chrom not in fasta:
+                names = ", ".join(list(fasta.entries)[:5]) + (", ..." if len(fasta.entries) > 5 else "")
+                raise VcfFormatError(
+                    f"{info.path}: contig {chrom} (first at {chrom}:{pos}) is not in the FASTA {fasta.path} "
+                    f"({len(fasta.entries)} sequences: {names}): nothing was ingested"
+                )
+            chrom_seen = chrom
+        if fasta.fetch(chrom, pos - 1, pos - 1 + len(ref)) == ref:
+            continue  # the usual case: upper-case bases that match
+        bases = ref_mismatch(fasta, chrom, pos, ref)
+        if bases is not None:
+            raise VcfFormatError(
+                f"{info.path}: REF at {chrom}:{pos} is {_short(ref)} but the FASTA {fasta.path} has "
+                f"{_short(bases) or 'nothing (past the end of ' + chrom + ')'}: is it the assembly the file "
+                "was called on? Nothing was ingested"
+            )
+
+
+def _refs(info: FileInfo) -> Iterator[tuple[str, int, str]]:
+    """(CHROM, POS, REF) of every record that has them. Text VCF is split by hand (a record whose
+    POS is not a number or whose REF is not plain bases is a reject of the ingest, not checked
+    here): four times faster than htslib's full parse; BCF is read through cyvcf2."""
+    if info.format == "bcf":
+        vcf = open_vcf(info)
+        try:
+            for v in iter_records(vcf, []):
+                if v is None or not v.CHROM:
+                    continue  # unparseable: a reject of the ingest
+                if not v.ALT and allele_less_problem(v) is not None:
+                    continue  # not a record (a reject): its REF must not be read
+                ref = v.REF
+                if ref and ref != ".":
+                    yield v.CHROM, v.start + 1, ref
+        finally:
+            vcf.close()
+        return
+    blocks = TextBlocks(info)
+    try:
+        last_raw, last_chrom = b"", ""
+        for data in blocks:
+            for line in data.split(b"\n"):
+                if not line or line[0] == 35:  # '#'
+                    continue
+                parts = line.split(b"\t", 4)
+                if len(parts) < 5 or not parts[1].isdigit() or not parts[3] or parts[3].strip(_BASES):
+                    continue
+                raw = parts[0]
+                if raw != last_raw:
+                    last_raw, last_chrom = raw, raw.decode("utf-8", "replace")
+                yield last_chrom, int(parts[1]), parts[3].decode("ascii")
+    finally:
+        blocks.close()
+
+
+_BASES = b"ACGTNacgtn"
+
+
+def _short(bases: str, most: int = 20) -> str:
+    return bases if len(bases) <= most else f"{bases[:most]}... ({len(bases)} bases)"
 
 
 def _parse_error(exc: Exception) -> str:

@@ -115,6 +115,7 @@ SOURCES = pa.schema(
         ("calls", pa.int64()),
         ("rejected", pa.int64()),
         ("ingested_at", pa.float64()),
+        ("reference", pa.string()),  # the --fasta indels were left-aligned on: JSON name/size/index sha256; else null
     ]
 )
 

@@ -301,9 +301,14 @@ class BlockParser:
     """Parses blocks of one file (its header's INFO types, sample count and caches)."""
 
     def __init__(
-        self, info_specs: dict[str, FieldSpec], n_samples: int, format_types: dict[str, str] | None = None
+        self,
+        info_specs: dict[str, FieldSpec],
+        n_samples: int,
+        format_types: dict[str, str] | None = None,
+        left_align: bool = False,
     ) -> None:
         self.n_samples = n_samples
+        self.left_align = left_align  # indels are the record converter's: it left-aligns them
         self.specs = info_specs
         self.format_types = format_types or {}
         self.values = ValueJson()
@@ -437,6 +442,8 @@ class BlockParser:
         ref_len = pc.utf8_length(ref).to_numpy(zero_copy_only=False).astype(np.int64)
         alt_len = pc.utf8_length(alt).to_numpy(zero_copy_only=False).astype(np.int64)
 
+        if self.left_align:
+            ok &= ~(alt_seq & ~alt_star & (ref_len != alt_len))
         # alleles with a common first or last base are trimmed (normalize.trim_alleles): the slow path's business
         long_pair = np.flatnonzero(ok & alt_seq & ~alt_star & (ref_len > 1) & (alt_len > 1))
         if long_pair.size:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exocortex.errors import ConfigError, UsageError, VcfFormatError
+from exocortex.errors import ConfigError, InputPathError, UsageError, VcfFormatError
 
 if TYPE_CHECKING:
     from exocortex.config import Config
@@ -134,6 +134,7 @@ class Variants:
         build_indexes: bool = True,
         wait_s: float | None = None,
         progress: Callable[[str, int], None] | None = None,
+        fasta: PathArg | None = None,
     ) -> IngestSummary:
         """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
 
@@ -141,10 +142,15 @@ class Variants:
         interrupted ingest of the same file after its last batch; ``replace`` re-ingests a file
         whose content is already in the store; ``build_indexes=False`` skips the scalar indexes;
         ``wait_s`` is how long to wait for another writer (default ``lock_wait_s``);
-        ``progress(path, records)`` is called as records are read.
+        ``progress(path, records)`` is called as records are read; ``fasta``: the plain, indexed
+        (``samtools faidx``) reference FASTA the files were called on: indels are left-aligned on it
+        as ``bcftools norm -f`` does, and the assembly is recorded in ``sources.reference``.
 
-        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
-        ``VcfFormatError`` (every file is checked before anything is written),
+        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError`` (a file or the
+        FASTA missing),
+        ``VcfFormatError`` (every file is checked before anything is written; with ``fasta``, a
+        contig it lacks or a REF that differs from it, the first one named), ``ConfigError`` (a
+        compressed or malformed FASTA),
         ``DuplicateSourceError`` and ``StoreLockedError``.
         """
         from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
@@ -152,6 +158,8 @@ class Variants:
         paths = [files] if isinstance(files, str | os.PathLike) else list(files)
         if not paths:
             raise UsageError("give at least one VCF/BCF file to ingest")
+        if fasta is not None and not Path(os.fspath(fasta)).is_file():
+            raise InputPathError(f"no such FASTA file: {os.fspath(fasta)} (--fasta takes a plain, indexed FASTA)")
         size = DEFAULT_BATCH_RECORDS
         if batch_size is not None:
             size = _whole(batch_size, UsageError, f"--batch-size must be at least 1 (got {batch_size!r})")
@@ -166,6 +174,7 @@ class Variants:
             build_indexes=build_indexes,
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
+            fasta=None if fasta is None else Path(os.fspath(fasta)),
         )
 
     def annotate(
