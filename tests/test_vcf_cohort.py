@@ -126,7 +126,9 @@ def test_fast_text_path_and_htslib_write_the_same_missing_calls(tmp_path: Path) 
     assert _answers(tmp_path / "fast", _expected(lines, SAMPLES)) == _expected(lines, SAMPLES)
 
 
-@pytest.mark.parametrize("name", ["1kg-629samples.vcf.gz", "sample_all_missing_gts.vcf.gz", "test-haploidX.vcf"])
+@pytest.mark.parametrize(
+    "name", ["1kg-629samples.vcf.gz", "sample_all_missing_gts.vcf.gz", "test-haploidX.vcf", "chr22.vcf.gz"]
+)
 def test_missing_calls_equal_bcftools_query(tmp_path: Path, name: str) -> None:
     """One row per allele row and sample whose GT calls nothing, as ``bcftools query`` prints the GTs."""
     expected: Counter[tuple[str, str, str]] = Counter()

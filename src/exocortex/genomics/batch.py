@@ -175,10 +175,11 @@ class Batch:
         cols.update(_no_annotations(n))
         return pa.table(cols)
 
-    def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
-        """No-calls per sample, and the records without GT as ``sample`` -1 (:data:`NO_GT_SAMPLE`)."""
+    def no_calls_table(self, batch: int, sample_ids: np.ndarray) -> pa.Table:
+        """No-calls per sample (``sample_ids[column]``), and the records without GT as ``sample`` -1
+        (:data:`NO_GT_SAMPLE`)."""
         columns = np.zeros(0, np.int64) if self.no_calls is None else np.flatnonzero(self.no_calls)
-        samples = columns + sample_base
+        samples = np.asarray(sample_ids, dtype=np.int64)[columns]
         counts = np.zeros(0, np.int64) if self.no_calls is None else self.no_calls[columns]
         if self.no_gt_records:
             samples = np.append(samples, NO_GT_SAMPLE)

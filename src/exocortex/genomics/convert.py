@@ -129,7 +129,7 @@ def _first_float(value: Any) -> float | None:
 class RecordConverter:
     """Turns cyvcf2 records into rows of a :class:`Batch` (one object per file)."""
 
-    def __init__(self, vcf: Any, source: int, sample_base: int, info: FileInfo) -> None:
+    def __init__(self, vcf: Any, source: int, sample_ids: np.ndarray, info: FileInfo) -> None:
         self.source = source
         self.n_samples = len(vcf.samples)
         self.single_sample = self.n_samples == 1
@@ -142,7 +142,7 @@ class RecordConverter:
         )
         self.ann_fields = self.annotations.present
         self.has_clnsig = "CLNSIG" in self.info_specs
-        self.calls = CallBuilder(self.n_samples, sample_base)
+        self.calls = CallBuilder(self.n_samples, sample_ids)
         self.float_cache: dict[float, tuple[float | None, str]] = {}
         # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)
         # cannot look them up itself.

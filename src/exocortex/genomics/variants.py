@@ -132,6 +132,7 @@ class Variants:
         build_indexes: bool = True,
         wait_s: float | None = None,
         progress: Callable[[str, int], None] | None = None,
+        merge: bool = True,
     ) -> IngestSummary:
         """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
 
@@ -139,7 +140,10 @@ class Variants:
         interrupted ingest of the same file after its last batch; ``replace`` re-ingests a file
         whose content is already in the store; ``build_indexes=False`` skips the scalar indexes;
         ``wait_s`` is how long to wait for another writer (default ``lock_wait_s``);
-        ``progress(path, records)`` is called as records are read.
+        ``progress(path, records)`` is called as records are read. Files of the same samples merge
+        (``merge``, the default): a sample name already in the store keeps its sample, and a key
+        another file holds keeps its one row, this file's calls attached to it (the first file wins
+        a disagreement; ``FileSummary.conflicts`` counts them); ``merge=False`` keeps files apart.
 
         Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
         ``VcfFormatError`` (every file is checked before anything is written),
@@ -164,6 +168,7 @@ class Variants:
             build_indexes=build_indexes,
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
+            merge=merge,
         )
 
     @staticmethod
