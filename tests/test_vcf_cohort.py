@@ -224,3 +224,24 @@ def test_records_without_gt_are_left_out_of_missingness(tmp_path: Path) -> None:
     rows = {r["sample"]: r for r in variant_stats(tmp_path / "store").samples}
     assert (rows["P"]["no_calls"], rows["P"]["missing_rate"], rows["P"]["no_gt"]) == (1, 0.5, False)
     assert (rows["Q"]["no_calls"], rows["Q"]["missing_rate"]) == (0, 0.0)
+
+
+def test_single_sample_no_calls_on_the_columnar_path(tmp_path: Path) -> None:
+    """A gVCF-like single sample: ``./.``, ``.`` and ``.|.`` (with FORMAT fields after GT) read columnar."""
+    header = HEADER.replace(
+        '##FORMAT=<ID=PL', '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n##FORMAT=<ID=PL'
+    )
+    cells = ["./.:0", ".:0", ".|.:2", "0/0:10", "0|0:9", "./.:0", "0/0:8"]
+    lines = [f"1\t{100 + 10 * i}\t.\tA\t<NON_REF>\t.\t.\t.\tGT:DP\t{c}" for i, c in enumerate(cells)]
+    src = tmp_path / "one.vcf"
+    src.write_text(header + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n" + "\n".join(lines) + "\n")
+    fast = ingest_vcf([src], tmp_path / "fast")
+    assert fast.files[0].columnar == len(lines)
+    ingest_vcf([src], tmp_path / "slow", fast_text=False)
+    tables = [VariantStore(tmp_path / s).read("missing_calls", ["vid", "sample", "gt"]) for s in ("fast", "slow")]
+    assert tables[0].to_pylist() == tables[1].to_pylist()
+    assert tables[0]["gt"].to_pylist() == ["./.", ".", ".|.", "./."]
+    variants = Variants.open(tmp_path / "fast")
+    assert [variants.genotype(f"1:{100 + 10 * i}:A:<NON_REF>", "S").status for i in range(len(cells))] == [
+        "no_call", "no_call", "no_call", "hom_ref", "hom_ref", "no_call", "hom_ref",
+    ]  # fmt: skip

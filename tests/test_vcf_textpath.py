@@ -93,6 +93,7 @@ def _tables(store: Path) -> dict[str, pa.Table]:
         "calls": s.read("calls").sort_by([("vid", "ascending"), ("sample", "ascending")]),
         "samples": s.read("samples").sort_by("sample"),
         "no_calls": s.read("no_calls").sort_by([("batch", "ascending"), ("sample", "ascending")]),
+        "missing_calls": s.read("missing_calls").sort_by([("vid", "ascending"), ("sample", "ascending")]),
     }
 
 

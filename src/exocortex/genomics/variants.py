@@ -290,7 +290,7 @@ class Variants:
         from exocortex.genomics.pedigree import SamplesReport, list_samples, parse_ped, save_pedigree
         from exocortex.genomics.store import VariantStore
 
-        VariantStore(self.store).table("samples")  # IndexNotFoundError before a PED is read
+        VariantStore(self.store).table("variants")  # IndexNotFoundError (nothing ingested) before a PED is read
         unknown: list[str] = []
         if ped is not None:
             rows = parse_ped(os.fspath(ped))
