@@ -56,6 +56,8 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("no_calls", f"source = {source}")
     writer.delete("missing_calls", f"vid >= {lo} AND vid < {hi}")
     _delete_merged(writer, source)
+    # other files' records merged into this file's rows lose their row (and the calls on it) with it
+    writer.delete("merged_sites", f"vid >= {lo} AND vid < {hi}")
     writer.delete("sources", f"source = {source}")
 
 

@@ -26,8 +26,10 @@ rows with no GT for the new file's samples only (not the ``sample = -1`` row, wh
 the first file's samples too).
 
 What it does not do: the second file's INFO, QUAL, FILTER and annotations of a merged key are not
-kept (the first file's row stands), and ``--replace`` of a file whose calls were merged into another
-file's rows removes them only for samples that the row's own file does not also hold.
+kept (the first file's row stands); ``--replace`` of a file whose calls were merged into another
+file's rows removes them only for samples that the row's own file does not also hold; and replacing
+(or re-ingesting) the *first* file of a merged pair deletes its rows with the calls other files
+attached to them: ingest those files again too (``--replace``).
 """
 
 from __future__ import annotations
