@@ -77,7 +77,7 @@ def store_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "sample_all_missing_gts.vcf.gz",
         "multi_contig.vcf.gz",
     ]
-    summary = ingest_vcf([DATA / n for n in names], store)
+    summary = ingest_vcf([DATA / n for n in names], store, merge=False)  # each file apart (merging: test_vcf_merge)
     return {"store": store, "summary": summary, "by_name": {Path(f.path).name: f for f in summary.files}}
 
 
@@ -486,7 +486,7 @@ EDGE_EXPECTED = {
 def test_every_edge_case_is_ingested(tmp_path: Path) -> None:
     files = sorted(EDGE.glob("*.vcf.gz"))
     assert {p.name for p in files} == set(EDGE_EXPECTED)
-    summary = ingest_vcf(files, tmp_path)
+    summary = ingest_vcf(files, tmp_path, merge=False)  # several edge cases share a site
     vs = VariantStore(tmp_path)
     for f in summary.files:
         want = EDGE_EXPECTED[Path(f.path).name]
@@ -814,7 +814,7 @@ def test_pos_gets_a_zone_map_only_while_every_file_is_sorted(tmp_path: Path) -> 
     store = tmp_path / "s"
     first = ingest_vcf([sorted_file], store).files[0]
     assert first.sorted and "zone" in _pos_index(store).lower()
-    second = ingest_vcf([unsorted], store).files[0]
+    second = ingest_vcf([unsorted], store, merge=False).files[0]  # a second copy of every row
     assert not second.sorted and _pos_index(store).lower() == "btree"
     region = VariantStore(store).read("variants", ["pos"], "chrom_norm = 'X' AND pos >= 2700000 AND pos <= 2800000")
     assert region.num_rows > 0 and region.num_rows % 2 == 0  # both copies found through the index

@@ -94,6 +94,7 @@ def _tables(store: Path) -> dict[str, pa.Table]:
         "samples": s.read("samples").sort_by("sample"),
         "no_calls": s.read("no_calls").sort_by([("batch", "ascending"), ("sample", "ascending")]),
         "ref_blocks": s.read("ref_blocks").sort_by([("record", "ascending"), ("sample", "ascending")]),
+        "missing_calls": s.read("missing_calls").sort_by([("vid", "ascending"), ("sample", "ascending")]),
     }
 
 

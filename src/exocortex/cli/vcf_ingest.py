@@ -30,6 +30,10 @@ def ingest_command(
         bool, typer.Option("--replace", help="Re-ingest a file already in the store (its old rows are deleted).")
     ] = False,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip building the scalar indexes at the end.")] = False,
+    no_merge: Annotated[
+        bool,
+        typer.Option("--no-merge", help="Keep each file apart: own samples, a second row for a key another file has."),
+    ] = False,
     wait: Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another writer to finish.")] = None,
     fasta: Annotated[
         str | None,
@@ -70,6 +74,7 @@ def ingest_command(
             wait_s=wait,
             progress=progress,
             fasta=fasta,
+            merge=not no_merge,
         )
     if as_json:
         print_json(summary.to_dict())
@@ -110,6 +115,11 @@ def ingest_command(
         if f.resumed_from:
             resumed = f"{printable(f.path)}: resumed after {f.resumed_from:,} committed records"
             _out.print(resumed, highlight=False, markup=False)
+        if f.merged:
+            merged = f"{printable(f.path)}: {f.merged:,} alleles already in the store from another file: calls merged"
+            if f.conflicts:
+                merged += f", {f.conflicts:,} disagreeing calls dropped (the first file's kept)"
+            _out.print(merged, highlight=False, markup=False)
         if f.rejects_path:
             _out.print(
                 f"{printable(f.path)}: {f.rejected:,} rejected records listed in {printable(f.rejects_path)}",

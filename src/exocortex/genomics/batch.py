@@ -114,8 +114,14 @@ class Batch:
     ref_block_pieces: list[tuple[pa.Table, int]] = field(default_factory=list)
     """Reference blocks of fast text blocks: (:data:`REF_BLOCK_COLUMNS` but ``record``, first record)."""
 
-    def ref_blocks_table(self, batch: int, sample_base: int) -> pa.Table:
-        """The batch's reference blocks (``ref_blocks``), in record order."""
+    missing: list[tuple[np.ndarray, np.ndarray, pa.Array]] = field(default_factory=list)
+    """``missing_calls`` parts: (vids, sample ids, GT strings)."""
+    no_gt_records: int = 0
+    """Records of this batch without a GT field (their genotypes are unknown, not missing)."""
+
+    def ref_blocks_table(self, batch: int, sample_ids: np.ndarray) -> pa.Table:
+        """The batch's reference blocks (``ref_blocks``), in record order; a file column's sample is
+        ``sample_ids[column]`` (a merged sample keeps its id)."""
         fields = [("column", pa.int32()) if c == "column" else REF_BLOCKS.field(c) for c in REF_BLOCK_COLUMNS]
         schema = pa.schema(fields)
         tables = []
@@ -139,15 +145,14 @@ class Batch:
         norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
         n = rows.num_rows
         cols = {name: rows[name] for name in REF_BLOCK_COLUMNS if name != "column"}
-        cols["sample"] = pc.add(rows["column"], pa.scalar(sample_base, pa.int32()))
+        column = rows["column"]
+        at = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        ids = sample_ids[at] if len(sample_ids) else np.zeros(n, np.int32)
+        cols["sample"] = pa.array(ids, pa.int32(), mask=np.asarray(column.is_null().to_numpy(zero_copy_only=False)))
         cols["chrom_norm"] = norms.take(chrom.indices)
         cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
         cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
         return pa.table({name: cols[name] for name in REF_BLOCKS.names}, schema=REF_BLOCKS)
-    missing: list[tuple[np.ndarray, np.ndarray, pa.Array]] = field(default_factory=list)
-    """``missing_calls`` parts: (vids, sample ids, GT strings)."""
-    no_gt_records: int = 0
-    """Records of this batch without a GT field (their genotypes are unknown, not missing)."""
 
     def variants_table(self, batch: int) -> pa.Table:
         tables = [self._rows_table()] if self.rows else []
@@ -230,10 +235,11 @@ class Batch:
         cols["batch"] = pa.array(np.full(len(self.entries), batch, dtype=np.int64))
         return pa.table(cols, schema=ANNOTATIONS)
 
-    def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
-        """No-calls per sample, and the records without GT as ``sample`` -1 (:data:`NO_GT_SAMPLE`)."""
+    def no_calls_table(self, batch: int, sample_ids: np.ndarray) -> pa.Table:
+        """No-calls per sample (``sample_ids[column]``), and the records without GT as ``sample`` -1
+        (:data:`NO_GT_SAMPLE`)."""
         columns = np.zeros(0, np.int64) if self.no_calls is None else np.flatnonzero(self.no_calls)
-        samples = columns + sample_base
+        samples = np.asarray(sample_ids, dtype=np.int64)[columns]
         counts = np.zeros(0, np.int64) if self.no_calls is None else self.no_calls[columns]
         if self.no_gt_records:
             samples = np.append(samples, NO_GT_SAMPLE)

@@ -61,11 +61,12 @@ def format_matrix(arrays: Sequence[Any], n_samples: int, per_allele: bool = Fals
 
 
 class CallBuilder:
-    """Call rows of one file's samples (columns ``sample_base`` on) into a :class:`Batch`."""
+    """Call rows of one file's samples into a :class:`Batch`; ``sample_ids[column]`` is the store's id
+    of the file's sample column (a name the store already holds keeps its id)."""
 
-    def __init__(self, n_samples: int, sample_base: int) -> None:
+    def __init__(self, n_samples: int, sample_ids: np.ndarray) -> None:
         self.n_samples = n_samples
-        self.sample_base = sample_base
+        self.sample_ids = np.asarray(sample_ids, dtype=np.int32)
         self.gt_cache: dict[tuple[int, int], str] = {}
 
     def flush_genotypes(self, batch: Batch) -> None:
@@ -159,7 +160,7 @@ class CallBuilder:
         within = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         batch.add_missing(
             np.repeat(vid0[r_idx], reps) + within,
-            np.repeat(s_idx + self.sample_base, reps),
+            np.repeat(self.sample_ids[s_idx], reps),
             strings.take(pa.array(np.repeat(inverse.reshape(-1), reps))),
         )
 
@@ -202,7 +203,7 @@ class CallBuilder:
                 other |= (ck > 0) & (ck != i)
             zyg = np.where(pk == 1, _HEMI, np.where(c >= pk, _HOM, np.where(other, _HETALT, _HET)))
             parts["vid"].append(vid0[rk] + (i - 1))
-            parts["sample"].append((sk + self.sample_base).astype(np.int32))
+            parts["sample"].append(self.sample_ids[sk])
             parts["gt"].append(codes[k])
             parts["zygosity"].append(zyg.astype(np.int8))
             parts["phased"].append(phased[k])

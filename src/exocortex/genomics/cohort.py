@@ -118,7 +118,7 @@ def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: s
         "missing_calls", ["sample", "gt"], f"vid = {vid} AND {_in_list('sample', [*ids, NO_GT_SAMPLE])}"
     )
     for m in missing.to_pylist():
-        if m["sample"] != NO_GT_SAMPLE:
+        if m["sample"] != NO_GT_SAMPLE and m["gt"] is not None:  # gt null: a merged record without GT
             gt = str(m["gt"])
             called = any(a not in (".", "") for a in gt.replace("|", "/").split("/"))
             return GenotypeAnswer(**base, status="partial" if called else "no_call", gt=gt)

@@ -161,7 +161,7 @@ class RecordConverter:
     """Turns cyvcf2 records into rows of a :class:`Batch` (one object per file)."""
 
     def __init__(
-        self, vcf: Any, source: int, sample_base: int, info: FileInfo, fasta: Reference | None = None
+        self, vcf: Any, source: int, sample_ids: np.ndarray, info: FileInfo, fasta: Reference | None = None
     ) -> None:
         self.source = source
         self.fasta = fasta  # indels are left-aligned against it (``--fasta``)
@@ -185,7 +185,7 @@ class RecordConverter:
         self.pop_fields = [k for k in self.info_specs if population_field(k, in_csq=False)]
         """INFO keys of reference-population frequencies (gnomAD_AF, ExAC_AF, ...)."""
         self.clinical = self.has_clnsig or self.has_revstat or bool(self.pop_fields)
-        self.calls = CallBuilder(self.n_samples, sample_base)
+        self.calls = CallBuilder(self.n_samples, sample_ids)
         self.gt_texts: dict[tuple[Any, ...], str] = {}  # cyvcf2 genotype -> GT text, for reference blocks
         self.float_cache: dict[float, tuple[float | None, str]] = {}
         # The FORMAT types are passed to ``format()``: a record parsed from a line (``Writer.variant_from_string``)

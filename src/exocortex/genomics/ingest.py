@@ -37,6 +37,10 @@ commits: a resume truncates them away. ``resume=True`` continues from the commit
 skips the committed records without processing them and numbers allele rows from the committed
 count, so ``vid`` (``make_vid(source, allele_row)``) is the same as in a clean ingest.
 
+Merging. A file whose samples or sites the store already holds from other files joins them
+(:mod:`~exocortex.genomics.merge`): a known sample name keeps its sample id, a key another file
+holds keeps its one row and receives this file's calls (``merge=False`` keeps files apart).
+
 Rejects. A record htslib cannot parse, or that has no REF, is not stored: it goes to the rejects
 file and is counted in the summary; every other record is kept. A line that cannot be a record by
 its shape (empty, fewer than 8 tab-separated columns, columns separated by spaces, a second
@@ -70,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from exocortex.errors import ConfigError, VcfFormatError
 from exocortex.genomics import textpath
@@ -80,12 +85,14 @@ from exocortex.genomics.commit import (
     ProgressFn,
     claim_source,
     new_progress,
+    sample_ids,
     samples_table,
     sources_row,
 )
 from exocortex.genomics.convert import RecordConverter, Reject
 from exocortex.genomics.fasta import IndexedFasta, reference_record
 from exocortex.genomics.indexes import build_scalar_indexes, pos_index_kind, sorted_after
+from exocortex.genomics.merge import SiteMerger
 from exocortex.genomics.normalize import ref_mismatch
 from exocortex.genomics.reader import (
     FileInfo,
@@ -128,6 +135,8 @@ class FileSummary:
     columnar: int = 0  # records the columnar text path read whole (the rest went through htslib one by one)
     ref_blocks: int = 0  # gVCF reference block rows stored (``ref_blocks``), not variants
     sorted: bool = True  # positions never go back within a chromosome
+    merged: int = 0  # allele rows whose key the store already held from another file: calls attached there
+    conflicts: int = 0  # (allele, sample) entries of this file dropped because the store said otherwise
 
     @property
     def records_per_s(self) -> float:
@@ -222,6 +231,7 @@ def ingest_vcf(
     after_commit: Callable[[int], None] | None = None,
     fast_text: bool = True,
     fasta: str | Path | None = None,
+    merge: bool = True,
 ) -> IngestSummary:
     """Stream VCF/BCF ``paths`` into the variant store at ``store``; see the module docstring.
 
@@ -232,6 +242,8 @@ def ingest_vcf(
     ``after_commit(batch)`` runs after every committed batch but the last (tests use it to
     simulate a crash). ``fast_text=False`` reads text VCF record by record through htslib only, as
     BCF always is (the reference :mod:`~exocortex.genomics.textpath` is tested against).
+    ``merge=False`` keeps each file apart, as ingests did before files were merged: its samples get
+    ids of their own and a key another file holds gets a second row (:mod:`~exocortex.genomics.merge`).
     Raises ``InputPathError``, ``VcfFormatError``, ``DuplicateSourceError``,
     ``StoreLockedError``.
     """
@@ -265,6 +277,7 @@ def ingest_vcf(
                     after_commit=after_commit,
                     fast_text=fast_text,
                     fasta=reference,
+                    merge=merge,
                 )
             )
         if build_indexes:
@@ -288,6 +301,7 @@ def _ingest_file(
     after_commit: Callable[[int], None] | None,
     fast_text: bool = True,
     fasta: IndexedFasta | None = None,
+    merge: bool = True,
 ) -> FileSummary:
     """One file: claim its source, read and commit it batch by batch, then fill in its rejects."""
     started = time.perf_counter()
@@ -306,9 +320,12 @@ def _ingest_file(
             rejects.unlink(missing_ok=True)
         else:
             truncate_rejects(rejects, int(state["rejects_bytes"]))
-        reading = _FileIngest(vcf, info, source, state, names, rejects, committer, batch_size, after_commit, fasta)
+        reading = _FileIngest(
+            vcf, info, source, state, names, rejects, committer, batch_size, after_commit, fasta, merge
+        )
         reading.read(fast_text)
         reading.flush(final=True)
+        reading.merger.finish(info.path)
     finally:
         committer.close()
         vcf.close()
@@ -333,6 +350,8 @@ def _ingest_file(
         columnar=reading.columnar,
         ref_blocks=int(state.get("ref_blocks", 0)),
         sorted=not state.get("unsorted", False),
+        merged=reading.merger.merged,
+        conflicts=reading.merger.conflicts,
     )
 
 
@@ -355,6 +374,7 @@ class _FileIngest:
         batch_size: int,
         after_commit: Callable[[int], None] | None,
         fasta: IndexedFasta | None = None,
+        merge: bool = True,
     ) -> None:
         self.vcf = vcf
         self.reference = None if fasta is None else reference_record(fasta)
@@ -366,7 +386,13 @@ class _FileIngest:
         self.committer = committer
         self.batch_size = batch_size
         self.after_commit = after_commit
-        self.converter = RecordConverter(vcf, source, int(state["sample_base"]), info, fasta)
+        base = int(state["sample_base"])
+        if merge:
+            self.sample_ids = sample_ids(committer.writer, names, source, base)
+        else:
+            self.sample_ids = np.arange(base, base + len(names), dtype=np.int32)
+        self.converter = RecordConverter(vcf, source, self.sample_ids, info, fasta)
+        self.merger = SiteMerger(committer.writer, source, self.sample_ids, base, state, active=merge)
         self.errors: list[str] = []  # htslib's messages, the last one about the record just refused
         self.batch = Batch(source=source, line_base=info.header_lines)
         self.record = -1
@@ -484,7 +510,7 @@ class _FileIngest:
                     if block.no_call_line is not None and block.no_call_line.size:
                         batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
                         rows, columns, gts = block.missing(f0, f0 + count)  # one allele row per fast line
-                        batch.add_missing(vid0 + (rows - f0), columns + converter.calls.sample_base, gts)
+                        batch.add_missing(vid0 + (rows - f0), self.sample_ids[columns], gts)
                     if call_row is not None and block.genotypes is not None:
                         with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                         if with_calls.size:
@@ -521,9 +547,14 @@ class _FileIngest:
         if not sorted_after(variants, state):
             state["unsorted"] = True
         calls = batch.calls_table(number)
+        missing = batch.missing_table(number)
+        variants, calls, missing, merged = self.merger.apply(variants, calls, missing, number)
+        annotations = batch.annotations_table(number)
+        if annotations.num_rows and merged is not None and merged.num_rows:  # rows merged into another file's
+            annotations = annotations.filter(pc.is_in(annotations["vid"], variants["vid"]))
         samples = None
         if number == 0 and self.names:
-            samples = samples_table(self.names, int(state["sample_base"]), self.source)
+            samples = samples_table(self.names, self.sample_ids, self.source)
         if batch.rejects:
             # Written (and fsynced) before this batch's commit; a crash before the commit leaves
             # extra lines that a resume truncates away (rejects_bytes of the committed batch).
@@ -533,19 +564,19 @@ class _FileIngest:
         state["alleles"] = self.allele_row
         state["calls"] = int(state["calls"]) + batch.n_calls
         state["rejected"] = int(state["rejected"]) + len(batch.rejects)
+        state["merged"], state["conflicts"] = self.merger.merged, self.merger.conflicts
         sources = None
         if final:
             info = self.info
             header = info.header if info.header is not None else self.vcf.raw_header
             sources = sources_row(info, self.source, header, len(self.names), state, self.reference)
-        no_calls = batch.no_calls_table(number, int(state["sample_base"]))
-        annotations = batch.annotations_table(number)
-        ref_blocks = batch.ref_blocks_table(number, int(state["sample_base"]))
+        no_calls = batch.no_calls_table(number, self.sample_ids)
+        ref_blocks = batch.ref_blocks_table(number, self.sample_ids)
         state["ref_blocks"] = int(state.get("ref_blocks", 0)) + ref_blocks.num_rows
-        missing = batch.missing_table(number)
         self.committer.submit(
-            variants, calls, no_calls, annotations, samples, sources, state, ref_blocks, missing=missing
-        )
+            variants, calls, no_calls, annotations, samples, sources, state, ref_blocks, missing=missing,
+            merged=merged,
+        )  # fmt: skip
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()

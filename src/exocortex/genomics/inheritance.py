@@ -153,8 +153,12 @@ def _statuses(
     status[no_gt] = "no_gt"
     if lost.any():
         lost_gt = parent.missing_gt[lost_at[lost]]
-        called = np.array([any(a not in (".", "") for a in str(g).replace("|", "/").split("/")) for g in lost_gt])
-        status[lost] = np.where(called, "partial", "no_call")
+        kinds = [
+            "no_gt" if g is None else "partial" if any(a not in (".", "") for a in g.replace("|", "/").split("/"))
+            else "no_call"
+            for g in lost_gt
+        ]  # fmt: skip
+        status[lost] = kinds
         gts[lost] = lost_gt
     status[~held] = "absent"
     gts[~held] = None

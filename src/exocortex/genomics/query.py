@@ -173,8 +173,9 @@ def _samples_of(store: VariantStore, name: str) -> pa.Table:
 
 
 def sample_ids(store: VariantStore, name: str) -> list[int]:
-    """The sample ids named ``name`` (one per source that has it); ``NoMatchesError`` when none."""
-    return [int(i) for i in _samples_of(store, name)["sample"].to_pylist()]
+    """The sample ids named ``name`` (one since files of one sample merge; stores of older ingests may
+    hold one per file); ``NoMatchesError`` when none."""
+    return sorted({int(i) for i in _samples_of(store, name)["sample"].to_pylist()})
 
 
 def sample_names(store: VariantStore) -> dict[int, str]:
@@ -196,9 +197,9 @@ def _calls_predicate(store: VariantStore, query: VariantQuery) -> tuple[str | No
     ids: tuple[int, ...] | None = None
     if query.sample:
         samples = _samples_of(store, query.sample)
-        ids = tuple(int(i) for i in samples["sample"].to_pylist())
+        ids = tuple(sorted({int(i) for i in samples["sample"].to_pylist()}))  # one id per name in several files
         parts.append(f"sample IN ({', '.join(str(i) for i in ids)})")
-        one_per_allele = len(set(samples["source"].to_pylist())) == len(ids)
+        one_per_allele = len(ids) == 1 or len(set(samples["source"].to_pylist())) == len(ids)
     if query.zygosity:
         if query.zygosity not in ZYGOSITIES:
             raise ConfigError(f"unknown zygosity {query.zygosity!r} (one of {', '.join(ZYGOSITIES)})")

@@ -95,7 +95,7 @@ CALLS = pa.schema(
 
 SAMPLES = pa.schema(
     [
-        ("sample", pa.int32()),  # unique in the store
+        ("sample", pa.int32()),  # one id per name: a name in several files has a row per file, one id
         ("name", pa.string()),
         ("source", pa.int32()),
         ("column", pa.int32()),  # 0-based sample column in its file
@@ -174,6 +174,17 @@ MISSING_CALLS = pa.schema(
 called allele, or a half call without an ALT (``0/.``). A sample of the row's file with no row here
 or in ``calls`` is hom-ref there. Half calls with an ALT (``./1``) are carriers, in ``calls``."""
 
+MERGED_SITES = pa.schema(
+    [
+        ("vid", pa.int64()),  # the existing row (of another file) that this file's record was merged into
+        ("source", pa.int32()),  # the file whose record it was
+        ("record", pa.int64()),  # 0-based index of the record in that file
+        ("batch", pa.int64()),
+    ]
+)
+"""Per allele row of a file whose key the store already held (``genomics/merge.py``): its calls went to
+the existing row; this row says the file holds the site too (its samples there are called, not absent)."""
+
 PEDIGREE = pa.schema(
     [
         ("family", pa.string()),
@@ -216,6 +227,7 @@ TABLES: dict[str, pa.Schema] = {
     "ref_blocks": REF_BLOCKS,
     "missing_calls": MISSING_CALLS,
     "pedigree": PEDIGREE,
+    "merged_sites": MERGED_SITES,
 }
 REF_BLOCK_ALLELES = frozenset({"<NON_REF>", "<*>"})
 """The gVCF "any other allele" symbols: a record with only these ALTs is a reference block, and at

@@ -164,18 +164,23 @@ def _sample_counts(store: VariantStore, batch_rows: int) -> list[dict[str, Any]]
             sources["source"].to_pylist(), sources["records"].to_pylist(), sources["rejected"].to_pylist(), strict=True
         )
     }
+    sources_of: dict[int, list[int]] = {}  # a sample in several (merged) files: its records in all of them
+    for sid, source in zip(samples["sample"].to_pylist(), samples["source"].to_pylist(), strict=True):
+        sources_of.setdefault(int(sid), []).append(int(source))
     out = []
-    for sid, name, source in zip(
-        samples["sample"].to_pylist(), samples["name"].to_pylist(), samples["source"].to_pylist(), strict=True
-    ):
+    seen: set[int] = set()
+    for sid, name in zip(samples["sample"].to_pylist(), samples["name"].to_pylist(), strict=True):
+        if sid in seen:
+            continue
+        seen.add(sid)
         c = counts.get(int(sid), Counter())
         row: dict[str, Any] = {"sample": name, "id": sid}
         row.update({z: c.get(z, 0) for z in ZYGOSITIES})
         row["carried"] = sum(c.values())
         missing = int(no_calls.get(int(sid), 0))
         row["no_calls"] = missing
-        records = stored.get(source, 0)
-        with_gt = records - int(no_gt.get(source, 0))
+        records = sum(stored.get(s, 0) for s in sources_of[int(sid)])
+        with_gt = records - sum(int(no_gt.get(s, 0)) for s in sources_of[int(sid)])
         row["missing_rate"] = round(missing / with_gt, 6) if with_gt > 0 else None
         row["no_gt"] = records > 0 and with_gt <= 0
         out.append(row)

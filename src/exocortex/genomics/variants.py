@@ -135,6 +135,7 @@ class Variants:
         wait_s: float | None = None,
         progress: Callable[[str, int], None] | None = None,
         fasta: PathArg | None = None,
+        merge: bool = True,
     ) -> IngestSummary:
         """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
 
@@ -145,6 +146,10 @@ class Variants:
         ``progress(path, records)`` is called as records are read; ``fasta``: the plain, indexed
         (``samtools faidx``) reference FASTA the files were called on: indels are left-aligned on it
         as ``bcftools norm -f`` does, and the assembly is recorded in ``sources.reference``.
+        Files of the same samples merge
+        (``merge``, the default): a sample name already in the store keeps its sample, and a key
+        another file holds keeps its one row, this file's calls attached to it (the first file wins
+        a disagreement; ``FileSummary.conflicts`` counts them); ``merge=False`` keeps files apart.
 
         Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError`` (a file or the
         FASTA missing),
@@ -175,6 +180,7 @@ class Variants:
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
             fasta=None if fasta is None else Path(os.fspath(fasta)),
+            merge=merge,
         )
 
     def annotate(
@@ -361,7 +367,7 @@ class Variants:
         from exocortex.genomics.pedigree import SamplesReport, list_samples, parse_ped, save_pedigree
         from exocortex.genomics.store import VariantStore
 
-        VariantStore(self.store).table("samples")  # IndexNotFoundError before a PED is read
+        VariantStore(self.store).table("variants")  # IndexNotFoundError (nothing ingested) before a PED is read
         unknown: list[str] = []
         if ped is not None:
             rows = parse_ped(os.fspath(ped))
