@@ -164,14 +164,7 @@ def variant_predicate(query: VariantQuery, max_span: int | None = None) -> str |
         parts.append(f"chrom_norm = {sql_string(region.chrom_norm)}")
         if region.start is not None and region.end is not None:
             parts.append(region_overlap(region.start, region.end, max_span))
-    if query.gene:
-        parts.append(f"array_has_any(genes, [{sql_string(query.gene)}])")
-    if query.consequence:
-        parts.append(f"array_has_any(consequences, [{sql_string(query.consequence)}])")
-    if query.impact:
-        parts.append(f"array_has_any(impacts, [{', '.join(sql_string(i) for i in _impacts(query.impact))}])")
-    if query.lof:
-        parts.append("lof = true")
+    parts += _entry_parts(query, one_entry=False)
     if query.max_pop_af is not None:
         if not math.isfinite(query.max_pop_af) or query.max_pop_af < 0:
             raise ConfigError(f"--max-pop-af must be a frequency of 0 or more (got {query.max_pop_af})")
@@ -215,16 +208,24 @@ def annotation_predicate(query: VariantQuery, at_least: int = 2) -> str | None:
     any-entry columns)."""
     if query.entry_filters() < max(at_least, 1):
         return None
+    return " AND ".join(_entry_parts(query, one_entry=True))
+
+
+def _entry_parts(query: VariantQuery, one_entry: bool) -> list[str]:
+    """The entry filters over the ``annotations`` table (``one_entry``), else over the variant row's
+    any-entry columns (``genes``, ``consequences``, ``impacts``, ``lof``)."""
     parts = []
     if query.gene:
-        parts.append(f"gene = {sql_string(query.gene)}")
+        g = sql_string(query.gene)
+        parts.append(f"gene = {g}" if one_entry else f"array_has_any(genes, [{g}])")
     if query.consequence:
         parts.append(f"array_has_any(consequences, [{sql_string(query.consequence)}])")
     if query.impact:
-        parts.append(f"impact IN ({', '.join(sql_string(i) for i in _impacts(query.impact))})")
+        listed = ", ".join(sql_string(i) for i in _impacts(query.impact))
+        parts.append(f"impact IN ({listed})" if one_entry else f"array_has_any(impacts, [{listed}])")
     if query.lof:
-        parts.append("is_lof = true")
-    return " AND ".join(parts)
+        parts.append("is_lof = true" if one_entry else "lof = true")
+    return parts
 
 
 # --- scalar indexes -------------------------------------------------------------------------
