@@ -112,7 +112,10 @@ def _clean(value: Any) -> Any:
 
 
 def _for_allele(number: str, value: Any, i: int, n_alts: int) -> Any:
-    """The part of an INFO value that belongs to ALT ``i`` (1-based) of ``n_alts``."""
+    """The part of an INFO value that belongs to ALT ``i`` (1-based) of ``n_alts``. cyvcf2 hands a
+    String/Character list over as one comma-joined string: split here for A, R and G."""
+    if isinstance(value, str) and number in ("A", "R", "G") and "," in value:
+        value = value.split(",")
     if not isinstance(value, list):
         return value
     if number == "A" and len(value) == n_alts:
