@@ -277,3 +277,46 @@ def test_a_pack_question_about_an_inheritance_pattern(tmp_path: Path) -> None:
     assert [i.key for i in variant_pack(store, "homozygous recessive variants", 3000).items] == ["1:400:A:G"]
     with pytest.raises(NoMatchesError, match="de novo: sample 'DAD' has no father and mother"):
         variant_pack(store, "de novo variants in DAD", 3000)  # DAD is no trio's child: said
+
+
+# --------------------------------------------------------------------------- a trio of gVCFs
+
+GVCF_HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=1,length=100000>\n"
+    '##ALT=<ID=NON_REF,Description="Any other allele">\n'
+    '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the block">\n'
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">\n'
+    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+)
+
+
+def _gvcf(path: Path, sample: str, records: list[str]) -> Path:
+    path.write_text(GVCF_HEADER + sample + "\n" + "\n".join(records) + "\n")
+    return path
+
+
+def _block(start: int, end: int, gt: str, gq: int) -> str:
+    return f"1\t{start}\t.\tA\t<NON_REF>\t.\t.\tEND={end}\tGT:GQ:DP\t{gt}:{gq}:20"
+
+
+def test_parents_in_their_own_gvcfs_are_hom_ref_only_where_a_confident_block_says_so(tmp_path: Path) -> None:
+    """Three single-sample gVCFs: the child's variant sites are absent from the parents' files, and the
+    parents' reference blocks answer for them (a GQ 0 or ./. block, or none, is not hom-ref)."""
+    kid = [f"1\t{p}\t.\tA\tG,<NON_REF>\t50\tPASS\t.\tGT:GQ:DP\t0/1:60:30" for p in (100, 200, 300, 400)]
+    dad = [_block(1, 250, "0/0", 40), _block(350, 450, "./.", 0)]
+    mom = [_block(1, 150, "0/0", 30), _block(151, 250, "0/0", 0), _block(251, 500, "0/0", 30)]
+    files = [_gvcf(tmp_path / f"{n}.g.vcf", n, r) for n, r in (("KID", kid), ("DAD", dad), ("MOM", mom))]
+    variants = Variants.open(tmp_path / "store")
+    variants.ingest(files)
+    (tmp_path / "t.ped").write_text("F KID DAD MOM 1 2\n")
+    variants.samples(tmp_path / "t.ped")
+    dad_100 = variants.genotype("1:100:A:G", "DAD")
+    assert (dad_100.status, dad_100.gt, dad_100.gq, dad_100.ref_block) == ("hom_ref", "0/0", 40, True)
+    assert variants.genotype("1:200:A:G", "MOM").status == "no_call"  # a GQ 0 block: no confidence
+    assert variants.genotype("1:300:A:G", "DAD").status == "absent"  # no block covers it
+    assert variants.genotype("1:400:A:G", "DAD").status == "no_call"  # a ./. block
+    result = variants.inheritance("de_novo")
+    assert _keys(result) == ["1:100:A:G"]
+    assert (result.rows[0]["father_status"], result.rows[0]["mother_status"]) == ("hom_ref", "hom_ref")

@@ -72,6 +72,8 @@ def genotype_command(
         print_json(answer.to_dict())
         return
     detail = ", ".join(f"{k} {v}" for k, v in answer.to_dict().items() if k in ("gt", "zygosity", "gq", "dp") and v)
+    if answer.ref_block:
+        detail = (detail + ", " if detail else "") + "from a reference block"
     out.print(cell(f"{answer.sample} at {answer.variant}: {answer.status}" + (f" ({detail})" if detail else "")))
 
 

@@ -12,7 +12,11 @@ one ``sample = -1`` row when the record has no GT at all. A sample is then, at a
 - ``no_call`` / ``partial`` when ``missing_calls`` has it (``./.``, ``0/.``);
 - ``no_gt`` when the record had no GT (a file with PL but no GT): unknown, never hom-ref;
 - ``absent`` when none of the files the sample comes from holds a record at this site (a VCF's
-  absence says nothing; a gVCF's reference blocks would);
+  absence says nothing) and no reference block of the sample covers it;
+- from a gVCF reference block of the sample covering the site's position, when its files hold no
+  record there (``ref_block`` true, with the block's GT, GQ and DP): ``hom_ref`` for a ``0/0`` block
+  of GQ above 0, ``no_call`` for a ``./.`` block or one of GQ 0 (no confidence: what
+  :mod:`exocortex.genomics.blocks` calls not confidently reference);
 - ``hom_ref`` otherwise: its file holds the site and its GT called no ALT there.
 
 The files that hold a site are the allele row's own source and those whose record of the same key
@@ -31,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.genomics.filters import sql_string
 from exocortex.genomics.query import sample_ids
 from exocortex.genomics.schema import NO_GT_SAMPLE, VID_SOURCE_SHIFT
 from exocortex.genomics.similar import resolve_variant
@@ -52,6 +57,7 @@ class GenotypeAnswer:
     zygosity: str | None = None  # of a carrier
     gq: int | None = None
     dp: int | None = None
+    ref_block: bool = False  # the answer comes from a gVCF reference block covering the position
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,6 +94,46 @@ def sites_held(store: VariantStore, vids: np.ndarray, sources: set[int]) -> np.n
     return held
 
 
+def block_status(gt: str | None, gq: int | None) -> str:
+    """A reference block's answer: ``hom_ref`` for a called REF-only GT of GQ above 0, else ``no_call``."""
+    alleles = (gt or ".").replace("|", "/").split("/")
+    return "hom_ref" if all(a == "0" for a in alleles) and gq != 0 else "no_call"
+
+
+def block_answers(store: VariantStore, vids: np.ndarray, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per vid: the status (:func:`block_status`) and GT of the samples' reference block covering its
+    position, None where no block does. One read of the blocks per chromosome, over the vids' span."""
+    status = np.full(vids.size, None, dtype=object)
+    gts = np.full(vids.size, None, dtype=object)
+    if not vids.size or not store.has("ref_blocks"):
+        return status, gts
+    lo, hi = int(vids.min()), int(vids.max())
+    rows = store.read("variants", ["vid", "chrom_norm", "pos"], f"vid >= {lo} AND vid <= {hi}")
+    rows = rows.filter(pc.is_in(rows["vid"], pa.array(vids)))
+    chrom_of = dict(zip(rows["vid"].to_pylist(), rows["chrom_norm"].to_pylist(), strict=True))
+    pos_of = dict(zip(rows["vid"].to_pylist(), rows["pos"].to_pylist(), strict=True))
+    chroms = np.array([chrom_of.get(int(v)) for v in vids.tolist()], dtype=object)
+    positions = np.array([pos_of.get(int(v), -1) for v in vids.tolist()], dtype=np.int64)
+    for chrom in {c for c in chroms.tolist() if c is not None}:
+        at = np.flatnonzero(chroms == chrom)
+        p = positions[at]
+        where = (
+            f"chrom_norm = {sql_string(chrom)} AND pos <= {int(p.max())} AND `end` >= {int(p.min())} "
+            f"AND {_in_list('sample', ids)}"
+        )
+        blocks = store.read("ref_blocks", ["pos", "end", "gt", "gq"], where).sort_by("pos")
+        if not blocks.num_rows:
+            continue
+        starts, ends = blocks["pos"].to_numpy(), blocks["end"].to_numpy()
+        k = np.searchsorted(starts, p, side="right") - 1  # the last block starting at or before the position
+        covered = (k >= 0) & (ends[np.maximum(k, 0)] >= p)
+        block_gt, block_gq = blocks["gt"].to_pylist(), blocks["gq"].to_pylist()
+        for i, j in zip(at[covered].tolist(), k[covered].tolist(), strict=True):
+            status[i] = block_status(block_gt[j], block_gq[j])
+            gts[i] = block_gt[j]
+    return status, gts
+
+
 def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: str) -> GenotypeAnswer:
     """``sample``'s genotype at ``variant`` (a key, vid or rsid); see the module docstring.
 
@@ -96,7 +142,8 @@ def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: s
     store = store_dir if isinstance(store_dir, VariantStore) else VariantStore(store_dir)
     vid = resolve_variant(store, variant)
     ids = sample_ids(store, sample)
-    row = store.read("variants", ["key", "source", "record", "n_alts"], f"vid = {vid}").to_pylist()[0]
+    columns = ["key", "source", "record", "n_alts", "chrom_norm", "pos"]
+    row = store.read("variants", columns, f"vid = {vid}").to_pylist()[0]
     base: dict[str, Any] = {"variant": str(row["key"]), "vid": vid, "sample": sample}
     calls = store.read("calls", ["gt", "zygosity", "gq", "dp"], f"vid = {vid} AND {_in_list('sample', ids)}")
     if calls.num_rows:
@@ -113,6 +160,16 @@ def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: s
     mine = sample_sources(store, ids)
     holders = site_sources(store, np.array([vid], dtype=np.int64))[vid]
     if not mine & holders:
+        where = (
+            f"chrom_norm = {sql_string(row['chrom_norm'])} AND pos <= {row['pos']} AND `end` >= {row['pos']} "
+            f"AND {_in_list('sample', ids)}"
+        )
+        blocks = store.read("ref_blocks", ["gt", "gq", "dp", "pos"], where).sort_by([("pos", "descending")])
+        if blocks.num_rows:  # the last block starting at or before the position: a gVCF's blocks do not overlap
+            b = blocks.to_pylist()[0]
+            return GenotypeAnswer(
+                **base, status=block_status(b["gt"], b["gq"]), gt=b["gt"], gq=b["gq"], dp=b["dp"], ref_block=True
+            )
         return GenotypeAnswer(**base, status="absent")
     missing = store.read(
         "missing_calls", ["sample", "gt"], f"vid = {vid} AND {_in_list('sample', [*ids, NO_GT_SAMPLE])}"
@@ -127,4 +184,4 @@ def genotype(store_dir: str | Path | VariantStore, variant: str | int, sample: s
     return GenotypeAnswer(**base, status="hom_ref")
 
 
-__all__ = ["STATUSES", "GenotypeAnswer", "genotype", "sample_sources", "site_sources"]
+__all__ = ["STATUSES", "GenotypeAnswer", "block_status", "genotype", "sample_sources", "site_sources", "sites_held"]

@@ -5,7 +5,9 @@ of the store. The child is the proband when one is named; else every trio child 
 affected, or every trio child when it marks none. Per child allele row, each parent's status is the
 one :mod:`exocortex.genomics.cohort` gives (carrier with zygosity, another ALT of the record,
 hom-ref, no-call, half call, no GT, absent from the parent's files), computed for all the child's
-alleles at once from ``calls`` and ``missing_calls``:
+alleles at once from ``calls`` and ``missing_calls``; where a parent's files hold no record at the
+site, a gVCF reference block of the parent covering it answers instead (hom-ref for a ``0/0``
+block of GQ above 0, so a trio of separate gVCFs works):
 
 - ``de_novo``: the child carries the allele, both parents are hom-ref. A parent that is a no-call,
   a half call, without GT or absent does not count as hom-ref: "not seen in the parent" is not
@@ -30,7 +32,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from exocortex.errors import NoMatchesError, UsageError
-from exocortex.genomics.cohort import sample_sources, sites_held
+from exocortex.genomics.cohort import block_answers, sample_sources, sites_held
 from exocortex.genomics.filters import sql_string
 from exocortex.genomics.layout import chrom_order
 from exocortex.genomics.pedigree import read_pedigree, store_names
@@ -109,6 +111,7 @@ class _Parent:
     missing_vids: np.ndarray  # sorted vids of its missing_calls rows
     missing_gt: np.ndarray
     sources: set[int]
+    ids: list[int]
 
 
 def _in_list(column: str, values: list[int]) -> str:
@@ -129,6 +132,7 @@ def _parent(store: VariantStore, name: str, lo: int, hi: int) -> _Parent:
         missing_vids=missing["vid"].to_numpy(),
         missing_gt=np.asarray(missing["gt"].to_pylist(), dtype=object),
         sources=sample_sources(store, ids),
+        ids=ids,
     )
 
 
@@ -162,6 +166,12 @@ def _statuses(
         gts[lost] = lost_gt
     status[~held] = "absent"
     gts[~held] = None
+    absent = np.flatnonzero(~held & ~found)
+    if absent.size:  # not in the parent's files: a gVCF reference block of the parent may cover it
+        block, block_gt = block_answers(store, vids[absent], parent.ids)
+        seen = np.array([b is not None for b in block], dtype=bool)
+        status[absent[seen]] = block[seen]
+        gts[absent[seen]] = block_gt[seen]
     status[found] = parent.zygosity[at[found]]
     gts[found] = parent.gt[at[found]]
     return status, gts

@@ -343,7 +343,8 @@ class Variants:
 
         ``status`` tells what a carriers-only table cannot: ``carrier`` (with GT, zygosity, GQ, DP),
         ``hom_ref``, ``no_call`` (``./.``), ``partial`` (``0/.``), ``no_gt`` (the record has no GT:
-        unknown) or ``absent`` (the sample's files hold no record at this site).
+        unknown) or ``absent`` (the sample's files hold no record at this site and no reference block
+        of the sample covers it; where one does, its answer, with ``ref_block`` true).
         Raises ``UsageError`` for an empty sample name, ``NoMatchesError`` for a variant or sample
         the store does not hold, ``IndexNotFoundError`` when nothing was ingested.
         """
