@@ -823,3 +823,21 @@ def test_pos_gets_a_zone_map_only_while_every_file_is_sorted(tmp_path: Path) -> 
     ingest_vcf([unsorted], other)
     ingest_vcf([DATA / "chr_m_indels.vcf.gz"], other)
     assert _pos_index(other).lower() == "btree"
+
+
+def test_string_number_a_and_r_values_are_split_per_allele(tmp_path: Path) -> None:
+    """cyvcf2 hands a String list over as one comma-joined string; each allele row keeps its own part."""
+    vcf = tmp_path / "strings.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##INFO=<ID=SA,Number=A,Type=String,Description="per ALT">\n'
+        '##INFO=<ID=SR,Number=R,Type=String,Description="per allele">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "1\t100\t.\tA\tC,G\t.\t.\tSA=x,y;SR=r,c,g\n"
+    )
+    ingest_vcf([vcf], tmp_path / "store")
+    rows = VariantStore(tmp_path / "store").read("variants", ["alt", "info"]).to_pylist()
+    assert {r["alt"]: json.loads(r["info"]) for r in rows} == {
+        "C": {"SA": "x", "SR": ["r", "c"]},
+        "G": {"SA": "y", "SR": ["r", "g"]},
+    }
