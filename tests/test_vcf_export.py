@@ -1,0 +1,314 @@
+"""``vcf export``: the store out as VCF, BCF, Parquet and VCF Zarr, checked against bcftools and bio2zarr.
+
+The reference for VCF/BCF is ``bcftools norm -m-`` of the original file: the store keeps alleles
+split, so an export must give the same sites, alleles and genotypes (and INFO) as bcftools'
+split. Alleles are compared in their minimal form on both sides (common suffix, then prefix,
+trimmed), so the comparison holds whether or not the store trims split alleles.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from exocortex.cli import main
+from exocortex.errors import ConfigError, IndexNotFoundError, NoMatchesError, UsageError
+from exocortex.genomics.export import GenotypeCoder, build_index, info_text
+from exocortex.genomics.store import VariantStore
+from exocortex.genomics.variants import Variants
+
+DATA = Path(__file__).parent / "fixtures" / "vcf"
+bcftools = pytest.importorskip("pysam.bcftools")
+
+SITE = "%CHROM\t%POS\t%REF\t%ALT"
+# Files bcftools norm can split (1kg-629samples.vcf.gz lacks a ##contig line: bcftools refuses it)
+ROUND_TRIP = [
+    "chr22.vcf.gz",
+    "CEUTrio.20.21.gatk3.4.g.bcf",
+    "test-haploidX.vcf",
+    "cyvcf2-test.vcf.gz",
+    "multi_contig.vcf.gz",
+    "chr_m_indels.vcf.gz",
+    "split-vep.vcf",
+    "field_type_combos.vcf.gz",
+    "1kg_2020_chr20_annotations.bcf",
+    "edge-cases/multiallelic.vcf.gz",
+    "sample_all_missing_gts.vcf.gz",
+]
+# A sample with no carrier call on a chromosome has no stored ploidy there: its hom-ref calls are
+# written diploid (``0/0``) where the file had ``0``. Only this file has such a sample.
+HAPLOID_UNKNOWN = {"sample_all_missing_gts.vcf.gz"}
+
+
+def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    if not re.fullmatch(r"[ACGTNacgtn]+", alt):
+        return pos, ref, alt
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, ref, alt
+
+
+def _has_gt(path: Path) -> bool:
+    return "##FORMAT=<ID=GT," in bcftools.view("-h", str(path))
+
+
+def _records(path: Path, with_gt: bool) -> list[tuple[tuple[str, int, str, str], list[str]]]:
+    """(chrom, pos, ref, alt) in minimal form and the GTs, per record in file order."""
+    text = bcftools.query("-f", SITE + ("[\t%GT]" if with_gt else "") + "\n", str(path))
+    out = []
+    for line in text.splitlines():
+        chrom, pos, ref, alt, *gts = line.split("\t")
+        out.append(((chrom, *_minimal(int(pos), ref, alt)), gts))
+    return out
+
+
+def _samples(path: Path) -> list[str]:
+    """The sample columns of ``path`` (its #CHROM line; pysam's ``query -l`` prints nothing back)."""
+    return bcftools.view("-h", str(path)).rstrip("\n").split("\n")[-1].split("\t")[9:]
+
+
+def _carries(gt: str) -> bool:
+    return any(a not in ("0", ".") for a in re.split(r"[/|]", gt))
+
+
+def _split(original: Path, tmp: Path) -> Path:
+    out = tmp / "norm.vcf"
+    bcftools.norm("-m-", "-Ov", "-o", str(out), str(original), catch_stdout=False)
+    return out
+
+
+def _ingest(tmp: Path, *names: str) -> Variants:
+    variants = Variants.open(tmp / "store")
+    variants.ingest([DATA / n for n in names], build_indexes=False)
+    return variants
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_an_export_is_what_bcftools_norm_splits_the_file_into(tmp_path: Path, name: str) -> None:
+    original = DATA / name
+    summary = _ingest(tmp_path, name).export(tmp_path / "out.vcf.gz")
+    reference = _split(original, tmp_path)
+    with_gt = _has_gt(original)
+    want, got = _records(reference, with_gt), _records(tmp_path / "out.vcf.gz", with_gt)
+    assert summary.variants == len(got) == len(want)
+    assert sorted(k for k, _ in got) == sorted(k for k, _ in want)  # sites and alleles
+    if not with_gt:  # no GT in the file: the store has no calls, the export is sites only
+        assert _samples(tmp_path / "out.vcf.gz") == []
+        return
+    expected: dict[tuple[str, int, str, str], list[list[str]]] = defaultdict(list)
+    for key, gts in want:
+        expected[key].append(gts)
+    mismatches = []
+    for key, gts in got:
+        ref_gts = expected[key].pop(0)  # same key twice (a duplicated record): in file order
+        assert len(gts) == len(ref_gts)
+        for sample, (w, g) in enumerate(zip(ref_gts, gts, strict=True)):
+            if _carries(w):
+                ok = w == g  # re-coded for the split allele exactly as bcftools does, phase kept
+            elif _carries(g):
+                ok = False
+            elif "." in w:
+                ok = True  # a no-call: hom-ref until the store keeps no-calls per site (missing_calls)
+            else:
+                ok = w.replace("|", "/") == g or (name in HAPLOID_UNKNOWN and w == "0" and g == "0/0")
+            if not ok:
+                mismatches.append((key, sample, w, g))
+    assert not mismatches, mismatches[:5]
+
+
+@pytest.mark.parametrize("name", ["chr22.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf", "multi_contig.vcf.gz"])
+def test_id_qual_filter_and_info_come_back_as_bcftools_splits_them(tmp_path: Path, name: str) -> None:
+    _ingest(tmp_path, name).export(tmp_path / "out.bcf")
+    fields = SITE + "\t%ID\t%QUAL\t%FILTER\t%INFO\n"
+    want = sorted(bcftools.query("-f", fields, str(_split(DATA / name, tmp_path))).splitlines())
+    got = sorted(bcftools.query("-f", fields, str(tmp_path / "out.bcf")).splitlines())
+    assert got == want
+
+
+def test_records_are_sorted_by_the_header_contig_order_then_position(tmp_path: Path) -> None:
+    _ingest(tmp_path, "multi_contig.vcf.gz", "chr22.vcf.gz").export(tmp_path / "out.vcf")
+    header = bcftools.view("-h", str(tmp_path / "out.vcf"))
+    contigs = re.findall(r"##contig=<ID=([^,>]+)", header)
+    rank = {c: i for i, c in enumerate(contigs)}
+    lines = bcftools.query("-f", "%CHROM\t%POS\n", str(tmp_path / "out.vcf")).splitlines()
+    order = [(rank[c], int(p)) for c, p in (line.split("\t") for line in lines)]
+    assert order == sorted(order) and len({c for c, _ in order}) > 1
+    # the export is a valid, indexable file: bcftools reads every record
+    assert int(bcftools.view("-H", str(tmp_path / "out.vcf")).count("\n")) == len(order)
+
+
+def test_vcf_bgzf_and_bcf_hold_the_same_records(tmp_path: Path) -> None:
+    variants = _ingest(tmp_path, "CEUTrio.20.21.gatk3.4.g.bcf")
+    for name in ("a.vcf", "a.vcf.gz", "a.bcf"):
+        variants.export(tmp_path / name)
+    plain = (tmp_path / "a.vcf").read_bytes()
+    assert plain.startswith(b"##fileformat=VCFv4.2\n")
+    bgzf = (tmp_path / "a.vcf.gz").read_bytes()
+    assert bgzf.endswith(bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000"))  # BGZF EOF
+    assert gzip.decompress(bgzf) == plain
+    assert gzip.decompress((tmp_path / "a.bcf").read_bytes()).startswith(b"BCF\x02")
+    views = {name: bcftools.view("-H", str(tmp_path / name)) for name in ("a.vcf", "a.vcf.gz", "a.bcf")}
+    assert views["a.vcf"] == views["a.vcf.gz"] == views["a.bcf"]
+    assert "GT:GQ:DP:AD" in views["a.vcf"]  # what the source defines beside GT
+
+
+def test_split_genotypes_are_recoded_per_allele() -> None:
+    recode = GenotypeCoder()
+    assert [recode("1/2", 1), recode("1/2", 2)] == ["1/0", "0/1"]
+    assert [recode("2|1", 1), recode("2|1", 2)] == ["0|1", "1|0"]
+    assert [recode("./2", 2), recode("2", 2), recode("3/3", 3), recode("0/12", 12)] == ["./1", "1", "1/1", "0/1"]
+
+
+def test_info_is_rebuilt_from_the_stored_json() -> None:
+    assert info_text('{"AC":3,"AF":0.3,"DB":true,"X":false,"AD":[1,null],"S":"a,b","N":null}') == (
+        "AC=3;AF=0.3;DB;AD=1,.;S=a,b;N=."
+    )
+    assert info_text("{}") == info_text(None) == "."
+    assert info_text('{"ExcessHet":-0.0,"Q":12345678.0,"R":1e-07}') == "ExcessHet=-0;Q=12345678;R=1e-07"
+
+
+def test_several_sources_give_one_header_and_every_sample_a_column(tmp_path: Path) -> None:
+    variants = _ingest(tmp_path, "chr22.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf")
+    summary = variants.export(tmp_path / "out.bcf")
+    store = VariantStore(tmp_path / "store")
+    names = store.read("samples").sort_by("sample")["name"].to_pylist()
+    assert _samples(tmp_path / "out.bcf") == names
+    assert summary.variants == store.table("variants").count_rows() and summary.samples == len(names)
+    header = bcftools.view("-h", str(tmp_path / "out.bcf"))
+    assert "##contig=<ID=chr22" in header and "##contig=<ID=20," in header
+    # a site of one file: that file's samples are called, the other file's samples are ./.
+    line = bcftools.query("-t", "20:10132722", "-f", "[%GT ]\n", str(tmp_path / "out.bcf"))
+    gts = line.split("\n")[0].split()
+    assert set(gts[:-1]) == {"./."} and gts[-1] in ("1/0", "0/1")
+
+
+def _make_index(path: Path) -> None:
+    build_index(path)
+    assert path.with_name(path.name + ".csi").is_file()
+
+
+def test_the_region_and_sample_filters(tmp_path: Path) -> None:
+    variants = _ingest(tmp_path, "chr22.vcf.gz")
+    whole = tmp_path / "whole.vcf.gz"
+    variants.export(whole)
+    _make_index(whole)  # htslib's indexer, through cyvcf2's module: bcftools can read the region
+    region = "chr22:10510000-10515000"
+    part = variants.export(tmp_path / "part.vcf", region=region, samples="HG00096,HG00099")
+    want = bcftools.query("-r", region, "-s", "HG00096,HG00099", "-f", SITE + "[\t%GT]\n", str(whole))
+    assert bcftools.query("-f", SITE + "[\t%GT]\n", str(tmp_path / "part.vcf")) == want
+    assert part.variants == len(want.splitlines()) > 0 and part.samples == 2
+    assert _samples(tmp_path / "part.vcf") == ["HG00096", "HG00099"]
+
+
+def test_parquet_holds_the_store_tables(tmp_path: Path) -> None:
+    variants = _ingest(tmp_path, "cyvcf2-test.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf")
+    summary = variants.export(tmp_path / "out", format="parquet")
+    store = VariantStore(tmp_path / "store")
+    assert sorted(Path(f).name for f in summary.files) == sorted(
+        ["variants.parquet", "calls.parquet", "samples.parquet", "sources.parquet"]
+    )
+    for name in ("variants", "calls", "samples", "sources"):
+        exported = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+        stored = store.read(name)
+        assert exported.schema.names == stored.schema.names
+        key = [("source" if name == "sources" else "sample" if name == "samples" else "vid", "ascending")]
+        if name == "calls":
+            key.append(("sample", "ascending"))
+        assert exported.sort_by(key).equals(stored.sort_by(key)), name
+    assert summary.variants == store.table("variants").count_rows()
+    assert summary.calls == store.table("calls").count_rows()
+
+
+def test_parquet_of_a_region_holds_its_variants_and_their_calls(tmp_path: Path) -> None:
+    variants = _ingest(tmp_path, "chr22.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf")
+    summary = variants.export(tmp_path / "out.parquet", region="chr22", samples=["HG00096", "HG00097", "NA12878"])
+    exported = pq.read_table(tmp_path / "out.parquet" / "variants.parquet")
+    assert set(exported["chrom"].to_pylist()) == {"chr22"} and exported.num_rows == summary.variants == 104
+    calls = pq.read_table(tmp_path / "out.parquet" / "calls.parquet")
+    samples = pq.read_table(tmp_path / "out.parquet" / "samples.parquet")
+    assert sorted(samples["name"].to_pylist()) == ["HG00096", "HG00097", "NA12878"]
+    assert set(calls["vid"].to_pylist()) <= set(exported["vid"].to_pylist())
+    assert set(calls["sample"].to_pylist()) <= set(samples["sample"].to_pylist())
+    stored = VariantStore(tmp_path / "store").read("calls")
+    own = stored.filter(pa.compute.is_in(stored["sample"], samples["sample"]))
+    own = own.filter(pa.compute.is_in(own["vid"], exported["vid"]))
+    assert calls.num_rows == own.num_rows == summary.calls > 0
+
+
+def test_zarr_is_made_by_bio2zarr_and_passes_its_verify(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    variants = _ingest(tmp_path, "multi_contig.vcf.gz")  # several contigs: bio2zarr needs the index
+    summary = variants.export(tmp_path / "out.vcz", verify=True)
+    assert summary.verified and summary.format == "zarr"
+    root = zarr.open(str(tmp_path / "out.vcz"), mode="r")
+    positions = root["variant_position"][:]
+    assert len(positions) == summary.variants == VariantStore(tmp_path / "store").table("variants").count_rows()
+    names = VariantStore(tmp_path / "store").read("samples").sort_by("sample")["name"].to_pylist()
+    assert list(root["sample_id"][:]) == names
+    contigs = list(root["contig_id"][:])
+    assert len(set(root["variant_contig"][:].tolist())) > 1 and len(contigs) > 1
+    assert not list(tmp_path.glob(".out.vcz*"))  # the scratch BCF and the partial folder are gone
+
+
+def test_bad_requests_are_refused_with_one_clear_error(tmp_path: Path) -> None:
+    empty = Variants.open(tmp_path / "nothing")
+    with pytest.raises(IndexNotFoundError, match="no variant store"):
+        empty.export(tmp_path / "x.vcf")
+    variants = _ingest(tmp_path, "chr22.vcf.gz")
+    with pytest.raises(ConfigError, match="unknown export format 'cram'"):
+        variants.export(tmp_path / "x.vcf", format="cram")
+    with pytest.raises(ConfigError, match="cannot tell the export format"):
+        variants.export(tmp_path / "x.txt")
+    with pytest.raises(ConfigError, match="--verify"):
+        variants.export(tmp_path / "x.vcf", verify=True)
+    with pytest.raises(ConfigError, match="bad region"):
+        variants.export(tmp_path / "x.vcf", region="chr22:9-1")
+    with pytest.raises(NoMatchesError, match="no variants in chr7"):
+        variants.export(tmp_path / "x.vcf", region="chr7")
+    with pytest.raises(NoMatchesError, match="no sample NOBODY"):
+        variants.export(tmp_path / "x.vcf", samples="HG00096,NOBODY")
+    with pytest.raises(UsageError, match="is not a folder"):
+        variants.export(tmp_path / "no" / "x.vcf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # nothing written by a refusal
+    (tmp_path / "x.vcf").write_text("keep")
+    with pytest.raises(UsageError, match="exists: pass --force"):
+        variants.export(tmp_path / "x.vcf")
+    assert (tmp_path / "x.vcf").read_text() == "keep"
+    assert variants.export(tmp_path / "x.vcf", force=True).variants == 104
+    assert (tmp_path / "x.vcf").read_text().startswith("##fileformat")
+
+
+def test_a_store_without_variants_is_refused(tmp_path: Path) -> None:
+    header_only = tmp_path / "h.vcf"
+    header_only.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    variants = Variants.open(tmp_path / "s")
+    variants.ingest(header_only, build_indexes=False)
+    with pytest.raises(NoMatchesError, match="holds no variants"):
+        variants.export(tmp_path / "x.bcf")
+
+
+def test_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "store")
+    _ingest(tmp_path, "chr22.vcf.gz")
+    out = str(tmp_path / "o.bcf")
+    assert main(["vcf", "export", "--store", store, "--format", "bcf", "--output", out]) == 0
+    assert "exported 104 variants, 100 samples" in capsys.readouterr().out
+    assert main(["vcf", "export", "--store", store, "--format", "bcf", "--output", out]) == UsageError.exit_code
+    err = capsys.readouterr().err
+    assert "exists: pass --force" in err and len(err.strip().splitlines()) == 1
+    region = ["--region", "chr22:1-10510683"]
+    assert main(["vcf", "export", "--store", store, "-o", out, "--force", "--json", *region]) == 0
+    want = Variants.open(store).query("chr22:1-10510683").matched  # alleles overlapping the region
+    assert f'"variants": {want},' in capsys.readouterr().out and 0 < want < 104
+    code = main(["vcf", "export", "--store", store, "--format", "xyz", "-o", str(tmp_path / "q")])
+    assert code == ConfigError.exit_code
+    code = main(["vcf", "export", "--store", str(tmp_path / "none"), "-o", str(tmp_path / "q.vcf")])
+    assert code == IndexNotFoundError.exit_code
