@@ -244,7 +244,8 @@ def test_parquet_of_a_region_holds_its_variants_and_their_calls(tmp_path: Path) 
 
 
 def test_zarr_is_made_by_bio2zarr_and_passes_its_verify(tmp_path: Path) -> None:
-    zarr = pytest.importorskip("zarr")
+    import zarr  # bio2zarr's own dependency: installed with exocortex
+
     variants = _ingest(tmp_path, "multi_contig.vcf.gz")  # several contigs: bio2zarr needs the index
     summary = variants.export(tmp_path / "out.vcz", verify=True)
     assert summary.verified and summary.format == "zarr"
@@ -312,3 +313,37 @@ def test_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == ConfigError.exit_code
     code = main(["vcf", "export", "--store", str(tmp_path / "none"), "-o", str(tmp_path / "q.vcf")])
     assert code == IndexNotFoundError.exit_code
+
+
+def test_no_calls_from_a_missing_calls_table_are_written_as_no_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another change adds ``missing_calls`` (vid, sample) at ingest; until then the test writes one itself."""
+    from exocortex.genomics import schema
+    from exocortex.genomics.store import VariantWriter
+
+    if "missing_calls" not in schema.TABLES:
+        monkeypatch.setitem(schema.TABLES, "missing_calls", pa.schema([("vid", pa.int64()), ("sample", pa.int32())]))
+    vcf = tmp_path / "nc.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\tC\n"
+        "1\t100\t.\tA\tG,T\t50\tPASS\t.\tGT\t0/1\t./.\t1|2\n"
+    )
+    variants = Variants.open(tmp_path / "s")
+    variants.ingest(vcf, build_indexes=False)
+    variants.export(tmp_path / "before.vcf")
+    gts = "[%GT ]\n"
+    assert bcftools.query("-f", gts, str(tmp_path / "before.vcf")).split("\n")[:2] == ["0/1 0/0 1|0 ", "0/0 0/0 0|1 "]
+    store = VariantStore(tmp_path / "s")
+    if not store.has("missing_calls"):
+        vids = store.read("variants").sort_by("vid")["vid"].to_pylist()
+        b = store.read("samples").filter(pa.compute.equal(store.read("samples")["name"], "B"))["sample"][0].as_py()
+        rows = {"vid": vids, "sample": [b, b]}
+        missing = pa.table({n: rows.get(n, [None, None]) for n in schema.TABLES["missing_calls"].names})
+        with VariantWriter(tmp_path / "s") as writer:
+            writer.append("missing_calls", missing)
+            writer.commit()
+    variants.export(tmp_path / "after.vcf")
+    assert bcftools.query("-f", gts, str(tmp_path / "after.vcf")).split("\n")[:2] == ["0/1 ./. 1|0 ", "0/0 ./. 0|1 "]
