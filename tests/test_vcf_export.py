@@ -134,13 +134,23 @@ def test_id_qual_filter_and_info_come_back_as_bcftools_splits_them(tmp_path: Pat
 
 
 def test_records_are_sorted_by_the_header_contig_order_then_position(tmp_path: Path) -> None:
-    _ingest(tmp_path, "multi_contig.vcf.gz", "chr22.vcf.gz").export(tmp_path / "out.vcf")
+    unsorted = tmp_path / "unsorted.vcf"  # stored in file order: chr2 first, chr1's positions backwards
+    unsorted.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n##contig=<ID=chr2>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "chr2\t100\t.\tA\tG\t.\t.\t.\nchr1\t300\t.\tA\tG,T\t.\t.\t.\nchr1\t200\t.\tC\tG\t.\t.\t.\n"
+    )
+    Variants.open(tmp_path / "store").ingest(unsorted, build_indexes=False)
+    _ingest(tmp_path, "multi_contig.vcf.gz").export(tmp_path / "out.vcf")
     header = bcftools.view("-h", str(tmp_path / "out.vcf"))
     contigs = re.findall(r"##contig=<ID=([^,>]+)", header)
     rank = {c: i for i, c in enumerate(contigs)}
     lines = bcftools.query("-f", "%CHROM\t%POS\n", str(tmp_path / "out.vcf")).splitlines()
     order = [(rank[c], int(p)) for c, p in (line.split("\t") for line in lines)]
     assert order == sorted(order) and len({c for c, _ in order}) > 1
+    assert bcftools.query("-f", SITE + "\n", str(tmp_path / "out.vcf")).splitlines()[:4] == [
+        "chr1\t200\tC\tG", "chr1\t300\tA\tG", "chr1\t300\tA\tT", "chr2\t100\tA\tG",
+    ]  # a split site keeps its alleles' order
     # the export is a valid, indexable file: bcftools reads every record
     assert int(bcftools.view("-H", str(tmp_path / "out.vcf")).count("\n")) == len(order)
 
