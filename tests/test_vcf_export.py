@@ -295,6 +295,14 @@ def test_bad_requests_are_refused_with_one_clear_error(tmp_path: Path) -> None:
     assert (tmp_path / "x.vcf").read_text() == "keep"
     assert variants.export(tmp_path / "x.vcf", force=True).variants == 104
     assert (tmp_path / "x.vcf").read_text().startswith("##fileformat")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("mine")
+    for target in (tmp_path / "folder", tmp_path / "store"):  # --force never deletes a folder of other files
+        with pytest.raises(UsageError, match="not an earlier parquet or zarr export"):
+            variants.export(target, format="parquet", force=True)
+    assert (tmp_path / "folder" / "notes.txt").read_text() == "mine"
+    variants.export(tmp_path / "pq", format="parquet")
+    assert variants.export(tmp_path / "pq", format="parquet", force=True).variants == 104  # an export: replaced
 
 
 def test_a_store_without_variants_is_refused(tmp_path: Path) -> None:

@@ -155,6 +155,15 @@ def export_store(
     )  # fmt: skip
 
 
+def is_export_folder(path: Path) -> bool:
+    """Whether the folder ``path`` holds nothing but an earlier export's files (what ``force`` may replace):
+    Parquet files, or a Zarr store's root metadata (``zarr.json`` or ``.zgroup``)."""
+    names = {p.name for p in path.iterdir()}
+    if "zarr.json" in names or ".zgroup" in names:
+        return True
+    return bool(names) and all(n.endswith(".parquet") for n in names)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -318,6 +327,8 @@ def _rows_for(store: VariantStore, name: str, columns: list[str], vids: np.ndarr
 
 def _haploid(store: VariantStore, chosen: pa.Table) -> set[tuple[int, str]]:
     """(sample, chrom) pairs whose calls are haploid: their non-carriers are written ``0``, not ``0/0``."""
+    if not store.has("calls"):
+        return set()
     calls = store.table("calls")
     if "ploidy" not in calls.schema.names or calls.count_rows("ploidy = 1") == 0:
         return set()
@@ -374,6 +385,7 @@ def write_vcf(
     sample_sources = chosen["source"].to_numpy()
     column_of = {int(s): i for i, s in enumerate(sample_ids)}
     haploid = _haploid(store, chosen) if chosen.num_rows else set()
+    has_calls = store.has("calls") and chosen.num_rows > 0
     has_missing = store.has("missing_calls") and chosen.num_rows > 0
     empty = ":".join("." for _ in format_ids[1:])
     tail = ":" + empty if empty else ""
@@ -408,7 +420,7 @@ def write_vcf(
             rows = rows.take(pa.array(np.argsort([position[v] for v in rows["vid"].to_pylist()])))
             vids = rows["vid"].to_numpy()
             by_vid: dict[int, list[tuple[int, str]]] = {}
-            if chosen.num_rows:
+            if has_calls:
                 calls = _rows_for(store, "calls", CALL_COLUMNS, vids, samples_arr)
                 n_calls += calls.num_rows
                 columns = {c: calls[c].to_pylist() if c in calls.column_names else [None] * calls.num_rows

@@ -333,7 +333,8 @@ class Variants:
         :mod:`exocortex.genomics.export`.
 
         Raises ``ConfigError`` (an unknown format, a bad region, ``verify`` with another format than
-        zarr), ``UsageError`` (``path`` exists and ``force`` is not given, or its folder does not),
+        zarr), ``UsageError`` (``path`` exists and ``force`` is not given, or is a folder other than an
+        earlier Parquet or Zarr export, or its parent folder does not exist),
         ``IndexNotFoundError`` (nothing ingested), ``NoMatchesError`` (no variants to export, an
         unknown sample), ``VcfFormatError`` (htslib refused a record).
         """
@@ -353,6 +354,11 @@ class Variants:
                 raise UsageError(f"--sample takes sample names separated by commas (got {samples!r})")
         if (out.exists() or out.is_symlink()) and not force:
             raise UsageError(f"{out} exists: pass --force to replace it")
+        if out.is_dir() and not out.is_symlink():
+            from exocortex.genomics.export import is_export_folder
+
+            if not is_export_folder(out):  # --force never deletes a folder of other files (., the store)
+                raise UsageError(f"{out} is a folder that is not an earlier parquet or zarr export: not replaced")
         if not out.parent.is_dir():
             raise UsageError(f"{out.parent} is not a folder: the export is written there")
         return export_store(self.store, out, fmt, region=region, samples=names, force=force, verify=verify)
