@@ -356,6 +356,18 @@ def _ordered(keys: pa.Table, ranks: dict[str, int]) -> np.ndarray:
     return np.lexsort((keys["vid"].to_numpy(), keys["pos"].to_numpy(), rank))
 
 
+CACHE_ENTRIES = 1 << 16
+"""Distinct INFO (and QUAL) values whose VCF text an export keeps for the next row with the same value."""
+
+
+def _cached(cache: dict[Any, str], key: Any, make: Any) -> str:
+    text: str = make(key)
+    if len(cache) >= CACHE_ENTRIES:
+        cache.clear()
+    cache[key] = text
+    return text
+
+
 def _cyvcf2_mode(fmt: str, bgzf: bool) -> str:
     return "wb" if fmt == "bcf" else "wz" if bgzf else "w"
 
@@ -405,6 +417,9 @@ def write_vcf(
         return got
 
     recode = GenotypeCoder()
+    # INFO and QUAL texts repeat (gVCF blocks, a cohort's common values): each is made once per value
+    infos: dict[str | None, str] = {}
+    quals: dict[float | None, str] = {None: "."}
     apply_htslib_level()
     writer = Writer.from_string(str(path), header, _cyvcf2_mode(fmt, bgzf))
     table = store.table("variants")
@@ -441,8 +456,8 @@ def write_vcf(
                 *(rows[c].to_pylist() for c in VARIANT_COLUMNS), strict=True
             ):
                 fields = [
-                    chrom, str(pos), ident or ".", ref, alt or ".", "." if qual is None else _number(qual),
-                    filt or ".", info_text(info),
+                    chrom, str(pos), ident or ".", ref, alt or ".", quals.get(qual) or _cached(quals, qual, _number),
+                    filt or ".", infos.get(info) or _cached(infos, info, info_text),
                 ]  # fmt: skip
                 if chosen.num_rows:
                     cells = default(vid >> VID_SOURCE_SHIFT, chrom)
