@@ -365,3 +365,31 @@ def test_no_calls_from_a_missing_calls_table_are_written_as_no_calls(
             writer.commit()
     variants.export(tmp_path / "after.vcf")
     assert bcftools.query("-f", gts, str(tmp_path / "after.vcf")).split("\n")[:2] == ["0/1 ./. 1|0 ", "0/0 ./. 0|1 "]
+
+
+def test_a_file_bcftools_refuses_to_split_still_exports_whole(tmp_path: Path) -> None:
+    """1kg-629samples.vcf.gz names a contig its header lacks: the export adds the ##contig line."""
+    name = "1kg-629samples.vcf.gz"
+    summary = _ingest(tmp_path, name).export(tmp_path / "out.bcf")
+    assert summary.samples == 629
+    assert summary.variants == VariantStore(tmp_path / "store").table("variants").count_rows()
+    assert bcftools.view("-H", str(tmp_path / "out.bcf")).count("\n") == summary.variants
+    original = {(c, int(p)) for c, p in (line.split("\t") for line in bcftools.query(
+        "-f", "%CHROM\t%POS\n", str(DATA / name)).splitlines())}  # fmt: skip
+    exported = {(c, int(p)) for c, p in (line.split("\t") for line in bcftools.query(
+        "-f", "%CHROM\t%POS\n", str(tmp_path / "out.bcf")).splitlines())}  # fmt: skip
+    assert exported == original
+
+
+def test_a_sample_name_held_by_two_sources_gets_two_columns(tmp_path: Path) -> None:
+    for i, alt in ((1, "G"), (2, "T")):
+        (tmp_path / f"{i}.vcf").write_text(
+            "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\n1\t{100 * i}\t.\tA\t{alt}\t.\t.\t.\tGT\t0/1\n"
+        )
+    variants = Variants.open(tmp_path / "s")
+    variants.ingest([tmp_path / "1.vcf", tmp_path / "2.vcf"], build_indexes=False)
+    variants.export(tmp_path / "out.vcf")
+    assert _samples(tmp_path / "out.vcf") == ["A", "A_source2"]
+    assert bcftools.query("-f", "%POS[ %GT]\n", str(tmp_path / "out.vcf")) == "100 0/1 ./.\n200 ./. 0/1\n"
