@@ -7,10 +7,11 @@ header is merged from the sources' stored headers: ``##contig`` lines in the ord
 ``##FORMAT``, ``##FILTER`` and ``##ALT`` definitions by ID, the first source's winning. Records are
 sorted by that contig order, then position, then store order (a split site keeps its alleles'
 order). INFO is rebuilt from the row's ``info`` JSON, which holds the split allele's part of
-``Number=A/R/G`` values; the raw ``ANN``/``EFF``/``CSQ`` strings are not in it (their parsed
-entries are, in ``annotations``: the Parquet export carries them) and their definitions are left
-out. FORMAT is ``GT`` plus ``GQ``, ``DP`` and ``AD`` (this allele's ``ref,alt`` depths) when a
-source header defines them, for every sample of the store:
+``Number=A/R/G`` values (String and Character ones whole: their part is taken here). The raw
+``ANN``/``EFF``/``CSQ`` strings are not in it (their parsed entries are, in ``annotations``: the
+Parquet export carries them) and their definitions are left out. FORMAT is ``GT`` plus ``GQ``,
+``DP`` and ``AD`` (this allele's ``ref,alt`` depths) when a source header defines them, for every
+sample of the store:
 
 - a carrier (a ``calls`` row) gets its genotype re-coded for the split allele as ``bcftools
   norm -m-`` does: this allele is 1, REF and every other ALT 0 (``1/2`` is ``1/0`` on the first
@@ -82,7 +83,7 @@ _DEFAULT_FORMAT_LINES = {
 _ID = re.compile(r"ID=([^,>]+)")
 _IDX = re.compile(r",IDX=\d+")
 _GT_SPLIT = re.compile(r"([/|])")
-VARIANT_COLUMNS = ["vid", "chrom", "pos", "id", "ref", "alt", "qual", "filter", "info", "allele_index"]
+VARIANT_COLUMNS = ["vid", "chrom", "pos", "id", "ref", "alt", "qual", "filter", "info", "allele_index", "n_alts"]
 CALL_COLUMNS = ["vid", "sample", "gt", "dp", "gq", "ad_ref", "ad_alt"]
 
 
@@ -253,8 +254,15 @@ def _number(value: float) -> str:
     return str(int(short)) if short.is_integer() and abs(short) < 1e15 else repr(short)
 
 
-def info_text(info_json: str | None) -> str:
-    """The INFO column from a row's ``info`` JSON (``.`` when empty)."""
+def info_text(
+    info_json: str | None, numbers: dict[str, str] | None = None, allele: int = 1, n_alts: int = 1
+) -> str:
+    """The INFO column from a row's ``info`` JSON (``.`` when empty).
+
+    ``numbers`` (INFO ID -> ``Number``) with the row's ``allele`` of ``n_alts``: a String or
+    Character value of a ``Number=A``/``R`` field is kept whole by the store (cyvcf2 reads it as one
+    comma-joined string), so its allele's part is taken here, as ``bcftools norm -m-`` does.
+    """
     if not info_json:
         return "."
     info: dict[str, Any] = json.loads(info_json)
@@ -262,6 +270,8 @@ def info_text(info_json: str | None) -> str:
     for key, value in info.items():
         if key in ANNOTATION_FIELDS:
             continue
+        if n_alts > 1 and numbers and isinstance(value, str) and "," in value:
+            value = _allele_part(value, numbers.get(key, "."), allele, n_alts)
         if value is True:
             parts.append(key)
         elif value is False:
@@ -273,6 +283,26 @@ def info_text(info_json: str | None) -> str:
         else:
             parts.append(f"{key}={_value(value)}")
     return ";".join(parts) if parts else "."
+
+
+def _allele_part(value: str, number: str, allele: int, n_alts: int) -> str:
+    """The part of a comma-joined ``Number=A``/``R`` string that belongs to ALT ``allele`` (1-based)."""
+    items = value.split(",")
+    if number == "A" and len(items) == n_alts:
+        return items[allele - 1]
+    if number == "R" and len(items) == n_alts + 1:
+        return f"{items[0]},{items[allele]}"
+    return value
+
+
+def info_numbers(header: str) -> dict[str, str]:
+    """Each ``##INFO`` ID of ``header`` to its ``Number``."""
+    numbers = {}
+    for line in header.splitlines():
+        if line.startswith("##INFO=") and (m := _ID.search(line)):
+            n = re.search(r"Number=([^,>]+)", line)
+            numbers[m.group(1)] = n.group(1) if n else "."
+    return numbers
 
 
 def _value(value: Any) -> str:
@@ -418,8 +448,17 @@ def write_vcf(
 
     recode = GenotypeCoder()
     # INFO and QUAL texts repeat (gVCF blocks, a cohort's common values): each is made once per value
-    infos: dict[str | None, str] = {}
+    infos: dict[Any, str] = {}
     quals: dict[float | None, str] = {None: "."}
+    numbers = info_numbers(header)
+
+    def info_of(info: str | None, allele: int, n_alts: int) -> str:
+        key = info if n_alts == 1 else (info, allele, n_alts)
+        text = infos.get(key)
+        if text is None:
+            text = _cached(infos, key, lambda _: info_text(info, numbers, allele, n_alts))
+        return text
+
     apply_htslib_level()
     writer = Writer.from_string(str(path), header, _cyvcf2_mode(fmt, bgzf))
     table = store.table("variants")
@@ -452,12 +491,12 @@ def write_vcf(
                     missing = _rows_for(store, "missing_calls", ["vid", "sample"], vids, samples_arr)
                     for vid, sample in zip(missing["vid"].to_pylist(), missing["sample"].to_pylist(), strict=True):
                         by_vid.setdefault(vid, []).append((sample, ""))
-            for vid, chrom, pos, ident, ref, alt, qual, filt, info, allele in zip(
+            for vid, chrom, pos, ident, ref, alt, qual, filt, info, allele, n_alts in zip(
                 *(rows[c].to_pylist() for c in VARIANT_COLUMNS), strict=True
             ):
                 fields = [
                     chrom, str(pos), ident or ".", ref, alt or ".", quals.get(qual) or _cached(quals, qual, _number),
-                    filt or ".", infos.get(info) or _cached(infos, info, info_text),
+                    filt or ".", info_of(info, allele or 1, n_alts or 1),
                 ]  # fmt: skip
                 if chosen.num_rows:
                     cells = default(vid >> VID_SOURCE_SHIFT, chrom)
