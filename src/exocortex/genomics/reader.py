@@ -211,7 +211,7 @@ def _read_local(p: Path) -> tuple[bytes, bytes, int, str]:
 
 
 @contextlib.contextmanager
-def _open_text(path: str | Path, compressed: bool) -> Iterator[IO[bytes]]:
+def open_decompressed(path: str | Path, compressed: bool) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a local file or URL (closing the stream underneath too)."""
     with open_bytes(path) as raw:
         if not compressed:
@@ -227,7 +227,7 @@ def read_header(path: str | Path, compressed: bool) -> tuple[int, str]:
     saw_chrom = False
     lines: list[bytes] = []
     try:
-        with _open_text(path, compressed) as fh:
+        with open_decompressed(path, compressed) as fh:
             for line in fh:
                 if not line.startswith(b"#"):
                     break
@@ -249,7 +249,7 @@ def raw_lines(path: str | Path, compressed: bool, wanted: set[int]) -> dict[int,
     if not wanted:
         return found
     last = max(wanted)
-    with contextlib.suppress(OSError, EOFError, zlib.error, InputPathError), _open_text(path, compressed) as fh:
+    with contextlib.suppress(OSError, EOFError, zlib.error, InputPathError), open_decompressed(path, compressed) as fh:
         for number, line in enumerate(fh, start=1):
             if number in wanted:
                 found[number] = line.decode("utf-8", "replace").rstrip("\r\n")
