@@ -19,8 +19,11 @@ BCF headers are kept as htslib writes them (``raw_header``): BCF stores no heade
 URLs. An ``http://`` or ``https://`` location is read the same way: its bytes are streamed once
 through ``urllib`` (the sha256 of the content is the duplicate check, so every byte is needed, and
 an HTTP error is one clear ``InputPathError`` here rather than htslib's bare "could not open"),
-then htslib (cyvcf2, built with libcurl) streams the records from the same URL. Nothing is saved
-to disk. :attr:`FileInfo.location` is the URL, which the store records as the source's path.
+then the records are streamed from the same URL: text blocks through ``urllib``
+(:func:`open_decompressed`), BCF and single lines through htslib (cyvcf2's wheel has libcurl).
+cyvcf2 holds the GIL while htslib waits on the network, so a server in the same process cannot
+answer it (the tests serve from a child process). Nothing is saved to disk.
+:attr:`FileInfo.location` is the URL, which the store records as the source's path.
 """
 
 from __future__ import annotations
