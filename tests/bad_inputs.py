@@ -617,6 +617,10 @@ def stdout_has(text: str) -> Check:
     return lambda ctx, result: None if text in result.stdout else f"stdout lacks {text!r}"
 
 
+def stderr_has(text: str) -> Check:
+    return lambda ctx, result: None if text in result.stderr else f"stderr lacks {text!r}"
+
+
 def stdout_lacks(text: str) -> Check:
     return lambda ctx, result: f"stdout has {text!r}" if text in result.stdout else None
 
@@ -1213,6 +1217,38 @@ case("vcf-ingest-locked", "vcf", "ingest while another writer holds the variant 
 case("vcf-ingest-default-store-env", "vcf", "EXOCORTEX_STORE a file", ["vcf", "ingest", "{vcf}"], 3,
      env={"EXOCORTEX_STORE": "{tmp}/f"}, setup=write("f", "x"), isolate=ENV)
 
+
+def _fasta(name: str, chrom: str, **bases: str) -> Setup:
+    """A FASTA of 1,000 C on ``chrom`` with ``bases`` (``p100="A"``) at 1-based positions."""
+    seq = ["C"] * 1000
+    for key, base in bases.items():
+        seq[int(key[1:]) - 1] = base
+    text = "".join(seq)
+    return write(name, f">{chrom}\n" + "".join(text[i : i + 60] + "\n" for i in range(0, 1000, 60)))
+
+
+def _no_store(ctx: Ctx, r: Any) -> str | None:
+    return "a store was written" if (ctx.tmp / "s").exists() else None
+
+
+_MATCHING = {"p100": "A", "p200": "C", "p300": "G", "p400": "T"}
+for cid, setup, code, check in (
+    ("ok", _fasta("ref.fa", "chr1", **_MATCHING), 0, None),
+    ("ref-mismatch", _fasta("ref.fa", "chr1", **{**_MATCHING, "p300": "T"}), 13, _no_store),
+    ("missing-contig", _fasta("ref.fa", "chr2", **_MATCHING), 13, _no_store),
+    ("gzipped", write("ref.fa", gzip.compress(b">chr1\nACGT\n")), 7, _no_store),
+    ("missing", None, 3, _no_store),
+):
+    case(f"vcf-ingest-fasta-{cid}", "vcf", f"ingest --fasta: {cid.replace('-', ' ')}",
+         ["vcf", "ingest", "{tmp}/x.vcf", "--fasta", "{tmp}/ref.fa", "--store", "{tmp}/s"], code,
+         setup=write("x.vcf", GOOD_VCF) if setup is None else chain(write("x.vcf", GOOD_VCF), setup), check=check)
+case("vcf-blocks-bad-region", "vcf", "blocks with a region whose end is before its start",
+     ["vcf", "blocks", "chr1:900-100", "--store", "{vstore}"], 7)
+case("vcf-blocks-unknown-sample", "vcf", "blocks of a sample the store does not hold",
+     ["vcf", "blocks", "chr1", "--sample", "nobody", "--store", "{vstore}"], 12)
+case("vcf-blocks-no-store", "vcf", "blocks on a folder with no variant store",
+     ["vcf", "blocks", "chr1", "--store", "{tmp}/s"], 8)
+
 # --- vcf validate -------------------------------------------------------------------------------------------
 case("vcf-validate-missing", "vcf", "validate a missing file", ["vcf", "validate", "{tmp}/nope.vcf"], 3)
 case("vcf-validate-directory", "vcf", "validate a folder", ["vcf", "validate", "{tmp}"], 3)
@@ -1245,7 +1281,8 @@ case("vcf-query-code-store", "vcf", "query a store that holds only a code index"
 for flag, value, code in (("--min-af", "nan", 7), ("--max-af", "inf", 7), ("--min-qual", "-inf", 7),
                           ("--min-af", "abc", 2), ("--limit", "-1", 7), ("--limit", "abc", 2),
                           ("--region", "chr1:500-100", 7),
-                          ("--region", "chr1:1-99999999999", 7), ("--region", "chr1:abc", 7), ("--region", ":", 7),
+                          ("--region", "chr1:1-99999999999999999999", 7), ("--region", "chr1:abc", 7),
+                          ("--region", ":", 7),
                           ("--zygosity", "triploid", 7), ("--impact", "SEVERE", 7), ("--where", "1=1; DROP x", 7),
                           ("--where", "gene = 'BRCA2", 7), ("--where", "no_such_column > 1", 7), ("--where", "   ", 7),
                           ("--where", "))((", 7), ("--sample", "nobody", 12), ("--region", "chrZ", 0),
@@ -1272,6 +1309,44 @@ case("vcf-similar-ok", "vcf", "similar on a key holding ':100:' (table title)",
      ["vcf", "similar", "chr1:100:A:G", "--store", "{vstore}"], 0, check=stdout_lacks("\U0001f4af"))
 case("vcf-similar-no-store", "vcf", "similar on a folder with no variant store",
      ["vcf", "similar", "chr1:100:A:G", "--store", "{tmp}/s"], 8)
+
+# --- vcf samples / genotype / inheritance -----------------------------------------------------------------
+case("vcf-samples-ok", "vcf", "list the samples of a healthy store",
+     ["vcf", "samples", "--store", "{vstore}", "--json"], 0, check=valid_json)
+case("vcf-samples-no-store", "vcf", "samples of a folder with no variant store", ["vcf", "samples", "--store",
+     "{tmp}/s"], 8)
+case("vcf-samples-ped-missing", "vcf", "samples --ped a file that does not exist",
+     ["vcf", "samples", "--ped", "{tmp}/none.ped", "--store", "{tmp}/vs"], 3, setup=own_vstore)
+case("vcf-samples-ped-short-line", "vcf", "samples --ped with a five-column line (names its line number)",
+     ["vcf", "samples", "--ped", "{tmp}/bad.ped", "--store", "{tmp}/vs"], 2,
+     setup=chain(own_vstore, write("bad.ped", "F A B 0 1 2\nF B 0 0 1\n")), check=stderr_has("line 2"))
+case("vcf-samples-ped-bad-sex", "vcf", "samples --ped with sex 'M' instead of 1",
+     ["vcf", "samples", "--ped", "{tmp}/bad.ped", "--store", "{tmp}/vs"], 2,
+     setup=chain(own_vstore, write("bad.ped", "F A 0 0 M 2\n")))
+case("vcf-samples-ped-binary", "vcf", "samples --ped a binary file",
+     ["vcf", "samples", "--ped", "{tmp}/bad.ped", "--store", "{tmp}/vs"], 3,
+     setup=chain(own_vstore, write("bad.ped", b"\xff\xfe\x00garbage")))
+case("vcf-samples-ped-empty", "vcf", "samples --ped an empty file",
+     ["vcf", "samples", "--ped", "{tmp}/e.ped", "--store", "{tmp}/vs"], 2, setup=chain(own_vstore, write("e.ped", "")))
+case("vcf-samples-ped-unknown-samples", "vcf", "samples --ped naming samples the store lacks (warned, rest kept)",
+     ["vcf", "samples", "--ped", "{tmp}/p.ped", "--store", "{tmp}/vs"], 0, stderr_max=1,
+     setup=chain(own_vstore, write("p.ped", "F A B ZZ 1 2\nF B 0 0 1 1\nF ZZ 0 0 2 1\n")), check=stderr_has("ZZ"))
+case("vcf-genotype-unknown-sample", "vcf", "genotype of a sample not in the store",
+     ["vcf", "genotype", "chr1:100:A:G", "nobody", "--store", "{vstore}"], 12)
+case("vcf-genotype-unknown-variant", "vcf", "genotype at a variant not in the store",
+     ["vcf", "genotype", "chr1:999:A:T", "A", "--store", "{vstore}"], 12)
+case("vcf-genotype-blank-sample", "vcf", "genotype of a blank sample name",
+     ["vcf", "genotype", "chr1:100:A:G", " ", "--store", "{vstore}"], 2)
+case("vcf-genotype-ok", "vcf", "genotype of a hom-ref sample", ["vcf", "genotype", "chr1:100:A:G", "B", "--store",
+     "{vstore}"], 0, check=stdout_has("hom_ref"))
+case("vcf-inheritance-no-pedigree", "vcf", "inheritance on a store without a PED",
+     ["vcf", "inheritance", "de_novo", "--store", "{vstore}"], 2)
+case("vcf-inheritance-bad-mode", "vcf", "inheritance with an unknown mode",
+     ["vcf", "inheritance", "dominant", "--store", "{vstore}"], 2)
+case("vcf-inheritance-negative-limit", "vcf", "inheritance --limit -1",
+     ["vcf", "inheritance", "de_novo", "--limit", "-1", "--store", "{vstore}"], 2)
+case("vcf-inheritance-no-store", "vcf", "inheritance on a folder with no variant store",
+     ["vcf", "inheritance", "de_novo", "--store", "{tmp}/s"], 8)
 
 # --- vcf graph -------------------------------------------------------------------------------------------
 def g(*args: str) -> list[str]:

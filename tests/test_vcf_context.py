@@ -49,14 +49,16 @@ def test_the_question_is_read_for_genes_samples_regions_rsids_and_intent(store: 
     asked = read_question(vs, "Which samples carry a loss-of-function variant in GENE_A? Is S2 homozygous?")
     labels = [label for label, _ in asked.queries]
     assert labels == ["gene GENE_A, sample S2"]
-    assert asked.narrowing == {"impact": "HIGH", "zygosity": "hom_alt"}
+    assert asked.narrowing == {"lof": True, "zygosity": "hom_alt"}
     asked = read_question(vs, "what is at chr2:1000-5000 and rs1, and in NOTAGENE?")
     assert [label for label, _ in asked.queries] == ["region chr2:1000-5000", "rs1"]
+    # a gene-like word the store does not know is said, not dropped
+    assert asked.unmatched == ["gene NOTAGENE: no annotation in this store names it"]
 
 
 def test_a_variant_pack_lists_the_matching_variants_most_severe_first(store: Path) -> None:
     pack = variant_pack(store, "loss-of-function variants in GENE_A", 4000)
-    expected = [v for v in _rows() if v["gene"] == "GENE_A" and v["impact"] == "HIGH"]
+    expected = [v for v in _rows() if v["gene"] == "GENE_A" and v["lof"]]
     assert expected and pack.tokens <= 4000 and pack.tokens == count_tokens(pack.text, "o200k_base")
     assert f"gene GENE_A: {len(expected)} matching alleles" in pack.text
     shown = [item.key for item in pack.items]
@@ -85,14 +87,18 @@ def test_too_small_a_budget_and_a_question_about_nothing(store: Path) -> None:
         variant_pack(store, "variants in GENE_C", 5)
     with pytest.raises(NoMatchesError, match="names no gene"):
         variant_pack(store, "tell me about the weather", 2000)
+    with pytest.raises(NoMatchesError, match="gene BRCA2: no annotation in this store names it"):
+        variant_pack(store, "pathogenic variants in BRCA2", 2000)
 
 
 def test_exocortex_pack_answers_from_the_variants(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = store.parent
     pack = Index.open(root).pack("rare missense variants in GENE_E", budget="2k")
     assert pack.index["kind"] == "variants"
-    expected = [v for v in _rows() if v["gene"] == "GENE_E" and v["consequence"] == "missense_variant"
-                and v["af"] is not None and v["af"] <= 0.01]  # fmt: skip
+    # this store has no population frequencies: "rare" is not applied, and the answer says so
+    # (the file's own AF is never used for it)
+    assert "Not found: 'rare' was not applied: no variant in this store has a reference-population" in pack.text
+    expected = [v for v in _rows() if v["gene"] == "GENE_E" and v["consequence"] == "missense_variant"]
     assert sorted(i.key for i in pack.items) == sorted(v["key"] for v in expected)
     assert main(["pack", "variants carried by S3 in GENE_D", "--budget", "1500", "-C", str(root),
                  "--format", "json"]) == 0  # fmt: skip

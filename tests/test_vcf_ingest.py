@@ -16,6 +16,7 @@ import pytest
 
 from exocortex.errors import DuplicateSourceError, InputPathError, StoreLockedError, VcfFormatError
 from exocortex.genomics.ingest import ingest_vcf
+from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, VID_SOURCE_SHIFT
 from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.store import VariantStore, VariantWriter, read_manifest
@@ -30,10 +31,24 @@ def _bcf_records(path: Path) -> int:
     return sum(1 for line in bcftools.view("-H", str(path)).splitlines() if line)
 
 
+REF_BLOCK_ALLELES = ("<NON_REF>", "<*>")
+
+
 def _bcf_alleles(path: Path) -> int:
-    """ALT alleles per record (at least one row per record), as `bcftools norm -m-` splits them."""
+    """ALT alleles per record (at least one row per record), as `bcftools norm -m-` splits them; gVCF
+    ``<NON_REF>``/``<*>`` are no allele rows, and a record with only those (a reference block) has none."""
     alts = bcftools.query("-f", "%ALT\n", str(path)).splitlines()
-    return sum(max(1, len([a for a in alt.split(",") if a != "."])) for alt in alts)
+    count = 0
+    for alt in alts:
+        alleles = [a for a in alt.split(",") if a != "."]
+        real = [a for a in alleles if a not in REF_BLOCK_ALLELES]
+        count += len(real) if alleles and not real else max(1, len(real))
+    return count
+
+
+def _bcf_ref_blocks(path: Path) -> int:
+    alts = bcftools.query("-f", "%ALT\n", str(path)).splitlines()
+    return sum(1 for alt in alts if alt != "." and all(a in REF_BLOCK_ALLELES for a in alt.split(",")))
 
 
 def _ingest(path: Path, store: Path, **kw: Any) -> Any:
@@ -62,7 +77,7 @@ def store_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "sample_all_missing_gts.vcf.gz",
         "multi_contig.vcf.gz",
     ]
-    summary = ingest_vcf([DATA / n for n in names], store)
+    summary = ingest_vcf([DATA / n for n in names], store, merge=False)  # each file apart (merging: test_vcf_merge)
     return {"store": store, "summary": summary, "by_name": {Path(f.path).name: f for f in summary.files}}
 
 
@@ -95,14 +110,22 @@ def test_record_and_allele_counts_equal_bcftools(store_all: dict[str, Any], name
         "variants", columns=["vid", "record"], where=f"source = {f.source}"
     )
     assert variants.num_rows == f.alleles
-    assert len(set(variants["record"].to_pylist())) == f.records
+    blocks = _bcf_ref_blocks(DATA / name)
+    assert f.ref_blocks == blocks * max(f.samples, 1)
+    assert len(set(variants["record"].to_pylist())) == f.records - blocks
 
 
 def test_norm_split_matches_bcftools_norm(store_all: dict[str, Any]) -> None:
-    """Allele rows are bcftools norm -m- records: same CHROM, POS, REF, ALT in order."""
+    """Allele rows are bcftools norm -m- records in order, each allele trimmed to its minimal REF/ALT
+    (the trimming itself is checked against `bcftools norm -f` in test_vcf_normalize.py)."""
     name = "chr_m_indels.vcf.gz"
     out = bcftools.norm("-m-", str(DATA / name))
-    expected = [tuple(line.split("\t")[:5]) for line in out.splitlines() if line and not line.startswith("#")]
+    expected = []
+    for line in out.splitlines():
+        if line and not line.startswith("#"):
+            chrom, pos, ident, ref, alt = line.split("\t")[:5]
+            p, r, a = trim_alleles(int(pos), ref, alt)
+            expected.append((chrom, str(p), ident, r, a))
     f = store_all["by_name"][name]
     v = VariantStore(store_all["store"]).read("variants", where=f"source = {f.source}").sort_by("vid")
     got = list(
@@ -127,7 +150,8 @@ def _expected_calls(path: Path) -> Counter[tuple[str, str, int, str, str, str]]:
         alts = alt.split(",")
         alleles = [a for a in gt.replace("|", "/").split("/") if a not in (".", "")]
         for i in sorted({int(a) for a in alleles if int(a) > 0}):
-            expected[(sample, chrom, int(pos), ref, alts[i - 1], gt)] += 1
+            p, r, a = trim_alleles(int(pos), ref, alts[i - 1])  # as stored: each allele trimmed
+            expected[(sample, chrom, p, r, a, gt)] += 1
     return expected
 
 
@@ -176,11 +200,18 @@ def test_genotypes_equal_bcftools_query(store_all: dict[str, Any], name: str) ->
     ],
 )
 def test_no_calls_per_sample_equal_bcftools_query(store_all: dict[str, Any], name: str) -> None:
-    """A no-call is a GT with no called allele (./., .|., .); missingness divides by the stored records."""
+    """A no-call is a GT with no called allele (./., .|., .); missingness divides by the stored records
+    that have a GT (a record without GT, which bcftools query prints as ``.``, is unknown, not missing)."""
     f = store_all["by_name"][name]
     expected = Counter[int]()
-    for line in bcftools.query("-f", "[%GT\t]\n", str(DATA / name)).splitlines():
-        for column, gt in enumerate(line.rstrip("\t").split("\t")):
+    no_gt = 0
+    for line in bcftools.view("-H", str(DATA / name)).splitlines():
+        cols = line.split("\t")
+        if "GT" not in cols[8].split(":"):
+            no_gt += 1
+            continue
+        for column, cell in enumerate(cols[9:]):
+            gt = cell.split(":")[0]
             if gt and all(a == "." for a in gt.replace("|", "/").split("/")):
                 expected[column] += 1
     rows = VariantStore(store_all["store"]).read("samples").to_pylist()
@@ -192,7 +223,7 @@ def test_no_calls_per_sample_equal_bcftools_query(store_all: dict[str, Any], nam
     if name in ("1kg-629samples.vcf.gz", "sample_all_missing_gts.vcf.gz"):
         assert expected  # files with no-calls in them: the comparison above is not vacuous
     for r in mine:
-        assert r["missing_rate"] == pytest.approx(r["no_calls"] / (f.records - f.rejected), abs=1e-6)
+        assert r["missing_rate"] == pytest.approx(r["no_calls"] / (f.records - f.rejected - no_gt), abs=1e-6)
         assert stats.genotype_missingness is not None
 
 
@@ -317,6 +348,16 @@ def test_variant_columns_of_a_multiallelic_site(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- annotations
 
 
+def _entries(store: Path, source: int) -> dict[int, list[dict[str, Any]]]:
+    """vid -> its annotation entries (the ``annotations`` table), in entry order."""
+    lo, hi = source << 40, (source + 1) << 40
+    rows = VariantStore(store).read("annotations", where=f"vid >= {lo} AND vid < {hi}").to_pylist()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in sorted(rows, key=lambda e: (e["vid"], e["entry"])):
+        out.setdefault(e["vid"], []).append(e)
+    return out
+
+
 def _csq_layout(path: Path) -> list[str]:
     for line in path.read_text().splitlines():
         if line.startswith("##INFO=<ID=CSQ"):
@@ -330,6 +371,7 @@ def test_split_vep_csq_per_allele(store_all: dict[str, Any]) -> None:
     layout = _csq_layout(path)
     f = store_all["by_name"]["split-vep.vcf"]
     rows = VariantStore(store_all["store"]).read("variants", where=f"source = {f.source}").to_pylist()
+    entries_of = _entries(store_all["store"], f.source)
     by_record: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_record.setdefault(r["record"], []).append(r)
@@ -340,23 +382,24 @@ def test_split_vep_csq_per_allele(store_all: dict[str, Any]) -> None:
         info = dict(kv.split("=", 1) for kv in cols[7].split(";") if "=" in kv)
         entries = [dict(zip(layout, e.split("|"), strict=False)) for e in info.get("CSQ", "").split(",") if e]
         stored = by_record[index]
-        total = sum(len(json.loads(r["annotations"] or "[]")) for r in stored)
+        total = sum(len(entries_of.get(r["vid"], [])) for r in stored)
         alts = cols[4].split(",")
         if len(alts) == 1:
             assert total == len(entries)
         for r in stored:
-            mine = json.loads(r["annotations"] or "[]")
+            mine = entries_of.get(r["vid"], [])
+            alt = alts[r["allele_index"] - 1]  # the record's ALT: VEP names alleles relative to it, not trimmed
             genes = {
                 e["SYMBOL"]
                 for e in entries
-                if e.get("SYMBOL") and (len(alts) == 1 or e["Allele"] in {a for a in [r["alt"], r["alt"][1:] or "-"]})
+                if e.get("SYMBOL") and (len(alts) == 1 or e["Allele"] in {a for a in [alt, alt[1:] or "-"]})
             }
             if len(alts) == 1:
                 assert set(r["genes"]) == genes
             for e in mine:
                 assert e["source"] == "CSQ"
                 if len(alts) > 1:  # each entry sits on the ALT its Allele field names
-                    assert e["allele"] in {r["alt"], r["alt"][1:] or "-"}, (r["alt"], e["allele"])
+                    assert e["allele"] in {alt, alt[1:] or "-"}, (alt, e["allele"])
             if len(alts) > 1:
                 assert total == len(entries)
             if mine:
@@ -376,18 +419,25 @@ def test_cyvcf2_ann_and_csq(store_all: dict[str, Any]) -> None:
     with gzip.open(path, "rt") as fh:
         lines = [ln for ln in fh.read().splitlines() if not ln.startswith("#")]
     rank = {"HIGH": 0, "MODERATE": 1, "LOW": 2, "MODIFIER": 3}
+    entries_of = _entries(store_all["store"], f.source)
     for line, r in zip(lines, rows, strict=True):
         info = dict(kv.split("=", 1) for kv in line.split("\t")[7].split(";") if "=" in kv)
         ann = [e.split("|") for e in info.get("ANN", "").split(",") if e]
         if not ann:
             continue
         best = min(ann, key=lambda e: rank[e[2]])
-        parsed = json.loads(r["annotations"])
+        parsed = entries_of[r["vid"]]
         # the scalar columns come from the most severe of all entries (CSQ impacts are inferred from terms)
         assert r["impact"] == min((e["impact"] for e in parsed), key=rank.__getitem__)
         assert rank[r["impact"]] <= rank[best[2]]
-        if r["impact"] == best[2]:
-            assert r["gene"] == best[3] and r["consequence"] == best[1].split("&")[0]
+        # ... and from one entry: its gene, its impact, and the term of its that is most severe
+        shown = (r["gene"], r["consequence"], r["impact"])
+        summary = [e for e in parsed if (e["gene"], e["consequence"], e["impact"]) == shown]
+        assert summary, (r["key"], r["gene"], r["consequence"], r["impact"])
+        for e in parsed:
+            if e["source"] == "CSQ":  # this file's CSQ has no IMPACT: the entry's impact is its worst term's
+                assert e["consequence"] in e["consequences"]
+                assert not (e["consequence"] == "intron_variant" and e["impact"] == "HIGH")
         assert sum(1 for e in parsed if e["source"] == "ANN") == len(ann)
         assert sum(1 for e in parsed if e["source"] == "CSQ") == len(info["CSQ"].split(","))
         assert "ANN" not in json.loads(r["info"])  # parsed, not repeated
@@ -403,8 +453,9 @@ def test_snpeff_eff(store_all: dict[str, Any]) -> None:
     first = rows[0]
     assert first["gene"] == "FAM138A" and first["impact"] == "MODIFIER" and first["consequence"] == "downstream"
     assert first["transcript"] == "ENST00000417324"
-    assert all(r["annotations"] for r in rows)
-    assert all(e["source"] == "EFF" for r in rows for e in json.loads(r["annotations"]))
+    entries_of = _entries(store_all["store"], f.source)
+    assert all(entries_of.get(r["vid"]) for r in rows)
+    assert all(e["source"] == "EFF" for r in rows for e in entries_of[r["vid"]])
 
 
 def test_1kg_annotations_bcf_ann_and_clnsig(store_all: dict[str, Any]) -> None:
@@ -435,7 +486,7 @@ EDGE_EXPECTED = {
 def test_every_edge_case_is_ingested(tmp_path: Path) -> None:
     files = sorted(EDGE.glob("*.vcf.gz"))
     assert {p.name for p in files} == set(EDGE_EXPECTED)
-    summary = ingest_vcf(files, tmp_path)
+    summary = ingest_vcf(files, tmp_path, merge=False)  # several edge cases share a site
     vs = VariantStore(tmp_path)
     for f in summary.files:
         want = EDGE_EXPECTED[Path(f.path).name]
@@ -763,7 +814,7 @@ def test_pos_gets_a_zone_map_only_while_every_file_is_sorted(tmp_path: Path) -> 
     store = tmp_path / "s"
     first = ingest_vcf([sorted_file], store).files[0]
     assert first.sorted and "zone" in _pos_index(store).lower()
-    second = ingest_vcf([unsorted], store).files[0]
+    second = ingest_vcf([unsorted], store, merge=False).files[0]  # a second copy of every row
     assert not second.sorted and _pos_index(store).lower() == "btree"
     region = VariantStore(store).read("variants", ["pos"], "chrom_norm = 'X' AND pos >= 2700000 AND pos <= 2800000")
     assert region.num_rows > 0 and region.num_rows % 2 == 0  # both copies found through the index

@@ -26,7 +26,7 @@ from exocortex.genomics.query import (
     run_query,
     variant_predicate,
 )
-from exocortex.genomics.schema import CALLS, SAMPLES, SOURCES, VARIANTS, make_vid
+from exocortex.genomics.schema import ANNOTATIONS, CALLS, SAMPLES, SOURCES, VARIANTS, make_vid
 from exocortex.genomics.similar import FEATURE_COLUMNS, build_features, feature_vectors, similar
 from exocortex.genomics.stats import variant_stats
 from exocortex.genomics.store import Manifest, VariantStore, genomics_dir, read_manifest, write_manifest
@@ -88,7 +88,8 @@ def make_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[s
                 "af": None if i % 13 == 12 else round((i + 1) / 100, 4), "info": "{}", "gene": gene,
                 "consequence": consequence, "impact": IMPACT_OF.get(consequence, "MODIFIER"), "transcript": None,
                 "hgvs_c": None, "hgvs_p": None, "genes": genes, "consequences": [consequence],
-                "annotations": "[]", "clnsig": CLNSIG[i % len(CLNSIG)], "n_carriers": 0, "batch": 0,
+                "impacts": [IMPACT_OF.get(consequence, "MODIFIER")], "lof": consequence == "stop_gained",
+                "clnsig": CLNSIG[i % len(CLNSIG)], "n_carriers": 0, "batch": 0,
             })  # fmt: skip
             n += 1
     calls: list[dict[str, Any]] = []
@@ -105,7 +106,26 @@ def make_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[s
     return variants, calls, samples
 
 
+def annotations_of(variants: pa.Table) -> pa.Table:
+    """The annotation entries a fixture's variant rows summarise: the row's own (gene, consequence,
+    impact, LoF) first, then one gene-only entry per other gene in ``genes``."""
+    entries = []
+    for v in variants.to_pylist():
+        if v["gene"] is None and not v["genes"]:
+            continue
+        entries.append({"vid": v["vid"], "entry": 0, "source": "CSQ", "gene": v["gene"],
+                        "consequence": v["consequence"], "consequences": [v["consequence"]] if v["consequence"] else [],
+                        "impact": v["impact"], "is_lof": bool(v.get("lof")), "canonical": False, "nmd": False,
+                        "batch": 0})  # fmt: skip
+        for i, gene in enumerate(g for g in v["genes"] or [] if g != v["gene"]):
+            entries.append({"vid": v["vid"], "entry": i + 1, "source": "CSQ", "gene": gene, "consequences": [],
+                            "is_lof": False, "canonical": False, "nmd": False, "batch": 0})  # fmt: skip
+    return pa.Table.from_pylist(entries, schema=ANNOTATIONS)
+
+
 def write_store(store: Path, tables: dict[str, pa.Table]) -> None:
+    if "variants" in tables and "annotations" not in tables:
+        tables = {**tables, "annotations": annotations_of(tables["variants"])}
     db = lancedb.connect(str(genomics_dir(store) / "lance"))
     versions = {name: db.create_table(name, data, mode="overwrite").version for name, data in tables.items()}
     write_manifest(store, Manifest(tables=versions))

@@ -2,7 +2,9 @@
 
 The store is written directly (not ingested) so its size is cheap to choose: ``--variants N``
 alleles over chromosomes 1-22 (sorted positions up to 50 Mb, SNVs), 20,000 genes (one per 50 kb),
-five consequences with their impacts, Beta(0.5, 5) allele frequencies, and ``--samples`` samples
+five consequences with their impacts, two annotation entries per allele (its gene's consequence, and
+the next gene's upstream MODIFIER entry: a gene + impact filter must hold on one entry), Beta(0.5, 5)
+allele frequencies, Beta(0.3, 8) population frequencies, and ``--samples`` samples
 each carrying 5% of the variants (30% of calls hom-alt). Seeded, so two runs build the same store,
 and the store (with its scalar indexes) is kept in ``benchmarks/.cache/genomics/store-<variants>-<samples>-
 <seed>-v<STORE_FORMAT>`` and reused by the next run with the same parameters (``--rebuild`` writes it
@@ -11,7 +13,8 @@ again; the feature vectors and the graph are rebuilt, and timed, on every run th
 Measured, each query over the committed store with its scalar indexes (``create_filter_indexes``)
 and the query planner's derived caches (built, and timed, before the queries):
 region (1 Mb), gene, sample + chromosome, sample + 1 Mb region, sample alone, AF range,
-consequence + chromosome, consequence alone; ``similar`` with k = 10 after ``build_features``
+consequence + chromosome, consequence alone, gene + impact and gene + LoF and impact + consequence
+(each on one annotation entry), LoF alone, population AF + chromosome; ``similar`` with k = 10 after ``build_features``
 (in this one process, so the features table stays open after the first call, as in a server; the
 three warm-up calls dropped include the cold one, and the cold call is reported on its own)
 (IVF_PQ past 100k rows); ``build_graph`` edges/s. p50 and p95 over ``--repeat`` queries (the
@@ -49,7 +52,7 @@ from exocortex.genomics.filters import VariantQuery, create_filter_indexes  # no
 from exocortex.genomics.graph import build_graph  # noqa: E402
 from exocortex.genomics.layout import COUNTS_FILE, SPAN_FILE, call_counts, store_layout  # noqa: E402
 from exocortex.genomics.query import run_query  # noqa: E402
-from exocortex.genomics.schema import CALLS, SAMPLES, VARIANTS  # noqa: E402
+from exocortex.genomics.schema import ANNOTATIONS, CALLS, SAMPLES, VARIANTS  # noqa: E402
 from exocortex.genomics.similar import build_features, similar  # noqa: E402
 from exocortex.genomics.store import Manifest, VariantStore, genomics_dir, write_manifest  # noqa: E402
 
@@ -57,7 +60,7 @@ CACHE = Path(__file__).resolve().parent.parent / ".cache" / "genomics"
 CONSEQUENCES = ["missense_variant", "synonymous_variant", "intron_variant", "stop_gained", "upstream_gene_variant"]
 IMPACT_OF = ["MODERATE", "LOW", "MODIFIER", "HIGH", "MODIFIER"]
 N_GENES = 20_000
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 """Bump when ``write_synthetic`` changes what it writes: cached stores of another format are not reused."""
 READY = "bench-store.json"
 
@@ -81,7 +84,14 @@ def write_synthetic(store: Path, n: int, n_samples: int, seed: int = 0) -> dict[
     genes = np.array([f"G{i}" for i in range(N_GENES)], dtype=object)[(chrom_i * 1000 + pos // 50_000) % N_GENES]
     ci = rng.integers(0, len(CONSEQUENCES), n)
     cons = np.array(CONSEQUENCES, dtype=object)[ci]
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+    impact = np.array(IMPACT_OF, dtype=object)[ci]
+    neighbours = np.array([f"G{i}" for i in range(N_GENES)], dtype=object)[
+        (chrom_i * 1000 + pos // 50_000 + 1) % N_GENES
+    ]
+    upstream = np.full(n, "upstream_gene_variant", dtype=object)
+    modifier = np.full(n, "MODIFIER", dtype=object)
+    offsets2 = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
+    pop_af = rng.beta(0.3, 8, n)
     key = pc.binary_join_element_wise(pa.array(chrom), pa.array(pos.astype(str)), pa.array(ref), pa.array(alt), ":")
     columns: dict[str, Any] = {
         "vid": np.arange(n, dtype=np.int64), "key": key, "source": np.ones(n, np.int32),
@@ -93,13 +103,33 @@ def write_synthetic(store: Path, n: int, n_samples: int, seed: int = 0) -> dict[
         "filter": np.where(rng.random(n) < 0.8, "PASS", "LowQual").astype(object),
         "ac": pa.nulls(n, pa.int64()), "an": pa.nulls(n, pa.int64()), "af": rng.beta(0.5, 5, n),
         "info": pa.nulls(n, pa.string()), "gene": genes, "consequence": cons,
-        "impact": np.array(IMPACT_OF, dtype=object)[ci], "transcript": pa.nulls(n, pa.string()),
+        "impact": impact, "transcript": pa.nulls(n, pa.string()),
         "hgvs_c": pa.nulls(n, pa.string()), "hgvs_p": pa.nulls(n, pa.string()),
-        "genes": pa.ListArray.from_arrays(offsets, pa.array(genes)),
-        "consequences": pa.ListArray.from_arrays(offsets, pa.array(cons)),
-        "annotations": pa.nulls(n, pa.string()), "clnsig": pa.nulls(n, pa.string()),
+        "genes": pa.ListArray.from_arrays(offsets2, pa.array(_interleave(genes, neighbours))),
+        "consequences": pa.ListArray.from_arrays(offsets2, pa.array(_interleave(cons, upstream))),
+        "impacts": pa.ListArray.from_arrays(offsets2, pa.array(_interleave(impact, modifier))),
+        "lof": cons == "stop_gained", "clnsig": pa.nulls(n, pa.string()), "clinvar_stars": pa.nulls(n, pa.int8()),
+        "clnrevstat": pa.nulls(n, pa.string()), "pop_af": pop_af,
+        "pop_af_source": np.full(n, "CSQ:MAX_AF", dtype=object),
         "n_carriers": np.zeros(n, np.int32), "batch": np.zeros(n, np.int64),
     }  # fmt: skip
+    # two annotation entries per allele: its gene's (consequence, impact), and the next gene's upstream
+    # entry (MODIFIER), so a gene + impact filter must hold on one entry, not on the allele
+    annotations = pa.table({
+        "vid": pa.array(np.repeat(np.arange(n, dtype=np.int64), 2)),
+        "entry": pa.array(np.tile(np.array([0, 1], np.int32), n)),
+        "source": pa.array(np.full(2 * n, "CSQ", dtype=object)),
+        "gene": pa.array(_interleave(genes, neighbours)),
+        "consequence": pa.array(_interleave(cons, upstream)),
+        "consequences": pa.ListArray.from_arrays(
+            pa.array(np.arange(2 * n + 1, dtype=np.int32)), pa.array(_interleave(cons, upstream))
+        ),
+        "impact": pa.array(_interleave(impact, modifier)),
+        "is_lof": pa.array(_interleave(cons == "stop_gained", np.zeros(n, bool))),
+        "canonical": pa.array(np.tile(np.array([True, False]), n)),
+        "nmd": pa.array(np.zeros(2 * n, bool)),
+        "batch": pa.array(np.zeros(2 * n, np.int64)),
+    })  # fmt: skip
     variants = pa.table(
         {k: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v) for k, v in columns.items()}
     )
@@ -120,14 +150,25 @@ def write_synthetic(store: Path, n: int, n_samples: int, seed: int = 0) -> dict[
         "name": [f"S{i}" for i in range(1, n_samples + 1)],
         "source": pa.array(np.ones(n_samples, np.int32)), "column": pa.array(np.arange(n_samples, dtype=np.int32)),
     })  # fmt: skip
+    annotations = pa.table(
+        {f.name: annotations[f.name] if f.name in annotations.column_names else pa.nulls(2 * n, f.type)
+         for f in ANNOTATIONS}  # fmt: skip
+    )
     db = lancedb.connect(str(genomics_dir(store) / "lance"))
     versions = {
         name: db.create_table(name, table.cast(schema), mode="overwrite").version
         for name, table, schema in (("variants", variants, VARIANTS), ("calls", calls, CALLS),
-                                    ("samples", samples, SAMPLES))
+                                    ("samples", samples, SAMPLES), ("annotations", annotations, ANNOTATIONS))
     }  # fmt: skip
     write_manifest(store, Manifest(tables=versions))
-    return {"variants": n, "calls": m, "samples": n_samples}
+    return {"variants": n, "calls": m, "samples": n_samples, "annotation entries": 2 * n}
+
+
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a[0], b[0], a[1], b[1], ...``"""
+    out = np.empty(2 * len(a), dtype=a.dtype)
+    out[0::2], out[1::2] = a, b
+    return out
 
 
 def cached_store(n: int, n_samples: int, seed: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
@@ -184,6 +225,12 @@ QUERIES: list[tuple[str, Callable[[int], VariantQuery]]] = [
     ("AF range", lambda i: VariantQuery(min_af=0.3 + (i % 10) / 100, max_af=0.31 + (i % 10) / 100)),
     ("consequence + chromosome", lambda i: VariantQuery(consequence="stop_gained", region=f"{1 + i % 22}")),
     ("consequence alone", lambda i: VariantQuery(consequence="stop_gained")),
+    ("gene + impact (one entry)", lambda i: VariantQuery(gene=f"G{(i * 997) % N_GENES}", impact="HIGH")),
+    ("gene + LoF (one entry)", lambda i: VariantQuery(gene=f"G{(i * 997) % N_GENES}", lof=True)),
+    ("impact + consequence (one entry)", lambda i: VariantQuery(impact="MODIFIER", consequence="intron_variant",
+                                                                 region=f"{1 + i % 22}")),
+    ("LoF alone", lambda i: VariantQuery(lof=True)),
+    ("population AF ≤ 0.1% + chromosome", lambda i: VariantQuery(max_pop_af=0.001, region=f"{1 + i % 22}")),
 ]  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """What the ``exocortex vcf`` commands share: the variant store option and the output helpers.
 
-The commands themselves are in ``vcf_ingest``, ``vcf_query`` and ``vcf_validate``, each one call
+The commands themselves are in ``vcf_ingest``, ``vcf_query``, ``vcf_samples`` and ``vcf_validate``, each one call
 on :class:`exocortex.genomics.variants.Variants` (which resolves ``--store``); the group,
 ``vcf_app``, is in ``exocortex.cli.app``.
 """

@@ -44,7 +44,9 @@ def _carrier_text(carriers: list[dict[str, Any]], n: int | None) -> str:
 @vcf_app.command("query")
 def query_command(
     region: Annotated[str | None, typer.Option("--region", help="CHROM, CHROM:POS or CHROM:START-END.")] = None,
-    gene: Annotated[str | None, typer.Option("--gene", help="Gene symbol (any annotation).")] = None,
+    gene: Annotated[
+        str | None, typer.Option("--gene", help="Gene symbol (with --impact/--consequence/--lof: on the same entry).")
+    ] = None,
     sample: Annotated[str | None, typer.Option("--sample", help="Only alleles this sample carries.")] = None,
     zygosity: Annotated[
         str | None, typer.Option("--zygosity", help="het, hom_alt, hemi or het_alt (of --sample, or of any sample).")
@@ -58,6 +60,16 @@ def query_command(
     ] = None,
     impact: Annotated[str | None, typer.Option("--impact", help="HIGH, MODERATE, LOW, MODIFIER (comma list).")] = None,
     clnsig: Annotated[str | None, typer.Option("--clnsig", help="ClinVar significance term, e.g. Pathogenic.")] = None,
+    lof: Annotated[
+        bool, typer.Option("--lof", help="Loss of function (LOFTEE HC, snpEff LOF, else a pLoF consequence).")
+    ] = False,
+    max_pop_af: Annotated[
+        float | None,
+        typer.Option("--max-pop-af", help="Population AF (gnomAD, ExAC, 1000G... from annotations) at most this."),
+    ] = None,
+    min_stars: Annotated[
+        int | None, typer.Option("--min-stars", help="ClinVar review stars (0-4) at least this.")
+    ] = None,
     where: Annotated[str | None, typer.Option("--where", help="An extra Lance SQL predicate.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Return at most this many variants.")] = 20,
     store: StoreOpt = None,
@@ -70,16 +82,16 @@ def query_command(
     result = Variants.open(store).query(
         region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
         min_qual=min_qual, filter=filter_, consequence=consequence, impact=impact, clnsig=clnsig,
-        where=where, limit=limit,
+        where=where, limit=limit, lof=lof, max_pop_af=max_pop_af, min_stars=min_stars,
     )  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return
     table = _table(title=f"{result.rows.num_rows} of {result.matched:,} matching variants")
-    cols = ("key", "vtype", "gene", "consequence", "impact", "af", "qual", "filter", "clnsig", "carriers")
+    cols = ("key", "vtype", "gene", "consequence", "impact", "af", "pop_af", "qual", "filter", "clnsig", "carriers")
     for col in cols:
         table.add_column(
-            col, justify="right" if col in ("af", "qual") else "left", no_wrap=col == "key", overflow="fold"
+            col, justify="right" if col in ("af", "pop_af", "qual") else "left", no_wrap=col == "key", overflow="fold"
         )
     for row in result.rows.to_pylist():
         carriers = _carrier_text(result.carriers.get(row["vid"], []), row.get("n_carriers"))
@@ -111,6 +123,7 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         ("filter", ", ".join(f"{k} {v:,}" for k, v in stats.by_filter.items())),
         ("Ti/Tv", f"{ti_tv} ({stats.ti:,} transitions, {stats.tv:,} transversions)"),
         ("missing fields", ", ".join(f"{k} {v:.1%}" for k, v in stats.field_missing.items())),
+        ("reference blocks", f"{stats.ref_blocks:,} (gVCF, not variants: `vcf blocks REGION`)"),
         *(("note", n) for n in stats.notes),
     ):
         summary.add_row(key, cell(value))
@@ -123,6 +136,33 @@ def stats_command(store: StoreOpt = None, as_json: JsonOpt = False, debug: Debug
         for row in stats.samples:
             per.add_row(*[cell(row[c]) if c == "sample" else f"{row[c]:,}" for c in cols])
         out.print(per)
+
+
+@vcf_app.command("blocks")
+def blocks_command(
+    region: Annotated[str, typer.Argument(help="CHROM, CHROM:POS or CHROM:START-END.")],
+    sample: Annotated[str | None, typer.Option("--sample", help="Only this sample's blocks.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Return at most this many blocks.")] = 1000,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """gVCF reference blocks covering REGION, with GT, GQ and depth: was a sample confidently hom-ref here?"""
+    from exocortex.genomics.variants import Variants
+
+    result = Variants.open(store).reference_calls(region, sample=sample, limit=limit)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = _table(title=cell(f"{result.rows.num_rows} of {result.matched:,} reference blocks in {region}"))
+    cols = ("sample_name", "chrom", "pos", "end", "gt", "gq", "dp", "min_dp")
+    for col in cols:
+        table.add_column("sample" if col == "sample_name" else col, justify="right" if col in cols[2:] else "left")
+    for row in result.rows.to_pylist():
+        table.add_row(*[cell(_fmt(row.get(c))) for c in cols])
+    out.print(table)
+    for entry in result.incomplete:
+        out.print(f"note: {printable(entry['note'])}", highlight=False, markup=False)
 
 
 @vcf_app.command("similar")

@@ -13,9 +13,28 @@ ALT allele it is about in its own way:
   dropped, a pure deletion becomes ``-``); ``ALLELE_NUM`` when present is the ALT index.
 
 :class:`AnnotationParser` is built once per file from the header and turns one record's INFO
-strings into, per ALT allele, a list of uniform dicts (``source, allele, gene, gene_id,
-consequence, consequences, impact, transcript, biotype, hgvs_c, hgvs_p``). :func:`most_severe`
-picks the entry for the scalar columns (HIGH > MODERATE > LOW > MODIFIER, first wins a tie).
+strings into, per ALT allele, a list of uniform dicts (:data:`ENTRY_FIELDS`): gene, transcript,
+consequence terms, impact, HGVS, canonical/MANE flags, loss-of-function flags, CSQ's CLIN_SIG and
+its population frequencies. Each entry is one annotator's statement about one transcript, and
+the store keeps it as one row (the ``annotations`` table), so a filter on gene *and* impact holds
+on one and the same entry.
+
+Within an entry, ``consequence`` is its most severe term (Ensembl's order, :data:`SO_TERMS`)
+and ``impact`` is the annotator's own (ANN, CSQ's IMPACT, EFF) or, without one, the impact of
+that most severe term: the term shown is the one the impact is about. :func:`most_severe`
+picks the entry for the variant row's summary: by impact, then term severity, then MANE and
+canonical transcripts, then file order.
+
+Loss of function (``is_lof``): LOFTEE's ``LoF=HC`` when the CSQ layout has LOFTEE's ``LoF``
+field (its ``LC`` and unflagged entries are then not LoF); snpEff's ``LOF`` INFO field (per gene)
+for that gene's HIGH-impact entries when the file has it; otherwise, with no LoF tool run, an
+entry whose most severe term is a predicted-LoF term (:data:`PLOF_TERMS`). ``lof`` says which
+rule gave it (``HC``/``LC`` from LOFTEE, ``snpEff``, ``consequence``). snpEff's ``NMD`` marks
+``nmd`` the same way.
+
+ClinVar: a record with ``GENEINFO`` or ``MC`` gets one ``ClinVar`` entry per gene (its MC terms,
+the decoded CLNSIG), see :mod:`exocortex.genomics.clinical`.
+
 Entries whose allele matches no ALT are kept on every allele rather than dropped. Parsing runs
 only on records that carry one of these fields, so files without annotations pay nothing.
 """
@@ -26,8 +45,26 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from exocortex.genomics.clinical import (
+    as_frequency,
+    clnsig_codes,
+    decode_clnsig,
+    parse_geneinfo,
+    parse_mc,
+    population_field,
+)
+
 IMPACT_RANK = {"HIGH": 0, "MODERATE": 1, "LOW": 2, "MODIFIER": 3}
 ANNOTATION_FIELDS = ("ANN", "EFF", "CSQ")
+CLINVAR_FIELDS = ("GENEINFO", "MC")
+"""INFO fields that make a record's ClinVar entry."""
+HEADER_FIELDS = (*ANNOTATION_FIELDS, *CLINVAR_FIELDS, "CLNSIG", "LOF", "NMD")
+"""The INFO fields whose header descriptions :class:`AnnotationParser` reads."""
+ENTRY_FIELDS = (
+    "source", "allele", "gene", "gene_id", "transcript", "biotype", "consequence", "consequences", "impact",
+    "hgvs_c", "hgvs_p", "canonical", "mane", "lof", "is_lof", "nmd", "clin_sig",
+)  # fmt: skip
+"""The keys of a parsed entry (plus ``pop``: its population frequencies as (field, value) pairs)."""
 
 ANN_DEFAULT = (
     "Allele|Annotation|Annotation_Impact|Gene_Name|Gene_ID|Feature_Type|Feature_ID|Transcript_BioType|"
@@ -69,6 +106,26 @@ _VEP_IMPACT = {
     **dict.fromkeys(_MODERATE_TERMS, "MODERATE"),
     **dict.fromkeys(_LOW_TERMS, "LOW"),
 }
+SO_TERMS = (
+    *_HIGH_TERMS, *_MODERATE_TERMS, *_LOW_TERMS, "coding_sequence_variant", "mature_miRNA_variant",
+    "5_prime_UTR_variant", "3_prime_UTR_variant", "non_coding_transcript_exon_variant", "non_coding_exon_variant",
+    "intron_variant", "NMD_transcript_variant", "non_coding_transcript_variant", "nc_transcript_variant",
+    "coding_transcript_variant", "upstream_gene_variant", "downstream_gene_variant", "TFBS_ablation",
+    "TFBS_amplification", "TF_binding_site_variant", "regulatory_region_ablation", "regulatory_region_amplification",
+    "regulatory_region_variant", "intergenic_variant", "sequence_variant",
+)  # fmt: skip
+"""Consequence terms from most to least severe (Ensembl's order; snpEff's older spellings beside theirs)."""
+_TERM_RANK = {t: i for i, t in enumerate(SO_TERMS)}
+PLOF_TERMS = frozenset(
+    {"transcript_ablation", "splice_acceptor_variant", "splice_donor_variant", "stop_gained", "frameshift_variant",
+     "start_lost", "exon_loss_variant"}
+)  # fmt: skip
+"""Predicted loss-of-function terms (as gnomAD counts pLoF), used when no LoF tool annotated the file."""
+
+
+def term_rank(term: str) -> int:
+    """A consequence term's place in :data:`SO_TERMS` (unknown terms after every known one)."""
+    return _TERM_RANK.get(term, len(SO_TERMS))
 
 
 def _norm(name: str) -> str:
@@ -112,10 +169,15 @@ def _vep_allele(ref: str, alt: str) -> str:
 
 
 class AnnotationParser:
-    """Parses a file's ANN/EFF/CSQ strings, with layouts taken from the file's header."""
+    """Parses a file's ANN/EFF/CSQ strings (and its ClinVar fields), with layouts taken from the file's header."""
 
     def __init__(self, descriptions: Mapping[str, str | None]) -> None:
         self.present = tuple(f for f in ANNOTATION_FIELDS if f in descriptions)
+        self.clinvar = any(f in descriptions for f in CLINVAR_FIELDS)
+        """The file has ClinVar's GENEINFO or MC: records carrying them get a ClinVar entry."""
+        self.snpeff_lof = "LOF" in descriptions
+        self.snpeff_nmd = "NMD" in descriptions
+        self.clnsig_codes = clnsig_codes(descriptions.get("CLNSIG"))
         ann = format_fields(descriptions.get("ANN"), ANN_DEFAULT)
         if _index(ann, "Allele") is None:
             ann = format_fields(None, ANN_DEFAULT)
@@ -152,7 +214,13 @@ class AnnotationParser:
             "biotype": _index(csq, "BIOTYPE"),
             "hgvs_c": _index(csq, "HGVSc"),
             "hgvs_p": _index(csq, "HGVSp"),
+            "canonical": _index(csq, "CANONICAL"),
+            "mane": _index(csq, "MANE_SELECT", "MANE"),
+            "lof": _index(csq, "LoF"),
+            "clin_sig": _index(csq, "CLIN_SIG"),
         }
+        self._csq_pop = [(i, f"CSQ:{name}") for i, name in enumerate(csq) if population_field(name, True)]
+        """(field index, source name) of CSQ's population frequencies (gnomAD_AF, MAX_AF, ...)."""
 
     def parse(self, info: Mapping[str, Any], ref: str, alts: Sequence[str]) -> list[list[dict[str, Any]]]:
         """Per ALT (index 0 = first ALT), the parsed entries that belong to it."""
@@ -176,20 +244,63 @@ class AnnotationParser:
                         bucket.append(parsed)
                 else:
                     out[target].append(parsed)
+        if self.snpeff_lof or self.snpeff_nmd:
+            lof_genes = _snpeff_genes(info.get("LOF")) if self.snpeff_lof else set()
+            nmd_genes = _snpeff_genes(info.get("NMD")) if self.snpeff_nmd else set()
+            for bucket in out:
+                for e in bucket:
+                    if e["source"] in ("ANN", "EFF") and e["impact"] == "HIGH":
+                        if self.snpeff_lof:
+                            e["is_lof"] = e["gene"] in lof_genes
+                            e["lof"] = "snpEff" if e["is_lof"] else None
+                        e["nmd"] = e["gene"] in nmd_genes
+        if self.clinvar:
+            for clinvar in self._clinvar_entries(info):
+                for bucket in out:
+                    bucket.append(clinvar)
         return out
 
-    @staticmethod
-    def _entry(source: str, allele: str | None, consequence: str | None, impact: str | None) -> dict[str, Any]:
+    def _clinvar_entries(self, info: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One ClinVar entry per GENEINFO gene (one without a gene when only MC is given)."""
+        genes: list[tuple[str | None, str | None]] = list(parse_geneinfo(info.get("GENEINFO")))
+        terms = parse_mc(info.get("MC"))
+        if not genes and not terms:
+            return []
+        clin_sig = decode_clnsig(info.get("CLNSIG"), self.clnsig_codes)
+        entries = []
+        for symbol, gene_id in genes or [(None, None)]:
+            e = self._entry("ClinVar", None, "&".join(terms) or None, None)
+            e.update(gene=symbol, gene_id=gene_id, clin_sig=clin_sig)
+            entries.append(e)
+        return entries
+
+    def _entry(self, source: str, allele: str | None, consequence: str | None, impact: str | None) -> dict[str, Any]:
         terms = [t for t in (consequence or "").split("&") if t]
+        worst = min(terms, key=term_rank) if terms else None  # the first of equally unknown terms
         if impact is None and terms:
             ranks = [IMPACT_RANK[_VEP_IMPACT.get(t, "MODIFIER")] for t in terms]
             impact = list(IMPACT_RANK)[min(ranks)]
+        lof_tool = (source == "CSQ" and self._csq["lof"] is not None) or (source != "CSQ" and self.snpeff_lof)
+        plof = not lof_tool and worst is not None and worst in PLOF_TERMS
         return {
             "source": source,
             "allele": allele,
-            "consequence": terms[0] if terms else None,
+            "gene": None,
+            "gene_id": None,
+            "transcript": None,
+            "biotype": None,
+            "consequence": worst,
             "consequences": terms,
             "impact": impact.upper() if impact else None,
+            "hgvs_c": None,
+            "hgvs_p": None,
+            "canonical": False,
+            "mane": None,
+            "lof": "consequence" if plof else None,
+            "is_lof": plof,
+            "nmd": False,
+            "clin_sig": None,
+            "pop": [],
         }
 
     def _parse_ann(self, entry: str, alts: Sequence[str]) -> tuple[dict[str, Any], int | None]:
@@ -214,7 +325,6 @@ class AnnotationParser:
         f = self._eff
         parsed = self._entry("EFF", None, effect.strip().lower() or None, _field(parts, f["impact"]))
         parsed["gene"] = _field(parts, f["gene"])
-        parsed["gene_id"] = None
         parsed["transcript"] = _field(parts, f["transcript"])
         parsed["biotype"] = _field(parts, f["biotype"])
         aa = _field(parts, f["aa_change"]) or ""
@@ -233,8 +343,20 @@ class AnnotationParser:
         f = self._csq
         allele = _field(parts, f["allele"])
         parsed = self._entry("CSQ", allele, _field(parts, f["consequence"]), _field(parts, f["impact"]))
-        for key in ("gene", "gene_id", "transcript", "biotype", "hgvs_c", "hgvs_p"):
+        for key in ("gene", "gene_id", "transcript", "biotype", "hgvs_c", "hgvs_p", "mane"):
             parsed[key] = _field(parts, f[key])
+        parsed["canonical"] = (_field(parts, f["canonical"]) or "").upper() == "YES"
+        lof = _field(parts, f["lof"])
+        if f["lof"] is not None:  # LOFTEE ran: its verdict decides
+            parsed["lof"] = lof
+            parsed["is_lof"] = lof == "HC"
+        clin_sig = _field(parts, f["clin_sig"])
+        if clin_sig:
+            parsed["clin_sig"] = "/".join(_spell_clinvar(t) for t in clin_sig.split("&") if t)
+        for idx, name in self._csq_pop:
+            value = as_frequency(_field(parts, idx))
+            if value is not None:
+                parsed["pop"].append((name, value))
         target: int | None = None
         number = _field(parts, f["allele_num"])
         if len(alts) == 1:
@@ -248,12 +370,42 @@ class AnnotationParser:
         return parsed, target
 
 
+def _spell_clinvar(term: str) -> str:
+    """VEP's lower-case CLIN_SIG term (``likely_pathogenic``) in ClinVar's spelling (``Likely_pathogenic``)."""
+    return term[:1].upper() + term[1:]
+
+
+def _snpeff_genes(value: Any) -> set[str]:
+    """The genes named by snpEff's ``LOF``/``NMD`` INFO value: ``(GENE|ID|n|pct),(...)``."""
+    if value is None:
+        return set()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    genes = set()
+    for item in items:
+        gene = str(item).strip().strip("()").split("|")[0].strip()
+        if gene:
+            genes.add(gene)
+    return genes
+
+
+def _severity(entry: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """How an entry sorts for the variant's summary: impact, term, MANE, canonical (smaller first)."""
+    term = entry.get("consequence")
+    return (
+        IMPACT_RANK.get(entry.get("impact") or "", 4),
+        term_rank(term) if term else len(SO_TERMS) + 1,
+        0 if entry.get("mane") else 1,
+        0 if entry.get("canonical") else 1,
+    )
+
+
 def most_severe(entries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """The entry with the most severe impact (HIGH > MODERATE > LOW > MODIFIER > none); first on ties."""
+    """The entry the variant row summarises: the most severe impact (HIGH > MODERATE > LOW >
+    MODIFIER > none), then the most severe term, then a MANE or canonical transcript; first on ties."""
     best: dict[str, Any] | None = None
-    best_rank = 99
+    best_key: tuple[int, int, int, int] | None = None
     for entry in entries:
-        rank = IMPACT_RANK.get(entry.get("impact") or "", 4)
-        if rank < best_rank:
-            best, best_rank = entry, rank
+        key = _severity(entry)
+        if best_key is None or key < best_key:
+            best, best_key = entry, key
     return best

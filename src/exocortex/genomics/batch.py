@@ -6,7 +6,9 @@ A :class:`Batch` gathers what the readers hand it: allele rows parsed record by 
 flush) and per-sample no-call counts. At commit time it gives the ``variants``, ``calls`` and
 ``no_calls`` tables: the columns that do not vary per record (key, chrom_norm, source, line,
 n_carriers, batch) are derived here per batch with Arrow compute, and GT and zygosity columns are
-Arrow ``take`` over small dictionaries, not Python strings.
+Arrow ``take`` over small dictionaries, not Python strings. The ``missing_calls`` rows (no-calls and
+half calls without an ALT, per allele row) come from both reading paths and are put in (vid, sample)
+order here; a record without GT gives one row per allele row with ``sample`` -1.
 """
 
 from __future__ import annotations
@@ -18,12 +20,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exocortex.genomics.schema import CALLS, NO_CALLS, VARIANTS, VID_SOURCE_SHIFT, ZYGOSITIES
+from exocortex.genomics.schema import (
+    ANNOTATIONS,
+    CALLS,
+    MISSING_CALLS,
+    NO_CALLS,
+    NO_GT_SAMPLE,
+    REF_BLOCKS,
+    VARIANTS,
+    VID_SOURCE_SHIFT,
+    ZYGOSITIES,
+)
 from exocortex.genomics.schema import normalize_chrom as _normalize_chrom
 
 INT32_MISSING = -(2**31)
 """A missing DP/GQ/AD value in the call arrays (written as null)."""
-NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], None)
+NO_ANNOTATION: tuple[Any, ...] = (None, None, None, None, None, None, [], [], [], None, None, None, None, None)
 """The :data:`ANN_COLUMNS` of a row without annotations."""
 _ZYG = pa.array(ZYGOSITIES, type=pa.string())
 
@@ -32,9 +44,15 @@ ROW_COLUMNS = (
     "id", "rsid", "qual", "filter", "ac", "an", "af", "info", "clnsig",
 )  # fmt: skip
 """What a row of :attr:`Batch.rows` holds; the other VARIANTS columns are derived per batch."""
+REF_BLOCK_COLUMNS = ("record", "column", "chrom", "pos", "end", "gt", "gq", "dp", "min_dp")
+"""What a reference block row of :attr:`Batch.ref_blocks` holds (``column``: the sample's file column, or None)."""
 ANN_COLUMNS = (
-    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "annotations",
+    "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "genes", "consequences", "impacts", "lof",
+    "clinvar_stars", "clnrevstat", "pop_af", "pop_af_source",
 )  # fmt: skip
+"""The VARIANTS columns from annotations, ClinVar and population fields (record-by-record rows only)."""
+ENTRY_COLUMNS = tuple(n for n in ANNOTATIONS.names if n != "batch")
+"""What a row of :attr:`Batch.entries` holds (the ``annotations`` table less ``batch``)."""
 
 
 class AllMissing:
@@ -77,6 +95,7 @@ class Batch:
     line_base: int | None = None  # header lines of a text VCF (line = line_base + record + 1)
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # ROW_COLUMNS
     ann: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # row index -> ANN_COLUMNS, annotated rows only
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # ENTRY_COLUMNS: one per (allele, annotation entry)
     calls: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in CALLS.names})
     """Per call column, one NumPy array per genotype flush (:class:`AllMissing` for absent FORMAT fields)."""
     gt_strings: list[pa.Array] = field(default_factory=list)
@@ -90,6 +109,50 @@ class Batch:
     """Per sample column: records of this batch where its GT is missing (``./.``, ``.``)."""
     pieces: list[tuple[pa.Table, int, int]] = field(default_factory=list)
     """Rows of fast text blocks (:mod:`exocortex.genomics.textpath`): (rows, first vid, first record)."""
+    ref_blocks: list[tuple[Any, ...]] = field(default_factory=list)
+    """gVCF reference blocks read record by record: :data:`REF_BLOCK_COLUMNS` (sample as its file column)."""
+    ref_block_pieces: list[tuple[pa.Table, int]] = field(default_factory=list)
+    """Reference blocks of fast text blocks: (:data:`REF_BLOCK_COLUMNS` but ``record``, first record)."""
+
+    missing: list[tuple[np.ndarray, np.ndarray, pa.Array]] = field(default_factory=list)
+    """``missing_calls`` parts: (vids, sample ids, GT strings)."""
+    no_gt_records: int = 0
+    """Records of this batch without a GT field (their genotypes are unknown, not missing)."""
+
+    def ref_blocks_table(self, batch: int, sample_ids: np.ndarray) -> pa.Table:
+        """The batch's reference blocks (``ref_blocks``), in record order; a file column's sample is
+        ``sample_ids[column]`` (a merged sample keeps its id)."""
+        fields = [("column", pa.int32()) if c == "column" else REF_BLOCKS.field(c) for c in REF_BLOCK_COLUMNS]
+        schema = pa.schema(fields)
+        tables = []
+        if self.ref_blocks:
+            columns = zip(REF_BLOCK_COLUMNS, zip(*self.ref_blocks, strict=True), strict=True)
+            tables.append(pa.table({name: pa.array(col, type=schema.field(name).type) for name, col in columns}))
+        if self.ref_block_pieces:
+            # one concatenation and one cast for every piece (a gVCF gives thousands of short runs)
+            pieces = pa.concat_tables([p[0] for p in self.ref_block_pieces])
+            counts = np.array([p[0].num_rows for p in self.ref_block_pieces], dtype=np.int64)
+            within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            starts = np.repeat(np.array([p[1] for p in self.ref_block_pieces], dtype=np.int64), counts)
+            pieces = pieces.append_column("record", pa.array(starts + within))
+            tables.append(pieces.select(list(REF_BLOCK_COLUMNS)).cast(schema))
+        if not tables:
+            return REF_BLOCKS.empty_table()
+        rows = pa.concat_tables(tables).combine_chunks()
+        if len(tables) > 1:
+            rows = rows.take(pc.sort_indices(rows, [("record", "ascending"), ("column", "ascending")]))
+        chrom = pc.dictionary_encode(rows["chrom"].combine_chunks())
+        norms = pa.array([_normalize_chrom(c) for c in chrom.dictionary.to_pylist()], type=pa.string())
+        n = rows.num_rows
+        cols = {name: rows[name] for name in REF_BLOCK_COLUMNS if name != "column"}
+        column = rows["column"]
+        at = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        ids = sample_ids[at] if len(sample_ids) else np.zeros(n, np.int32)
+        cols["sample"] = pa.array(ids, pa.int32(), mask=np.asarray(column.is_null().to_numpy(zero_copy_only=False)))
+        cols["chrom_norm"] = norms.take(chrom.indices)
+        cols["source"] = pa.array(np.full(n, self.source, dtype=np.int32))
+        cols["batch"] = pa.array(np.full(n, batch, dtype=np.int64))
+        return pa.table({name: cols[name] for name in REF_BLOCKS.names}, schema=REF_BLOCKS)
 
     def variants_table(self, batch: int) -> pa.Table:
         tables = [self._rows_table()] if self.rows else []
@@ -161,18 +224,65 @@ class Batch:
         cols.update(_no_annotations(n))
         return pa.table(cols)
 
-    def no_calls_table(self, batch: int, sample_base: int) -> pa.Table:
-        if self.no_calls is None or not self.no_calls.any():
+    def annotations_table(self, batch: int) -> pa.Table:
+        """The annotation entries of this batch's alleles, one row each."""
+        if not self.entries:
+            return ANNOTATIONS.empty_table()
+        cols = {
+            name: pa.array(col, type=ANNOTATIONS.field(name).type)
+            for name, col in zip(ENTRY_COLUMNS, zip(*self.entries, strict=True), strict=True)
+        }
+        cols["batch"] = pa.array(np.full(len(self.entries), batch, dtype=np.int64))
+        return pa.table(cols, schema=ANNOTATIONS)
+
+    def no_calls_table(self, batch: int, sample_ids: np.ndarray) -> pa.Table:
+        """No-calls per sample (``sample_ids[column]``), and the records without GT as ``sample`` -1
+        (:data:`NO_GT_SAMPLE`)."""
+        columns = np.zeros(0, np.int64) if self.no_calls is None else np.flatnonzero(self.no_calls)
+        samples = np.asarray(sample_ids, dtype=np.int64)[columns]
+        counts = np.zeros(0, np.int64) if self.no_calls is None else self.no_calls[columns]
+        if self.no_gt_records:
+            samples = np.append(samples, NO_GT_SAMPLE)
+            counts = np.append(counts, self.no_gt_records)
+        if not samples.size:
             return NO_CALLS.empty_table()
-        columns = np.flatnonzero(self.no_calls)
         return pa.table(
             {
-                "sample": pa.array(columns + sample_base, type=pa.int32()),
-                "source": pa.array(np.full(columns.size, self.source, dtype=np.int32)),
-                "batch": pa.array(np.full(columns.size, batch, dtype=np.int64)),
-                "no_calls": pa.array(self.no_calls[columns].astype(np.int64)),
+                "sample": pa.array(samples, type=pa.int32()),
+                "source": pa.array(np.full(samples.size, self.source, dtype=np.int32)),
+                "batch": pa.array(np.full(samples.size, batch, dtype=np.int64)),
+                "no_calls": pa.array(counts.astype(np.int64)),
             },
             schema=NO_CALLS,
+        )
+
+    def add_missing(self, vids: np.ndarray, samples: np.ndarray, gts: pa.Array) -> None:
+        """``missing_calls`` rows: (vid, sample id, GT as written) each."""
+        if vids.size:
+            self.missing.append((vids.astype(np.int64), samples.astype(np.int32), gts))
+
+    def add_no_gt(self, vid0: int, rows: int) -> None:
+        """A record without GT: every sample's genotype unknown at its ``rows`` allele rows from ``vid0``."""
+        self.no_gt_records += 1
+        vids = np.arange(vid0, vid0 + rows, dtype=np.int64)
+        self.add_missing(vids, np.full(rows, NO_GT_SAMPLE, np.int32), pa.nulls(rows, pa.string()))
+
+    def missing_table(self, batch: int) -> pa.Table:
+        """The batch's ``missing_calls`` rows in (vid, sample) order."""
+        if not self.missing:
+            return MISSING_CALLS.empty_table()
+        vids = np.concatenate([m[0] for m in self.missing])
+        samples = np.concatenate([m[1] for m in self.missing])
+        gts = pa.concat_arrays([m[2].cast(pa.string()) for m in self.missing])
+        order = np.lexsort((samples, vids))
+        return pa.table(
+            {
+                "vid": pa.array(vids[order]),
+                "sample": pa.array(samples[order]),
+                "gt": gts.take(pa.array(order)),
+                "batch": pa.array(np.full(vids.size, batch, dtype=np.int64)),
+            },
+            schema=MISSING_CALLS,
         )
 
     def count_no_calls(self, counts: np.ndarray) -> None:
@@ -205,10 +315,14 @@ class Batch:
         return pa.Table.from_arrays(columns, schema=CALLS)
 
 
-def drop_partial(batch: Batch, allele_row: int) -> None:
-    """Undo the variant rows a failing record appended before it raised (its genotypes are
-    buffered last, in one append, so they are never half there)."""
+def drop_partial(batch: Batch, allele_row: int, record: int) -> None:
+    """Undo the variant rows (and reference blocks) a failing record appended before it raised (its
+    genotypes are buffered last, in one append, so they are never half there)."""
     mask = (1 << VID_SOURCE_SHIFT) - 1
     while batch.rows and batch.rows[-1][0] & mask >= allele_row:
         batch.rows.pop()
         batch.ann.pop(len(batch.rows), None)
+    while batch.entries and batch.entries[-1][0] & mask >= allele_row:
+        batch.entries.pop()
+    while batch.ref_blocks and batch.ref_blocks[-1][0] >= record:
+        batch.ref_blocks.pop()

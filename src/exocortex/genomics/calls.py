@@ -6,6 +6,14 @@ the stacked (records x samples x ploidy) array find the carrier cells, and every
 (zygosity, phase, ploidy, GT string from a small cache of encoded genotypes, depths) runs on the
 carriers only. The columnar text path hands its carrier cells to the same code
 (:meth:`CallBuilder.block_calls`). Calls come out in (vid, sample) order.
+
+The same pass finds the cells that are neither carriers nor called reference: a GT with no called
+allele (``./.``, ``.``: a no-call, counted per sample for missingness) or a half call without an
+ALT (``0/.``). They become ``missing_calls`` rows, one per allele row of the record, so a sample
+with neither a call nor a missing row at a site is hom-ref there and can be said to be. Finding
+them costs one comparison per ploidy column; the rest runs on the few cells found. No-calls are
+read from the genotype matrix, not from cyvcf2's ``gt_types``, which calls a haploid ``2`` (the
+second ALT) UNKNOWN.
 """
 
 from __future__ import annotations
@@ -53,11 +61,12 @@ def format_matrix(arrays: Sequence[Any], n_samples: int, per_allele: bool = Fals
 
 
 class CallBuilder:
-    """Call rows of one file's samples (columns ``sample_base`` on) into a :class:`Batch`."""
+    """Call rows of one file's samples into a :class:`Batch`; ``sample_ids[column]`` is the store's id
+    of the file's sample column (a name the store already holds keeps its id)."""
 
-    def __init__(self, n_samples: int, sample_base: int) -> None:
+    def __init__(self, n_samples: int, sample_ids: np.ndarray) -> None:
         self.n_samples = n_samples
-        self.sample_base = sample_base
+        self.sample_ids = np.asarray(sample_ids, dtype=np.int32)
         self.gt_cache: dict[tuple[int, int], str] = {}
 
     def flush_genotypes(self, batch: Batch) -> None:
@@ -103,19 +112,57 @@ class CallBuilder:
         ad: np.ndarray | None,
     ) -> None:
         """Call rows from allele matrices: ``columns[j]`` holds allele j of every (record, sample), -1 missing,
-        -2 past the sample's ploidy; ``phase`` is nonzero where phased; ``vid0`` the first vid per record."""
+        -2 past the sample's ploidy; ``phase`` is nonzero where phased; ``vid0`` the first vid per record.
+        The cells with a missing allele and no ALT go to :meth:`_missing_cells`."""
         # Carriers first (any allele > 0), by elementwise passes over the ploidy columns; all the
         # rest runs on the carriers only, not on (records x samples x ploidy).
         carrier = columns[0] > 0
+        missing = columns[0] == -1
         for j in range(1, len(columns)):
             carrier |= columns[j] > 0
+            missing |= columns[j] == -1
+        missing &= ~carrier
+        lost = np.flatnonzero(missing)
+        phase_flat = np.ascontiguousarray(phase).reshape(-1)
+        if lost.size:
+            r_idx, s_idx = np.divmod(lost, self.n_samples)
+            cols = [c.reshape(-1)[lost] for c in columns]
+            self._missing_cells(batch, r_idx, s_idx, cols, phase_flat[lost], vid0, n_alts)
         flat = np.flatnonzero(carrier)  # record-major: (record, sample) order
         if flat.size == 0:
             return
         r_idx, s_idx = np.divmod(flat, self.n_samples)
         cols = [c.reshape(-1)[flat] for c in columns]  # (ploidy) x carriers
-        phases = np.ascontiguousarray(phase).reshape(-1)[flat]
-        self._carrier_calls(batch, r_idx, s_idx, cols, phases, vid0, n_alts, dp, gq, ad)
+        self._carrier_calls(batch, r_idx, s_idx, cols, phase_flat[flat], vid0, n_alts, dp, gq, ad)
+
+    def _missing_cells(
+        self,
+        batch: Batch,
+        r_idx: np.ndarray,
+        s_idx: np.ndarray,
+        cols: list[np.ndarray],
+        phases: np.ndarray,
+        vid0: np.ndarray,
+        n_alts: np.ndarray,
+    ) -> None:
+        """Cells with a missing allele and no ALT: no-calls counted per sample, and one ``missing_calls``
+        row per allele row of the record (an ALT-less record has one row) with the GT as written."""
+        no_call = cols[0] < 0
+        for c in cols[1:]:
+            no_call &= c < 0
+        if no_call.any():
+            batch.count_no_calls(np.bincount(s_idx[no_call], minlength=self.n_samples).astype(np.int64))
+        base = int(n_alts.max()) + 3
+        codes, _, _ = _gt_codes(cols, phases, base)
+        uniq, inverse = np.unique(codes, return_inverse=True)
+        strings = pa.array([self._gt_string(int(u), base, len(cols)) for u in uniq], type=pa.string())
+        reps = np.maximum(n_alts[r_idx], 1)
+        within = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        batch.add_missing(
+            np.repeat(vid0[r_idx], reps) + within,
+            np.repeat(self.sample_ids[s_idx], reps),
+            strings.take(pa.array(np.repeat(inverse.reshape(-1), reps))),
+        )
 
     def _carrier_calls(
         self,
@@ -133,18 +180,9 @@ class CallBuilder:
         """Call rows of carrier cells (record ``r_idx``, sample ``s_idx``, in record-major order), their
         alleles ``cols[j]`` and phase flags; per record ``vid0`` and ``n_alts``, FORMAT matrices by (record, sample)."""
         width = len(cols)
-        present = [c >= -1 for c in cols]  # -2 marks a shorter ploidy (vector end)
-        pl = present[0].astype(np.int8)
-        for pr in present[1:]:
-            pl += pr
-        phased = (phases != 0) & (pl > 1)
         top_allele = max(int(c.max()) for c in cols)
         base = max(int(n_alts.max()), top_allele) + 3  # digits of the GT code: allele + 2 (0: none, 1: '.')
-        codes = np.zeros(r_idx.size, dtype=np.int64)
-        for j in range(width - 1, -1, -1):
-            codes *= base
-            codes += np.where(present[j], cols[j].astype(np.int64) + 2, 0)
-        codes = codes * 2 + phased
+        codes, pl, phased = _gt_codes(cols, phases, base)
         na = n_alts[r_idx]
         top = min(top_allele, int(n_alts.max()))
         parts: dict[str, list[Any]] = {name: [] for name in CALLS.names if name != "batch"}
@@ -153,8 +191,7 @@ class CallBuilder:
             for c in cols[1:]:
                 count += c == i
             sel = count > 0
-            if i > 1:
-                sel &= na >= i  # an allele index past ALT is not a call of this site
+            sel &= na >= i  # an allele index past ALT (or any at an ALT-less record) is not a call of this site
             k = np.flatnonzero(sel)
             if k.size == 0:
                 continue
@@ -166,7 +203,7 @@ class CallBuilder:
                 other |= (ck > 0) & (ck != i)
             zyg = np.where(pk == 1, _HEMI, np.where(c >= pk, _HOM, np.where(other, _HETALT, _HET)))
             parts["vid"].append(vid0[rk] + (i - 1))
-            parts["sample"].append((sk + self.sample_base).astype(np.int32))
+            parts["sample"].append(self.sample_ids[sk])
             parts["gt"].append(codes[k])
             parts["zygosity"].append(zyg.astype(np.int8))
             parts["phased"].append(phased[k])
@@ -218,3 +255,18 @@ class CallBuilder:
                 parts.append("." if digit == 1 else str(digit - 2))
             text = self.gt_cache[key] = sep.join(parts)
         return text
+
+
+def _gt_codes(cols: list[np.ndarray], phases: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: the GT as one integer (allele + 2 per ploidy digit in ``base``, 0 past the ploidy, then
+    the phase bit; :meth:`CallBuilder._gt_string` writes it back), the ploidy and whether phased."""
+    present = [c >= -1 for c in cols]  # -2 marks a shorter ploidy (vector end)
+    pl = present[0].astype(np.int8)
+    for pr in present[1:]:
+        pl += pr
+    phased = (phases != 0) & (pl > 1)
+    codes = np.zeros(cols[0].size, dtype=np.int64)
+    for j in range(len(cols) - 1, -1, -1):
+        codes *= base
+        codes += np.where(present[j], cols[j].astype(np.int64) + 2, 0)
+    return codes * 2 + phased, pl, phased

@@ -29,7 +29,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from exocortex.errors import DuplicateSourceError
 from exocortex.genomics.reader import FileInfo
@@ -52,7 +54,35 @@ def _delete_source(writer: VariantWriter, source: int) -> None:
     writer.delete("calls", f"vid >= {lo} AND vid < {hi}")
     writer.delete("samples", f"source = {source}")
     writer.delete("no_calls", f"source = {source}")
+    writer.delete("annotations", f"vid >= {lo} AND vid < {hi}")
+    writer.delete("ref_blocks", f"source = {source}")
+    writer.delete("missing_calls", f"vid >= {lo} AND vid < {hi}")
+    _delete_merged(writer, source)
+    # other files' records merged into this file's rows lose their row (and the calls on it) with it
+    writer.delete("merged_sites", f"vid >= {lo} AND vid < {hi}")
     writer.delete("sources", f"source = {source}")
+
+
+def _delete_merged(writer: VariantWriter, source: int) -> None:
+    """The calls and missing cells ``source`` attached to other files' rows (``genomics/merge.py``), for
+    its samples that the row's own file does not also hold, and its ``merged_sites`` rows."""
+    merged = writer.read("merged_sites", ["vid"], f"source = {source}")["vid"].to_numpy()
+    if merged.size:
+        samples = writer.read("samples", ["sample", "source"])
+        ids = np.asarray(samples["sample"].to_numpy(), dtype=np.int64)
+        sources = np.asarray(samples["source"].to_numpy(), dtype=np.int64)
+        mine = set(ids[sources == source].tolist())
+        for owner in np.unique(merged >> VID_SOURCE_SHIFT).tolist():
+            only = sorted(mine - set(ids[sources == owner].tolist()))
+            vids = merged[(merged >> VID_SOURCE_SHIFT) == owner]
+            if not only:
+                continue
+            for start in range(0, vids.size, 2_000):
+                part = ", ".join(str(int(v)) for v in vids[start : start + 2_000])
+                where = f"vid IN ({part}) AND sample IN ({', '.join(map(str, only))})"
+                writer.delete("calls", where)
+                writer.delete("missing_calls", where)
+    writer.delete("merged_sites", f"source = {source}")
 
 
 def _next_id(values: Iterable[int]) -> int:
@@ -100,7 +130,7 @@ def claim_source(
 
 
 def new_progress(writer: VariantWriter, info: FileInfo, n_samples: int) -> dict[str, Any]:
-    """The progress entry of a file before its first batch (its samples numbered after the store's)."""
+    """The progress entry of a file before its first batch (its new samples numbered after the store's)."""
     sample_base = _next_id(writer.read("samples", columns=["sample"])["sample"].to_pylist())
     return {
         "sha256": info.sha256,
@@ -116,11 +146,33 @@ def new_progress(writer: VariantWriter, info: FileInfo, n_samples: int) -> dict[
     }
 
 
-def samples_table(names: Sequence[str], sample_base: int, source: int) -> pa.Table:
-    """The ``samples`` rows of a file (written with its first batch)."""
+def sample_ids(writer: VariantWriter, names: Sequence[str], source: int, sample_base: int) -> np.ndarray:
+    """The store's sample id of each of a file's sample columns: the id the store already has for the
+    name (one sample per name, whichever files hold it), else a new one from ``sample_base`` on. A
+    resumed file gets the ids its first batch wrote (its ``samples`` rows)."""
+    rows = writer.read("samples", columns=["sample", "name", "source", "column"])
+    mine = rows.filter(pc.equal(rows["source"], source)).sort_by("column")
+    if mine.num_rows == len(names) and len(names):
+        return np.asarray(mine["sample"].to_numpy(), dtype=np.int32)
+    known: dict[str, int] = {}
+    for sid, name in sorted(zip(rows["sample"].to_pylist(), rows["name"].to_pylist(), strict=True)):
+        known.setdefault(name, int(sid))
+    out = np.empty(len(names), dtype=np.int32)
+    fresh = sample_base
+    for column, name in enumerate(names):
+        if name in known:
+            out[column] = known[name]
+        else:
+            out[column] = known[name] = fresh
+            fresh += 1
+    return out
+
+
+def samples_table(names: Sequence[str], ids: np.ndarray, source: int) -> pa.Table:
+    """The ``samples`` rows of a file (written with its first batch): one per column, with the store's id."""
     return pa.table(
         {
-            "sample": pa.array(range(sample_base, sample_base + len(names)), type=pa.int32()),
+            "sample": pa.array(ids, type=pa.int32()),
             "name": pa.array(names, type=pa.string()),
             "source": pa.array([source] * len(names), type=pa.int32()),
             "column": pa.array(range(len(names)), type=pa.int32()),
@@ -129,7 +181,9 @@ def samples_table(names: Sequence[str], sample_base: int, source: int) -> pa.Tab
     )
 
 
-def sources_row(info: FileInfo, source: int, header: str, n_samples: int, state: dict[str, Any]) -> pa.Table:
+def sources_row(
+    info: FileInfo, source: int, header: str, n_samples: int, state: dict[str, Any], reference: str | None = None
+) -> pa.Table:
     """The ``sources`` row of a finished file (written with its last batch)."""
     return pa.table(
         {
@@ -144,6 +198,7 @@ def sources_row(info: FileInfo, source: int, header: str, n_samples: int, state:
             "calls": [state["calls"]],
             "rejected": [state["rejected"]],
             "ingested_at": [time.time()],
+            "reference": pa.array([reference], pa.string()),
         },
         schema=SOURCES,
     )
@@ -173,14 +228,22 @@ class BatchCommitter:
         variants: pa.Table,
         calls: pa.Table,
         no_calls: pa.Table,
+        annotations: pa.Table,
         samples: pa.Table | None,
         sources: pa.Table | None,
         state: dict[str, Any],
+        ref_blocks: pa.Table | None = None,
+        missing: pa.Table | None = None,
+        merged: pa.Table | None = None,
     ) -> None:
         """Write and commit a batch on the worker, after the batch before it; ``state`` is its
-        progress entry (``sources``: the file's last batch, which clears the entry instead)."""
+        progress entry (``sources``: the file's last batch, which clears the entry instead);
+        ``missing``: its ``missing_calls`` rows; ``merged``: its ``merged_sites`` rows."""
         self.wait()
-        future = self._executor.submit(self._write, variants, calls, no_calls, samples, sources, dict(state))
+        future = self._executor.submit(
+            self._write, variants, calls, no_calls, annotations, samples, sources, dict(state), ref_blocks,
+            missing, merged,
+        )
         self._in_flight.append((future, int(state["records"])))
 
     def _write(
@@ -188,14 +251,25 @@ class BatchCommitter:
         variants: pa.Table,
         calls: pa.Table,
         no_calls: pa.Table,
+        annotations: pa.Table,
         samples: pa.Table | None,
         sources: pa.Table | None,
         snapshot: dict[str, Any],
+        ref_blocks: pa.Table | None = None,
+        missing: pa.Table | None = None,
+        merged: pa.Table | None = None,
     ) -> None:
         writer = self.writer
         writer.append("variants", variants)
         writer.append("calls", calls)
         writer.append("no_calls", no_calls)
+        writer.append("annotations", annotations)
+        if ref_blocks is not None:
+            writer.append("ref_blocks", ref_blocks)
+        if missing is not None:
+            writer.append("missing_calls", missing)
+        if merged is not None:
+            writer.append("merged_sites", merged)
         if samples is not None:
             writer.append("samples", samples)
         others = {k: p for k, p in writer.manifest.progress.items() if k != str(self.source)}

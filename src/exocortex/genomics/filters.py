@@ -10,9 +10,15 @@ Filters and how they match:
   one narrow ``pos`` range (``start - max_span .. end``) and the planner applies the
   ``end >= start`` test in Arrow: Lance would otherwise intersect the near-complete result of an
   ``end`` index range.
-- ``gene``/``consequence``: the most severe annotation's value, or any annotation's (``genes``,
-  ``consequences`` list membership).
-- ``impact``: one or more of ``HIGH, MODERATE, LOW, MODIFIER`` (comma-separated, any case).
+- ``gene``, ``consequence``, ``impact`` (one or more of ``HIGH, MODERATE, LOW, MODIFIER``,
+  comma-separated, any case) and ``lof`` are about annotation *entries* (VEP/snpEff transcripts,
+  ClinVar's gene): they hold together on one and the same entry. One of them alone is exact on
+  the variant row's any-entry columns (``genes``, ``consequences``, ``impacts``, ``lof``); two or
+  more also need :func:`annotation_predicate` over the ``annotations`` table, whose matching vids
+  the planner intersects with the variant-row matches (which still carry each filter alone as a
+  necessary condition, so the scalar indexes narrow both sides).
+- ``max_pop_af``: the reference-population frequency (``pop_af``, see ``genomics.clinical``); an
+  allele without population data never matches it.
 - ``filter``: ``PASS``, or one failed filter name among those joined by ``;``.
 - ``clnsig``: one ClinVar term (any case), among those joined by ``/``, ``|`` or ``,``.
 - ``min_af``/``max_af``/``min_qual``: inclusive bounds; a null AF or QUAL never matches a bound.
@@ -42,8 +48,8 @@ from exocortex.genomics.store import genomics_dir, read_manifest, write_manifest
 
 DEFAULT_LIMIT = 20
 """Variants a query returns when it names no ``limit``."""
-MAX_POS = 2**31 - 1
-"""The largest position a region may name: VCF (BCF) positions are signed 32-bit integers."""
+MAX_POS = 2**62
+"""The largest position a region may name: htslib reads text VCF positions as 64-bit (BCF's are 32-bit)."""
 _REGION = re.compile(r"^\s*([A-Za-z0-9_.\-]+?)(?::([0-9][0-9,_]*)(?:-([0-9][0-9,_]*))?)?\s*$")
 
 
@@ -69,7 +75,7 @@ def parse_region(text: str) -> Region:
     if start < 1 or end < start:
         raise ConfigError(f"bad region {text!r}: positions are 1-based and START must not exceed END")
     if end > MAX_POS:
-        raise ConfigError(f"bad region {text!r}: positions are at most {MAX_POS:,} (VCF POS is a 32-bit integer)")
+        raise ConfigError(f"bad region {text!r}: positions are at most {MAX_POS:,} (htslib's 64-bit limit)")
     return Region(normalize_chrom(chrom), start, end)
 
 
@@ -90,6 +96,13 @@ class VariantQuery:
     clnsig: str | None = None
     where: str | None = None
     limit: int = DEFAULT_LIMIT
+    lof: bool = False
+    max_pop_af: float | None = None
+    min_stars: int | None = None
+
+    def entry_filters(self) -> int:
+        """How many filters are about annotation entries (gene, consequence, impact, lof)."""
+        return sum(1 for f in (self.gene, self.consequence, self.impact, self.lof or None) if f)
 
 
 def sql_string(value: str) -> str:
@@ -152,17 +165,21 @@ def variant_predicate(query: VariantQuery, max_span: int | None = None) -> str |
         if region.start is not None and region.end is not None:
             parts.append(region_overlap(region.start, region.end, max_span))
     if query.gene:
-        g = sql_string(query.gene)
-        parts.append(f"(gene = {g} OR array_has_any(genes, [{g}]))")
+        parts.append(f"array_has_any(genes, [{sql_string(query.gene)}])")
     if query.consequence:
-        c = sql_string(query.consequence)
-        parts.append(f"(consequence = {c} OR array_has_any(consequences, [{c}]))")
+        parts.append(f"array_has_any(consequences, [{sql_string(query.consequence)}])")
     if query.impact:
-        wanted = [i.strip().upper() for i in query.impact.split(",") if i.strip()]
-        unknown = [i for i in wanted if i not in IMPACTS]
-        if unknown or not wanted:
-            raise ConfigError(f"unknown impact {', '.join(unknown) or query.impact!r} (one of {', '.join(IMPACTS)})")
-        parts.append(f"impact IN ({', '.join(sql_string(i) for i in wanted)})")
+        parts.append(f"array_has_any(impacts, [{', '.join(sql_string(i) for i in _impacts(query.impact))}])")
+    if query.lof:
+        parts.append("lof = true")
+    if query.max_pop_af is not None:
+        if not math.isfinite(query.max_pop_af) or query.max_pop_af < 0:
+            raise ConfigError(f"--max-pop-af must be a frequency of 0 or more (got {query.max_pop_af})")
+        parts.append(f"pop_af <= {float(query.max_pop_af)!r}")
+    if query.min_stars is not None:
+        if not 0 <= query.min_stars <= 4:
+            raise ConfigError(f"--min-stars must be 0 to 4 (ClinVar review stars; got {query.min_stars})")
+        parts.append(f"clinvar_stars >= {int(query.min_stars)}")
     for flag, bound in (("--min-af", query.min_af), ("--max-af", query.max_af), ("--min-qual", query.min_qual)):
         if bound is not None and not math.isfinite(bound):  # nan/inf would be written as a column name
             raise ConfigError(f"{flag} must be a finite number (got {bound})")
@@ -184,6 +201,32 @@ def variant_predicate(query: VariantQuery, max_span: int | None = None) -> str |
     return " AND ".join(parts) if parts else None
 
 
+def _impacts(text: str) -> list[str]:
+    wanted = [i.strip().upper() for i in text.split(",") if i.strip()]
+    unknown = [i for i in wanted if i not in IMPACTS]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown impact {', '.join(unknown) or text!r} (one of {', '.join(IMPACTS)})")
+    return wanted
+
+
+def annotation_predicate(query: VariantQuery, at_least: int = 2) -> str | None:
+    """The ``annotations``-table predicate that makes the entry filters hold on one entry; None
+    when fewer than ``at_least`` are given (for selection, one alone is exact on the variant row's
+    any-entry columns)."""
+    if query.entry_filters() < max(at_least, 1):
+        return None
+    parts = []
+    if query.gene:
+        parts.append(f"gene = {sql_string(query.gene)}")
+    if query.consequence:
+        parts.append(f"array_has_any(consequences, [{sql_string(query.consequence)}])")
+    if query.impact:
+        parts.append(f"impact IN ({', '.join(sql_string(i) for i in _impacts(query.impact))})")
+    if query.lof:
+        parts.append("is_lof = true")
+    return " AND ".join(parts)
+
+
 # --- scalar indexes -------------------------------------------------------------------------
 
 FILTER_INDEXES: dict[str, dict[str, str]] = {
@@ -191,8 +234,11 @@ FILTER_INDEXES: dict[str, dict[str, str]] = {
         "vid": "BTREE", "key": "BTREE", "rsid": "BTREE", "chrom_norm": "BITMAP", "pos": "BTREE", "end": "BTREE",
         "vtype": "BITMAP", "af": "BTREE", "qual": "BTREE", "filter": "BITMAP", "gene": "BTREE",
         "consequence": "BITMAP", "impact": "BITMAP", "clnsig": "BITMAP", "genes": "LABEL_LIST",
-        "consequences": "LABEL_LIST",
+        "consequences": "LABEL_LIST", "impacts": "LABEL_LIST", "lof": "BITMAP", "pop_af": "BTREE",
+        "clinvar_stars": "BITMAP",
     },
+    "annotations": {"vid": "BTREE", "gene": "BTREE", "impact": "BITMAP", "consequences": "LABEL_LIST",
+                    "is_lof": "BITMAP"},
     "calls": {"vid": "BTREE", "sample": "BTREE", "zygosity": "BITMAP"},
     "samples": {"name": "BTREE"},
 }  # fmt: skip
@@ -230,6 +276,7 @@ def create_filter_indexes(store_dir: str | Path, wait_s: float = 0.0) -> dict[st
 
 
 __all__ = [
-    "DEFAULT_LIMIT", "FILTER_INDEXES", "MAX_POS", "Region", "VariantQuery", "check_where", "create_filter_indexes",
+    "DEFAULT_LIMIT", "FILTER_INDEXES", "MAX_POS", "Region", "VariantQuery", "annotation_predicate", "check_where",
+    "create_filter_indexes",
     "parse_region", "region_overlap", "sql_string", "variant_predicate",
 ]  # fmt: skip

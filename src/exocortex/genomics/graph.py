@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -128,6 +129,8 @@ def _export(store: VariantStore, tmp: Path) -> dict[str, int]:
     """Parquet files of every node and relationship table, in COPY column order; their row counts."""
     counts: dict[str, int] = {}
     samples = store.read("samples", ["sample", "name", "source"])
+    _, first = np.unique(samples["sample"].to_numpy(), return_index=True)  # a sample in several files: one node
+    samples = samples.take(pa.array(np.sort(first)))
     pq.write_table(samples.rename_columns(["id", "name", "source"]), tmp / "Sample.parquet")
     counts["Sample"] = samples.num_rows
 

@@ -29,6 +29,7 @@ each takes 15-140 MiB, and overlapping them raised the 16x gVCF's peak by ~100 M
 INDEXES: tuple[tuple[str, str, str], ...] = (
     ("calls", "sample", "BTREE"),
     ("calls", "vid", "ZONEMAP"),
+    ("missing_calls", "vid", "ZONEMAP"),
     ("variants", "vid", "ZONEMAP"),
     ("variants", "chrom_norm", "BITMAP"),
     ("variants", "pos", "BTREE"),  # a zone map when the files were sorted: see pos_index_kind

@@ -22,12 +22,25 @@ pass (:func:`~exocortex.genomics.reader.inspect_file`), then read the same way: 
 streamed by ``urllib``, a BCF (and the lines the columnar path leaves) by htslib, which reads URLs
 through libcurl. Nothing is downloaded to disk.
 
+With a reference (``fasta``, ``vcf ingest --fasta``), every file is first checked against it in
+one pass (:func:`check_reference`: a contig it lacks or a REF that differs from its bases is a
+``VcfFormatError`` naming the first, before anything is written), then indels are left-aligned on it
+as they are converted; the columnar path leaves indel lines to the record converter.
+
+gVCF reference blocks (records whose only ALTs are ``<NON_REF>``/``<*>``) are stored in
+``ref_blocks``, not ``variants``: they consume a record but no allele row (``FileSummary.ref_blocks``
+counts them).
+
 Batches. A batch holds ``batch_size`` file records (default :data:`DEFAULT_BATCH_RECORDS`) and
 ends early at :data:`MAX_BATCH_CALLS` call rows. Its appends and commit run on a worker thread
 while the next batch is read; batch N+1's rejects may reach the rejects file before batch N
 commits: a resume truncates them away. ``resume=True`` continues from the committed progress: it
 skips the committed records without processing them and numbers allele rows from the committed
 count, so ``vid`` (``make_vid(source, allele_row)``) is the same as in a clean ingest.
+
+Merging. A file whose samples or sites the store already holds from other files joins them
+(:mod:`~exocortex.genomics.merge`): a known sample name keeps its sample id, a key another file
+holds keeps its one row and receives this file's calls (``merge=False`` keeps files apart).
 
 Rejects. A record htslib cannot parse, or that has no REF, is not stored: it goes to the rejects
 file and is counted in the summary; every other record is kept. A line that cannot be a record by
@@ -51,16 +64,18 @@ Throughput: see ``docs/benchmarks.md`` (section genomics, ``benchmarks/genomics/
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from exocortex.errors import ConfigError, VcfFormatError
 from exocortex.genomics import textpath
@@ -71,12 +86,23 @@ from exocortex.genomics.commit import (
     ProgressFn,
     claim_source,
     new_progress,
+    sample_ids,
     samples_table,
     sources_row,
 )
 from exocortex.genomics.convert import RecordConverter, Reject
+from exocortex.genomics.fasta import IndexedFasta, reference_record
 from exocortex.genomics.indexes import build_scalar_indexes, pos_index_kind, sorted_after
-from exocortex.genomics.reader import FileInfo, inspect_file, iter_records, open_vcf, record_line_problem
+from exocortex.genomics.merge import SiteMerger
+from exocortex.genomics.normalize import ref_mismatch
+from exocortex.genomics.reader import (
+    FileInfo,
+    allele_less_problem,
+    inspect_file,
+    iter_records,
+    open_vcf,
+    record_line_problem,
+)
 from exocortex.genomics.rejects import fill_raw_lines, rejects_path, truncate_rejects, write_rejects
 from exocortex.genomics.schema import make_vid
 from exocortex.genomics.store import VariantWriter
@@ -108,7 +134,10 @@ class FileSummary:
     resumed_from: int = 0  # records skipped because an earlier run had committed them
     rejects_path: str | None = None
     columnar: int = 0  # records the columnar text path read whole (the rest went through htslib one by one)
+    ref_blocks: int = 0  # gVCF reference block rows stored (``ref_blocks``), not variants
     sorted: bool = True  # positions never go back within a chromosome
+    merged: int = 0  # allele rows whose key the store already held from another file: calls attached there
+    conflicts: int = 0  # (allele, sample) entries of this file dropped because the store said otherwise
 
     @property
     def records_per_s(self) -> float:
@@ -163,6 +192,10 @@ class IngestSummary:
         return self._sum("rejected")
 
     @property
+    def ref_blocks(self) -> int:
+        return self._sum("ref_blocks")
+
+    @property
     def records_per_s(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
@@ -174,6 +207,7 @@ class IngestSummary:
             "calls": self.calls,
             "samples": self.samples,
             "rejected": self.rejected,
+            "ref_blocks": self.ref_blocks,
             "seconds": round(self.seconds, 3),
             "records_per_s": round(self.records_per_s, 1),
             "indexed": self.indexed,
@@ -197,12 +231,20 @@ def ingest_vcf(
     progress: ProgressFn | None = None,
     after_commit: Callable[[int], None] | None = None,
     fast_text: bool = True,
+    fasta: str | Path | None = None,
+    merge: bool = True,
 ) -> IngestSummary:
     """Stream VCF/BCF ``paths`` into the variant store at ``store``; see the module docstring.
+
+    ``fasta``: an indexed plain FASTA of the reference the files were called on; indels are
+    left-aligned on it, after every file was checked against it (a contig it lacks, a REF that
+    differs from its bases: ``VcfFormatError`` naming the first, before anything is written).
 
     ``after_commit(batch)`` runs after every committed batch but the last (tests use it to
     simulate a crash). ``fast_text=False`` reads text VCF record by record through htslib only, as
     BCF always is (the reference :mod:`~exocortex.genomics.textpath` is tested against).
+    ``merge=False`` keeps each file apart, as ingests did before files were merged: its samples get
+    ids of their own and a key another file holds gets a second row (:mod:`~exocortex.genomics.merge`).
     Raises ``InputPathError``, ``VcfFormatError``, ``DuplicateSourceError``,
     ``StoreLockedError``.
     """
@@ -217,7 +259,13 @@ def ingest_vcf(
     infos = [inspect_file(p) for p in paths]  # every file-level problem before anything is written
     summaries: list[FileSummary] = []
     indexed = False
-    with VariantWriter(store_dir, lock_wait_s=lock_wait_s) as writer:
+    with contextlib.ExitStack() as stack:
+        reference = None
+        if fasta is not None:
+            reference = stack.enter_context(IndexedFasta(fasta))
+            for info in infos:
+                check_reference(info, reference)
+        writer = stack.enter_context(VariantWriter(store_dir, lock_wait_s=lock_wait_s))
         for info in infos:
             summaries.append(
                 _ingest_file(
@@ -229,6 +277,8 @@ def ingest_vcf(
                     progress=progress,
                     after_commit=after_commit,
                     fast_text=fast_text,
+                    fasta=reference,
+                    merge=merge,
                 )
             )
         if build_indexes:
@@ -251,6 +301,8 @@ def _ingest_file(
     progress: ProgressFn | None,
     after_commit: Callable[[int], None] | None,
     fast_text: bool = True,
+    fasta: IndexedFasta | None = None,
+    merge: bool = True,
 ) -> FileSummary:
     """One file: claim its source, read and commit it batch by batch, then fill in its rejects."""
     started = time.perf_counter()
@@ -269,9 +321,12 @@ def _ingest_file(
             rejects.unlink(missing_ok=True)
         else:
             truncate_rejects(rejects, int(state["rejects_bytes"]))
-        reading = _FileIngest(vcf, info, source, state, names, rejects, committer, batch_size, after_commit)
+        reading = _FileIngest(
+            vcf, info, source, state, names, rejects, committer, batch_size, after_commit, fasta, merge
+        )
         reading.read(fast_text)
         reading.flush(final=True)
+        reading.merger.finish(info.path)
     finally:
         committer.close()
         vcf.close()
@@ -294,7 +349,10 @@ def _ingest_file(
         resumed_from=reading.resumed_from,
         rejects_path=str(rejects) if rejected else None,
         columnar=reading.columnar,
+        ref_blocks=int(state.get("ref_blocks", 0)),
         sorted=not state.get("unsorted", False),
+        merged=reading.merger.merged,
+        conflicts=reading.merger.conflicts,
     )
 
 
@@ -316,8 +374,11 @@ class _FileIngest:
         committer: BatchCommitter,
         batch_size: int,
         after_commit: Callable[[int], None] | None,
+        fasta: IndexedFasta | None = None,
+        merge: bool = True,
     ) -> None:
         self.vcf = vcf
+        self.reference = None if fasta is None else reference_record(fasta)
         self.info = info
         self.source = source
         self.state = state
@@ -326,7 +387,13 @@ class _FileIngest:
         self.committer = committer
         self.batch_size = batch_size
         self.after_commit = after_commit
-        self.converter = RecordConverter(vcf, source, int(state["sample_base"]), info)
+        base = int(state["sample_base"])
+        if merge:
+            self.sample_ids = sample_ids(committer.writer, names, source, base)
+        else:
+            self.sample_ids = np.arange(base, base + len(names), dtype=np.int32)
+        self.converter = RecordConverter(vcf, source, self.sample_ids, info, fasta)
+        self.merger = SiteMerger(committer.writer, source, self.sample_ids, base, state, active=merge)
         self.errors: list[str] = []  # htslib's messages, the last one about the record just refused
         self.batch = Batch(source=source, line_base=info.header_lines)
         self.record = -1
@@ -348,7 +415,9 @@ class _FileIngest:
         """Read the file as text blocks; ``True`` when its first block says to read record by record instead."""
         text_blocks = TextBlocks(self.info)
         try:
-            parser = BlockParser(self.converter.info_specs, self.converter.n_samples)
+            converter = self.converter
+            left_align = converter.fasta is not None
+            parser = BlockParser(converter.info_specs, converter.n_samples, converter.format_types, left_align)
             from cyvcf2 import Writer
 
             line_reader = Writer.from_string(os.devnull, self.vcf.raw_header)
@@ -394,7 +463,7 @@ class _FileIngest:
             try:
                 self.allele_row += self.converter.add(v, record, self.allele_row, batch)
             except Exception as exc:  # a record cyvcf2 parsed but we cannot store
-                drop_partial(batch, self.allele_row)
+                drop_partial(batch, self.allele_row, record)
                 raw = "" if line is not None else _safe_str(v)
                 reason = str(exc) if isinstance(exc, Reject) else f"{type(exc).__name__}: {exc}"
                 batch.rejects.append((line, record, reason, raw))
@@ -417,9 +486,22 @@ class _FileIngest:
             batch = self.batch
             j = min(n, i + self.batch_size - batch.records, i + step)
             fast = block.fast[i:j]
-            cuts = [0, *(np.flatnonzero(np.diff(fast.view(np.int8))) + 1).tolist(), j - i]
+            kind = fast.view(np.int8)  # 0 slow, 1 fast, 2 fast reference block
+            if block.ref_block_line is not None:
+                kind = kind + block.ref_block_line[i:j].view(np.int8)
+            cuts = [0, *(np.flatnonzero(np.diff(kind)) + 1).tolist(), j - i]
             for a, b in zip(cuts[:-1], cuts[1:], strict=False):
-                if fast[a]:
+                if kind[a] == 2:
+                    assert fast_row is not None and block.ref_blocks is not None and block.ref_block_of_row is not None
+                    f0, count = int(fast_row[i + a]), b - a
+                    r0 = int(block.ref_block_of_row[f0])
+                    batch.ref_block_pieces.append((block.ref_blocks.slice(r0, count), self.record + 1))
+                    if block.no_call_line is not None and block.no_call_line.size:
+                        batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
+                    self.record += count
+                    batch.records += count
+                    self.columnar += count
+                elif fast[a]:
                     assert fast_row is not None
                     f0, count = int(fast_row[i + a]), b - a
                     vid0 = make_vid(self.source, self.allele_row)
@@ -427,6 +509,8 @@ class _FileIngest:
                     batch.pieces.append((block.rows.slice(f0, count), vid0, self.record + 1))
                     if block.no_call_line is not None and block.no_call_line.size:
                         batch.count_no_calls(block.no_calls(f0, f0 + count, converter.n_samples))
+                        rows, columns, gts = block.missing(f0, f0 + count)  # one allele row per fast line
+                        batch.add_missing(vid0 + (rows - f0), self.sample_ids[columns], gts)
                     if call_row is not None and block.genotypes is not None:
                         with_calls = np.flatnonzero(block.has_calls[f0 : f0 + count])  # type: ignore[index]
                         if with_calls.size:
@@ -463,9 +547,14 @@ class _FileIngest:
         if not sorted_after(variants, state):
             state["unsorted"] = True
         calls = batch.calls_table(number)
+        missing = batch.missing_table(number)
+        variants, calls, missing, merged = self.merger.apply(variants, calls, missing, number)
+        annotations = batch.annotations_table(number)
+        if annotations.num_rows and merged is not None and merged.num_rows:  # rows merged into another file's
+            annotations = annotations.filter(pc.is_in(annotations["vid"], variants["vid"]))
         samples = None
         if number == 0 and self.names:
-            samples = samples_table(self.names, int(state["sample_base"]), self.source)
+            samples = samples_table(self.names, self.sample_ids, self.source)
         if batch.rejects:
             # Written (and fsynced) before this batch's commit; a crash before the commit leaves
             # extra lines that a resume truncates away (rejects_bytes of the committed batch).
@@ -475,13 +564,19 @@ class _FileIngest:
         state["alleles"] = self.allele_row
         state["calls"] = int(state["calls"]) + batch.n_calls
         state["rejected"] = int(state["rejected"]) + len(batch.rejects)
+        state["merged"], state["conflicts"] = self.merger.merged, self.merger.conflicts
         sources = None
         if final:
             info = self.info
             header = info.header if info.header is not None else self.vcf.raw_header
-            sources = sources_row(info, self.source, header, len(self.names), state)
-        no_calls = batch.no_calls_table(number, int(state["sample_base"]))
-        self.committer.submit(variants, calls, no_calls, samples, sources, state)
+            sources = sources_row(info, self.source, header, len(self.names), state, self.reference)
+        no_calls = batch.no_calls_table(number, self.sample_ids)
+        ref_blocks = batch.ref_blocks_table(number, self.sample_ids)
+        state["ref_blocks"] = int(state.get("ref_blocks", 0)) + ref_blocks.num_rows
+        self.committer.submit(
+            variants, calls, no_calls, annotations, samples, sources, state, ref_blocks, missing=missing,
+            merged=merged,
+        )  # fmt: skip
         self.batch = Batch(source=self.source, line_base=self.info.header_lines)
         gc.collect(1)
         release_freed_memory()
@@ -489,6 +584,73 @@ class _FileIngest:
             self.committer.wait()
         if self.after_commit is not None and not final:
             self.after_commit(number)
+
+
+def check_reference(info: FileInfo, fasta: IndexedFasta) -> None:
+    """Raise ``VcfFormatError`` at the first record of ``info`` whose contig ``fasta`` lacks or whose
+    REF differs from its bases: a file called on another assembly (one pass, before any write)."""
+    chrom_seen = None
+    for chrom, pos, ref in _refs(info):
+        if chrom != chrom_seen:
+            if chrom not in fasta:
+                names = ", ".join(list(fasta.entries)[:5]) + (", ..." if len(fasta.entries) > 5 else "")
+                raise VcfFormatError(
+                    f"{info.path}: contig {chrom} (first at {chrom}:{pos}) is not in the FASTA {fasta.path} "
+                    f"({len(fasta.entries)} sequences: {names}): nothing was ingested"
+                )
+            chrom_seen = chrom
+        if fasta.fetch(chrom, pos - 1, pos - 1 + len(ref)) == ref:
+            continue  # the usual case: upper-case bases that match
+        bases = ref_mismatch(fasta, chrom, pos, ref)
+        if bases is not None:
+            raise VcfFormatError(
+                f"{info.path}: REF at {chrom}:{pos} is {_short(ref)} but the FASTA {fasta.path} has "
+                f"{_short(bases) or 'nothing (past the end of ' + chrom + ')'}: is it the assembly the file "
+                "was called on? Nothing was ingested"
+            )
+
+
+def _refs(info: FileInfo) -> Iterator[tuple[str, int, str]]:
+    """(CHROM, POS, REF) of every record that has them. Text VCF is split by hand (a record whose
+    POS is not a number or whose REF is not plain bases is a reject of the ingest, not checked
+    here): four times faster than htslib's full parse; BCF is read through cyvcf2."""
+    if info.format == "bcf":
+        vcf = open_vcf(info)
+        try:
+            for v in iter_records(vcf, []):
+                if v is None or not v.CHROM:
+                    continue  # unparseable: a reject of the ingest
+                if not v.ALT and allele_less_problem(v) is not None:
+                    continue  # not a record (a reject): its REF must not be read
+                ref = v.REF
+                if ref and ref != ".":
+                    yield v.CHROM, v.start + 1, ref
+        finally:
+            vcf.close()
+        return
+    blocks = TextBlocks(info)
+    try:
+        last_raw, last_chrom = b"", ""
+        for data in blocks:
+            for line in data.split(b"\n"):
+                if not line or line[0] == 35:  # '#'
+                    continue
+                parts = line.split(b"\t", 4)
+                if len(parts) < 5 or not parts[1].isdigit() or not parts[3] or parts[3].strip(_BASES):
+                    continue
+                raw = parts[0]
+                if raw != last_raw:
+                    last_raw, last_chrom = raw, raw.decode("utf-8", "replace")
+                yield last_chrom, int(parts[1]), parts[3].decode("ascii")
+    finally:
+        blocks.close()
+
+
+_BASES = b"ACGTNacgtn"
+
+
+def _short(bases: str, most: int = 20) -> str:
+    return bases if len(bases) <= most else f"{bases[:most]}... ({len(bases)} bases)"
 
 
 def _parse_error(exc: Exception) -> str:

@@ -222,7 +222,7 @@ def _compute_call_counts(store: VariantStore, layout: StoreLayout) -> CallCounts
     assert layout.segments is not None
     chroms = layout.chroms
     zygosities = (*ZYGOSITIES, "")
-    samples = tuple(sorted(int(s) for s in store.read("samples", ["sample"])["sample"].to_pylist()))
+    samples = tuple(sorted({int(s) for s in store.read("samples", ["sample"])["sample"].to_pylist()}))  # once per id
     counts = np.zeros((len(samples), len(chroms), len(zygosities)), dtype=np.int64)
     if not store.has("calls") or not samples or not layout.segments:
         return CallCounts(samples, chroms, zygosities, counts)

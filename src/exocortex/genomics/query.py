@@ -47,6 +47,7 @@ from exocortex.genomics.filters import (
     DEFAULT_LIMIT,
     Region,
     VariantQuery,
+    annotation_predicate,
     check_where,
     create_filter_indexes,
     parse_region,
@@ -64,9 +65,12 @@ VID_IN_MAX = 2_000
 
 ROW_COLUMNS = [
     "vid", "key", "chrom", "chrom_norm", "pos", "end", "ref", "alt", "vtype", "length", "rsid", "qual",
-    "filter", "af", "gene", "consequence", "impact", "hgvs_c", "hgvs_p", "clnsig", "n_carriers",
+    "filter", "af", "gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p", "lof", "clnsig",
+    "clinvar_stars", "pop_af", "pop_af_source", "n_carriers",
 ]  # fmt: skip
-"""Columns of a result row (the JSON ``info`` and ``annotations`` blobs are left out)."""
+"""Columns of a result row (the JSON ``info`` blob is left out)."""
+SUMMARY_COLUMNS = ("gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p")
+"""The row's annotation summary: with entry filters, that of the most severe matching entry."""
 
 
 def sort_positions(chrom_norm: pa.Array | pa.ChunkedArray, pos: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -169,8 +173,9 @@ def _samples_of(store: VariantStore, name: str) -> pa.Table:
 
 
 def sample_ids(store: VariantStore, name: str) -> list[int]:
-    """The sample ids named ``name`` (one per source that has it); ``NoMatchesError`` when none."""
-    return [int(i) for i in _samples_of(store, name)["sample"].to_pylist()]
+    """The sample ids named ``name`` (one since files of one sample merge; stores of older ingests may
+    hold one per file); ``NoMatchesError`` when none."""
+    return sorted({int(i) for i in _samples_of(store, name)["sample"].to_pylist()})
 
 
 def sample_names(store: VariantStore) -> dict[int, str]:
@@ -192,9 +197,9 @@ def _calls_predicate(store: VariantStore, query: VariantQuery) -> tuple[str | No
     ids: tuple[int, ...] | None = None
     if query.sample:
         samples = _samples_of(store, query.sample)
-        ids = tuple(int(i) for i in samples["sample"].to_pylist())
+        ids = tuple(sorted({int(i) for i in samples["sample"].to_pylist()}))  # one id per name in several files
         parts.append(f"sample IN ({', '.join(str(i) for i in ids)})")
-        one_per_allele = len(set(samples["source"].to_pylist())) == len(ids)
+        one_per_allele = len(ids) == 1 or len(set(samples["source"].to_pylist())) == len(ids)
     if query.zygosity:
         if query.zygosity not in ZYGOSITIES:
             raise ConfigError(f"unknown zygosity {query.zygosity!r} (one of {', '.join(ZYGOSITIES)})")
@@ -306,6 +311,8 @@ class _Plan:
     one_per_allele: bool
     sample_ids: tuple[int, ...] | None = None
     zygosity: str | None = None
+    entry_where: str | None = None
+    """With several annotation-entry filters: the ``annotations`` predicate one entry must match."""
 
     def scan(self, where: str | None) -> pa.Table:
         """(vid, chrom_norm, pos, _rowid) of every allele matching ``where`` (and the region's end test)."""
@@ -330,6 +337,8 @@ class _Plan:
 
 def _select(plan: _Plan, k: int) -> tuple[pa.Table, int]:
     """(vid, chrom_norm, pos, _rowid) of the first ``k`` matching alleles in result order, and how many match."""
+    if plan.entry_where is not None:
+        return _select_entries(plan, k)
     if plan.calls_where is None:
         return _select_variants(plan, k)
     region = plan.region
@@ -513,17 +522,65 @@ def _select_joined(plan: _Plan, k: int) -> tuple[pa.Table, int]:
     return _top(hits, k), hits.num_rows
 
 
+def _select_entries(plan: _Plan, k: int) -> tuple[pa.Table, int]:
+    """Several annotation-entry filters: the variant-row matches (each entry filter alone is a
+    necessary condition there, narrowed by its index) kept when one of their entries matches them
+    all (the entries read by those vids, or their vid range); then the sample filter."""
+    hits = plan.scan(plan.predicate)
+    vids = hits["vid"].to_numpy()
+    if len(vids):
+        within = _vid_list(vids) if len(vids) <= VID_IN_MAX else _vid_range(int(vids.min()), int(vids.max()))
+        found = _run_lance(plan.store, "annotations", ["vid"], _and(plan.entry_where, within), plan.what)
+        hits = hits.filter(pa.array(np.isin(vids, found["vid"].to_numpy())))
+    if plan.calls_where is not None:
+        vids = hits["vid"].to_numpy()
+        hits = hits.filter(pa.array(np.isin(vids, _carried_in(plan, vids))))
+    return _top(hits, k), hits.num_rows
+
+
 def _plan(store: VariantStore, query: VariantQuery, what: str) -> _Plan:
     region = parse_region(query.region) if query.region else None
     span = max_span(store) if region is not None and region.start is not None else None
     predicate = variant_predicate(query, span)
     others = variant_predicate(replace(query, region=None))
     calls_where, one_per_allele, ids = _calls_predicate(store, query)
-    return _Plan(store, query, what, region, predicate, others, calls_where, one_per_allele, ids, query.zygosity)
+    return _Plan(
+        store, query, what, region, predicate, others, calls_where, one_per_allele, ids, query.zygosity,
+        annotation_predicate(query) if store.has("annotations") else None,
+    )  # fmt: skip
 
 
-def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with_carriers: bool = True) -> QueryResult:
-    """The variants matching ``query``, sorted by chromosome and position, at most ``query.limit``.
+def _matching_summary(store: VariantStore, rows: pa.Table, query: VariantQuery, what: str) -> pa.Table:
+    """``rows`` with their summary columns taken from the most severe entry that matched the entry
+    filters (``--gene DDX11L1`` shows the DDX11L1 entry, not a more severe one of another gene)."""
+    from exocortex.genomics.annotations import most_severe
+
+    if not store.has("annotations"):
+        return rows
+    vids = rows["vid"].to_pylist()
+    where = _and(annotation_predicate(query, at_least=1), _vid_list(np.array(vids, dtype=np.int64)))
+    found = _run_lance(store, "annotations", ["vid", "entry", "lof", *SUMMARY_COLUMNS], where, what)
+    found = found.sort_by([("vid", "ascending"), ("entry", "ascending")])
+    by_vid: dict[int, list[dict[str, Any]]] = {}
+    for entry in found.to_pylist():
+        by_vid.setdefault(entry["vid"], []).append(entry)
+    best = {vid: most_severe(entries) for vid, entries in by_vid.items()}
+    for name in SUMMARY_COLUMNS:
+        old = rows[name].to_pylist()
+        new = [best[v][name] if best.get(v) is not None else o for v, o in zip(vids, old, strict=True)]  # type: ignore[index]
+        rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array(new, pa.string()))
+    return rows
+
+
+def run_query(
+    store_dir: str | Path | VariantStore,
+    query: VariantQuery,
+    *,
+    with_carriers: bool = True,
+    max_carriers: int = MAX_CARRIERS_PER_VARIANT,
+) -> QueryResult:
+    """The variants matching ``query``, sorted by chromosome and position, at most ``query.limit``,
+    each with up to ``max_carriers`` carriers.
 
     ``store_dir`` may be an open :class:`VariantStore`, reused across queries (saves opening the tables).
     """
@@ -546,8 +603,10 @@ def run_query(store_dir: str | Path | VariantStore, query: VariantQuery, *, with
         rows = rows.take(pa.array(np.argsort([rank[int(v)] for v in rows["vid"].to_pylist()], kind="stable")))
     else:
         rows = VARIANTS.empty_table().select(ROW_COLUMNS)  # not a read: that would scan the whole table
+    if len(top) and query.entry_filters():
+        rows = _matching_summary(store, rows, query, what)
     t2 = time.perf_counter()
-    carriers = carriers_of(store, [int(v) for v in top.tolist()]) if with_carriers else {}
+    carriers = carriers_of(store, [int(v) for v in top.tolist()], max_carriers) if with_carriers else {}
     t3 = time.perf_counter()
     return QueryResult(
         rows=rows,

@@ -10,12 +10,16 @@
 - ``samples``: per sample, how many alleles it carries as ``het``, ``hom_alt``, ``hemi`` and
   ``het_alt`` (from ``calls``);
 - ``field_missing``: per annotation field, the fraction of alleles where it is null;
+- ``ref_blocks``: gVCF reference blocks stored (their own table: never counted as variants);
 - ``incomplete``: files whose ingest was interrupted (a kill, a crash): the figures count what
   they had committed, and a note says how to finish them (``vcf ingest --resume FILE``);
 - ``genotype_missingness``: per sample, the share of its file's stored records where its GT is a
   no-call (``./.`` or ``.``; a half call such as ``0/.`` counts as called, as in cyvcf2's
   ``gt_types``). ``calls`` keeps carriers only, so the ingest counts no-calls per batch into
   the ``no_calls`` table; stores written before that table existed report None and a note.
+  Records without a GT field (a file with PL but no GT) are left out of the share: a sample
+  there is not missing, its genotype is unknown. A sample whose file has no GT at all gets
+  None and ``"no_gt": true``, never "100% missing".
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.genomics.query import chrom_order
-from exocortex.genomics.schema import ZYGOSITIES
+from exocortex.genomics.schema import NO_GT_SAMPLE, ZYGOSITIES
 from exocortex.genomics.store import VariantStore
 
 BATCH_ROWS = 65_536
@@ -54,6 +58,8 @@ class VariantStats:
     samples: list[dict[str, Any]] = field(default_factory=list)
     field_missing: dict[str, float] = field(default_factory=dict)
     genotype_missingness: dict[str, float] | None = None
+    ref_blocks: int = 0
+    """gVCF reference block rows (``ref_blocks``): not variants, so in none of the figures above."""
     notes: list[str] = field(default_factory=list)
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     """Files whose ingest was interrupted (counted here as far as they were committed): see
@@ -119,8 +125,14 @@ def variant_stats(store_dir: str | Path, batch_rows: int = BATCH_ROWS) -> Varian
     stats.by_filter = dict(by_filter)
     stats.field_missing = {name: (nulls[name] / stats.variants if stats.variants else 0.0) for name in MISSING_FIELDS}
     stats.samples = _sample_counts(store, batch_rows)
+    if store.has("ref_blocks"):
+        stats.ref_blocks = store.table("ref_blocks").count_rows()
     if store.has("no_calls"):
         stats.genotype_missingness = {row["sample"]: row["missing_rate"] for row in stats.samples}
+        no_gt = sorted({row["sample"] for row in stats.samples if row["no_gt"]})
+        if no_gt:
+            shown = ", ".join(no_gt[:10]) + (", ..." if len(no_gt) > 10 else "")
+            stats.notes.append(f"genotype missingness unknown (no GT in the file) for {len(no_gt)} samples: {shown}")
     else:
         stats.notes.append(f"genotype missingness {GENOTYPE_MISSINGNESS_NOTE}")
     stats.incomplete = store.incomplete_ingests()
@@ -137,9 +149,14 @@ def _sample_counts(store: VariantStore, batch_rows: int) -> list[dict[str, Any]]
             counts.setdefault(int(group["sample"]), Counter())[str(group["zygosity"])] += int(group["count_all"])
     samples = store.read("samples", ["sample", "name", "source"]).sort_by("sample")
     no_calls: dict[int, int] = {}
+    no_gt: dict[int, int] = {}  # per source: records without GT
     if store.has("no_calls"):
-        grouped = store.read("no_calls", ["sample", "no_calls"]).group_by("sample").aggregate([("no_calls", "sum")])
+        table = store.read("no_calls", ["sample", "source", "no_calls"])
+        grouped = table.group_by("sample").aggregate([("no_calls", "sum")])
         no_calls = dict(zip(grouped["sample"].to_pylist(), grouped["no_calls_sum"].to_pylist(), strict=True))
+        no_calls.pop(NO_GT_SAMPLE, None)
+        rows = table.filter(pc.equal(table["sample"], NO_GT_SAMPLE)).group_by("source").aggregate([("no_calls", "sum")])
+        no_gt = dict(zip(rows["source"].to_pylist(), rows["no_calls_sum"].to_pylist(), strict=True))
     sources = store.read("sources", ["source", "records", "rejected"])
     stored = {  # records each source stored: the denominator of a sample's missingness
         s: r - j
@@ -147,17 +164,24 @@ def _sample_counts(store: VariantStore, batch_rows: int) -> list[dict[str, Any]]
             sources["source"].to_pylist(), sources["records"].to_pylist(), sources["rejected"].to_pylist(), strict=True
         )
     }
+    sources_of: dict[int, list[int]] = {}  # a sample in several (merged) files: its records in all of them
+    for sid, source in zip(samples["sample"].to_pylist(), samples["source"].to_pylist(), strict=True):
+        sources_of.setdefault(int(sid), []).append(int(source))
     out = []
-    for sid, name, source in zip(
-        samples["sample"].to_pylist(), samples["name"].to_pylist(), samples["source"].to_pylist(), strict=True
-    ):
+    seen: set[int] = set()
+    for sid, name in zip(samples["sample"].to_pylist(), samples["name"].to_pylist(), strict=True):
+        if sid in seen:
+            continue
+        seen.add(sid)
         c = counts.get(int(sid), Counter())
         row: dict[str, Any] = {"sample": name, "id": sid}
         row.update({z: c.get(z, 0) for z in ZYGOSITIES})
         row["carried"] = sum(c.values())
         missing = int(no_calls.get(int(sid), 0))
         row["no_calls"] = missing
-        records = stored.get(source, 0)
-        row["missing_rate"] = round(missing / records, 6) if records else None
+        records = sum(stored.get(s, 0) for s in sources_of[int(sid)])
+        with_gt = records - sum(int(no_gt.get(s, 0)) for s in sources_of[int(sid)])
+        row["missing_rate"] = round(missing / with_gt, 6) if with_gt > 0 else None
+        row["no_gt"] = records > 0 and with_gt <= 0
         out.append(row)
     return out

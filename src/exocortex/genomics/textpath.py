@@ -15,10 +15,16 @@ per line:
   line is *fast*: every check below passes, so its row can be computed by column-wide
   operations with exactly the values cyvcf2 would give. Anything else (several ALTs, an
   annotation or CLNSIG field, an undeclared or oddly typed INFO value, a symbolic allele other
-  than ``<NON_REF>``/``<*>``, a carrier with FORMAT fields beyond GT, a malformed line) is a
+  than ``<NON_REF>``/``<*>``, a REF and ALT that share a first or last base (to be trimmed), a
+  carrier with FORMAT fields beyond GT, a malformed line) is a
   *slow* line: the caller parses it with htslib (``Writer.variant_from_string``) and the record
   converter, so the slow path is the reference and the fast path only has to agree with it on
   the lines it accepts (``tests/test_vcf_textpath.py`` compares both on every real test file).
+
+gVCF reference blocks (ALT ``<NON_REF>``/``<*>`` only) of a sites-only or single-sample file are
+fast lines too: their GT, GQ, DP and MIN_DP (``.`` or plain digits, else the line is slow) go to
+``Block.ref_blocks``, not to the rows the caller stores as variants. With several samples a block
+line is slow (one row per sample, by the record converter).
 
 INFO values, as cyvcf2 types them from the header: ``Integer`` as the integer (canonical digits
 only, within int32), ``Flag`` as ``true``, ``String`` as the text (printable ASCII without
@@ -41,8 +47,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from exocortex.genomics.clinical import population_field
 from exocortex.genomics.reader import FieldSpec, FileInfo, open_decompressed
-from exocortex.genomics.schema import info_float, variant_type
+from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, variant_type
 
 BLOCK_BYTES = 4 << 20
 """Decompressed bytes per block (whole lines; a longer line makes its block longer)."""
@@ -59,8 +66,9 @@ _encode_str = json.encoder.encode_basestring_ascii
 
 # INFO value kinds
 _UNKNOWN, _INT, _FLOAT, _FLAG, _STRING = 0, 1, 2, 3, 4
-_SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "SVLEN"})
-"""INFO keys whose lines take the slow path (parsed annotations, ClinVar, symbolic lengths)."""
+_SLOW_KEYS = frozenset({"ANN", "EFF", "CSQ", "CLNSIG", "CLNREVSTAT", "GENEINFO", "MC", "RS", "SVLEN"})
+"""INFO keys whose lines take the slow path (parsed annotations, ClinVar, symbolic lengths); so do
+reference-population frequencies (:func:`exocortex.genomics.clinical.population_field`)."""
 
 _PAIR = r"^(?P<k>[A-Za-z_][0-9A-Za-z_.]*)(?P<eq>=?)(?P<v>.*)$"
 _INT_TEXT = r"^(0|-?[1-9][0-9]{0,9})$"
@@ -147,15 +155,28 @@ class Block:
     genotypes: CarrierCells | None  # of the fast lines with calls
     has_calls: np.ndarray | None  # per row of ``rows``: whether its line has calls in ``genotypes``
     row_of_line: np.ndarray | None = None  # per line: its row in ``rows`` (meaningful for fast lines)
-    no_call_line: np.ndarray | None = None  # the row of every no-call (GT ./. or .) of a fast line, sorted
+    no_call_line: np.ndarray | None = None  # the row of every missing cell (GT ./., . or 0/.) of a fast line, sorted
     no_call_sample: np.ndarray | None = None  # and its sample column
+    ref_blocks: pa.Table | None = None  # gVCF reference blocks of fast lines (batch.ref_block_pieces' columns)
+    ref_block_of_row: np.ndarray | None = None  # per row of ``rows``: its row in ``ref_blocks``, else -1
+    ref_block_line: np.ndarray | None = None  # per line: a fast reference block
+    no_call_code: np.ndarray | None = None  # and its GT text, up to 3 bytes in an int (:func:`gt_texts`)
 
     def no_calls(self, start: int, stop: int, n_samples: int) -> np.ndarray:
-        """No-calls per sample among rows ``start`` to ``stop`` (exclusive)."""
-        if self.no_call_line is None or self.no_call_sample is None:
+        """No-calls (no allele called: not ``0/.``) per sample among rows ``start`` to ``stop`` (exclusive)."""
+        if self.no_call_line is None or self.no_call_sample is None or self.no_call_code is None:
             return np.zeros(n_samples, dtype=np.int64)
         lo, hi = np.searchsorted(self.no_call_line, [start, stop])
-        return np.bincount(self.no_call_sample[lo:hi], minlength=n_samples)
+        full = (self.no_call_code[lo:hi] & 0xFF) == 46  # "./." or ".": the first allele missing
+        full &= ((self.no_call_code[lo:hi] >> 16) & 0xFF) != 48  # and not "./0"
+        return np.bincount(self.no_call_sample[lo:hi][full], minlength=n_samples)
+
+    def missing(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """The missing cells of rows ``start`` to ``stop`` (exclusive): (row, sample column, GT text)."""
+        if self.no_call_line is None or self.no_call_sample is None or self.no_call_code is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), pa.array([], pa.string())
+        lo, hi = np.searchsorted(self.no_call_line, [start, stop])
+        return self.no_call_line[lo:hi], self.no_call_sample[lo:hi], gt_texts(self.no_call_code[lo:hi])
 
     @property
     def lines(self) -> int:
@@ -276,9 +297,17 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 class BlockParser:
     """Parses blocks of one file (its header's INFO types, sample count and caches)."""
 
-    def __init__(self, info_specs: dict[str, FieldSpec], n_samples: int) -> None:
+    def __init__(
+        self,
+        info_specs: dict[str, FieldSpec],
+        n_samples: int,
+        format_types: dict[str, str] | None = None,
+        left_align: bool = False,
+    ) -> None:
         self.n_samples = n_samples
+        self.left_align = left_align  # indels are the record converter's: it left-aligns them
         self.specs = info_specs
+        self.format_types = format_types or {}
         self.values = ValueJson()
         self._kinds: dict[str, int] = {}
 
@@ -286,7 +315,7 @@ class BlockParser:
         kind = self._kinds.get(key)
         if kind is None:
             spec = self.specs.get(key)
-            if spec is None or key in _SLOW_KEYS:
+            if spec is None or key in _SLOW_KEYS or population_field(key, in_csq=False):
                 kind = _UNKNOWN
             elif spec.type == "Integer":
                 kind = _INT
@@ -346,9 +375,34 @@ class BlockParser:
         genotypes: CarrierCells | None = None
         has_calls = None
         no_calls = None
+        ref_block = _np(pc.is_in(cols[4], _REF_BLOCK_ALLELES))
+        if self.n_samples > 1:
+            ok &= ~ref_block  # a block row per sample: the record converter's
         if self.n_samples:
             no_alt = rows["n_alts"].to_numpy() == 0  # ALT ".": htslib's reading keeps no calls either
             genotypes, has_calls, ok, no_calls = self._genotypes(buf, cols[8], bounds[9] + 1, f_ends, ok, no_alt)
+        block_rows = np.flatnonzero(ok & ref_block)
+        if block_rows.size:
+            sample = None
+            if self.n_samples == 1:
+                sample = _gather(buf, bounds[9][block_rows] + 1, f_ends[block_rows])
+            fmt = cols[8].take(pa.array(block_rows)) if sample is not None else None
+            fields, good = self._block_fields(fmt, sample, block_rows.size)
+            ok[block_rows[~good]] = False
+            kept = block_rows[good]
+            block.ref_blocks = pa.table(
+                {
+                    "column": pa.array(np.zeros(kept.size, np.int32), mask=np.full(kept.size, sample is None)),
+                    "chrom": rows["chrom"].take(pa.array(kept)),
+                    "pos": rows["pos"].take(pa.array(kept)),
+                    "end": rows["end"].take(pa.array(kept)),
+                    **{name: column.filter(pa.array(good)) for name, column in fields.items()},
+                }
+            )
+            block.ref_block_of_row = np.full(ok.size, -1, dtype=np.int64)
+            block.ref_block_of_row[kept] = np.arange(kept.size)
+            block.ref_block_line = np.zeros(n, dtype=bool)
+            block.ref_block_line[lines[kept]] = True
         block.fast[lines] = ok
         if not ok.any():
             return block
@@ -357,7 +411,7 @@ class BlockParser:
         block.rows = rows
         block.row_of_line = np.cumsum(candidate) - 1
         if no_calls is not None:
-            block.no_call_line, block.no_call_sample = no_calls
+            block.no_call_line, block.no_call_sample, block.no_call_code = no_calls
         if genotypes is not None and has_calls is not None:
             # ``genotypes`` rows are the candidate lines with calls, in order; all of them stayed fast
             block.has_calls = has_calls
@@ -384,6 +438,17 @@ class BlockParser:
         pos = pc.cast(pc.if_else(pa.array(ok), pos_s, "0"), pa.int64()).to_numpy()
         ref_len = pc.utf8_length(ref).to_numpy(zero_copy_only=False).astype(np.int64)
         alt_len = pc.utf8_length(alt).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        if self.left_align:
+            ok &= ~(alt_seq & ~alt_star & (ref_len != alt_len))
+        # alleles with a common first or last base are trimmed (normalize.trim_alleles): the slow path's business
+        long_pair = np.flatnonzero(ok & alt_seq & ~alt_star & (ref_len > 1) & (alt_len > 1))
+        if long_pair.size:
+            take = pa.array(long_pair)
+            r, a = pc.utf8_upper(ref.take(take)), pc.utf8_upper(alt.take(take))
+            same_first = pc.equal(pc.utf8_slice_codeunits(r, 0, 1), pc.utf8_slice_codeunits(a, 0, 1))
+            same_last = pc.equal(pc.utf8_slice_codeunits(r, -1), pc.utf8_slice_codeunits(a, -1))
+            ok[long_pair[_np(pc.or_(same_first, same_last))]] = False
 
         info_cols = self._info(info, ok)
         ok = info_cols.pop("ok")
@@ -557,6 +622,43 @@ class BlockParser:
         out["ok"] = ok
         return out
 
+    # ----------------------------------------------------------------- reference blocks
+
+    def _block_fields(
+        self, fmt: pa.StringArray | None, sample: pa.StringArray | None, n: int
+    ) -> tuple[dict[str, pa.Array], np.ndarray]:
+        """GT, GQ, DP and MIN_DP of ``n`` single-sample reference blocks (all null without a sample), and
+        which rows parsed: a value that is not ``.`` or plain digits (within int32) is left to htslib."""
+        if fmt is None or sample is None:
+            return {k: pa.nulls(n, pa.string() if k == "gt" else pa.int32()) for k in _BLOCK_FIELDS}, np.ones(n, bool)
+        good = np.ones(n, dtype=bool)
+        encoded = pc.dictionary_encode(fmt)
+        formats = [f.split(":") for f in encoded.dictionary.to_pylist()]
+        which = encoded.indices.to_numpy(zero_copy_only=False)
+        parts = pc.split_pattern(sample, ":")
+        offsets = parts.offsets.to_numpy()
+        counts = np.diff(offsets)
+        flat = parts.flatten()
+        out: dict[str, pa.Array] = {}
+        for key, name in zip(("GT", "GQ", "DP", "MIN_DP"), _BLOCK_FIELDS, strict=True):
+            declared = key == "GT" or self.format_types.get(key) in ("Integer", "Float")
+            at = np.array([f.index(key) if declared and key in f else -1 for f in formats] or [-1], dtype=np.int64)
+            index = at[which]
+            present = (index >= 0) & (index < counts)
+            values = (
+                flat.take(pa.array(np.where(present, offsets[:-1] + index, 0))) if flat else pa.nulls(n, pa.string())
+            )
+            values = pc.if_else(pa.array(present), values, pa.scalar(None, pa.string()))
+            if key == "GT":
+                out[name] = values
+                continue
+            missing = _np(pc.equal(values, "."))
+            digits = _np(pc.match_substring_regex(values, r"^[0-9]{1,9}$"))
+            good &= ~present | missing | digits
+            numbers = pc.if_else(pa.array(digits), values, pa.scalar(None, pa.string()))
+            out[name] = pc.cast(numbers, pa.int32())
+        return out, good
+
     # ----------------------------------------------------------------- genotypes
 
     def _genotypes(
@@ -567,11 +669,12 @@ class BlockParser:
         line_end: np.ndarray,
         ok: np.ndarray,
         no_alt: np.ndarray,
-    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[CarrierCells | None, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Calls of the lines whose genotypes are one-character diploid GT only, or a single non-carrying sample.
 
         Returns (the carrier cells of the lines with calls, which lines have calls, the updated fast
-        mask, and the no-calls as (line, sample) arrays sorted by line).
+        mask, and the missing cells, no-calls and half calls without an ALT such as ``0/.``, as
+        (line, sample, GT text code) arrays sorted by line).
         """
         n_smp = self.n_samples
         n = ok.size
@@ -582,6 +685,7 @@ class BlockParser:
         cells = None
         no_call_lines: list[np.ndarray] = []
         no_call_samples: list[np.ndarray] = []
+        no_call_codes: list[np.ndarray] = []
         if fixed.any():
             sel = np.flatnonzero(fixed)
             raw = np.empty((sel.size, width), dtype=np.uint8)
@@ -602,9 +706,11 @@ class BlockParser:
             with_calls[line[carrier]] = True
             with_calls &= ~bad_line & ~no_alt[sel]
             fixed[sel[bad_line]] = False
-            no_call = np.flatnonzero((first == -1) & (second == -1) & ~bad_line[line])
+            no_call = np.flatnonzero(((first == -1) | (second == -1)) & ~carrier & ~bad_line[line])
             no_call_lines.append(sel[line[no_call]])
             no_call_samples.append(other[no_call] % n_smp)
+            cell = b[no_call].astype(np.int64)
+            no_call_codes.append(cell[:, 0] | cell[:, 1] << 8 | cell[:, 2] << 16)
             has_calls[sel[with_calls]] = True
             keep = np.flatnonzero(carrier & with_calls[line])
             call_row = np.cumsum(with_calls) - 1
@@ -623,13 +729,30 @@ class BlockParser:
             missing = np.flatnonzero(non_carrier & (buf[sample_start[sel]] == 46))  # "./.", ".|.", "."
             no_call_lines.append(sel[missing])
             no_call_samples.append(np.zeros(missing.size, dtype=np.int64))
+            start, end = sample_start[sel[missing]], line_end[sel[missing]]
+            at = [buf[np.minimum(start + k, buf.size - 1)].astype(np.int64) for k in range(3)]
+            haploid = (end - start == 1) | (at[1] == 58)
+            no_call_codes.append(np.where(haploid, 46, at[0] | at[1] << 8 | at[2] << 16))
             rest[sel[non_carrier]] = False
         ok = ok & ~rest
         lines_of = np.concatenate(no_call_lines) if no_call_lines else np.zeros(0, np.int64)
         samples_of = np.concatenate(no_call_samples) if no_call_samples else np.zeros(0, np.int64)
+        codes_of = np.concatenate(no_call_codes) if no_call_codes else np.zeros(0, np.int64)
         order = np.argsort(lines_of, kind="stable")
-        no_calls = (lines_of[order].astype(np.int64), samples_of[order].astype(np.int64))
+        no_calls = (lines_of[order].astype(np.int64), samples_of[order].astype(np.int64), codes_of[order])
         return cells, has_calls, ok, no_calls
+
+
+_REF_BLOCK_ALLELES = pa.array(sorted(REF_BLOCK_ALLELES))
+_BLOCK_FIELDS = ("gt", "gq", "dp", "min_dp")
+def gt_texts(codes: np.ndarray) -> pa.Array:
+    """GT texts of up to 3 bytes packed in integers (first byte lowest), e.g. ``./.``, ``.``, ``0|.``."""
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    texts = [
+        bytes(b for b in (int(c) & 0xFF, int(c) >> 8 & 0xFF, int(c) >> 16 & 0xFF) if b).decode("ascii", "replace")
+        for c in uniq.tolist()
+    ]
+    return pa.array(texts, pa.string()).take(pa.array(inverse.reshape(-1)))
 
 
 _ALLELE = np.full(256, -3, dtype=np.int16)

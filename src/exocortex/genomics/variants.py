@@ -1,8 +1,9 @@
 """The variant store's public class: ``Variants.open(store)``, then one method per question.
 
-``exocortex vcf ingest | validate | query | stats | similar | graph | export`` and the variant tools of
-the MCP server are each one call on :class:`Variants`; every check of an argument lives here, so
-the Python API and the command line refuse the same things with the same errors (and exit codes).
+``exocortex vcf ingest | annotate | validate | query | blocks | stats | samples | genotype |
+inheritance | similar | graph | export`` and the variant tools of the MCP server are each one
+call on :class:`Variants`; every check of an argument lives here, so the Python API and the
+command line refuse the same things with the same errors (and exit codes).
 
 The genomics modules it calls (cyvcf2, Lance, LadybugDB, pyarrow behind them) and the
 configuration are imported inside the methods: the CLI imports this module at start-up for free.
@@ -17,13 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exocortex.errors import ConfigError, UsageError, VcfFormatError
+from exocortex.errors import ConfigError, InputPathError, UsageError, VcfFormatError
 
 if TYPE_CHECKING:
     from exocortex.config import Config
+    from exocortex.genomics.annotate import AnnotateSummary
+    from exocortex.genomics.blocks import RefBlocksResult
+    from exocortex.genomics.cohort import GenotypeAnswer
     from exocortex.genomics.export import ExportSummary
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
+    from exocortex.genomics.inheritance import InheritanceResult
+    from exocortex.genomics.pedigree import SamplesReport
     from exocortex.genomics.query import QueryResult
     from exocortex.genomics.similar import SimilarResult
     from exocortex.genomics.stats import VariantStats
@@ -131,6 +137,8 @@ class Variants:
         build_indexes: bool = True,
         wait_s: float | None = None,
         progress: Callable[[str, int], None] | None = None,
+        fasta: PathArg | None = None,
+        merge: bool = True,
     ) -> IngestSummary:
         """Stream VCF/BCF ``files`` into the store: alleles, non-reference calls, samples, sources.
 
@@ -138,10 +146,19 @@ class Variants:
         interrupted ingest of the same file after its last batch; ``replace`` re-ingests a file
         whose content is already in the store; ``build_indexes=False`` skips the scalar indexes;
         ``wait_s`` is how long to wait for another writer (default ``lock_wait_s``);
-        ``progress(path, records)`` is called as records are read.
+        ``progress(path, records)`` is called as records are read; ``fasta``: the plain, indexed
+        (``samtools faidx``) reference FASTA the files were called on: indels are left-aligned on it
+        as ``bcftools norm -f`` does, and the assembly is recorded in ``sources.reference``.
+        Files of the same samples merge
+        (``merge``, the default): a sample name already in the store keeps its sample, and a key
+        another file holds keeps its one row, this file's calls attached to it (the first file wins
+        a disagreement; ``FileSummary.conflicts`` counts them); ``merge=False`` keeps files apart.
 
-        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError``,
-        ``VcfFormatError`` (every file is checked before anything is written),
+        Raises ``UsageError`` (no file, ``batch_size`` below 1), ``InputPathError`` (a file or the
+        FASTA missing),
+        ``VcfFormatError`` (every file is checked before anything is written; with ``fasta``, a
+        contig it lacks or a REF that differs from it, the first one named), ``ConfigError`` (a
+        compressed or malformed FASTA),
         ``DuplicateSourceError`` and ``StoreLockedError``.
         """
         from exocortex.genomics.ingest import DEFAULT_BATCH_RECORDS, ingest_vcf
@@ -149,6 +166,8 @@ class Variants:
         paths = [files] if isinstance(files, str | os.PathLike) else list(files)
         if not paths:
             raise UsageError("give at least one VCF/BCF file to ingest")
+        if fasta is not None and not Path(os.fspath(fasta)).is_file():
+            raise InputPathError(f"no such FASTA file: {os.fspath(fasta)} (--fasta takes a plain, indexed FASTA)")
         size = DEFAULT_BATCH_RECORDS
         if batch_size is not None:
             size = _whole(batch_size, UsageError, f"--batch-size must be at least 1 (got {batch_size!r})")
@@ -163,7 +182,42 @@ class Variants:
             build_indexes=build_indexes,
             lock_wait_s=self.config.lock_wait_s if wait_s is None else wait_s,
             progress=progress,
+            fasta=None if fasta is None else Path(os.fspath(fasta)),
+            merge=merge,
         )
+
+    def annotate(
+        self,
+        *,
+        clinvar: PathArg | None = None,
+        population: PathArg | None = None,
+        population_field: str = "AF",
+        wait_s: float | None = None,
+    ) -> list[AnnotateSummary]:
+        """Join a ClinVar VCF (CLNSIG decoded, review stars, GENEINFO/MC as a ClinVar entry) and/or a
+        population VCF (its ``population_field`` as ``pop_af``) into the stored alleles by normalised key.
+
+        Raises ``UsageError`` (neither file given), ``InputPathError``, ``VcfFormatError`` (unreadable,
+        or a ClinVar file without CLNSIG), ``ConfigError`` (no such population field),
+        ``IndexNotFoundError`` (nothing ingested), ``StoreLockedError``.
+        """
+        if clinvar is None and population is None:
+            raise UsageError("give --clinvar FILE and/or --population FILE to annotate from")
+        if not population_field or not population_field.strip():
+            raise ConfigError("--population-field is empty")
+        from exocortex.genomics.annotate import annotate_store
+
+        wait = self.config.lock_wait_s if wait_s is None else wait_s
+        out = []
+        if clinvar is not None:
+            out.append(annotate_store(self.store, Path(clinvar), "clinvar", wait_s=wait))
+        if population is not None:
+            out.append(
+                annotate_store(
+                    self.store, Path(population), "population", population_field=population_field, wait_s=wait
+                )
+            )
+        return out
 
     @staticmethod
     def validate(
@@ -219,11 +273,18 @@ class Variants:
         where: str | None = None,
         limit: int | None = None,
         with_carriers: bool = True,
+        lof: bool = False,
+        max_pop_af: float | None = None,
+        min_stars: int | None = None,
     ) -> QueryResult:
         """The variants matching every filter given, by chromosome and position, at most ``limit`` (default 20).
 
         ``region``: ``CHROM``, ``CHROM:POS`` or ``CHROM:START-END`` (``chr`` or not);
-        ``gene``, ``consequence``: any annotation's; ``sample`` (with ``zygosity``: ``het``,
+        ``gene``, ``consequence``, ``impact`` and ``lof`` (loss of function: LOFTEE HC, snpEff LOF, or a
+        pLoF term when no LoF tool ran) hold together on one annotation entry (a VEP/snpEff transcript
+        or ClinVar's gene); ``max_pop_af``: the reference-population frequency (gnomAD, ExAC, 1000
+        Genomes... from annotations), alleles without one never match; ``min_stars``: ClinVar review
+        stars (0-4); ``sample`` (with ``zygosity``: ``het``,
         ``hom_alt``, ``hemi``, ``het_alt``): alleles it carries; ``min_af``/``max_af``/``min_qual``:
         inclusive bounds; ``filter``: ``PASS`` or one failed filter; ``impact``: ``HIGH``,
         ``MODERATE``, ``LOW``, ``MODIFIER`` (comma list); ``clnsig``: a ClinVar term; ``where``: an
@@ -236,15 +297,40 @@ class Variants:
         """
         from exocortex.genomics.query import DEFAULT_LIMIT, VariantQuery, run_query
 
+        stars = None
+        if min_stars is not None:
+            stars = _whole(min_stars, ConfigError, f"--min-stars must be 0 to 4 (got {min_stars!r})")
         count = DEFAULT_LIMIT
         if limit is not None:
             count = _whole(limit, ConfigError, f"--limit must be a whole number of 0 or more (got {limit!r})")
         q = VariantQuery(
             region=region, gene=gene, sample=sample, zygosity=zygosity, min_af=min_af, max_af=max_af,
             min_qual=min_qual, filter=filter, consequence=consequence, impact=impact, clnsig=clnsig,
-            where=where, limit=count,
+            where=where, limit=count, lof=bool(lof), max_pop_af=max_pop_af,
+            min_stars=stars,
         )  # fmt: skip
         return run_query(self.store, q, with_carriers=with_carriers)  # a negative limit: ConfigError there
+
+    def reference_calls(self, region: str, *, sample: str | None = None, limit: int | None = None) -> RefBlocksResult:
+        """The gVCF reference blocks overlapping ``region``: "was this sample confidently hom-ref here?".
+
+        Each block gives its sample, ``[pos, end]``, GT (``0/0``, or ``./.`` where nothing was
+        called) and GQ, DP, MIN_DP. ``region``: ``CHROM``, ``CHROM:POS`` or ``CHROM:START-END``;
+        ``sample``: only that sample's blocks; at most ``limit`` blocks (default 1,000), by position.
+        A store without gVCFs answers none. Raises ``ConfigError`` (a bad region, a negative
+        limit), ``NoMatchesError`` (an unknown sample), ``IndexNotFoundError`` (nothing ingested).
+        """
+        from exocortex.genomics.blocks import DEFAULT_BLOCK_LIMIT, reference_blocks
+
+        if not isinstance(region, str) or not region.strip():
+            raise ConfigError("give a REGION: CHROM, CHROM:POS or CHROM:START-END")
+        count = DEFAULT_BLOCK_LIMIT
+        if limit is not None:
+            refusal = f"--limit must be a whole number of 0 or more (got {limit!r})"
+            count = _whole(limit, ConfigError, refusal)
+            if count < 0:
+                raise ConfigError(refusal)
+        return reference_blocks(self.store, region, sample=sample, limit=count)
 
     def stats(self) -> VariantStats:
         """Counts by type, chromosome, impact and filter; Ti/Tv; per-sample zygosity counts; missing fields.
@@ -254,6 +340,76 @@ class Variants:
         from exocortex.genomics.stats import variant_stats
 
         return variant_stats(self.store)
+
+    def genotype(self, variant: str | int, sample: str) -> GenotypeAnswer:
+        """``sample``'s genotype at ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).
+
+        ``status`` tells what a carriers-only table cannot: ``carrier`` (with GT, zygosity, GQ, DP),
+        ``hom_ref``, ``no_call`` (``./.``), ``partial`` (``0/.``), ``no_gt`` (the record has no GT:
+        unknown) or ``absent`` (the sample's files hold no record at this site).
+        Raises ``UsageError`` for an empty sample name, ``NoMatchesError`` for a variant or sample
+        the store does not hold, ``IndexNotFoundError`` when nothing was ingested.
+        """
+        if not isinstance(sample, str) or not sample.strip():
+            raise UsageError(f"give a sample name (got {sample!r})")
+        if isinstance(variant, bool) or not isinstance(variant, str | int) or not str(variant).strip():
+            raise UsageError(f"give a variant: a key CHROM:POS:REF:ALT, a vid or an rsid (got {variant!r})")
+        from exocortex.genomics.cohort import genotype
+
+        return genotype(self.store, variant, sample)
+
+    def samples(self, ped: PathArg | None = None, *, wait_s: float | None = None) -> SamplesReport:
+        """The store's samples, one per name, with family, father, mother, sex and affected from the pedigree.
+
+        ``ped``: a PED file (family, sample, father, mother, sex, phenotype) stored first, replacing
+        the pedigree; its individuals the store has no sample of are left out and listed in
+        ``unknown`` (the rest is applied). Raises ``UsageError`` for a malformed PED line (with its
+        number; nothing is written), ``InputPathError`` for a missing PED file,
+        ``IndexNotFoundError`` when nothing was ingested, ``StoreLockedError``.
+        """
+        from exocortex.genomics.pedigree import SamplesReport, list_samples, parse_ped, save_pedigree
+        from exocortex.genomics.store import VariantStore
+
+        VariantStore(self.store).table("variants")  # IndexNotFoundError (nothing ingested) before a PED is read
+        unknown: list[str] = []
+        if ped is not None:
+            rows = parse_ped(os.fspath(ped))
+            unknown = save_pedigree(self.store, rows, self.config.lock_wait_s if wait_s is None else wait_s)
+        return SamplesReport(list_samples(self.store), unknown, None if ped is None else os.fspath(ped))
+
+    def inheritance(
+        self,
+        mode: str,
+        *,
+        family: str | None = None,
+        proband: str | None = None,
+        gene: str | None = None,
+        limit: int | None = None,
+    ) -> InheritanceResult:
+        """Allele rows that follow ``mode`` in the pedigree's trios: ``de_novo`` (the child carries it,
+        both parents called hom-ref: a no-call parent does not count), ``recessive`` (the child
+        hom-alt, each parent a het carrier) or ``compound_het`` (the child het for two or more alleles
+        of one gene, one only from the father, one only from the mother).
+
+        ``proband``: that child only (else the affected trio children, or all when none is marked
+        affected); ``family``: that family's trios; ``gene``: alleles of that gene; at most ``limit``
+        rows (default 20; ``matched`` counts all). Raises ``UsageError`` (an unknown mode, no
+        pedigree, a bad limit), ``NoMatchesError`` (a family or proband without a trio, an unknown
+        sample), ``IndexNotFoundError`` (nothing ingested).
+        """
+        from exocortex.genomics.inheritance import MODES, inheritance
+
+        if mode not in MODES:
+            raise UsageError(f"unknown inheritance mode {mode!r} (one of {', '.join(MODES)})")
+        count = 20
+        if limit is not None:
+            count = _whole(limit, UsageError, f"--limit must be a whole number of 0 or more (got {limit!r})")
+            if count < 0:
+                raise UsageError(f"--limit must be a whole number of 0 or more (got {limit!r})")
+        for name, value in (("--proband", proband), ("--family", family), ("--gene", gene)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise UsageError(f"{name} must be a non-empty name (got {value!r})")
+        return inheritance(self.store, mode, family=family, proband=proband, gene=gene, limit=count)
 
     def similar(self, variant: str | int, k: int = 10, *, rebuild: bool = False) -> SimilarResult:
         """The ``k`` variants nearest to ``variant`` (a key ``CHROM:POS:REF:ALT``, a vid or an rsid).

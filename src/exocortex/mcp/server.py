@@ -380,13 +380,16 @@ def _add_variant_tools(server: MCPServer, workspace: Workspace) -> None:
         consequence: str | None = None,
         impact: Literal["HIGH", "MODERATE", "LOW", "MODIFIER"] | None = None,
         clnsig: str | None = None,
+        lof: Annotated[bool, Field(description="loss of function (LOFTEE HC, snpEff LOF, pLoF term)")] = False,
+        max_pop_af: Annotated[float | None, Field(description="reference-population AF (gnomAD...) at most")] = None,
         limit: Annotated[int, Field(ge=1, le=1000)] = 20,
     ) -> dict[str, Any]:
-        """Variants in the store matching the filters (exact total, first `limit` rows)."""
+        """Variants in the store matching the filters (exact total, first `limit` rows). gene, consequence,
+        impact and lof hold on one and the same annotation entry."""
         def call(index: Index) -> dict[str, Any]:
             result = variants_of(index).query(region=region, gene=gene, sample=sample, zygosity=zygosity,
                                               min_af=min_af, max_af=max_af, consequence=consequence, impact=impact,
-                                              clnsig=clnsig, limit=limit)
+                                              clnsig=clnsig, lof=lof, max_pop_af=max_pop_af, limit=limit)
             return result if isinstance(result, dict) else result.to_dict()
 
         return workspace.answer(ctx, call)
