@@ -3,7 +3,9 @@
 The reference for VCF/BCF is ``bcftools norm -m-`` of the original file: the store keeps alleles
 split, so an export must give the same sites, alleles and genotypes (and INFO) as bcftools'
 split. Alleles are compared in their minimal form on both sides (common suffix, then prefix,
-trimmed), so the comparison holds whether or not the store trims split alleles.
+trimmed): the store trims split alleles (``CAG>GAG`` is ``C>G``), bcftools does not. gVCF
+``<NON_REF>``/``<*>`` records of bcftools' split are left out of the reference: the store keeps
+reference blocks in ``ref_blocks``, not as variants, and a ``<NON_REF>`` ALT is no allele row.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from exocortex.cli import main
 from exocortex.errors import ConfigError, IndexNotFoundError, NoMatchesError, UsageError
 from exocortex.genomics.export import GenotypeCoder, build_index, info_text
+from exocortex.genomics.schema import REF_BLOCK_ALLELES, TABLES
 from exocortex.genomics.store import VariantStore
 from exocortex.genomics.variants import Variants
 
@@ -61,13 +64,25 @@ def _has_gt(path: Path) -> bool:
 
 
 def _records(path: Path, with_gt: bool) -> list[tuple[tuple[str, int, str, str], list[str]]]:
-    """(chrom, pos, ref, alt) in minimal form and the GTs, per record in file order."""
+    """(chrom, pos, ref, alt) in minimal form and the GTs, per record in file order (no ``<NON_REF>`` ALT)."""
     text = bcftools.query("-f", SITE + ("[\t%GT]" if with_gt else "") + "\n", str(path))
     out = []
     for line in text.splitlines():
         chrom, pos, ref, alt, *gts = line.split("\t")
-        out.append(((chrom, *_minimal(int(pos), ref, alt)), gts))
+        if alt not in REF_BLOCK_ALLELES:
+            out.append(((chrom, *_minimal(int(pos), ref, alt)), gts))
     return out
+
+
+def _site_lines(text: str) -> list[str]:
+    """``bcftools query`` lines starting CHROM POS REF ALT: the alleles minimal, ``<NON_REF>`` ALTs left out."""
+    out = []
+    for line in text.splitlines():
+        chrom, pos, ref, alt, rest = line.split("\t", 4)
+        if alt not in REF_BLOCK_ALLELES:
+            p, r, a = _minimal(int(pos), ref, alt)
+            out.append(f"{chrom}\t{p}\t{r}\t{a}\t{rest}")
+    return sorted(out)
 
 
 def _samples(path: Path) -> list[str]:
@@ -116,7 +131,7 @@ def test_an_export_is_what_bcftools_norm_splits_the_file_into(tmp_path: Path, na
             elif _carries(g):
                 ok = False
             elif "." in w:
-                ok = True  # a no-call: hom-ref until the store keeps no-calls per site (missing_calls)
+                ok = w == g  # a no-call or half call, as written (missing_calls)
             else:
                 ok = w.replace("|", "/") == g or (name in HAPLOID_UNKNOWN and w == "0" and g == "0/0")
             if not ok:
@@ -130,8 +145,8 @@ def test_an_export_is_what_bcftools_norm_splits_the_file_into(tmp_path: Path, na
 def test_id_qual_filter_and_info_come_back_as_bcftools_splits_them(tmp_path: Path, name: str) -> None:
     _ingest(tmp_path, name).export(tmp_path / "out.bcf")
     fields = SITE + "\t%ID\t%QUAL\t%FILTER\t%INFO\n"
-    want = sorted(bcftools.query("-f", fields, str(_split(DATA / name, tmp_path))).splitlines())
-    got = sorted(bcftools.query("-f", fields, str(tmp_path / "out.bcf")).splitlines())
+    want = _site_lines(bcftools.query("-f", fields, str(_split(DATA / name, tmp_path))))
+    got = _site_lines(bcftools.query("-f", fields, str(tmp_path / "out.bcf")))
     assert got == want
 
 
@@ -220,21 +235,29 @@ def test_the_region_and_sample_filters(tmp_path: Path) -> None:
     assert _samples(tmp_path / "part.vcf") == ["HG00096", "HG00099"]
 
 
+def _sorted(table: pa.Table) -> pa.Table:
+    """``table`` sorted by every column that can be sorted (so two copies of a table compare equal)."""
+    keys = [(f.name, "ascending") for f in table.schema if not pa.types.is_list(f.type)]
+    return table.sort_by(keys)
+
+
 def test_parquet_holds_the_store_tables(tmp_path: Path) -> None:
-    variants = _ingest(tmp_path, "cyvcf2-test.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf")
+    # annotations (split-vep's CSQ), reference blocks and no-calls (the CEU trio gVCF), a pedigree
+    variants = _ingest(tmp_path, "cyvcf2-test.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf", "split-vep.vcf")
+    ped = tmp_path / "trio.ped"
+    ped.write_text("CEU\tNA12878\tNA12891\tNA12892\t2\t2\nCEU\tNA12891\t0\t0\t1\t1\nCEU\tNA12892\t0\t0\t2\t1\n")
+    variants.samples(ped=ped)
     summary = variants.export(tmp_path / "out", format="parquet")
     store = VariantStore(tmp_path / "store")
-    assert sorted(Path(f).name for f in summary.files) == sorted(
-        ["variants.parquet", "calls.parquet", "samples.parquet", "sources.parquet"]
-    )
-    for name in ("variants", "calls", "samples", "sources"):
+    present = [n for n in TABLES if store.has(n)]
+    assert {"annotations", "ref_blocks", "missing_calls", "pedigree"} <= set(present)
+    assert sorted(Path(f).name for f in summary.files) == sorted(f"{n}.parquet" for n in present)
+    for name in present:
         exported = pq.read_table(tmp_path / "out" / f"{name}.parquet")
         stored = store.read(name)
         assert exported.schema.names == stored.schema.names
-        key = [("source" if name == "sources" else "sample" if name == "samples" else "vid", "ascending")]
-        if name == "calls":
-            key.append(("sample", "ascending"))
-        assert exported.sort_by(key).equals(stored.sort_by(key)), name
+        assert stored.num_rows > 0 and _sorted(exported).equals(_sorted(stored)), name
+    assert "annotations" not in pq.read_table(tmp_path / "out" / "variants.parquet").schema.names
     assert summary.variants == store.table("variants").count_rows()
     assert summary.calls == store.table("calls").count_rows()
 
@@ -337,38 +360,22 @@ def test_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == IndexNotFoundError.exit_code
 
 
-def test_no_calls_from_a_missing_calls_table_are_written_as_no_calls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another change adds ``missing_calls`` (vid, sample) at ingest; until then the test writes one itself."""
-    from exocortex.genomics import schema
-    from exocortex.genomics.store import VariantWriter
-
-    if "missing_calls" not in schema.TABLES:
-        monkeypatch.setitem(schema.TABLES, "missing_calls", pa.schema([("vid", pa.int64()), ("sample", pa.int32())]))
+def test_no_calls_and_half_calls_come_back_from_missing_calls(tmp_path: Path) -> None:
     vcf = tmp_path / "nc.vcf"
     vcf.write_text(
         "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\tC\n"
         "1\t100\t.\tA\tG,T\t50\tPASS\t.\tGT\t0/1\t./.\t1|2\n"
+        "1\t200\t.\tC\tA\t50\tPASS\t.\tGT\t0/.\t0/0\t.|.\n"
     )
     variants = Variants.open(tmp_path / "s")
     variants.ingest(vcf, build_indexes=False)
-    variants.export(tmp_path / "before.vcf")
-    gts = "[%GT ]\n"
-    assert bcftools.query("-f", gts, str(tmp_path / "before.vcf")).split("\n")[:2] == ["0/1 0/0 1|0 ", "0/0 0/0 0|1 "]
-    store = VariantStore(tmp_path / "s")
-    if not store.has("missing_calls"):
-        vids = store.read("variants").sort_by("vid")["vid"].to_pylist()
-        b = store.read("samples").filter(pa.compute.equal(store.read("samples")["name"], "B"))["sample"][0].as_py()
-        rows = {"vid": vids, "sample": [b, b]}
-        missing = pa.table({n: rows.get(n, [None, None]) for n in schema.TABLES["missing_calls"].names})
-        with VariantWriter(tmp_path / "s") as writer:
-            writer.append("missing_calls", missing)
-            writer.commit()
-    variants.export(tmp_path / "after.vcf")
-    assert bcftools.query("-f", gts, str(tmp_path / "after.vcf")).split("\n")[:2] == ["0/1 ./. 1|0 ", "0/0 ./. 0|1 "]
+    assert VariantStore(tmp_path / "s").read("missing_calls").num_rows == 4  # B twice, A and C once
+    variants.export(tmp_path / "out.vcf")
+    gts = bcftools.query("-f", "[%GT ]\n", str(tmp_path / "out.vcf")).split("\n")[:3]
+    assert gts == ["0/1 ./. 1|0 ", "0/0 ./. 0|1 ", "0/. 0/0 .|. "]
+    assert gts == bcftools.query("-f", "[%GT ]\n", str(_split(vcf, tmp_path))).split("\n")[:3]
 
 
 def test_a_file_bcftools_refuses_to_split_still_exports_whole(tmp_path: Path) -> None:
@@ -385,15 +392,58 @@ def test_a_file_bcftools_refuses_to_split_still_exports_whole(tmp_path: Path) ->
     assert exported == original
 
 
-def test_a_sample_name_held_by_two_sources_gets_two_columns(tmp_path: Path) -> None:
+def _one_sample_files(tmp_path: Path) -> list[Path]:
+    paths = []
     for i, alt in ((1, "G"), (2, "T")):
-        (tmp_path / f"{i}.vcf").write_text(
+        path = tmp_path / f"{i}.vcf"
+        path.write_text(
             "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
             f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\n1\t{100 * i}\t.\tA\t{alt}\t.\t.\t.\tGT\t0/1\n"
         )
+        paths.append(path)
+    return paths
+
+
+def test_a_sample_name_held_by_two_sources_kept_apart_gets_two_columns(tmp_path: Path) -> None:
     variants = Variants.open(tmp_path / "s")
-    variants.ingest([tmp_path / "1.vcf", tmp_path / "2.vcf"], build_indexes=False)
+    variants.ingest(_one_sample_files(tmp_path), build_indexes=False, merge=False)
     variants.export(tmp_path / "out.vcf")
     assert _samples(tmp_path / "out.vcf") == ["A", "A_source2"]
     assert bcftools.query("-f", "%POS[ %GT]\n", str(tmp_path / "out.vcf")) == "100 0/1 ./.\n200 ./. 0/1\n"
+
+
+def test_a_sample_name_held_by_two_merged_sources_is_one_column(tmp_path: Path) -> None:
+    variants = Variants.open(tmp_path / "s")
+    variants.ingest(_one_sample_files(tmp_path), build_indexes=False)  # merged: one sample A
+    summary = variants.export(tmp_path / "out.vcf")
+    assert _samples(tmp_path / "out.vcf") == ["A"] and summary.samples == 1
+    assert bcftools.query("-f", "%POS[ %GT]\n", str(tmp_path / "out.vcf")) == "100 0/1\n200 0/1\n"
+
+
+def test_merged_files_give_every_sample_its_call_whichever_file_it_came_from(tmp_path: Path) -> None:
+    """Two files of samples A+B and A+C: a site both hold is one row whose calls come from both files.
+
+    C's call at 100 is from the second file but sits on the first file's row; B is absent from
+    the second file's site 300 (``./.``), C from the first file's site 200; C's half call is kept.
+    (``bcftools merge`` is no reference here: it refuses a sample name in both files.)
+    """
+    head = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT"
+    )
+    one, two = tmp_path / "ab.vcf", tmp_path / "ac.vcf"
+    one.write_text(head + "\tA\tB\n1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/0\n1\t200\t.\tC\tT\t.\t.\t.\tGT\t0/0\t1/1\n")
+    two.write_text(head + "\tA\tC\n1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\n1\t300\t.\tG\tA\t.\t.\t.\tGT\t0/1\t0/.\n")
+    variants = Variants.open(tmp_path / "s")
+    variants.ingest([one, two], build_indexes=False)
+    store = VariantStore(tmp_path / "s")
+    assert store.table("variants").count_rows() == 3 and store.read("merged_sites").num_rows == 1
+    summary = variants.export(tmp_path / "out.vcf")
+    assert _samples(tmp_path / "out.vcf") == ["A", "B", "C"] and summary.variants == 3
+    assert bcftools.query("-f", "%POS[ %GT]\n", str(tmp_path / "out.vcf")) == (
+        "100 0/1 0/0 1/1\n200 0/0 1/1 ./.\n300 0/1 ./. 0/.\n"
+    )
+    variants.export(tmp_path / "pq", format="parquet")  # merged_sites goes along
+    assert pq.read_table(tmp_path / "pq" / "merged_sites.parquet").equals(store.read("merged_sites"))

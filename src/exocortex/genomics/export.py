@@ -1,37 +1,47 @@
 """The variant store out again: VCF, BCF, Parquet or VCF Zarr (``exocortex vcf export``).
 
-VCF and BCF. One record per stored allele row: the store keeps alleles split, so the file is what
-``bcftools norm -m-`` makes of the sources (``tests/test_vcf_export.py`` compares the two). The
-header is merged from the sources' stored headers: ``##contig`` lines in the order first seen
-(with one added for any chromosome the headers lack, so a BCF can name it), ``##INFO``,
-``##FORMAT``, ``##FILTER`` and ``##ALT`` definitions by ID, the first source's winning. Records are
-sorted by that contig order, then position, then store order (a split site keeps its alleles'
-order). INFO is rebuilt from the row's ``info`` JSON, which holds the split allele's part of
-``Number=A/R/G`` values (String and Character ones whole: their part is taken here). The raw
-``ANN``/``EFF``/``CSQ`` strings are not in it (their parsed entries are, in ``annotations``: the
-Parquet export carries them) and their definitions are left out. FORMAT is ``GT`` plus ``GQ``,
-``DP`` and ``AD`` (this allele's ``ref,alt`` depths) when a source header defines them, for every
-sample of the store:
+VCF and BCF. One record per stored allele row: the store keeps alleles split and trimmed to their
+minimal REF/ALT, so the file is what ``bcftools norm -m-`` makes of the sources, alleles trimmed
+(``tests/test_vcf_export.py`` compares the two), less the gVCF reference blocks and ``<NON_REF>``
+ALTs, which are no allele rows (the blocks are in ``ref_blocks``: the Parquet export carries them;
+the VCF does not write them back as ``<NON_REF>`` records). The header is merged from the sources'
+stored headers: ``##contig`` lines in the order first seen (with one added for any chromosome the
+headers lack, so a BCF can name it), ``##INFO``, ``##FORMAT``, ``##FILTER`` and ``##ALT``
+definitions by ID, the first source's winning. Records are sorted by that contig order, then
+position, then store order (a split site keeps its alleles' order). INFO is rebuilt from the row's
+``info`` JSON, which holds the split allele's part of ``Number=A/R/G`` values (String and Character
+ones whole: their part is taken here). The raw ``ANN``/``EFF``/``CSQ`` strings are not in it (their
+parsed entries are, in ``annotations``: the Parquet export carries them) and their definitions are
+left out. FORMAT is ``GT`` plus ``GQ``, ``DP`` and ``AD`` (this allele's ``ref,alt`` depths) when a
+source header defines them, for every sample of the store:
 
 - a carrier (a ``calls`` row) gets its genotype re-coded for the split allele as ``bcftools
   norm -m-`` does: this allele is 1, REF and every other ALT 0 (``1/2`` is ``1/0`` on the first
   allele's record and ``0/1`` on the second's), phase and ``.`` kept;
-- a sample of the same source without a call is hom-ref, ``0/0``, or ``0`` where that sample's
-  calls on the chromosome are haploid; ``./.`` where a ``missing_calls`` table (``vid``,
-  ``sample``; stores written before it have none, and their no-calls read as hom-ref) says so;
-- a sample of another source is ``./.``: that file says nothing about the site.
+- a ``missing_calls`` row gives its GT as written (``./.``, ``.``, ``0/.``); its ``sample = -1``
+  row (the record had no GT) makes every sample of the row's file ``.``, as bcftools writes a
+  missing GT;
+- any other sample of a file that holds the site (the row's own file, or one whose record of the
+  same key was merged into it: ``merged_sites``) is hom-ref, ``0/0``, or ``0`` where that
+  sample's calls on the chromosome are haploid;
+- a sample none of whose files holds the site is ``./.``: those files say nothing about it.
 
-Sample names are the stored ones; a name held by several sources is written as
-``NAME_sourceN`` for the later ones (a VCF cannot name a column twice). The records are written
-by htslib through cyvcf2 (``Writer.variant_from_string``): text, BGZF when the name ends ``.gz``,
-or BCF. Memory: the sort keys (chromosome, position, row id) of the exported rows are read once;
-the rows, their calls and no-calls are then read a chunk of :data:`CHUNK_ROWS` at a time.
+Calls are read from ``calls`` by (vid, sample) whatever file they came from: at a merged site a
+row's calls come from several files. One column per sample id (files of the same samples are merged
+into one sample); sample names are the stored ones, and a name held by several ids (files ingested
+with ``merge=False``) is written as ``NAME_sourceN`` for the later ones (a VCF cannot name a column
+twice). The records are written by htslib through cyvcf2 (``Writer.variant_from_string``): text,
+BGZF when the name ends ``.gz``, or BCF. Memory: the sort keys (chromosome, position, row id) of the
+exported rows are read once; the rows, their calls and no-calls are then read a chunk of
+:data:`CHUNK_ROWS` at a time.
 
-Parquet. A folder with one file per table (``variants.parquet``, ``calls.parquet``,
-``samples.parquet``, ``sources.parquet``, and ``missing_calls.parquet`` when the store has it),
-every column the store holds (whatever other columns are added later come along), streamed a
-record batch at a time in store order. A folder, not one file: the tables have different rows,
-and readers (DuckDB, Polars, pandas) open each file or the folder directly.
+Parquet. A folder with one file per table the store has (``variants``, ``calls``, ``samples``,
+``sources``, and where present ``annotations``, ``missing_calls``, ``no_calls``, ``ref_blocks``,
+``merged_sites``, ``pedigree``: every table of ``schema.TABLES``), every column the store holds
+(whatever other columns are added later come along), streamed a record batch at a time in store
+order; a region or sample choice keeps the rows that belong to it (:func:`_write_parquet`). A
+folder, not one file: the tables have different rows, and readers (DuckDB, Polars, pandas) open
+each file or the folder directly.
 
 Zarr. VCF Zarr (the sgkit/VCF Zarr layout) made by bio2zarr (``bio2zarr.vcf.convert``) from a BCF
 export in a scratch folder beside the output, indexed first (bio2zarr needs an index for more
@@ -64,7 +74,7 @@ import pyarrow.compute as pc
 
 from exocortex.errors import NoMatchesError, VcfFormatError
 from exocortex.genomics.filters import VariantQuery, variant_predicate
-from exocortex.genomics.schema import VID_SOURCE_SHIFT
+from exocortex.genomics.schema import NO_GT_SAMPLE, TABLES, VID_SOURCE_SHIFT
 from exocortex.genomics.store import VariantStore
 
 CHUNK_ROWS = 16_384
@@ -173,14 +183,19 @@ def _remove(path: Path) -> None:
 
 
 def _chosen_samples(store: VariantStore, names: list[str] | None) -> pa.Table:
-    """The samples exported (all, or those named, in store order) with the name each column gets."""
-    table = store.read("samples", ["sample", "name", "source"]).sort_by("sample")
+    """The samples exported (all, or those named, in store order), one per sample id, with the name
+    each column gets and its first source (the ``samples`` table has a row per file of a merged sample)."""
+    table = store.read("samples", ["sample", "name", "source"])
     if names is not None:
         held = set(table["name"].to_pylist())
         unknown = [n for n in names if n not in held]
         if unknown:
             raise NoMatchesError(f"the variant store holds no sample {', '.join(unknown)}")
         table = table.filter(pc.is_in(table["name"], pa.array(names, pa.string())))
+    table = table.group_by(["sample", "name"]).aggregate([("source", "min")]).rename_columns(
+        ["sample", "name", "source"]
+    )
+    table = table.select(["sample", "name", "source"]).sort_by("sample")
     seen: set[str] = set()
     columns = []
     for name, source in zip(table["name"].to_pylist(), table["source"].to_pylist(), strict=True):
@@ -346,13 +361,31 @@ def _vid_ranges(vids: np.ndarray) -> str:
     return " OR ".join(parts)
 
 
-def _rows_for(store: VariantStore, name: str, columns: list[str], vids: np.ndarray, samples: pa.Array) -> pa.Table:
-    """Rows of ``name`` (calls, missing_calls) for ``vids`` and the exported ``samples``."""
+def _rows_for(
+    store: VariantStore, name: str, columns: list[str], vids: np.ndarray, samples: pa.Array | None
+) -> pa.Table:
+    """Rows of ``name`` (a table with ``vid``) for ``vids`` and, where it has a ``sample`` column, the
+    exported ``samples`` (and :data:`NO_GT_SAMPLE`, the row of a record without GT)."""
     table = store.table(name)
     wanted = [c for c in columns if c in table.schema.names]
     rows = table.scan(wanted, _vid_ranges(vids))
-    keep = pc.and_(pc.is_in(rows["vid"], pa.array(vids)), pc.is_in(rows["sample"], samples))
+    keep = pc.is_in(rows["vid"], pa.array(vids))
+    if samples is not None and "sample" in rows.column_names:
+        keep = pc.and_(keep, pc.is_in(rows["sample"], _with_no_gt(samples)))
     return rows.filter(keep)
+
+
+def _with_no_gt(samples: pa.Array) -> pa.Array:
+    return pa.concat_arrays([samples.cast(pa.int32()), pa.array([NO_GT_SAMPLE], pa.int32())])
+
+
+def _sample_sources(store: VariantStore, chosen: pa.Table) -> list[frozenset[int]]:
+    """Per exported column: the sources (files) its sample comes from (several for a merged sample)."""
+    rows = store.read("samples", ["sample", "source"])
+    of: dict[int, set[int]] = {}
+    for sample, source in zip(rows["sample"].to_pylist(), rows["source"].to_pylist(), strict=True):
+        of.setdefault(int(sample), set()).add(int(source))
+    return [frozenset(of.get(int(s), ())) for s in chosen["sample"].to_pylist()]
 
 
 def _haploid(store: VariantStore, chosen: pa.Table) -> set[tuple[int, str]]:
@@ -424,27 +457,39 @@ def write_vcf(
     del keys, order
 
     sample_ids = chosen["sample"].to_numpy()
-    sample_sources = chosen["source"].to_numpy()
+    sources_of = _sample_sources(store, chosen) if chosen.num_rows else []
     column_of = {int(s): i for i, s in enumerate(sample_ids)}
     haploid = _haploid(store, chosen) if chosen.num_rows else set()
     has_calls = store.has("calls") and chosen.num_rows > 0
     has_missing = store.has("missing_calls") and chosen.num_rows > 0
+    has_merged = store.has("merged_sites") and chosen.num_rows > 0
     empty = ":".join("." for _ in format_ids[1:])
     tail = ":" + empty if empty else ""
-    defaults: dict[tuple[int, str], list[str]] = {}
+    defaults: dict[tuple[frozenset[int], str], list[str]] = {}
+    columns_of_source: dict[int, list[int]] = {}
 
-    def default(source: int, chrom: str) -> list[str]:
-        """Every column's text for a site of ``source`` on ``chrom`` before its calls are put in."""
-        got = defaults.get((source, chrom))
+    def default(holders: frozenset[int], chrom: str) -> list[str]:
+        """Every column's text at a site the files ``holders`` hold on ``chrom``, before its calls are put
+        in: hom-ref for a sample of one of those files, ``./.`` for a sample no file of which holds it."""
+        got = defaults.get((holders, chrom))
         if got is None:
             got = []
-            for s, src in zip(sample_ids.tolist(), sample_sources.tolist(), strict=True):
-                if src != source:
+            for s, srcs in zip(sample_ids.tolist(), sources_of, strict=True):
+                if srcs.isdisjoint(holders):
                     got.append("./." + tail)
                 else:
                     got.append(("0" if (s, chrom) in haploid else "0/0") + tail)
-            defaults[(source, chrom)] = got
+            defaults[(holders, chrom)] = got
         return got
+
+    def columns_of(source: int) -> list[int]:
+        """The columns whose sample comes from ``source`` (what a record without GT speaks for)."""
+        got = columns_of_source.get(source)
+        if got is None:
+            got = columns_of_source[source] = [i for i, srcs in enumerate(sources_of) if source in srcs]
+        return got
+
+    unknown = "." + tail  # a record without GT: GT missing, as bcftools writes it (no ploidy known)
 
     recode = GenotypeCoder()
     # INFO and QUAL texts repeat (gVCF blocks, a cohort's common values): each is made once per value
@@ -473,7 +518,22 @@ def write_vcf(
             position = {v: i for i, v in enumerate(sorted_vids[start : start + CHUNK_ROWS].tolist())}
             rows = rows.take(pa.array(np.argsort([position[v] for v in rows["vid"].to_pylist()])))
             vids = rows["vid"].to_numpy()
+            # per vid: (sample, text): "\x00" + GT a no-call or half call of missing_calls (empty when
+            # its record had no GT), else GT "\x00" FORMAT text of a carrier; applied in that order
             by_vid: dict[int, list[tuple[int, str]]] = {}
+            no_gt: set[int] = set()
+            holders: dict[int, set[int]] = {}
+            if has_merged:
+                merged = _rows_for(store, "merged_sites", ["vid", "source"], vids, None)
+                for vid, source in zip(merged["vid"].to_pylist(), merged["source"].to_pylist(), strict=True):
+                    holders.setdefault(vid, set()).add(source)
+            if has_missing:
+                missing = _rows_for(store, "missing_calls", ["vid", "sample", "gt"], vids, samples_arr)
+                for vid, sample, gt in zip(*(missing[c].to_pylist() for c in ("vid", "sample", "gt")), strict=True):
+                    if sample == NO_GT_SAMPLE:
+                        no_gt.add(vid)
+                    else:
+                        by_vid.setdefault(vid, []).append((sample, "\x00" + (gt or "")))
             if has_calls:
                 calls = _rows_for(store, "calls", CALL_COLUMNS, vids, samples_arr)
                 n_calls += calls.num_rows
@@ -487,10 +547,6 @@ def write_vcf(
                     values["AD"] = None if ad_ref is None or ad_alt is None else f"{ad_ref},{ad_alt}"
                     text = "".join(":" + ("." if values[f] is None else str(values[f])) for f in format_ids[1:])
                     by_vid.setdefault(vid, []).append((sample, gt + "\x00" + text))
-                if has_missing:
-                    missing = _rows_for(store, "missing_calls", ["vid", "sample"], vids, samples_arr)
-                    for vid, sample in zip(missing["vid"].to_pylist(), missing["sample"].to_pylist(), strict=True):
-                        by_vid.setdefault(vid, []).append((sample, ""))
             for vid, chrom, pos, ident, ref, alt, qual, filt, info, allele, n_alts in zip(
                 *(rows[c].to_pylist() for c in VARIANT_COLUMNS), strict=True
             ):
@@ -499,16 +555,21 @@ def write_vcf(
                     filt or ".", info_of(info, allele or 1, n_alts or 1),
                 ]  # fmt: skip
                 if chosen.num_rows:
-                    cells = default(vid >> VID_SOURCE_SHIFT, chrom)
+                    source = vid >> VID_SOURCE_SHIFT
+                    merged_in = holders.get(vid)
+                    cells = default(frozenset({source, *merged_in}) if merged_in else frozenset((source,)), chrom)
                     own = by_vid.get(vid)
-                    if own:
+                    if own or vid in no_gt:
                         cells = list(cells)
-                        for sample, value in own:
+                        if vid in no_gt:  # the row's own file had no GT there: its samples unknown
+                            for i in columns_of(source):
+                                cells[i] = unknown
+                        for sample, value in own or ():
                             i = column_of[sample]
-                            if not value:  # a no-call
-                                cells[i] = ("." if (sample, chrom) in haploid else "./.") + tail
+                            gt, text = value.split("\x00", 1)
+                            if not gt:  # missing_calls: a no-call or half call as written, else unknown
+                                cells[i] = recode(text, allele or 1) + tail if text else unknown
                             else:
-                                gt, text = value.split("\x00", 1)
                                 cells[i] = recode(gt, allele or 1) + text
                     fields.append(":".join(format_ids))
                     fields.extend(cells)
@@ -529,11 +590,18 @@ def write_vcf(
 def _write_parquet(
     store: VariantStore, folder: Path, predicate: str | None, chosen: pa.Table
 ) -> tuple[int, int, tuple[str, ...]]:
-    """One Parquet file per table in ``folder``, streamed; (variant rows, call rows, the files)."""
+    """One Parquet file per table the store has in ``folder``, streamed; (variant rows, call rows, the files).
+
+    The rows kept: ``variants`` (those of ``predicate``); the tables keyed by ``vid`` (:data:`VID_TABLES`)
+    for those variants; ``ref_blocks`` over the region; of the tables with a ``sample`` column, the
+    exported samples' rows (and the ``sample = -1`` rows of records without GT; a sites-only file's
+    reference blocks, ``sample`` null); ``pedigree``, the exported samples' rows; ``sources`` whole.
+    """
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True)
-    samples = pa.array(chosen["sample"].to_numpy(), pa.int32())
+    samples = _with_no_gt(pa.array(chosen["sample"].to_numpy(), pa.int32()))
+    names = pa.array(chosen["name"].to_pylist(), pa.string())
     files: list[str] = []
     counts = {"variants": 0, "calls": 0}
 
@@ -544,36 +612,44 @@ def _write_parquet(
             yield writer
         files.append(str(path))
 
-    variants = store.table("variants")
-    linked = [n for n in ("calls", "missing_calls") if store.has(n)]
+    def own_samples(name: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if "sample" in batch.schema.names:
+            column = batch.column(batch.schema.get_field_index("sample"))
+            return batch.filter(pc.or_kleene(pc.is_in(column, samples), pc.is_null(column)))
+        if name == "pedigree":
+            return batch.filter(pc.is_in(batch.column(batch.schema.get_field_index("name")), names))
+        return batch
+
+    def write(name: str, rows: pa.Table | pa.RecordBatch) -> None:
+        out[name].write_table(rows) if isinstance(rows, pa.Table) else out[name].write_batch(rows)
+        counts["calls"] += rows.num_rows if name == "calls" else 0
+
+    present = [n for n in TABLES if store.has(n)]
+    linked = [n for n in present if n in VID_TABLES]
     writers = contextlib.ExitStack()
     with writers:
-        out = {n: writers.enter_context(parquet(n, store.table(n).schema)) for n in ["variants", *linked]}
-        for batch in variants.batches(where=predicate):
+        out = {n: writers.enter_context(parquet(n, store.table(n).schema)) for n in present}
+        for batch in store.table("variants").batches(where=predicate):
             if batch.num_rows == 0:
                 continue
-            out["variants"].write_batch(batch)
+            write("variants", batch)
             counts["variants"] += batch.num_rows
             if predicate is None:
                 continue
             vids = batch.column(batch.schema.get_field_index("vid")).to_numpy()
             for name in linked:
-                rows = _rows_for(store, name, store.table(name).schema.names, vids, samples)
-                out[name].write_table(rows)
-                counts["calls"] += rows.num_rows if name == "calls" else 0
-        if predicate is None:  # the whole store: every call of the exported samples, streamed
-            for name in linked:
-                for batch in store.table(name).batches():
-                    kept = batch.filter(pc.is_in(batch.column(batch.schema.get_field_index("sample")), samples))
-                    out[name].write_batch(kept)
-                    counts["calls"] += kept.num_rows if name == "calls" else 0
-    for name in ("samples", "sources"):
-        table = store.read(name)
-        if name == "samples":
-            table = table.filter(pc.is_in(table["sample"], samples))
-        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
-        files.append(str(folder / f"{name}.parquet"))
+                write(name, _rows_for(store, name, store.table(name).schema.names, vids, samples))
+        for name in present:
+            if name == "variants" or (name in linked and predicate is not None):
+                continue
+            where = predicate if name == "ref_blocks" else None  # blocks have chrom_norm, pos and end too
+            for batch in store.table(name).batches(where=where):
+                write(name, own_samples(name, batch))
     return counts["variants"], counts["calls"], tuple(files)
+
+
+VID_TABLES = frozenset({"calls", "missing_calls", "annotations", "merged_sites"})
+"""The tables whose rows belong to a variant row (by ``vid``): a region's export keeps those of its rows."""
 
 
 # --- Zarr ---------------------------------------------------------------------------------------
