@@ -276,6 +276,11 @@ def test_parquet_of_a_region_holds_its_variants_and_their_calls(tmp_path: Path) 
     own = stored.filter(pa.compute.is_in(stored["sample"], samples["sample"]))
     own = own.filter(pa.compute.is_in(own["vid"], exported["vid"]))
     assert calls.num_rows == own.num_rows == summary.calls > 0
+    # the CEU trio's reference blocks are on chromosome 20: none overlap chr22; its missing calls neither
+    assert pq.read_table(tmp_path / "out.parquet" / "ref_blocks.parquet").num_rows == 0
+    missing = pq.read_table(tmp_path / "out.parquet" / "missing_calls.parquet")
+    assert set(missing["vid"].to_pylist()) <= set(exported["vid"].to_pylist())
+    assert set(missing["sample"].to_pylist()) <= set(samples["sample"].to_pylist()) | {-1}
 
 
 # several contigs (bio2zarr needs the index); Number=A strings and characters; haploid calls
