@@ -52,13 +52,16 @@ def _content(store: Path, name: str) -> pa.Table:
     return table.drop_columns([c for c in PLACE if c in table.column_names])
 
 
-@pytest.mark.parametrize("name", ["chr22.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf", "test.snpeff.vcf"])
+@pytest.mark.parametrize(
+    "name", ["chr22.vcf.gz", "CEUTrio.20.21.gatk3.4.g.bcf", "test.snpeff.vcf", "NA12878.prod.chr20snippet.g.40k.vcf.gz"]
+)
 def test_a_url_is_ingested_as_its_local_file(base_url: str, tmp_path: Path, name: str) -> None:
     url = f"{base_url}/{name}"
     by_url = Variants.open(tmp_path / "url").ingest(url, build_indexes=False)
     by_path = Variants.open(tmp_path / "local").ingest(DATA / name, build_indexes=False)
     assert by_url.files[0].path == url
     assert (by_url.records, by_url.alleles, by_url.calls) == (by_path.records, by_path.alleles, by_path.calls)
+    assert by_url.files[0].columnar == by_path.files[0].columnar  # text: the columnar path reads the URL too
     for table in ("variants", "calls", "samples"):
         assert _content(tmp_path / "url", table).equals(_content(tmp_path / "local", table)), table
     sources = VariantStore(tmp_path / "url").read("sources").to_pylist()

@@ -8,6 +8,7 @@ them (``tests/test_cli_startup.py`` keeps it so).
 
 from exocortex.cli import _startup  # noqa: F401, I001  (first, before typer: the start-up signal handlers)
 from exocortex.cli import bench, index, map, mcp, search, vcf_ingest, vcf_query, vcf_samples, vcf_validate  # noqa: F401
+from exocortex.cli import vcf_export  # noqa: F401  (add commands)
 from exocortex.cli.app import app
 from exocortex.cli.runner import main
 

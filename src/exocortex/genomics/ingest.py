@@ -18,8 +18,9 @@ annotations, FORMAT fields beyond GT on a carrier, anything unusual) are parsed 
 htslib (``Writer.variant_from_string``) and the record converter. A file whose first block is
 mostly such lines, and every BCF, is read record by record through cyvcf2 instead. Both ways give
 the same rows (``tests/test_vcf_textpath.py``). An ``http(s)://`` URL is hashed by one streamed
-pass (:func:`~exocortex.genomics.reader.inspect_file`) and read record by record by htslib, which
-streams it through libcurl: nothing is downloaded to disk.
+pass (:func:`~exocortex.genomics.reader.inspect_file`), then read the same way: text blocks
+streamed by ``urllib``, a BCF (and the lines the columnar path leaves) by htslib, which reads URLs
+through libcurl. Nothing is downloaded to disk.
 
 With a reference (``fasta``, ``vcf ingest --fasta``), every file is first checked against it in
 one pass (:func:`check_reference`: a contig it lacks or a REF that differs from its bases is a
@@ -404,8 +405,7 @@ class _FileIngest:
     def read(self, fast_text: bool) -> None:
         """Every record of the file, columnar text blocks first where the file allows."""
         info = self.info
-        # a URL is streamed by htslib (libcurl) record by record; the columnar path reads local files
-        by_record = not fast_text or info.format == "bcf" or info.url is not None  # else if the first block says so
+        by_record = not fast_text or info.format == "bcf"  # else only if the first text block says so
         if not by_record:
             by_record = self._read_text_blocks()
         if by_record:

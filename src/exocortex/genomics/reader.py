@@ -19,8 +19,11 @@ BCF headers are kept as htslib writes them (``raw_header``): BCF stores no heade
 URLs. An ``http://`` or ``https://`` location is read the same way: its bytes are streamed once
 through ``urllib`` (the sha256 of the content is the duplicate check, so every byte is needed, and
 an HTTP error is one clear ``InputPathError`` here rather than htslib's bare "could not open"),
-then htslib (cyvcf2, built with libcurl) streams the records from the same URL. Nothing is saved
-to disk. :attr:`FileInfo.location` is the URL, which the store records as the source's path.
+then the records are streamed from the same URL: text blocks through ``urllib``
+(:func:`open_decompressed`), BCF and single lines through htslib (cyvcf2's wheel has libcurl).
+cyvcf2 holds the GIL while htslib waits on the network, so a server in the same process cannot
+answer it (the tests serve from a child process). Nothing is saved to disk.
+:attr:`FileInfo.location` is the URL, which the store records as the source's path.
 """
 
 from __future__ import annotations
@@ -211,7 +214,7 @@ def _read_local(p: Path) -> tuple[bytes, bytes, int, str]:
 
 
 @contextlib.contextmanager
-def _open_text(path: str | Path, compressed: bool) -> Iterator[IO[bytes]]:
+def open_decompressed(path: str | Path, compressed: bool) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a local file or URL (closing the stream underneath too)."""
     with open_bytes(path) as raw:
         if not compressed:
@@ -227,7 +230,7 @@ def read_header(path: str | Path, compressed: bool) -> tuple[int, str]:
     saw_chrom = False
     lines: list[bytes] = []
     try:
-        with _open_text(path, compressed) as fh:
+        with open_decompressed(path, compressed) as fh:
             for line in fh:
                 if not line.startswith(b"#"):
                     break
@@ -249,7 +252,7 @@ def raw_lines(path: str | Path, compressed: bool, wanted: set[int]) -> dict[int,
     if not wanted:
         return found
     last = max(wanted)
-    with contextlib.suppress(OSError, EOFError, zlib.error, InputPathError), _open_text(path, compressed) as fh:
+    with contextlib.suppress(OSError, EOFError, zlib.error, InputPathError), open_decompressed(path, compressed) as fh:
         for number, line in enumerate(fh, start=1):
             if number in wanted:
                 found[number] = line.decode("utf-8", "replace").rstrip("\r\n")

@@ -36,13 +36,11 @@ then 7 significant digits). ``END`` sets the row's end, ``AC``/``AN``/``AF`` its
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exocortex.genomics.clinical import population_field
-from exocortex.genomics.reader import FieldSpec, FileInfo
+from exocortex.genomics.reader import FieldSpec, FileInfo, open_decompressed
 from exocortex.genomics.schema import REF_BLOCK_ALLELES, info_float, variant_type
 
 BLOCK_BYTES = 4 << 20
@@ -208,9 +206,8 @@ class TextBlocks:
 
     def _read(self) -> None:
         try:
-            path: Path = self.info.path
-            opener = gzip.open if self.info.format == "vcf.gz" else open
-            with opener(path, "rb") as fh:
+            # a local file or an http(s) URL (streamed by urllib), gzip/BGZF decompressed when it is vcf.gz
+            with open_decompressed(self.info.location, self.info.format == "vcf.gz") as fh:
                 skip = int(self.info.header_lines or 0)
                 rest = b""
                 while skip:  # the header: whole lines

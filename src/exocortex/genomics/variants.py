@@ -1,9 +1,9 @@
 """The variant store's public class: ``Variants.open(store)``, then one method per question.
 
 ``exocortex vcf ingest | annotate | validate | query | blocks | stats | samples | genotype |
-inheritance | similar | graph`` and the variant tools of the MCP server are each one call on
-:class:`Variants`; every check of an argument lives here, so the Python API and the command line
-refuse the same things with the same errors (and exit codes).
+inheritance | similar | graph | export`` and the variant tools of the MCP server are each one
+call on :class:`Variants`; every check of an argument lives here, so the Python API and the
+command line refuse the same things with the same errors (and exit codes).
 
 The genomics modules it calls (cyvcf2, Lance, LadybugDB, pyarrow behind them) and the
 configuration are imported inside the methods: the CLI imports this module at start-up for free.
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from exocortex.genomics.annotate import AnnotateSummary
     from exocortex.genomics.blocks import RefBlocksResult
     from exocortex.genomics.cohort import GenotypeAnswer
+    from exocortex.genomics.export import ExportSummary
     from exocortex.genomics.graph import CypherResult, GraphReport
     from exocortex.genomics.ingest import IngestSummary
     from exocortex.genomics.inheritance import InheritanceResult
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_PROBLEMS = 100
 """Problems :meth:`Variants.validate` keeps in detail unless told otherwise (all are counted)."""
+EXPORT_FORMATS = ("vcf", "bcf", "parquet", "zarr")
+"""What :meth:`Variants.export` writes (``genomics/export.py``)."""
 
 PathArg = str | os.PathLike[str]
 
@@ -466,8 +469,78 @@ class Variants:
             result = run_cypher(self.store, query, max_rows=max_rows, timeout_s=timeout, memory_bytes=memory)
         return GraphAnswer(build=report, result=result)
 
+    def export(
+        self,
+        path: PathArg,
+        *,
+        format: str | None = None,
+        region: str | None = None,
+        samples: str | Iterable[str] | None = None,
+        force: bool = False,
+        verify: bool = False,
+    ) -> ExportSummary:
+        """Write the store to ``path`` as ``vcf``, ``bcf``, ``parquet`` (a folder of one file per table) or
+        ``zarr`` (VCF Zarr through bio2zarr); the variants overlapping ``region`` only, ``samples``'
+        columns only (names, or one comma-separated string).
+
+        ``format`` defaults from the name: ``.bcf`` is BCF, ``.vcf``/``.vcf.gz`` VCF (BGZF when it ends
+        ``.gz``), ``.zarr``/``.vcz`` Zarr, ``.parquet`` or no suffix Parquet. ``verify`` runs
+        bio2zarr's own check of a Zarr export against the BCF it was made from. A VCF/BCF holds one
+        record per stored allele, as ``bcftools norm -m-`` splits the sources: see
+        :mod:`exocortex.genomics.export`.
+
+        Raises ``ConfigError`` (an unknown format, a bad region, ``verify`` with another format than
+        zarr), ``UsageError`` (``path`` exists and ``force`` is not given, or is a folder other than an
+        earlier Parquet or Zarr export, or its parent folder does not exist),
+        ``IndexNotFoundError`` (nothing ingested), ``NoMatchesError`` (no variants to export, an
+        unknown sample), ``VcfFormatError`` (htslib refused a record).
+        """
+        from exocortex.genomics.export import export_store
+        from exocortex.genomics.filters import parse_region
+
+        out = Path(path)
+        fmt = _export_format(out, format)
+        if verify and fmt != "zarr":
+            raise ConfigError(f"--verify checks a zarr export with bio2zarr; it does not apply to {fmt}")
+        if region is not None:
+            parse_region(region)  # ConfigError for a bad one, before anything is read
+        names: list[str] | None = None
+        if samples is not None:
+            names = [n.strip() for n in (samples.split(",") if isinstance(samples, str) else samples)]
+            if not names or not all(names):
+                raise UsageError(f"--sample takes sample names separated by commas (got {samples!r})")
+        if (out.exists() or out.is_symlink()) and not force:
+            raise UsageError(f"{out} exists: pass --force to replace it")
+        if out.is_dir() and not out.is_symlink():
+            from exocortex.genomics.export import is_export_folder
+
+            if not is_export_folder(out):  # --force never deletes a folder of other files (., the store)
+                raise UsageError(f"{out} is a folder that is not an earlier parquet or zarr export: not replaced")
+        if not out.parent.is_dir():
+            raise UsageError(f"{out.parent} is not a folder: the export is written there")
+        return export_store(self.store, out, fmt, region=region, samples=names, force=force, verify=verify)
+
     def __repr__(self) -> str:
         return f"Variants(store={str(self.store)!r})"
 
 
-__all__ = ["DEFAULT_MAX_PROBLEMS", "GraphAnswer", "Variants", "variant_store_dir"]
+def _export_format(path: Path, format: str | None) -> str:
+    """The export format asked for, else the one ``path``'s name implies; ``ConfigError`` for an unknown one."""
+    if format is not None:
+        fmt = format.strip().lower()
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"unknown export format {format!r} (one of {', '.join(EXPORT_FORMATS)})")
+        return fmt
+    name = path.name.lower()
+    if name.endswith(".bcf"):
+        return "bcf"
+    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        return "vcf"
+    if name.endswith((".zarr", ".vcz")):
+        return "zarr"
+    if name.endswith(".parquet") or "." not in name:
+        return "parquet"
+    raise ConfigError(f"cannot tell the export format from {path.name!r}: give --format ({', '.join(EXPORT_FORMATS)})")
+
+
+__all__ = ["DEFAULT_MAX_PROBLEMS", "EXPORT_FORMATS", "GraphAnswer", "Variants", "variant_store_dir"]
