@@ -184,3 +184,23 @@ def test_a_clinvar_vcf_answers_by_gene_significance_stars_and_frequency(tmp_path
     pack = variant_pack(store, "rare pathogenic variants in BRCA2 and PALB2", 3000)
     assert "Pathogenic (3★)" in pack.text and "1e-05 (AF_EXAC)" in pack.text
     assert "Not found: gene PALB2: no annotation in this store names it" in pack.text
+
+
+def test_an_annotation_that_disagrees_with_its_header_is_rejected_and_the_rest_ingested(tmp_path: Path) -> None:
+    vcf = tmp_path / "bad-csq.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##INFO=<ID=CSQ,Number=.,Type=String,Description="VEP. Format: Allele|Consequence|IMPACT|SYMBOL">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "1\t100\t.\tA\tG\t.\t.\tCSQ=G|missense_variant|MODERATE|GENE1\n"
+        "1\t200\t.\tC\tT\t.\t.\tCSQ=T|stop_gained|HIGH|GENE1,T|stop_gained|HIGH\n"
+        "1\t300\t.\tG\tA\t.\t.\tCSQ=A|synonymous_variant|LOW|GENE1\n"
+    )
+    summary = ingest_vcf([vcf], tmp_path / "store")
+    assert summary.files[0].rejected == 1
+    keys = VariantStore(tmp_path / "store").read("variants", ["key"])["key"].to_pylist()
+    assert sorted(keys) == ["1:100:A:G", "1:300:G:A"]
+    (rejects,) = (tmp_path / "store" / "genomics" / "rejects").iterdir()
+    (line,) = [ln for ln in rejects.read_text().splitlines() if "INFO/CSQ entry 2 has 3 fields" in ln]
+    assert line.split("\t")[0] == "6"  # the record's line number in the file
+    assert "where the header's Format declares 4" in line

@@ -128,6 +128,11 @@ def term_rank(term: str) -> int:
     return _TERM_RANK.get(term, len(SO_TERMS))
 
 
+class AnnotationMismatch(ValueError):
+    """An ANN/CSQ entry whose field count is not the one its header's ``Format:`` declares: the
+    fields cannot be named, so the record is rejected (with this message) rather than misread."""
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -220,19 +225,31 @@ class AnnotationParser:
             "clin_sig": _index(csq, "CLIN_SIG"),
         }
         self._csq_pop = [(i, f"CSQ:{name}") for i, name in enumerate(csq) if population_field(name, True)]
+        self._widths = {
+            name: len(layout)
+            for name, layout in (("ANN", ann), ("CSQ", csq))
+            if re.search(r"Format:", descriptions.get(name) or "", flags=re.IGNORECASE)
+        }
+        """Fields per entry that a header's own ``Format:`` declares (entries are checked against it)."""
         """(field index, source name) of CSQ's population frequencies (gnomAD_AF, MAX_AF, ...)."""
 
     def parse(self, info: Mapping[str, Any], ref: str, alts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Per ALT (index 0 = first ALT), the parsed entries that belong to it."""
+        """Per ALT (index 0 = first ALT), the parsed entries that belong to it; ``AnnotationMismatch``
+        when an entry's field count disagrees with its header."""
         n = max(1, len(alts))
         out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         for name in self.present:
             raw = info.get(name)
             if not isinstance(raw, str) or not raw or raw == ".":
                 continue
-            for entry in raw.split(","):
+            width = self._widths.get(name)
+            for number, entry in enumerate(raw.split(","), start=1):
                 if not entry:
                     continue
+                if width is not None and (got := entry.count("|") + 1) != width:
+                    raise AnnotationMismatch(
+                        f"INFO/{name} entry {number} has {got} fields where the header's Format declares {width}"
+                    )
                 if name == "ANN":
                     parsed, target = self._parse_ann(entry, alts)
                 elif name == "EFF":

@@ -44,7 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from exocortex.genomics.annotations import CLINVAR_FIELDS, HEADER_FIELDS, AnnotationParser, most_severe
+from exocortex.genomics.annotations import (
+    CLINVAR_FIELDS,
+    HEADER_FIELDS,
+    AnnotationMismatch,
+    AnnotationParser,
+    most_severe,
+)
 from exocortex.genomics.batch import NO_ANNOTATION, Batch
 from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
 from exocortex.genomics.clinical import (
@@ -261,7 +267,10 @@ class RecordConverter:
 
         per_allele_ann: list[list[dict[str, Any]]] | None = None
         if self.parse_fields and any(f in info for f in self.parse_fields):
-            per_allele_ann = self.annotations.parse(info, ref, alts)
+            try:
+                per_allele_ann = self.annotations.parse(info, ref, alts)
+            except AnnotationMismatch as exc:
+                raise Reject(str(exc)) from None
             if any(f in info for f in self.ann_fields):
                 info = {k: val for k, val in info.items() if k not in self.ann_fields}  # kept as entries
         if rsid is None and self.has_rs and (rs := _rs_number(info.get("RS"))) is not None:
