@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from exocortex.errors import ConfigError, VcfFormatError
-from exocortex.genomics.annotations import AnnotationParser, most_severe
+from exocortex.genomics.annotations import AnnotationParser, row_summary
 from exocortex.genomics.clinical import as_frequency, decode_clnsig, review_stars
 from exocortex.genomics.normalize import trim_alleles
 from exocortex.genomics.schema import ANNOTATIONS, VARIANTS, info_float, normalize_chrom
@@ -201,15 +201,8 @@ def _rewrite(writer: Any, hits: list[tuple[int, Any]], kind: str) -> None:
             added = [{**_entry_row(e), "vid": row["vid"], "entry": start + j, "batch": row["batch"]}
                      for j, e in enumerate(p["entries"])]  # fmt: skip
             entries_out += mine + added
-            everything = mine + added
-            row["genes"] = list(dict.fromkeys(e["gene"] for e in everything if e["gene"]))
-            row["consequences"] = list(dict.fromkeys(t for e in everything for t in e["consequences"] or []))
-            row["impacts"] = list(dict.fromkeys(e["impact"] for e in everything if e["impact"]))
-            row["lof"] = any(e["is_lof"] for e in everything) if everything else None
-            best = most_severe(everything)
-            if best is not None:
-                for col in ("gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p"):
-                    row[col] = best.get(col)
+            if mine or added:
+                row.update(row_summary(mine + added))
         writer.delete("annotations", where)
     else:
         for row in rows:

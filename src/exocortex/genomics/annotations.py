@@ -47,6 +47,7 @@ from typing import Any
 
 from exocortex.genomics.clinical import (
     as_frequency,
+    clinvar_spelling,
     clnsig_codes,
     decode_clnsig,
     parse_geneinfo,
@@ -369,7 +370,7 @@ class AnnotationParser:
             parsed["is_lof"] = lof == "HC"
         clin_sig = _field(parts, f["clin_sig"])
         if clin_sig:
-            parsed["clin_sig"] = "/".join(_spell_clinvar(t) for t in clin_sig.split("&") if t)
+            parsed["clin_sig"] = "/".join(clinvar_spelling(t) for t in clin_sig.split("&") if t)
         for idx, name in self._csq_pop:
             value = as_frequency(_field(parts, idx))
             if value is not None:
@@ -385,11 +386,6 @@ class AnnotationParser:
             if target is None:
                 target = next((i for i, a in enumerate(alts) if _vep_allele(ref, a) == allele), None)
         return parsed, target
-
-
-def _spell_clinvar(term: str) -> str:
-    """VEP's lower-case CLIN_SIG term (``likely_pathogenic``) in ClinVar's spelling (``Likely_pathogenic``)."""
-    return term[:1].upper() + term[1:]
 
 
 def _snpeff_genes(value: Any) -> set[str]:
@@ -414,6 +410,22 @@ def _severity(entry: Mapping[str, Any]) -> tuple[int, int, int, int]:
         0 if entry.get("mane") else 1,
         0 if entry.get("canonical") else 1,
     )
+
+
+SUMMARY_COLUMNS = ("gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p")
+"""The variant row's columns taken from its most severe entry."""
+
+
+def row_summary(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A variant row's annotation columns from its entries: :data:`SUMMARY_COLUMNS` of the most
+    severe one, and the any-entry columns (``genes``, ``consequences``, ``impacts``, ``lof``)."""
+    best = most_severe(entries) or {}
+    out = {name: best.get(name) for name in SUMMARY_COLUMNS}
+    out["genes"] = list(dict.fromkeys(e["gene"] for e in entries if e["gene"]))
+    out["consequences"] = list(dict.fromkeys(t for e in entries for t in e["consequences"] or ()))
+    out["impacts"] = list(dict.fromkeys(e["impact"] for e in entries if e["impact"]))
+    out["lof"] = any(e["is_lof"] for e in entries) if entries else None
+    return out
 
 
 def most_severe(entries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

@@ -58,12 +58,13 @@ def clnsig_codes(description: str | None) -> dict[str, str]:
     for code, term in _CODE_ITEM.findall(text):
         term = term.strip()
         if term:
-            codes[code] = _spell(term)
+            codes[code] = clinvar_spelling(term)
     return codes
 
 
-def _spell(term: str) -> str:
-    """ClinVar's current spelling: words joined by ``_``, the first letter upper case."""
+def clinvar_spelling(term: str) -> str:
+    """ClinVar's current spelling: words joined by ``_``, the first letter upper case (a header's
+    ``Likely pathogenic``, VEP's ``likely_pathogenic`` -> ``Likely_pathogenic``)."""
     term = re.sub(r"\s+", "_", term.strip())
     return term[:1].upper() + term[1:]
 
@@ -190,6 +191,6 @@ def best_frequency(candidates: Iterable[tuple[str, float]]) -> tuple[float | Non
 
 
 __all__ = [
-    "as_frequency", "best_frequency", "clnsig_codes", "clnsig_terms", "decode_clnsig", "parse_geneinfo",
-    "parse_mc", "population_field", "review_stars",
+    "as_frequency", "best_frequency", "clinvar_spelling", "clnsig_codes", "clnsig_terms", "decode_clnsig",
+    "parse_geneinfo", "parse_mc", "population_field", "review_stars",
 ]  # fmt: skip

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from exocortex.errors import BudgetTooSmallError, NoMatchesError
+from exocortex.genomics.clinical import clnsig_terms
 from exocortex.genomics.query import VariantQuery, run_query, sql_string
 from exocortex.genomics.schema import IMPACTS
 from exocortex.genomics.store import VariantStore
@@ -155,20 +156,18 @@ def read_question(store: VariantStore, question: str) -> Question:
         out.queries.append((f"region {region}", replace(base, region=region)))
     for rsid in dict.fromkeys(m.lower() for m in _RSID.findall(question)):
         out.queries.append((f"{rsid}", replace(base, where=f"rsid = {sql_string(rsid)}")))
-    genes, unknown = _genes_named(store, question)
+    names = set(store.read("samples", ["name"])["name"].to_pylist())
+    samples = [w for w in dict.fromkeys(_WORD.findall(question)) if w in names]
+    genes, unknown = _genes_named(store, question, names)
+    out.unmatched += [f"gene {word}: no annotation in this store names it" for word in unknown]
     mode = next((m for pattern, m in _INHERITANCE if pattern.search(question)), None)
     if mode is not None:
         narrowing.pop("zygosity", None)  # "homozygous recessive" names the pattern, not a filter
         base = VariantQuery(limit=QUERY_LIMIT, **narrowing)
-        out.queries = _inheritance_queries(store, mode, genes, _samples_named(store, question), base, out.unmatched)
-        for word in unknown:
-            out.unmatched.append(f"gene {word}: no annotation in this store names it")
+        out.queries = _inheritance_queries(store, mode, genes, samples, base, out.unmatched)
         return out
     for gene in genes:
         out.queries.append((f"gene {gene}", replace(base, gene=gene)))
-    for word in unknown:
-        out.unmatched.append(f"gene {word}: no annotation in this store names it")
-    samples = _samples_named(store, question)
     if samples:
         if out.queries:  # "which variants in BRCA2 does NA12878 carry": every query, per sample
             out.queries = [(f"{label}, sample {s}", replace(q, sample=s)) for label, q in out.queries for s in samples]
@@ -211,8 +210,8 @@ def _inheritance_queries(
     return queries[:MAX_QUERIES]
 
 
-def _genes_named(store: VariantStore, question: str) -> tuple[list[str], list[str]]:
-    """(gene-like words some annotation entry names, symbol-like words none does)."""
+def _genes_named(store: VariantStore, question: str, samples: set[str]) -> tuple[list[str], list[str]]:
+    """(gene-like words some annotation entry names, symbol-like words none does and no sample is called)."""
     words = [w for w in dict.fromkeys(_GENE_LIKE.findall(question))
              if w not in _NOT_GENES and any(c.isupper() for c in w) and not _RSID.fullmatch(w)]
     words = words[:MAX_GENE_WORDS]
@@ -228,30 +227,18 @@ def _genes_named(store: VariantStore, question: str) -> tuple[list[str], list[st
         rows = store.read("variants", ["genes"], f"array_has_any(genes, [{listed}])")["genes"].to_pylist()
         known |= {g for gs in rows for g in gs or ()}
     named = [w for w in words if w in known]
-    unknown = [w for w in words if w not in known and _SYMBOL.match(w) and not _samples_like(store, w)]
+    unknown = [w for w in words if w not in known and _SYMBOL.match(w) and w not in samples]
     return named, unknown
 
 
-def _samples_like(store: VariantStore, word: str) -> bool:
-    return word in set(store.read("samples", ["name"])["name"].to_pylist())
-
-
-def _samples_named(store: VariantStore, question: str) -> list[str]:
-    names = set(store.read("samples", ["name"])["name"].to_pylist())
-    return [w for w in dict.fromkeys(_WORD.findall(question)) if w in names]
-
-
-_CLINVAR_RANK = {"pathogenic": 0, "likely_pathogenic": 1, "pathogenic/likely_pathogenic": 0,
-                  "uncertain_significance": 3, "conflicting_interpretations_of_pathogenicity": 2,
-                  "conflicting_classifications_of_pathogenicity": 2}  # fmt: skip
+_CLINVAR_RANK = {"pathogenic": 0, "likely_pathogenic": 1, "uncertain_significance": 3,
+                 "conflicting_interpretations_of_pathogenicity": 2,
+                 "conflicting_classifications_of_pathogenicity": 2}  # fmt: skip
 
 
 def _clinvar_rank(clnsig: str | None) -> int:
     """0 pathogenic, 1 likely pathogenic, 2 conflicting, 3 uncertain, 4 anything else or none."""
-    if not clnsig:
-        return 4
-    terms = [t.lower() for t in re.split(r"[/|,&]", clnsig) if t]
-    return min((_CLINVAR_RANK.get(t, 4) for t in terms), default=4)
+    return min((_CLINVAR_RANK.get(t.lower(), 4) for t in clnsig_terms(clnsig)), default=4)
 
 
 def _severity(row: dict[str, Any]) -> tuple[int, int, int, float, float]:

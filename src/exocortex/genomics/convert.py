@@ -49,9 +49,9 @@ from exocortex.genomics.annotations import (
     HEADER_FIELDS,
     AnnotationMismatch,
     AnnotationParser,
-    most_severe,
+    row_summary,
 )
-from exocortex.genomics.batch import NO_ANNOTATION, Batch
+from exocortex.genomics.batch import ANN_COLUMNS, NO_ANNOTATION, Batch
 from exocortex.genomics.calls import GENOTYPE_CHUNK_CELLS, CallBuilder
 from exocortex.genomics.clinical import (
     as_frequency,
@@ -364,30 +364,15 @@ class RecordConverter:
         pop_af, pop_source = best_frequency((s, v) for s, v in candidates if v is not None)
         if not entries and revstat is None and pop_af is None:
             return NO_ANNOTATION, clnsig
-        best = most_severe(entries) or {}
         for i, e in enumerate(entries):
             batch.entries.append(
                 (vid, i, e["source"], e["allele"], e["gene"], e["gene_id"], e["transcript"], e["biotype"],
                  e["consequence"], e["consequences"], e["impact"], e["hgvs_c"], e["hgvs_p"], e["canonical"],
                  e["mane"], e["lof"], e["is_lof"], e["nmd"], e["clin_sig"])
             )  # fmt: skip
-        ann = (
-            best.get("gene"),
-            best.get("consequence"),
-            best.get("impact"),
-            best.get("transcript"),
-            best.get("hgvs_c"),
-            best.get("hgvs_p"),
-            list(dict.fromkeys(e["gene"] for e in entries if e["gene"])),
-            list(dict.fromkeys(t for e in entries for t in e["consequences"])),
-            list(dict.fromkeys(e["impact"] for e in entries if e["impact"])),
-            any(e["is_lof"] for e in entries) if entries else None,
-            review_stars(revstat),
-            revstat,
-            pop_af,
-            pop_source,
-        )
-        return ann, clnsig
+        summary = row_summary(entries)
+        summary.update(clinvar_stars=review_stars(revstat), clnrevstat=revstat, pop_af=pop_af, pop_af_source=pop_source)
+        return tuple(summary[name] for name in ANN_COLUMNS), clnsig
 
     def _ref_block(self, v: Any, record: int, chrom: str, pos: int, end: int, batch: Batch) -> None:
         """A gVCF reference block: one ``ref_blocks`` row per sample (one without a sample in a sites-only file)."""

@@ -69,8 +69,6 @@ ROW_COLUMNS = [
     "clinvar_stars", "pop_af", "pop_af_source", "n_carriers",
 ]  # fmt: skip
 """Columns of a result row (the JSON ``info`` blob is left out)."""
-SUMMARY_COLUMNS = ("gene", "consequence", "impact", "transcript", "hgvs_c", "hgvs_p")
-"""The row's annotation summary: with entry filters, that of the most severe matching entry."""
 
 
 def sort_positions(chrom_norm: pa.Array | pa.ChunkedArray, pos: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -553,21 +551,21 @@ def _plan(store: VariantStore, query: VariantQuery, what: str) -> _Plan:
 def _matching_summary(store: VariantStore, rows: pa.Table, query: VariantQuery, what: str) -> pa.Table:
     """``rows`` with their summary columns taken from the most severe entry that matched the entry
     filters (``--gene DDX11L1`` shows the DDX11L1 entry, not a more severe one of another gene)."""
-    from exocortex.genomics.annotations import most_severe
+    from exocortex.genomics.annotations import SUMMARY_COLUMNS, most_severe
 
     if not store.has("annotations"):
         return rows
     vids = rows["vid"].to_pylist()
     where = _and(annotation_predicate(query, at_least=1), _vid_list(np.array(vids, dtype=np.int64)))
-    found = _run_lance(store, "annotations", ["vid", "entry", "lof", *SUMMARY_COLUMNS], where, what)
+    found = _run_lance(store, "annotations", ["vid", "entry", *SUMMARY_COLUMNS], where, what)
     found = found.sort_by([("vid", "ascending"), ("entry", "ascending")])
     by_vid: dict[int, list[dict[str, Any]]] = {}
     for entry in found.to_pylist():
         by_vid.setdefault(entry["vid"], []).append(entry)
-    best = {vid: most_severe(entries) for vid, entries in by_vid.items()}
+    best = {vid: entry for vid, entries in by_vid.items() if (entry := most_severe(entries)) is not None}
     for name in SUMMARY_COLUMNS:
         old = rows[name].to_pylist()
-        new = [best[v][name] if best.get(v) is not None else o for v, o in zip(vids, old, strict=True)]  # type: ignore[index]
+        new = [best[v][name] if v in best else o for v, o in zip(vids, old, strict=True)]
         rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array(new, pa.string()))
     return rows
 
